@@ -1,0 +1,61 @@
+import Foundation
+import GRDB
+
+/// The phones that receive push notifications, by their FCM registration token.
+public struct DeviceService: Sendable {
+    let database: AppDatabase
+
+    public init(database: AppDatabase) { self.database = database }
+
+    /// Registers a token, or refreshes it (owner, label, active again) when it is known:
+    /// apps re-send their token on every start.
+    public func add(user: String?, fcmToken: String, label: String?, now: Date = Date()) throws(StockwatchError) -> DeviceJSON {
+        let token = fcmToken.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...4096).contains(token.utf8.count), !token.contains(where: { $0.isWhitespace }) else {
+            throw .invalidValue(option: "--fcm-token", value: fcmToken, reason: "an FCM token is one word of at most 4096 bytes")
+        }
+        if let label, label.count > 200 {
+            throw .invalidValue(option: "--label", value: label, reason: "at most 200 characters")
+        }
+        return try database.write { db in
+            let userID = try UserService.resolve(user, in: db, now: now)
+            var device: DeviceRecord
+            if var existing = try DeviceRecord.filter(Column("fcm_token") == token).fetchOne(db) {
+                existing.userId = userID
+                existing.label = label ?? existing.label
+                existing.active = true
+                existing.deactivatedReason = nil
+                existing.updatedAt = now
+                try existing.update(db)
+                device = existing
+            } else {
+                device = DeviceRecord(userId: userID, fcmToken: token, label: label, active: true, createdAt: now, updatedAt: now)
+                try device.insert(db)
+            }
+            return try Self.json(device, in: db)
+        }
+    }
+
+    public func list(user: String?) throws(StockwatchError) -> [DeviceJSON] {
+        try database.read { db in
+            var request = DeviceRecord.order(Column("id"))
+            if let user { request = request.filter(Column("user_id") == (try UserService.existingID(user, in: db))) }
+            return try request.fetchAll(db).map { try Self.json($0, in: db) }
+        }
+    }
+
+    public func remove(id: Int64) throws(StockwatchError) {
+        try database.write { db in
+            guard try DeviceRecord.deleteOne(db, key: id) else {
+                throw StockwatchError.notFound(kind: "device", id: String(id))
+            }
+        }
+    }
+
+    static func json(_ device: DeviceRecord, in db: Database) throws -> DeviceJSON {
+        let user = try String.fetchOne(db, sql: "SELECT name FROM users WHERE id = ?", arguments: [device.userId]) ?? "?"
+        return DeviceJSON(
+            id: device.id!, user: user, fcmToken: device.fcmToken, label: device.label, active: device.active,
+            deactivatedReason: device.deactivatedReason, createdAt: device.createdAt, updatedAt: device.updatedAt)
+    }
+}

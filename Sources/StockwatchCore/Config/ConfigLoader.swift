@@ -1,0 +1,222 @@
+import Foundation
+import TOMLKit
+
+/// Reads config.toml. Every key is known: a typo is an error naming the file, key and line,
+/// not a silently ignored setting.
+public enum ConfigLoader {
+    public static func load(path: String, named: Bool, environment: [String: String]) throws(StockwatchError) -> Config {
+        guard FileManager.default.fileExists(atPath: path) else {
+            if named { throw .config(file: path, line: nil, key: nil, reason: "file not found") }
+            return Config()
+        }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw .config(file: path, line: nil, key: nil, reason: "cannot read file (permissions, or not UTF-8)")
+        }
+        return try parse(text, file: path, environment: environment)
+    }
+
+    public static func parse(_ text: String, file: String, environment: [String: String]) throws(StockwatchError) -> Config {
+        let root: TOMLTable
+        do {
+            root = try TOMLTable(string: text)
+        } catch let error as TOMLParseError {
+            throw .config(file: file, line: error.source.begin.line, key: nil, reason: "syntax error: \(error.description)")
+        } catch {
+            throw .config(file: file, line: nil, key: nil, reason: "syntax error: \(error)")
+        }
+        var reader = TableReader(file: file, lines: LineLocator(text), environment: environment)
+        return try reader.read(root)
+    }
+}
+
+/// Walks the parsed TOML, building `Config` and rejecting what it does not know.
+private struct TableReader {
+    let file: String
+    let lines: LineLocator
+    let environment: [String: String]
+    var config = Config()
+
+    init(file: String, lines: LineLocator, environment: [String: String]) {
+        self.file = file
+        self.lines = lines
+        self.environment = environment
+        config.file = file
+    }
+
+    mutating func read(_ root: TOMLTable) throws(StockwatchError) -> Config {
+        try expectKeys(root, path: [], allowed: ["alerts", "channels", "providers"])
+        if let alerts = try table(root, "alerts", path: []) {
+            try expectKeys(alerts, path: ["alerts"], allowed: ["default_notify"])
+            if let value = alerts["default_notify"] {
+                config.defaultNotify = try stringList(value, key: "default_notify", path: ["alerts"])
+                if config.defaultNotify.isEmpty {
+                    throw error(["alerts"], "default_notify", "must name at least one channel")
+                }
+            }
+        }
+        if let channels = try table(root, "channels", path: []) {
+            for name in channels.keys.sorted() {
+                config.channels[name] = try channel(named: name, in: channels)
+            }
+        }
+        if let providers = try table(root, "providers", path: []) {
+            for name in providers.keys.sorted() {
+                guard let provider = ProviderName(rawValue: name) else {
+                    throw error(["providers"], name, "unknown provider (known: \(ProviderName.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                config.providers[name] = try self.provider(provider, in: providers)
+            }
+        }
+        for name in config.defaultNotify where config.channel(named: name) == nil {
+            throw error(["alerts"], "default_notify", "no channel named '\(name)'")
+        }
+        return config
+    }
+
+    private func channel(named name: String, in channels: TOMLTable) throws(StockwatchError) -> ChannelConfig {
+        let path = ["channels", name]
+        guard let table = try table(channels, name, path: ["channels"]) else {
+            throw error(["channels"], name, "must be a table")
+        }
+        guard Validation.isName(name) else {
+            throw error(["channels"], name, "channel names use letters, digits, '-' and '_' (at most 64)")
+        }
+        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "command", "timeout"])
+        guard let typeName = try string(table, "type", path: path) else { throw error(path, "type", "is required (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))") }
+        guard let type = ChannelType(rawValue: typeName) else {
+            throw error(path, "type", "unknown channel type '\(typeName)' (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        var channel = ChannelConfig(name: name, type: type)
+        channel.url = try string(table, "url", path: path)
+        channel.serviceAccountFile = try string(table, "service_account_file", path: path)
+        if let command = table["command"] { channel.command = try stringList(command, key: "command", path: path) }
+        if let timeout = try string(table, "timeout", path: path) {
+            channel.timeoutSeconds = try duration(timeout, path: path, key: "timeout")
+        }
+        channel.secret = try secret(table, key: "secret", path: path, environmentName: "STOCKWATCH_CHANNEL_\(name.uppercased().replacingOccurrences(of: "-", with: "_"))_SECRET")
+        switch type {
+        case .webhook:
+            guard let url = channel.url else { throw error(path, "url", "is required for a webhook channel") }
+            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw error(path, "url", "not an http(s) URL: \(url)")
+            }
+            if channel.secret == nil { throw error(path, "secret_file", "a webhook channel needs secret_file (or the environment variable STOCKWATCH_CHANNEL_\(name.uppercased())_SECRET)") }
+        case .fcm:
+            if channel.serviceAccountFile == nil { throw error(path, "service_account_file", "is required for an fcm channel") }
+        case .exec:
+            guard let command = channel.command, let program = command.first, program.hasPrefix("/") else {
+                throw error(path, "command", "an exec channel needs command = [\"/absolute/path\", \"arg\", ...]")
+            }
+        case .stdout:
+            break
+        }
+        return channel
+    }
+
+    private func provider(_ name: ProviderName, in providers: TOMLTable) throws(StockwatchError) -> ProviderConfig {
+        let path = ["providers", name.rawValue]
+        guard let table = try table(providers, name.rawValue, path: ["providers"]) else {
+            throw error(["providers"], name.rawValue, "must be a table")
+        }
+        try expectKeys(table, path: path, allowed: ["api_key_file", "api_key", "base_url"])
+        var provider = ProviderConfig(name: name)
+        provider.baseURL = try string(table, "base_url", path: path)
+        if let url = provider.baseURL, URL(string: url)?.host == nil {
+            throw error(path, "base_url", "not a URL: \(url)")
+        }
+        provider.apiKey = try secret(table, key: "api_key", path: path, environmentName: name.keyEnvironmentVariable)
+        if !name.needsKey, provider.apiKey != nil {
+            throw error(path, "api_key", "\(name.rawValue) takes no key")
+        }
+        return provider
+    }
+
+    /// A secret from `KEY_file`, inline `KEY` (config must then be 0600), or the environment.
+    private func secret(_ table: TOMLTable, key: String, path: [String], environmentName: String) throws(StockwatchError) -> SecretSource? {
+        let fileKey = key + "_file"
+        let filePath = try string(table, fileKey, path: path)
+        let inline = try string(table, key, path: path)
+        if filePath != nil, inline != nil { throw error(path, key, "give either \(key) or \(fileKey), not both") }
+        if let filePath {
+            let resolved = filePath.hasPrefix("/") ? filePath : ((file as NSString).deletingLastPathComponent + "/" + filePath)
+            return .file(resolved)
+        }
+        if let inline {
+            do { try SecretReader.checkPrivate(file) } catch { throw StockwatchError.config(file: file, line: lines.line(of: key, in: path), key: path.joined(separator: ".") + "." + key, reason: "holds an inline secret but " + error.message) }
+            return .inline(configFile: file, value: inline)
+        }
+        if let value = environment[environmentName], !value.isEmpty { return .environment(environmentName) }
+        return nil
+    }
+
+    // MARK: - Typed access with errors that name the key and line
+
+    private func expectKeys(_ table: TOMLTable, path: [String], allowed: Set<String>) throws(StockwatchError) {
+        for key in table.keys.sorted() where !allowed.contains(key) {
+            let known = allowed.sorted().joined(separator: ", ")
+            throw error(path, key, "unknown key" + (path.isEmpty ? " (known sections: \(known))" : " in [\(path.joined(separator: "."))] (known: \(known))"))
+        }
+    }
+
+    private func table(_ table: TOMLTable, _ key: String, path: [String]) throws(StockwatchError) -> TOMLTable? {
+        guard let value = table[key] else { return nil }
+        guard let result = value.table else { throw error(path, key, "must be a table") }
+        return result
+    }
+
+    private func string(_ table: TOMLTable, _ key: String, path: [String]) throws(StockwatchError) -> String? {
+        guard let value = table[key] else { return nil }
+        guard let result = value.string else { throw error(path, key, "must be a string") }
+        return result
+    }
+
+    private func stringList(_ value: TOMLValueConvertible, key: String, path: [String]) throws(StockwatchError) -> [String] {
+        if let single = value.string { return [single] }
+        guard let array = value.array else { throw error(path, key, "must be a string or a list of strings") }
+        var result: [String] = []
+        for element in array {
+            guard let string = element.string else { throw error(path, key, "must be a list of strings") }
+            result.append(string)
+        }
+        return result
+    }
+
+    private func duration(_ text: String, path: [String], key: String) throws(StockwatchError) -> Int64 {
+        do { return try ValueParser.duration(text, option: key) } catch { throw self.error(path, key, error.message) }
+    }
+
+    private func error(_ path: [String], _ key: String, _ reason: String) -> StockwatchError {
+        .config(file: file, line: lines.line(of: key, in: path), key: (path + [key]).joined(separator: "."), reason: reason)
+    }
+}
+
+/// TOMLKit does not expose where a key was written, so we find it in the text:
+/// the line assigning `key` inside the `[path]` table (or a `[path.key]` header).
+struct LineLocator {
+    private let lines: [Substring]
+
+    init(_ text: String) {
+        lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+    }
+
+    func line(of key: String, in path: [String]) -> Int? {
+        var current: [String] = []
+        var fallback: Int?
+        for (index, raw) in lines.enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.hasPrefix("[") {
+                let inner = line.trimmingCharacters(in: CharacterSet(charactersIn: "[] "))
+                let header = inner.split(separator: "#").first.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "[] ")) } ?? inner
+                current = header.split(separator: ".").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")) }
+                if current == path + [key] { return index + 1 }
+                continue
+            }
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let name = line[..<equals].trimmingCharacters(in: CharacterSet(charactersIn: "\" "))
+            let dotted = name.split(separator: ".").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\" ")) }
+            if current + dotted == path + [key] || (current == path && dotted.first == key) { return index + 1 }
+            if dotted.last == key, fallback == nil { fallback = index + 1 }
+        }
+        return fallback
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+
+/// The one error type of stockwatch. Every case carries what the user needs to
+/// find the culprit; `exitStatus` is the single place that maps errors to exit codes.
+public enum StockwatchError: Error, Equatable, Sendable {
+    /// A flag or value on the command line (or in an API request) is malformed.
+    case invalidValue(option: String, value: String, reason: String)
+    /// The command as a whole does not make sense (two conditions, none, ...).
+    case usage(String)
+    /// An id or name that does not exist.
+    case notFound(kind: String, id: String)
+    /// Something that must be unique already exists.
+    case alreadyExists(kind: String, id: String)
+    /// Input data (an import file, a quote feed) is unreadable or malformed.
+    case invalidInput(source: String, position: String?, reason: String)
+    /// The configuration is wrong: a syntax error, an unknown key, a bad value.
+    case config(file: String, line: Int?, key: String?, reason: String)
+    /// A secret file (or a config file holding an inline secret) that others can read.
+    case insecureFile(path: String, mode: Int)
+    /// A service or resource stockwatch needs is not there.
+    case unavailable(String)
+    /// Retry later: the database is busy, another run holds the lock, a partial failure.
+    case temporary(String)
+    /// A bug or an unexpected state.
+    case `internal`(String)
+
+    public var exitStatus: ExitStatus {
+        switch self {
+        case .invalidValue, .usage: .usage
+        case .notFound, .alreadyExists, .invalidInput: .dataError
+        case .config, .insecureFile: .config
+        case .unavailable: .unavailable
+        case .temporary: .temporary
+        case .internal: .software
+        }
+    }
+
+    /// A stable machine-readable code for `--json` errors and the HTTP API.
+    public var code: String {
+        switch self {
+        case .invalidValue: "invalid_value"
+        case .usage: "usage"
+        case .notFound: "not_found"
+        case .alreadyExists: "already_exists"
+        case .invalidInput: "invalid_input"
+        case .config: "config"
+        case .insecureFile: "insecure_file"
+        case .unavailable: "unavailable"
+        case .temporary: "temporary"
+        case .internal: "internal"
+        }
+    }
+}
+
+extension StockwatchError: LocalizedError {
+    public var errorDescription: String? { message }
+
+    /// One human line naming the culprit.
+    public var message: String {
+        switch self {
+        case let .invalidValue(option, value, reason):
+            "invalid value '\(value.truncatedForMessage)' for \(option): \(reason)"
+        case let .usage(text):
+            text
+        case let .notFound(kind, id):
+            "no \(kind) '\(id.truncatedForMessage)'"
+        case let .alreadyExists(kind, id):
+            "\(kind) '\(id.truncatedForMessage)' already exists"
+        case let .invalidInput(source, position, reason):
+            [source, position].compactMap { $0 }.joined(separator: ": ") + ": " + reason
+        case let .config(file, line, key, reason):
+            [file + (line.map { ":\($0)" } ?? ""), key.map { "key '\($0)'" }, reason]
+                .compactMap { $0 }.joined(separator: ": ")
+        case let .insecureFile(path, mode):
+            "\(path) is readable by group or others (mode \(String(mode, radix: 8))); run 'chmod 600 \(path)'"
+        case let .unavailable(text), let .temporary(text):
+            text
+        case let .internal(text):
+            "internal error: \(text)"
+        }
+    }
+}
+
+/// Documented exit codes (sysexits.h). README and the man page list this table;
+/// a test checks both against `allCases`.
+public enum ExitStatus: Int32, CaseIterable, Sendable {
+    case success = 0
+    case attention = 1
+    case usage = 64
+    case dataError = 65
+    case unavailable = 69
+    case software = 70
+    case temporary = 75
+    case config = 78
+
+    public var meaning: String {
+        switch self {
+        case .success: "success"
+        case .attention: "status found something that needs attention"
+        case .usage: "usage: bad flag, value or combination"
+        case .dataError: "data: unknown id, malformed input file"
+        case .unavailable: "unavailable: a service or the database cannot be reached"
+        case .software: "internal error (a bug)"
+        case .temporary: "temporary: retry later (database busy, lock held, partial failure)"
+        case .config: "config: bad configuration, missing or insecure secret"
+        }
+    }
+}
+
+extension String {
+    /// Keeps error lines one line and readable even when the culprit is huge or has newlines.
+    var truncatedForMessage: String {
+        let flat = self.replacingOccurrences(of: "\n", with: "\\n")
+        return flat.count > 80 ? String(flat.prefix(77)) + "..." : flat
+    }
+}

@@ -1,0 +1,243 @@
+import Foundation
+
+/// The one JSON dialect of stockwatch, for `--json` and the HTTP API:
+/// snake_case keys, ISO 8601 UTC times ending in Z, absent values as null.
+public enum JSONOutput {
+    public static func encoder(pretty: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            guard let date = ValueParser.date(text) else {
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 date: \(text)")
+            }
+            return date
+        }
+        return decoder
+    }
+
+    public static func encode(_ value: some Encodable, pretty: Bool = false) -> String {
+        do {
+            return String(decoding: try encoder(pretty: pretty).encode(value), as: UTF8.self)
+        } catch {
+            return #"{"error":{"code":"internal","message":"cannot encode output"}}"#
+        }
+    }
+
+    /// `{"error":{"code":...,"message":...}}`, as written to stderr under `--json`.
+    public static func errorDocument(code: String, message: String, exitStatus: Int32) -> String {
+        encode(ErrorDocument(error: .init(code: code, message: message, exitStatus: exitStatus)))
+    }
+
+    struct ErrorDocument: Encodable {
+        struct Body: Encodable {
+            let code: String
+            let message: String
+            let exitStatus: Int32
+            enum CodingKeys: String, CodingKey { case code, message, exitStatus = "exit_status" }
+        }
+        let error: Body
+    }
+}
+
+public struct AlertJSON: Codable, Sendable, Equatable {
+    public struct ConditionJSON: Codable, Sendable, Equatable {
+        public var kind: ConditionKind
+        public var value: Double?
+        public var percent: Double?
+        public var windowSeconds: Int64?
+
+        enum CodingKeys: String, CodingKey { case kind, value, percent, windowSeconds = "window_seconds" }
+
+        public init(_ condition: Condition) {
+            kind = condition.kind
+            value = condition.value
+            percent = condition.percent
+            windowSeconds = condition.windowSeconds
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(kind, forKey: .kind)
+            try c.encodeIfPresent(value, forKey: .value)
+            try c.encodeIfPresent(percent, forKey: .percent)
+            try c.encodeIfPresent(windowSeconds, forKey: .windowSeconds)
+        }
+    }
+
+    public var id: Int64?
+    public var user: String?
+    public var symbol: String
+    public var condition: ConditionJSON
+    public var trigger: AlertTrigger?
+    public var cooldownSeconds: Int64?
+    public var rearmMarginPercent: Double?
+    public var channels: [String]?
+    public var state: AlertState?
+    public var createdAt: Date?
+    public var lastFiredAt: Date?
+    public var expiresAt: Date?
+    public var note: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, user, symbol, condition, trigger, channels, state, note
+        case cooldownSeconds = "cooldown_seconds"
+        case rearmMarginPercent = "rearm_margin_percent"
+        case createdAt = "created_at"
+        case lastFiredAt = "last_fired_at"
+        case expiresAt = "expires_at"
+    }
+
+    public init(_ alert: AlertRecord, user: String) {
+        id = alert.id
+        self.user = user
+        symbol = alert.symbol
+        condition = ConditionJSON(alert.condition)
+        trigger = alert.trigger
+        cooldownSeconds = alert.cooldownSeconds
+        rearmMarginPercent = alert.rearmMarginPercent
+        channels = alert.channels
+        state = alert.state
+        createdAt = alert.createdAt
+        lastFiredAt = alert.lastFiredAt
+        expiresAt = alert.expiresAt
+        note = alert.note
+    }
+
+    /// Every key always present (null when absent), so scripts can rely on the shape.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(user, forKey: .user)
+        try c.encode(symbol, forKey: .symbol)
+        try c.encode(condition, forKey: .condition)
+        try c.encode(trigger, forKey: .trigger)
+        try c.encode(cooldownSeconds, forKey: .cooldownSeconds)
+        try c.encode(rearmMarginPercent, forKey: .rearmMarginPercent)
+        try c.encode(channels, forKey: .channels)
+        try c.encode(state, forKey: .state)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(lastFiredAt, forKey: .lastFiredAt)
+        try c.encode(expiresAt, forKey: .expiresAt)
+        try c.encode(note, forKey: .note)
+    }
+}
+
+public struct UserJSON: Encodable, Sendable {
+    public var id: Int64
+    public var name: String
+    public var createdAt: Date
+    public var alerts: Int
+    public var devices: Int
+    enum CodingKeys: String, CodingKey { case id, name, alerts, devices, createdAt = "created_at" }
+}
+
+public struct NewUserJSON: Encodable, Sendable {
+    public var user: UserJSON
+    /// Shown once; only its hash is stored.
+    public var token: String
+}
+
+public struct DeviceJSON: Encodable, Sendable {
+    public var id: Int64
+    public var user: String
+    public var fcmToken: String
+    public var label: String?
+    public var active: Bool
+    public var deactivatedReason: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, user, label, active
+        case fcmToken = "fcm_token"
+        case deactivatedReason = "deactivated_reason"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(user, forKey: .user)
+        try c.encode(fcmToken, forKey: .fcmToken)
+        try c.encode(label, forKey: .label)
+        try c.encode(active, forKey: .active)
+        try c.encode(deactivatedReason, forKey: .deactivatedReason)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(updatedAt, forKey: .updatedAt)
+    }
+}
+
+public struct QuoteJSON: Encodable, Sendable {
+    public var symbol: String
+    public var price: Double
+    public var provider: String
+    public var observedAt: Date
+    enum CodingKeys: String, CodingKey { case symbol, price, provider, observedAt = "observed_at" }
+}
+
+public struct DeliveryJSON: Encodable, Sendable {
+    public var id: Int64
+    public var notificationId: Int64
+    public var channel: String
+    public var target: String?
+    public var status: DeliveryStatus
+    public var attempts: Int
+    public var error: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, channel, target, status, attempts, error
+        case notificationId = "notification_id"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(notificationId, forKey: .notificationId)
+        try c.encode(channel, forKey: .channel)
+        try c.encode(target, forKey: .target)
+        try c.encode(status, forKey: .status)
+        try c.encode(attempts, forKey: .attempts)
+        try c.encode(error, forKey: .error)
+    }
+}
+
+public struct NotificationJSON: Encodable, Sendable {
+    public var id: Int64
+    public var alertId: Int64?
+    public var user: String
+    public var symbol: String
+    public var price: Double
+    public var observedAt: Date
+    public var message: String
+    public var createdAt: Date
+    public var deliveries: [DeliveryJSON]
+
+    enum CodingKeys: String, CodingKey {
+        case id, user, symbol, price, message, deliveries
+        case alertId = "alert_id"
+        case observedAt = "observed_at"
+        case createdAt = "created_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(alertId, forKey: .alertId)
+        try c.encode(user, forKey: .user)
+        try c.encode(symbol, forKey: .symbol)
+        try c.encode(price, forKey: .price)
+        try c.encode(observedAt, forKey: .observedAt)
+        try c.encode(message, forKey: .message)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(deliveries, forKey: .deliveries)
+    }
+}

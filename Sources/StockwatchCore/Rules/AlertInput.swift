@@ -1,0 +1,138 @@
+import Foundation
+
+/// An alert as typed on the command line: raw strings, checked by `spec(config:now:)`.
+/// Option names appear in errors, so each failure names its flag.
+public struct AlertInput: Sendable {
+    public var symbol: String
+    public var above: String?
+    public var below: String?
+    public var crossesAbove: String?
+    public var crossesBelow: String?
+    public var rise: String?
+    public var fall: String?
+    public var within: String?
+    public var trigger: String?
+    public var cooldown: String?
+    public var rearmMargin: String?
+    public var expires: String?
+    public var notify: [String] = []
+    public var user: String?
+    public var note: String?
+
+    public init(symbol: String) { self.symbol = symbol }
+
+    public func spec(config: Config, now: Date) throws(StockwatchError) -> AlertSpec {
+        let symbol = try Symbol.parse(self.symbol)
+        let given: [(String, String)] = [
+            ("--above", above), ("--below", below), ("--crosses-above", crossesAbove),
+            ("--crosses-below", crossesBelow), ("--rise", rise), ("--fall", fall),
+        ].compactMap { name, value in value.map { (name, $0) } }
+        guard let (option, text) = given.first else {
+            throw .usage("no condition: give one of --above, --below, --crosses-above, --crosses-below, --rise or --fall")
+        }
+        guard given.count == 1 else {
+            throw .usage("give exactly one condition, not \(given.map(\.0).joined(separator: " and "))")
+        }
+        let condition: Condition
+        switch option {
+        case "--rise", "--fall":
+            guard let within else { throw .usage("\(option) needs --within DURATION (e.g. --within 24h)") }
+            let percent = try ValueParser.percent(text, option: option)
+            let window = try ValueParser.duration(within, option: "--within")
+            if option == "--fall", percent >= 100 { throw .invalidValue(option: option, value: text, reason: "a price cannot fall 100% or more") }
+            condition = option == "--rise" ? .rise(percent: percent, windowSeconds: window) : .fall(percent: percent, windowSeconds: window)
+        default:
+            if within != nil { throw .usage("--within goes only with --rise or --fall") }
+            let price = try ValueParser.price(text, option: option)
+            condition = switch option {
+            case "--above": .above(price)
+            case "--below": .below(price)
+            case "--crosses-above": .crossesAbove(price)
+            default: .crossesBelow(price)
+            }
+        }
+        var spec = AlertSpec(symbol: symbol.text, condition: condition)
+        if let trigger {
+            guard let parsed = AlertTrigger(rawValue: trigger) else {
+                throw .invalidValue(option: "--trigger", value: trigger, reason: "one of once, rearm, every")
+            }
+            spec.trigger = parsed
+        }
+        if let cooldown { spec.cooldownSeconds = try ValueParser.duration(cooldown, option: "--cooldown", allowZero: true) }
+        if let rearmMargin {
+            spec.rearmMarginPercent = try ValueParser.percent(rearmMargin, option: "--rearm-margin")
+        }
+        if let expires { spec.expiresAt = try ValueParser.expiry(expires, option: "--expires", now: now) }
+        spec.channels = notify.isEmpty ? nil : notify
+        spec.user = user
+        spec.note = note
+        return try spec.validated(config: config, now: now, optionNames: true)
+    }
+}
+
+/// A typed alert, from the command line, an import file or the API, before it is stored.
+public struct AlertSpec: Sendable, Equatable {
+    public var user: String?
+    public var symbol: String
+    public var condition: Condition
+    public var trigger: AlertTrigger = .rearm
+    public var cooldownSeconds: Int64 = 0
+    public var rearmMarginPercent: Double = 0
+    /// nil means the config's `[alerts] default_notify`.
+    public var channels: [String]?
+    public var expiresAt: Date?
+    public var note: String?
+    public var state: AlertState = .armed
+
+    public init(symbol: String, condition: Condition) {
+        self.symbol = symbol
+        self.condition = condition
+    }
+
+    /// Checks every field the way the schema's constraints will, but with messages that
+    /// name the culprit. Returns the spec with its symbol canonical and channels resolved.
+    public func validated(config: Config, now: Date, optionNames: Bool = false) throws(StockwatchError) -> AlertSpec {
+        func name(_ option: String, _ field: String) -> String { optionNames ? option : field }
+        var spec = self
+        spec.symbol = try Symbol.parse(symbol, option: name("SYMBOL", "symbol")).text
+        let conditionField = name(condition.kind == .rise ? "--rise" : condition.kind == .fall ? "--fall" : "--\(condition.kind.rawValue.replacingOccurrences(of: "_", with: "-"))", "condition")
+        if let value = condition.value, !(value.isFinite && value > 0 && value < ValueParser.maximumPrice) {
+            throw .invalidValue(option: conditionField, value: "\(value)", reason: "a price must be a finite number greater than 0")
+        }
+        if let percent = condition.percent, !(percent.isFinite && percent > 0 && percent <= 1000) {
+            throw .invalidValue(option: conditionField, value: "\(percent)", reason: "a percentage must be greater than 0 and at most 1000")
+        }
+        if condition.kind == .fall, let percent = condition.percent, percent >= 100 {
+            throw .invalidValue(option: conditionField, value: "\(percent)", reason: "a price cannot fall 100% or more")
+        }
+        if let window = condition.windowSeconds, !(1...ValueParser.maximumDurationSeconds).contains(window) {
+            throw .invalidValue(option: name("--within", "window_seconds"), value: "\(window)", reason: "must be between 1 second and 10 years")
+        }
+        guard (0...ValueParser.maximumDurationSeconds).contains(cooldownSeconds) else {
+            throw .invalidValue(option: name("--cooldown", "cooldown_seconds"), value: "\(cooldownSeconds)", reason: "must be between 0 and 10 years")
+        }
+        if rearmMarginPercent != 0 {
+            guard rearmMarginPercent.isFinite, rearmMarginPercent > 0, rearmMarginPercent < 100 else {
+                throw .invalidValue(option: name("--rearm-margin", "rearm_margin_percent"), value: "\(rearmMarginPercent)", reason: "must be greater than 0 and less than 100")
+            }
+            guard trigger == .rearm else {
+                throw .usage("\(name("--rearm-margin", "rearm_margin_percent")) applies only to the rearm trigger, not \(trigger.rawValue)")
+            }
+        }
+        if let expiresAt, expiresAt <= now, state != .expired, state != .fired {
+            throw .invalidValue(option: name("--expires", "expires_at"), value: ISO8601DateFormatter().string(from: expiresAt), reason: "lies in the past")
+        }
+        let channels = self.channels ?? config.defaultNotify
+        guard !channels.isEmpty else { throw .invalidValue(option: name("--notify", "channels"), value: "", reason: "name at least one channel") }
+        for channel in channels where config.channel(named: channel) == nil {
+            let source = config.file.map { " in \($0)" } ?? " (no config file)"
+            throw .invalidValue(option: name("--notify", "channels"), value: channel, reason: "no channel of that name\(source); known: \(config.channelNames.joined(separator: ", "))")
+        }
+        var seen = Set<String>()
+        spec.channels = channels.filter { seen.insert($0).inserted }
+        if let note, note.count > 1000 {
+            throw .invalidValue(option: name("--note", "note"), value: note, reason: "at most 1000 characters")
+        }
+        return spec
+    }
+}

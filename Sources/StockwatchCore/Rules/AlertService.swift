@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+
+/// Adding, listing and changing alerts. Each change is one transaction.
+public struct AlertService: Sendable {
+    let database: AppDatabase
+    let config: Config
+
+    public init(database: AppDatabase, config: Config) {
+        self.database = database
+        self.config = config
+    }
+
+    public struct Filter: Sendable {
+        public var user: String?
+        public var symbol: String?
+        public var state: AlertState?
+        public init(user: String? = nil, symbol: String? = nil, state: AlertState? = nil) {
+            self.user = user
+            self.symbol = symbol
+            self.state = state
+        }
+    }
+
+    public func add(_ input: AlertInput, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
+        let spec = try input.spec(config: config, now: now)
+        return try database.write { db in
+            let userID = try UserService.resolve(spec.user, in: db, now: now)
+            var alert = Self.record(spec, userID: userID, now: now)
+            try alert.insert(db)
+            return AlertJSON(alert, user: spec.user ?? UserService.defaultUserName)
+        }
+    }
+
+    public func list(_ filter: Filter = Filter()) throws(StockwatchError) -> [AlertJSON] {
+        let symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "--symbol").text }
+        return try database.read { db in
+            var request = AlertRecord.order(Column("id"))
+            if let user = filter.user { request = request.filter(Column("user_id") == (try UserService.existingID(user, in: db))) }
+            if let symbol { request = request.filter(Column("symbol") == symbol) }
+            if let state = filter.state { request = request.filter(Column("state") == state) }
+            let names = try Self.userNames(db)
+            return try request.fetchAll(db).map { AlertJSON($0, user: names[$0.userId] ?? "?") }
+        }
+    }
+
+    public func show(id: Int64) throws(StockwatchError) -> AlertJSON {
+        try database.read { db in
+            guard let alert = try AlertRecord.fetchOne(db, key: id) else { throw StockwatchError.notFound(kind: "alert", id: String(id)) }
+            return AlertJSON(alert, user: try Self.userNames(db)[alert.userId] ?? "?")
+        }
+    }
+
+    /// All or nothing: one unknown id removes none.
+    public func remove(ids: [Int64]) throws(StockwatchError) {
+        try database.write { db in
+            for id in ids where try !AlertRecord.exists(db, key: id) {
+                throw StockwatchError.notFound(kind: "alert", id: String(id))
+            }
+            try AlertRecord.deleteAll(db, keys: ids)
+        }
+    }
+
+    /// Pausing an armed or firing alert stops evaluation; pausing a paused one changes nothing.
+    public func pause(id: Int64) throws(StockwatchError) -> AlertJSON {
+        try changeState(id: id) { alert throws(StockwatchError) in
+            switch alert.state {
+            case .armed, .firing, .paused: alert.state = .paused
+            case .fired, .expired: throw .usage("alert \(id) is \(alert.state.rawValue); only armed or firing alerts can be paused")
+            }
+        }
+    }
+
+    /// A resumed alert starts armed again (evaluate starts it at the newest quote).
+    public func resume(id: Int64, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
+        try changeState(id: id) { alert throws(StockwatchError) in
+            switch alert.state {
+            case .paused: alert.state = (alert.expiresAt.map { $0 <= now } ?? false) ? .expired : .armed
+            case .armed, .firing: break
+            case .fired, .expired: throw .usage("alert \(id) is \(alert.state.rawValue); only paused alerts can be resumed")
+            }
+        }
+    }
+
+    private func changeState(id: Int64, _ change: @Sendable (inout AlertRecord) throws(StockwatchError) -> Void) throws(StockwatchError) -> AlertJSON {
+        try database.write { db in
+            guard var alert = try AlertRecord.fetchOne(db, key: id) else { throw StockwatchError.notFound(kind: "alert", id: String(id)) }
+            try change(&alert)
+            try alert.update(db, columns: ["state"])
+            return AlertJSON(alert, user: try Self.userNames(db)[alert.userId] ?? "?")
+        }
+    }
+
+    static func record(_ spec: AlertSpec, userID: Int64, now: Date) -> AlertRecord {
+        AlertRecord(
+            userId: userID, symbol: spec.symbol, kind: spec.condition.kind, value: spec.condition.value,
+            percent: spec.condition.percent, windowSeconds: spec.condition.windowSeconds, trigger: spec.trigger,
+            cooldownSeconds: spec.cooldownSeconds, rearmMarginPercent: spec.rearmMarginPercent,
+            channels: spec.channels ?? [], state: spec.state, note: spec.note, createdAt: now, expiresAt: spec.expiresAt)
+    }
+
+    static func userNames(_ db: Database) throws -> [Int64: String] {
+        var names: [Int64: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT id, name FROM users") { names[row["id"]] = row["name"] }
+        return names
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+
+/// Parses the values users type: prices, percentages, durations and dates.
+/// Each failure names the option and the value, so the one-line error points at the culprit.
+public enum ValueParser {
+    /// Largest price accepted; far beyond any real quote, small enough to stay exact.
+    public static let maximumPrice = 1e15
+
+    /// A plain decimal such as `200`, `1.0850` or `.5`: no sign, exponent, hex, `nan` or `inf`.
+    public static func price(_ text: String, option: String) throws(StockwatchError) -> Double {
+        let value = try decimal(text, option: option)
+        guard value > 0 else { throw .invalidValue(option: option, value: text, reason: "a price must be greater than 0") }
+        guard value < maximumPrice else { throw .invalidValue(option: option, value: text, reason: "price is too large") }
+        return value
+    }
+
+    /// `5` or `5%`, greater than 0 and at most 1000.
+    public static func percent(_ text: String, option: String) throws(StockwatchError) -> Double {
+        let number = text.hasSuffix("%") ? String(text.dropLast()) : text
+        let value = try decimal(number, option: option, original: text)
+        guard value > 0 else { throw .invalidValue(option: option, value: text, reason: "a percentage must be greater than 0") }
+        guard value <= 1000 else { throw .invalidValue(option: option, value: text, reason: "a percentage must be at most 1000") }
+        return value
+    }
+
+    private static func decimal(_ text: String, option: String, original: String? = nil) throws(StockwatchError) -> Double {
+        let shown = original ?? text
+        var digits = 0, dots = 0
+        for character in text.unicodeScalars {
+            switch character {
+            case "0"..."9": digits += 1
+            case ".": dots += 1
+            default:
+                if character == "-" { throw .invalidValue(option: option, value: shown, reason: "must not be negative") }
+                throw .invalidValue(option: option, value: shown, reason: "not a decimal number")
+            }
+        }
+        guard digits > 0, dots <= 1, digits <= 30, let value = Double(text), value.isFinite else {
+            throw .invalidValue(option: option, value: shown, reason: "not a decimal number")
+        }
+        return value
+    }
+
+    static let unitSeconds: [Character: Int64] = ["w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1]
+
+    /// Ten years: anything longer is a typo, and keeps arithmetic far from overflow.
+    public static let maximumDurationSeconds: Int64 = 10 * 366 * 86_400
+
+    /// `90s`, `15m`, `4h`, `2d`, `1w`, or combinations such as `1h30m`. Returns seconds.
+    public static func duration(_ text: String, option: String, allowZero: Bool = false) throws(StockwatchError) -> Int64 {
+        var total: Int64 = 0
+        var number: Int64?
+        guard !text.isEmpty else { throw .invalidValue(option: option, value: text, reason: "empty duration (write e.g. 90s, 15m, 4h, 2d, 1w or 1h30m)") }
+        for character in text {
+            if let digit = character.wholeNumberValue, character.isASCII {
+                let next = (number ?? 0) * 10 + Int64(digit)
+                guard next <= maximumDurationSeconds else { throw .invalidValue(option: option, value: text, reason: "duration is longer than 10 years") }
+                number = next
+            } else if let unit = unitSeconds[character], let count = number {
+                total += count * unit
+                guard total <= maximumDurationSeconds else { throw .invalidValue(option: option, value: text, reason: "duration is longer than 10 years") }
+                number = nil
+            } else {
+                throw .invalidValue(option: option, value: text, reason: "not a duration (write e.g. 90s, 15m, 4h, 2d, 1w or 1h30m)")
+            }
+        }
+        if number != nil { throw .invalidValue(option: option, value: text, reason: "a number needs a unit (s, m, h, d or w)") }
+        if total == 0, !allowZero { throw .invalidValue(option: option, value: text, reason: "duration must be longer than 0") }
+        return total
+    }
+
+    /// An ISO 8601 date (`2026-12-31`, midnight UTC) or date-time (`2026-12-31T18:00:00Z`, offsets allowed).
+    public static func date(_ text: String) -> Date? {
+        let dateTime = ISO8601DateFormatter()
+        if let date = dateTime.date(from: text) { return date }
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = fractional.date(from: text) { return date }
+        let day = ISO8601DateFormatter()
+        day.formatOptions = [.withFullDate]
+        return text.count == 10 ? day.date(from: text) : nil
+    }
+
+    /// `--expires`: a date, or a duration from now. Must lie in the future.
+    public static func expiry(_ text: String, option: String, now: Date) throws(StockwatchError) -> Date {
+        let result: Date
+        if let date = date(text) {
+            result = date
+        } else if text.first?.isNumber == true, text.last?.isLetter == true, !text.contains("-") {
+            result = now.addingTimeInterval(TimeInterval(try duration(text, option: option)))
+        } else {
+            throw .invalidValue(option: option, value: text, reason: "not a date (2026-12-31, 2026-12-31T18:00:00Z) or duration (30d)")
+        }
+        guard result > now else { throw .invalidValue(option: option, value: text, reason: "lies in the past") }
+        return result
+    }
+
+    /// `--since`: a date, or a duration before now.
+    public static func since(_ text: String, option: String, now: Date) throws(StockwatchError) -> Date {
+        if let date = date(text) { return date }
+        guard text.first?.isNumber == true, !text.contains("-") else {
+            throw .invalidValue(option: option, value: text, reason: "not a date (2026-12-31, 2026-12-31T18:00:00Z) or duration (24h)")
+        }
+        return now.addingTimeInterval(-TimeInterval(try duration(text, option: option)))
+    }
+
+    /// Formats seconds back as the shortest duration string, e.g. 5400 -> "1h30m".
+    public static func format(seconds: Int64) -> String {
+        if seconds == 0 { return "0s" }
+        var rest = seconds
+        var text = ""
+        for unit in ["w", "d", "h", "m", "s"] as [Character] {
+            let size = unitSeconds[unit]!
+            if rest >= size {
+                text += "\(rest / size)\(unit)"
+                rest %= size
+            }
+        }
+        return text
+    }
+}
+
+enum Validation {
+    /// Names of users and channels: letters, digits, `-`, `_`, `.`, `@`; 1 to 64 characters.
+    static func isName(_ text: String) -> Bool {
+        guard (1...64).contains(text.unicodeScalars.count) else { return false }
+        return text.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "-_.@".unicodeScalars.contains(scalar))
+        }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import GRDB
+
+/// The one SQLite file holding all state. Opening it runs the migrations; every write
+/// goes through `write`, which GRDB begins as `BEGIN IMMEDIATE` so that concurrent
+/// cron processes queue on the busy timeout instead of failing with SQLITE_BUSY.
+public final class AppDatabase: Sendable {
+    public let writer: any DatabaseWriter
+    public let path: String
+
+    /// How long a process waits for another's write lock before giving up.
+    public static let busyTimeout: TimeInterval = 10
+
+    public init(path: String) throws(StockwatchError) {
+        self.path = path
+        do {
+            try Self.createFileIfMissing(path)
+            var config = Configuration()
+            config.busyMode = .timeout(Self.busyTimeout)
+            config.foreignKeysEnabled = true
+            config.prepareDatabase { db in
+                // NORMAL is crash-safe in WAL mode and avoids an fsync per commit.
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+            writer = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(writer)
+        } catch {
+            throw Self.translate(error, path: path)
+        }
+    }
+
+    /// Creates a new database file with mode 0600 before SQLite opens it: quotes and
+    /// alerts are private, and SQLite gives the -wal and -shm files the same mode.
+    private static func createFileIfMissing(_ path: String) throws(StockwatchError) {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path) { return }
+        let parent = (path as NSString).deletingLastPathComponent
+        if !parent.isEmpty {
+            do {
+                try fm.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw .unavailable("cannot create database folder \(parent): \(error.localizedDescription)")
+            }
+        }
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        if fd < 0 {
+            if errno == EEXIST { return }  // another process created it first
+            throw .unavailable("cannot create database \(path): \(String(cString: strerror(errno)))")
+        }
+        close(fd)
+    }
+
+    public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(StockwatchError) -> T {
+        do { return try writer.read(body) } catch { throw Self.translate(error, path: path) }
+    }
+
+    /// One IMMEDIATE transaction: all of `body` is committed or none of it.
+    public func write<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(StockwatchError) -> T {
+        do { return try writer.write(body) } catch { throw Self.translate(error, path: path) }
+    }
+
+    /// Maps SQLite failures to the documented error cases; our own errors pass through.
+    static func translate(_ error: any Error, path: String) -> StockwatchError {
+        if let error = error as? StockwatchError { return error }
+        guard let dbError = error as? DatabaseError else {
+            return .internal(String(describing: error))
+        }
+        let detail = dbError.message ?? "\(dbError.resultCode)"
+        switch dbError.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return .temporary("database \(path) is busy (another process held it for over \(Int(busyTimeout)) s); try again")
+        case .SQLITE_FULL:
+            return .temporary("database \(path): disk full; nothing was written")
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_IOERR, .SQLITE_NOTADB:
+            return .unavailable("database \(path): \(detail)")
+        case .SQLITE_CONSTRAINT:
+            return .internal("database \(path): constraint failed: \(detail)")
+        default:
+            return .internal("database \(path): \(detail)")
+        }
+    }
+}

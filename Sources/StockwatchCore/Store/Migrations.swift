@@ -1,0 +1,93 @@
+import GRDB
+
+extension AppDatabase {
+    /// Named, append-only migrations: never edit one that has shipped, add a new one.
+    /// Times are INTEGER milliseconds since 1970 (UTC) so that range scans stay cheap.
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-users-devices-alerts-quotes-notifications") { db in
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    id INTEGER PRIMARY KEY,
+                    name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+                    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+                    created_at INTEGER NOT NULL
+                );
+                CREATE TABLE devices (
+                    id INTEGER PRIMARY KEY,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    fcm_token TEXT NOT NULL UNIQUE CHECK (length(fcm_token) BETWEEN 1 AND 4096),
+                    label TEXT CHECK (label IS NULL OR length(label) <= 200),
+                    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+                    deactivated_reason TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                CREATE INDEX devices_user ON devices(user_id);
+                CREATE TABLE alerts (
+                    id INTEGER PRIMARY KEY,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    symbol TEXT NOT NULL CHECK (length(symbol) BETWEEN 1 AND 16 AND symbol = upper(symbol)),
+                    kind TEXT NOT NULL CHECK (kind IN ('above', 'below', 'crosses_above', 'crosses_below', 'rise', 'fall')),
+                    value REAL CHECK (value > 0 AND value < 1e15),
+                    percent REAL CHECK (percent > 0 AND percent <= 1000),
+                    window_seconds INTEGER CHECK (window_seconds > 0),
+                    trigger TEXT NOT NULL CHECK (trigger IN ('once', 'rearm', 'every')),
+                    cooldown_seconds INTEGER NOT NULL DEFAULT 0 CHECK (cooldown_seconds >= 0),
+                    rearm_margin_percent REAL NOT NULL DEFAULT 0 CHECK (rearm_margin_percent >= 0 AND rearm_margin_percent < 100),
+                    channels TEXT NOT NULL CHECK (json_valid(channels) AND json_type(channels) = 'array' AND json_array_length(channels) >= 1),
+                    state TEXT NOT NULL DEFAULT 'armed' CHECK (state IN ('armed', 'firing', 'fired', 'paused', 'expired')),
+                    note TEXT CHECK (note IS NULL OR length(note) <= 1000),
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    last_fired_at INTEGER,
+                    CHECK ((kind IN ('rise', 'fall')) = (percent IS NOT NULL AND window_seconds IS NOT NULL AND value IS NULL)),
+                    CHECK ((kind IN ('rise', 'fall')) OR (value IS NOT NULL AND percent IS NULL AND window_seconds IS NULL)),
+                    CHECK (kind <> 'fall' OR percent < 100),
+                    CHECK (rearm_margin_percent = 0 OR trigger = 'rearm')
+                );
+                CREATE INDEX alerts_user ON alerts(user_id);
+                CREATE INDEX alerts_symbol_state ON alerts(symbol, state);
+                CREATE TABLE quotes (
+                    id INTEGER PRIMARY KEY,
+                    symbol TEXT NOT NULL CHECK (length(symbol) BETWEEN 1 AND 16),
+                    price REAL NOT NULL CHECK (price > 0 AND price < 1e15),
+                    provider TEXT NOT NULL,
+                    observed_at INTEGER NOT NULL,
+                    fetched_at INTEGER NOT NULL,
+                    UNIQUE (symbol, observed_at)
+                );
+                CREATE TABLE notifications (
+                    id INTEGER PRIMARY KEY,
+                    alert_id INTEGER REFERENCES alerts(id) ON DELETE SET NULL,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    quote_id INTEGER REFERENCES quotes(id) ON DELETE SET NULL,
+                    symbol TEXT NOT NULL,
+                    price REAL NOT NULL,
+                    observed_at INTEGER NOT NULL,
+                    message TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    UNIQUE (alert_id, quote_id)
+                );
+                CREATE INDEX notifications_user_created ON notifications(user_id, created_at);
+                CREATE INDEX notifications_symbol ON notifications(symbol);
+                CREATE TABLE deliveries (
+                    id INTEGER PRIMARY KEY,
+                    notification_id INTEGER NOT NULL REFERENCES notifications(id) ON DELETE CASCADE,
+                    channel TEXT NOT NULL,
+                    target TEXT,
+                    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'retry', 'failed', 'dead')),
+                    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                    next_attempt_at INTEGER NOT NULL,
+                    lease_until INTEGER,
+                    last_error TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    UNIQUE (notification_id, channel, target)
+                );
+                CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
+                """)
+        }
+        return migrator
+    }
+}

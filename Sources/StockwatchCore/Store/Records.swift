@@ -1,0 +1,111 @@
+import Foundation
+import GRDB
+
+/// One Codable record type per table. Columns are snake_case, times INTEGER milliseconds.
+public protocol StoredRecord: Codable, FetchableRecord, MutablePersistableRecord, Sendable {}
+
+extension StoredRecord {
+    public static func databaseDateEncodingStrategy(for column: String) -> DatabaseDateEncodingStrategy { .millisecondsSince1970 }
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .millisecondsSince1970 }
+    public static var databaseColumnEncodingStrategy: DatabaseColumnEncodingStrategy { .convertToSnakeCase }
+    public static var databaseColumnDecodingStrategy: DatabaseColumnDecodingStrategy { .convertFromSnakeCase }
+}
+
+public struct UserRecord: StoredRecord, Identifiable {
+    public static let databaseTableName = "users"
+    public var id: Int64?
+    public var name: String
+    public var tokenHash: String
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct DeviceRecord: StoredRecord, Identifiable {
+    public static let databaseTableName = "devices"
+    public var id: Int64?
+    public var userId: Int64
+    public var fcmToken: String
+    public var label: String?
+    public var active: Bool
+    public var deactivatedReason: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct AlertRecord: StoredRecord, Identifiable {
+    public static let databaseTableName = "alerts"
+    public var id: Int64?
+    public var userId: Int64
+    public var symbol: String
+    public var kind: ConditionKind
+    public var value: Double?
+    public var percent: Double?
+    public var windowSeconds: Int64?
+    public var trigger: AlertTrigger
+    public var cooldownSeconds: Int64
+    public var rearmMarginPercent: Double
+    /// Stored as a JSON array; GRDB encodes nested Codable values as JSON text.
+    public var channels: [String]
+    public var state: AlertState
+    public var note: String?
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var lastFiredAt: Date?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public var condition: Condition {
+        Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds)!
+    }
+}
+
+public struct QuoteRecord: StoredRecord, Identifiable {
+    public static let databaseTableName = "quotes"
+    public var id: Int64?
+    public var symbol: String
+    public var price: Double
+    public var provider: String
+    public var observedAt: Date
+    public var fetchedAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct NotificationRecord: StoredRecord, Identifiable {
+    public static let databaseTableName = "notifications"
+    public var id: Int64?
+    public var alertId: Int64?
+    public var userId: Int64
+    public var quoteId: Int64?
+    public var symbol: String
+    public var price: Double
+    public var observedAt: Date
+    public var message: String
+    public var createdAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public enum DeliveryStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+    case pending, sending, sent, retry, failed, dead
+}
+
+public struct DeliveryRecord: StoredRecord, Identifiable {
+    public static let databaseTableName = "deliveries"
+    public var id: Int64?
+    public var notificationId: Int64
+    public var channel: String
+    public var target: String?
+    public var status: DeliveryStatus
+    public var attempts: Int
+    public var nextAttemptAt: Date
+    public var leaseUntil: Date?
+    public var lastError: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}

@@ -1,0 +1,1 @@
+public let version = "0.1.0"

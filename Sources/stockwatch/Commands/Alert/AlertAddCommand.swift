@@ -1,0 +1,38 @@
+import ArgumentParser
+import StockwatchCore
+
+struct AlertAddCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "add",
+        abstract: "Add an alert; prints its id.",
+        discussion: "Give exactly one condition. PRICE is a plain decimal, PERCENT is written 5 or 5%, DURATION 90s, 15m, 4h, 2d, 1w or 1h30m."
+    )
+
+    @Argument(help: "A stock ticker (AAPL, BRK.B, VOD.L) or a currency pair (EUR/USD).") var symbol: String
+    @Option(help: ArgumentHelp("Fire when the price is at or above PRICE.", valueName: "price")) var above: String?
+    @Option(help: ArgumentHelp("Fire when the price is at or below PRICE.", valueName: "price")) var below: String?
+    @Option(help: ArgumentHelp("Fire when the price moves from below PRICE to at or above it.", valueName: "price")) var crossesAbove: String?
+    @Option(help: ArgumentHelp("Fire when the price moves from above PRICE to at or below it.", valueName: "price")) var crossesBelow: String?
+    @Option(help: ArgumentHelp("Fire when the price rose PERCENT within --within.", valueName: "percent")) var rise: String?
+    @Option(help: ArgumentHelp("Fire when the price fell PERCENT within --within.", valueName: "percent")) var fall: String?
+    @Option(help: ArgumentHelp("The window of --rise and --fall.", valueName: "duration")) var within: String?
+    @Option(help: ArgumentHelp("once, rearm (default) or every.", valueName: "mode")) var trigger: String?
+    @Option(help: ArgumentHelp("At least this long between two notifications.", valueName: "duration")) var cooldown: String?
+    @Option(help: ArgumentHelp("Re-arm only once the price is PERCENT back past the level (rearm only).", valueName: "percent")) var rearmMargin: String?
+    @Option(help: ArgumentHelp("Stop at this date (2026-12-31, 2026-12-31T18:00:00Z) or after this duration.", valueName: "date|duration")) var expires: String?
+    @Option(help: ArgumentHelp("A channel from the config; repeat for several (default: [alerts] default_notify, else stdout).", valueName: "channel")) var notify: [String] = []
+    @Option(help: ArgumentHelp("The owner (default: the user named default).", valueName: "name")) var user: String?
+    @Option(help: ArgumentHelp("Free text shown with the alert.", valueName: "text")) var note: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        var input = AlertInput(symbol: symbol)
+        (input.above, input.below, input.crossesAbove, input.crossesBelow) = (above, below, crossesAbove, crossesBelow)
+        (input.rise, input.fall, input.within) = (rise, fall, within)
+        (input.trigger, input.cooldown, input.rearmMargin, input.expires) = (trigger, cooldown, rearmMargin, expires)
+        (input.notify, input.user, input.note) = (notify, user, note)
+        let (database, config) = try global.open()
+        let alert = try AlertService(database: database, config: config).add(input)
+        if global.json { Output.json(alert) } else { print(alert.id ?? 0) }
+    }
+}

@@ -1,0 +1,33 @@
+import ArgumentParser
+import StockwatchCore
+
+struct AlertListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List alerts.")
+
+    @Option(help: ArgumentHelp("Only this user's alerts.", valueName: "name")) var user: String?
+    @Option(help: ArgumentHelp("Only alerts on this symbol.", valueName: "symbol")) var symbol: String?
+    @Option(help: ArgumentHelp("Only alerts in this state: armed, firing, fired, paused or expired.", valueName: "state")) var state: AlertState?
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let (database, config) = try global.open()
+        let alerts = try AlertService(database: database, config: config).list(.init(user: user, symbol: symbol, state: state))
+        if global.json { return Output.json(alerts) }
+        Output.table(
+            ["ID", "USER", "SYMBOL", "CONDITION", "TRIGGER", "STATE", "CHANNELS", "LAST FIRED", "NOTE"],
+            alerts.map(\.row), rightAligned: [0])
+    }
+}
+
+extension AlertState: ExpressibleByArgument {}
+
+extension AlertJSON {
+    var row: [String] {
+        let condition = Condition(kind: self.condition.kind, value: self.condition.value, percent: self.condition.percent, windowSeconds: self.condition.windowSeconds)
+        let cooldown = (cooldownSeconds ?? 0) > 0 ? " (cooldown \(ValueParser.format(seconds: cooldownSeconds!)))" : ""
+        return [
+            "\(id ?? 0)", user ?? "", symbol, condition?.summary ?? self.condition.kind.rawValue, (trigger?.rawValue ?? "") + cooldown,
+            state?.rawValue ?? "", (channels ?? []).joined(separator: ","), Output.time(lastFiredAt), note ?? "",
+        ]
+    }
+}

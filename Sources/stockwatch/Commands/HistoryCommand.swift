@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+import StockwatchCore
+
+struct HistoryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "history", abstract: "List notifications newest first, or with --prices the stored quotes.")
+
+    @Flag(help: "List stored quotes instead of notifications.") var prices = false
+    @Option(help: ArgumentHelp("Only this symbol.", valueName: "symbol")) var symbol: String?
+    @Option(name: .customLong("alert"), help: ArgumentHelp("Only notifications of this alert.", valueName: "id")) var alertID: Int64?
+    @Option(help: ArgumentHelp("Only since this date or for this long back (24h, 7d).", valueName: "date|duration")) var since: String?
+    @Option(help: ArgumentHelp("At most this many rows.", valueName: "n")) var limit: Int = 100
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        guard limit > 0 else { throw StockwatchError.invalidValue(option: "--limit", value: "\(limit)", reason: "must be at least 1") }
+        let since = try since.map { (text) throws(StockwatchError) in try ValueParser.since(text, option: "--since", now: Date()) }
+        let (database, _) = try global.open()
+        let history = HistoryService(database: database)
+        if prices {
+            if alertID != nil { throw StockwatchError.usage("--alert goes with notifications, not --prices") }
+            let quotes = try history.quotes(symbol: symbol, since: since, limit: limit)
+            if global.json { return Output.json(quotes) }
+            Output.table(
+                ["SYMBOL", "PRICE", "PROVIDER", "OBSERVED"],
+                quotes.map { [$0.symbol, $0.price.formattedPrice, $0.provider, Output.time($0.observedAt)] }, rightAligned: [1])
+            return
+        }
+        let notifications = try history.notifications(.init(symbol: symbol, alertID: alertID, since: since, limit: limit))
+        if global.json { return Output.json(notifications) }
+        Output.table(
+            ["ID", "TIME", "ALERT", "USER", "MESSAGE", "DELIVERIES"],
+            notifications.map { n in
+                let deliveries = n.deliveries.map { "\($0.channel):\($0.status.rawValue)" }.joined(separator: " ")
+                return ["\(n.id)", Output.time(n.createdAt), n.alertId.map(String.init) ?? "-", n.user, n.message, deliveries]
+            },
+            rightAligned: [0, 2])
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+
+struct UserCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user", abstract: "Manage users and their API tokens.",
+        subcommands: [UserAddCommand.self, UserListCommand.self, UserRemoveCommand.self])
+}

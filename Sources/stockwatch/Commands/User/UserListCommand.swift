@@ -1,0 +1,18 @@
+import ArgumentParser
+import StockwatchCore
+
+struct UserListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List users.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let (database, _) = try global.open()
+        let users = try UserService(database: database).list()
+        if global.json { return Output.json(users) }
+        Output.table(
+            ["ID", "NAME", "ALERTS", "DEVICES", "CREATED"],
+            users.map { ["\($0.id)", $0.name, "\($0.alerts)", "\($0.devices)", Output.time($0.createdAt)] },
+            rightAligned: [0, 2, 3])
+    }
+}

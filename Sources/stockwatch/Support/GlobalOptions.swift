@@ -1,0 +1,33 @@
+import ArgumentParser
+import Foundation
+import StockwatchCore
+
+/// Options every command takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The database file (default: $STOCKWATCH_DB, else $XDG_STATE_HOME/stockwatch/stockwatch.db).", valueName: "path"))
+    var db: String?
+
+    @Option(name: .long, help: ArgumentHelp("The config file (default: $STOCKWATCH_CONFIG, else $XDG_CONFIG_HOME/stockwatch/config.toml).", valueName: "path"))
+    var config: String?
+
+    @Flag(name: .long, help: "Print one JSON document on stdout; errors also as JSON on stderr.")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Say what was done.")
+    var verbose = false
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var databasePath: String { Paths.databasePath(explicit: db, environment: environment) }
+
+    func loadConfig() throws(StockwatchError) -> Config {
+        let (path, named) = Paths.configPath(explicit: config, environment: environment)
+        return try ConfigLoader.load(path: path, named: named, environment: environment)
+    }
+
+    /// Config first: a bad config must not leave a new database file behind.
+    func open() throws(StockwatchError) -> (AppDatabase, Config) {
+        let config = try loadConfig()
+        return (try AppDatabase(path: databasePath), config)
+    }
+}

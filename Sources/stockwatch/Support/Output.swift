@@ -1,0 +1,45 @@
+import Foundation
+import StockwatchCore
+
+/// Rendering for humans (aligned tables) and scripts (one JSON document).
+enum Output {
+    static func json(_ value: some Encodable) {
+        print(JSONOutput.encode(value))
+    }
+
+    /// Columns padded to their widest cell; a column named in `rightAligned` is right-aligned.
+    static func table(_ headers: [String], _ rows: [[String]], rightAligned: Set<Int> = []) {
+        var widths = headers.map(\.count)
+        for row in rows {
+            for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
+        }
+        func line(_ cells: [String]) -> String {
+            cells.enumerated().map { index, cell in
+                let pad = String(repeating: " ", count: widths[index] - cell.count)
+                return rightAligned.contains(index) ? pad + cell : (index == cells.count - 1 ? cell : cell + pad)
+            }.joined(separator: "  ")
+        }
+        var text = line(headers) + "\n"
+        for row in rows { text += line(row) + "\n" }
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    static func time(_ date: Date?) -> String {
+        guard let date else { return "-" }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
+        return formatter.string(from: date) + "Z"
+    }
+
+    /// Confirmation for destructive commands: `--yes`, or a "y" typed at a terminal.
+    static func confirm(_ question: String, yes: Bool) throws(StockwatchError) {
+        if yes { return }
+        guard isatty(STDIN_FILENO) == 1 else {
+            throw .usage("\(question.lowercased()) needs --yes when stdin is not a terminal")
+        }
+        FileHandle.standardError.write(Data("\(question)? [y/N] ".utf8))
+        guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+            throw .usage("not confirmed; nothing was removed")
+        }
+    }
+}
