@@ -32,11 +32,15 @@ let package = Package(
         ),
         .testTarget(
             name: "StockwatchCoreTests",
-            dependencies: ["StockwatchCore"]
+            dependencies: ["StockwatchCore", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "StockwatchEndToEndTests",
-            dependencies: ["StockwatchCore"]
+            dependencies: [
+                "StockwatchCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

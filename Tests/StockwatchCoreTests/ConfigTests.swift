@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+@testable import StockwatchCore
+
+@Suite struct ConfigTests {
+    @Test func missingDefaultFileMeansDefaults() throws {
+        let config = try ConfigLoader.load(path: "/nonexistent/config.toml", named: false, environment: [:])
+        #expect(config.defaultNotify == ["stdout"])
+        #expect(config.file == nil)
+    }
+
+    @Test func missingNamedFileIsAnError() {
+        let error = expectError { _ = try ConfigLoader.load(path: "/nonexistent/config.toml", named: true, environment: [:]) }
+        #expect(error == .config(file: "/nonexistent/config.toml", line: nil, key: nil, reason: "file not found"))
+    }
+
+    @Test func unknownKeyNamesFileKeyAndLine() {
+        let text = """
+            # comment
+            [alerts]
+            default_notify = "stdout"
+
+            [channels.ops]
+            type = "exec"
+            command = ["/bin/true"]
+            comand = ["/bin/false"]
+            """
+        let error = expectError { _ = try ConfigLoader.parse(text, file: "/etc/sw.toml", environment: [:]) }
+        guard case let .config(file, line, key, reason)? = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(file == "/etc/sw.toml")
+        #expect(line == 8)
+        #expect(key == "channels.ops.comand")
+        #expect(reason.contains("unknown key"))
+        #expect(error?.exitStatus == .config)
+    }
+
+    @Test func unknownSectionAndSyntaxErrorsHaveLines() {
+        let unknown = expectError { _ = try ConfigLoader.parse("\n\n[alert]\nx = 1\n", file: "c.toml", environment: [:]) }
+        #expect(unknown?.message.hasPrefix("c.toml:3: key 'alert': unknown key") == true)
+        let syntax = expectError { _ = try ConfigLoader.parse("[alerts]\ndefault_notify = \n", file: "c.toml", environment: [:]) }
+        guard case let .config(_, line, _, reason)? = syntax else { Issue.record("no config error"); return }
+        #expect(line == 2)
+        #expect(reason.hasPrefix("syntax error"))
+    }
+
+    @Test func channelsAreValidated() throws {
+        let store = try TemporaryStore()
+        let secret = store.write("hook.secret", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n")
+        let config = try ConfigLoader.parse("""
+            [alerts]
+            default_notify = ["ops", "stdout"]
+            [channels.ops]
+            type = "webhook"
+            url = "https://example.com/hook"
+            secret_file = "\(secret)"
+            timeout = "20s"
+            """, file: store.folder + "/config.toml", environment: [:])
+        #expect(config.defaultNotify == ["ops", "stdout"])
+        #expect(config.channel(named: "ops")?.timeoutSeconds == 20)
+        #expect(config.channel(named: "stdout")?.type == .stdout)
+        let report = try ConfigReport.check(config, databasePath: "db", environment: [:])
+        #expect(report.channels.first { $0.name == "ops" }?.secret == "(from file \(secret))")
+
+        let missingURL = expectError { _ = try ConfigLoader.parse("[channels.x]\ntype = \"webhook\"\n", file: "c", environment: [:]) }
+        #expect(missingURL?.message.contains("channels.x.url") == true)
+        let badType = expectError { _ = try ConfigLoader.parse("[channels.x]\ntype = \"pager\"\n", file: "c", environment: [:]) }
+        #expect(badType?.message.contains("unknown channel type 'pager'") == true)
+        let badDefault = expectError { _ = try ConfigLoader.parse("[alerts]\ndefault_notify = \"nope\"\n", file: "c", environment: [:]) }
+        #expect(badDefault?.message.contains("no channel named 'nope'") == true)
+    }
+
+    @Test func worldReadableSecretFileIsRefused() throws {
+        let store = try TemporaryStore()
+        let key = store.write("fixer.key", "abc123", mode: 0o644)
+        let config = try ConfigLoader.parse("[providers.fixer]\napi_key_file = \"\(key)\"\n", file: store.folder + "/c.toml", environment: [:])
+        let error = expectError { _ = try ConfigReport.check(config, databasePath: "db", environment: [:]) }
+        #expect(error == .insecureFile(path: key, mode: 0o644))
+        #expect(error?.message.contains("chmod 600 \(key)") == true)
+        #expect(error?.message.contains("abc123") == false)
+    }
+
+    @Test func inlineSecretNeedsPrivateConfig() throws {
+        let store = try TemporaryStore()
+        let text = "[providers.finnhub]\napi_key = \"s3cret\"\n"
+        let open = store.write("open.toml", text, mode: 0o644)
+        let error = expectError { _ = try ConfigLoader.load(path: open, named: true, environment: [:]) }
+        #expect(error?.exitStatus == .config)
+        #expect(error?.message.contains("chmod 600") == true)
+        #expect(error?.message.contains("s3cret") == false)
+        let closed = store.write("closed.toml", text, mode: 0o600)
+        let config = try ConfigLoader.load(path: closed, named: true, environment: [:])
+        #expect(try SecretReader.read(config.providers["finnhub"]!.apiKey!, environment: [:]) == "s3cret")
+        #expect(!"\(config)".contains("s3cret"))
+    }
+
+    @Test func secretFromEnvironment() throws {
+        let env = ["STOCKWATCH_FIXER_API_KEY": "k"]
+        let config = try ConfigLoader.parse("[providers.fixer]\n", file: "c", environment: env)
+        #expect(config.providers["fixer"]?.apiKey == .environment("STOCKWATCH_FIXER_API_KEY"))
+        let noKey = try ConfigLoader.parse("[providers.fixer]\n", file: "c", environment: [:])
+        #expect(expectError { _ = try ConfigReport.check(noKey, databasePath: "db", environment: [:]) }?.exitStatus == .config)
+    }
+
+    @Test func paths() {
+        let env = ["HOME": "/home/a", "XDG_STATE_HOME": "/state"]
+        #expect(Paths.databasePath(explicit: "/x.db", environment: env) == "/x.db")
+        #expect(Paths.databasePath(explicit: nil, environment: env.merging(["STOCKWATCH_DB": "/env.db"]) { $1 }) == "/env.db")
+        #expect(Paths.databasePath(explicit: nil, environment: env) == "/state/stockwatch/stockwatch.db")
+        #expect(Paths.databasePath(explicit: nil, environment: ["HOME": "/home/a"]) == "/home/a/.local/state/stockwatch/stockwatch.db")
+        #expect(Paths.configPath(explicit: nil, environment: ["HOME": "/home/a"]) == ("/home/a/.config/stockwatch/config.toml", false))
+        #expect(Paths.configPath(explicit: nil, environment: ["STOCKWATCH_CONFIG": "/c"]) == ("/c", true))
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import GRDB
+import Testing
+@testable import StockwatchCore
+
+@Suite struct StoreTests {
+    @Test func newDatabaseIsPrivateWALWithMigrations() throws {
+        let store = try TemporaryStore()
+        let attributes = try FileManager.default.attributesOfItem(atPath: store.database.path)
+        #expect((attributes[.posixPermissions] as? Int) == 0o600)
+        let (mode, foreignKeys, migrations) = try store.database.read { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA foreign_keys"),
+             try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
+        }
+        #expect(mode == "wal")
+        #expect(foreignKeys == 1)
+        #expect(migrations == ["v1-users-devices-alerts-quotes-notifications"])
+        // Reopening runs nothing twice.
+        _ = try AppDatabase(path: store.database.path)
+    }
+
+    @Test func schemaRejectsInvalidRows() throws {
+        let store = try TemporaryStore()
+        let invalid = [
+            "INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at) VALUES ('AAPL', 0, 'x', 1, 1)",
+            "INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at) VALUES ('AAPL', -1, 'x', 1, 1)",
+            "INSERT INTO alerts (user_id, symbol, kind, value, trigger, channels, created_at) VALUES (999, 'AAPL', 'above', 1, 'rearm', '[\"stdout\"]', 0)",
+            "INSERT INTO users (name, token_hash, created_at) VALUES ('', '\(String(repeating: "a", count: 64))', 0)",
+        ]
+        for sql in invalid {
+            #expect(throws: StockwatchError.self, "\(sql)") { try store.database.write { db in try db.execute(sql: sql) } }
+        }
+        try store.database.write { db in
+            try db.execute(sql: "INSERT INTO users (name, token_hash, created_at) VALUES ('u', '\(String(repeating: "a", count: 64))', 0)")
+        }
+        let alertRows = [
+            "('AAPL', 'above', NULL, 5, 60, 'rearm', '[\"stdout\"]')",  // level condition with percent
+            "('AAPL', 'rise', 1, NULL, NULL, 'rearm', '[\"stdout\"]')",  // change condition without percent
+            "('AAPL', 'above', 1, NULL, NULL, 'often', '[\"stdout\"]')",  // unknown trigger
+            "('AAPL', 'above', 1, NULL, NULL, 'rearm', '[]')",  // no channel
+            "('aapl', 'above', 1, NULL, NULL, 'rearm', '[\"stdout\"]')",  // lower-case symbol
+        ]
+        for values in alertRows {
+            #expect(throws: StockwatchError.self, "\(values)") {
+                try store.database.write { db in
+                    try db.execute(sql: "INSERT INTO alerts (symbol, kind, value, percent, window_seconds, trigger, channels, user_id, created_at) VALUES \(values.dropLast()), 1, 0)")
+                }
+            }
+        }
+    }
+
+    @Test func concurrentWritersQueueInsteadOfFailing() async throws {
+        let store = try TemporaryStore()
+        let path = store.database.path
+        // Separate connections, as separate processes would have.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    let database = try AppDatabase(path: path)
+                    let service = AlertService(database: database, config: Config())
+                    for index in 0..<25 {
+                        var input = AlertInput(symbol: "AAPL")
+                        input.above = "\(worker * 100 + index + 1)"
+                        _ = try service.add(input)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try store.database.read { try AlertRecord.fetchCount($0) } == 100)
+        #expect(try store.database.read { try UserRecord.fetchCount($0) } == 1)
+    }
+}

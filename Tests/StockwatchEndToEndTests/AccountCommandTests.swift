@@ -1,0 +1,74 @@
+import Crypto
+import Foundation
+import GRDB
+import Testing
+
+@Suite struct AccountCommandTests {
+    @Test func userAddPrintsTokenOnceAndStoresItsHash() throws {
+        let sandbox = try Sandbox()
+        let added = try sandbox.run(["user", "add", "alice"])
+        #expect(added.status == 0)
+        let token = added.stdout.trimmingCharacters(in: .newlines)
+        #expect(token.hasPrefix("sw_"))
+        let stored = try DatabaseQueue(path: sandbox.db).read { try String.fetchOne($0, sql: "SELECT token_hash FROM users WHERE name = 'alice'") }
+        #expect(stored == SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined())
+        #expect(!(try sandbox.run(["user", "list", "--json"]).stdout.contains(token)))
+
+        let json = try #require(try sandbox.run(["user", "add", "bob", "--json"]).json() as? [String: Any])
+        #expect((json["token"] as? String)?.hasPrefix("sw_") == true)
+        #expect((json["user"] as? [String: Any])?["name"] as? String == "bob")
+    }
+
+    @Test func usersDevicesAndCascadingRemoval() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run(["user", "add", "alice"])
+        #expect(try sandbox.run(["device", "add", "--user", "alice", "--fcm-token", "fcm-token-1", "--label", "Pixel"]).stdout == "1\n")
+        #expect(try sandbox.run(["device", "add", "--user", "alice", "--fcm-token", "fcm-token-1", "--label", "Pixel 9"]).stdout == "1\n")
+        try sandbox.run(["device", "add", "--fcm-token", "fcm-token-2"])
+        try sandbox.run(["alert", "add", "AAPL", "--above", "1", "--user", "alice"])
+
+        let devices = try #require(try sandbox.run(["device", "list", "--user", "alice", "--json"]).json() as? [[String: Any]])
+        #expect(devices.count == 1)
+        #expect(devices[0]["label"] as? String == "Pixel 9")
+        #expect(devices[0]["active"] as? Bool == true)
+        let users = try #require(try sandbox.run(["user", "list", "--json"]).json() as? [[String: Any]])
+        #expect(users.map { $0["name"] as? String } == ["alice", "default"])
+        #expect(users[0]["alerts"] as? Int == 1 && users[0]["devices"] as? Int == 1)
+        #expect(try sandbox.run(["user", "list"]).stdout.contains("alice"))
+        #expect(try sandbox.run(["device", "list"]).stdout.contains("Pixel 9"))
+
+        let removed = try sandbox.run(["user", "remove", "alice", "--yes"])
+        #expect(removed.status == 0 && removed.stdout.isEmpty)
+        #expect(try sandbox.count("alerts") == 0)
+        #expect(try sandbox.count("devices") == 1)
+        #expect(try sandbox.run(["device", "remove", "2", "--yes", "-v"]).stdout == "removed device 2\n")
+    }
+
+    @Test func historyIsEmptyButWellFormed() throws {
+        let sandbox = try Sandbox()
+        #expect(try sandbox.run(["history", "--json"]).stdout == "[]\n")
+        #expect(try sandbox.run(["history", "--prices", "--symbol", "aapl", "--since", "7d", "--json"]).stdout == "[]\n")
+        let table = try sandbox.run(["history"])
+        #expect(table.status == 0 && table.stdout.hasPrefix("ID"))
+
+        // A stored quote and notification show up, newest first.
+        try DatabaseQueue(path: sandbox.db).write { db in
+            try db.execute(sql: """
+                INSERT INTO users (id, name, token_hash, created_at) VALUES (1, 'u', '\(String(repeating: "0", count: 64))', 0);
+                INSERT INTO quotes (id, symbol, price, provider, observed_at, fetched_at) VALUES (1, 'AAPL', 201.35, 'finnhub', 1795600000000, 1795600000000);
+                INSERT INTO notifications (id, user_id, quote_id, symbol, price, observed_at, message, created_at)
+                    VALUES (7, 1, 1, 'AAPL', 201.35, 1795600000000, 'AAPL crossed above 200.00 at 201.35', 1795600001000);
+                INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, last_error, created_at, updated_at)
+                    VALUES (7, 'stdout', 'retry', 1, 0, 'boom', 0, 0);
+                """)
+        }
+        let prices = try #require(try sandbox.run(["history", "--prices", "--json"]).json() as? [[String: Any]])
+        #expect(prices.first?["price"] as? Double == 201.35)
+        #expect(prices.first?["observed_at"] as? String == "2026-11-25T09:46:40Z")
+        let notifications = try #require(try sandbox.run(["history", "--symbol", "AAPL", "--json"]).json() as? [[String: Any]])
+        #expect(notifications.first?["id"] as? Int == 7)
+        let delivery = try #require((notifications.first?["deliveries"] as? [[String: Any]])?.first)
+        #expect(delivery["status"] as? String == "retry" && delivery["error"] as? String == "boom")
+        #expect(try sandbox.run(["history"]).stdout.contains("stdout:retry"))
+    }
+}
