@@ -8,8 +8,24 @@ public struct Config: Sendable, Equatable {
     public var defaultNotify: [String] = ["stdout"]
     public var channels: [String: ChannelConfig] = [:]
     public var providers: [String: ProviderConfig] = [:]
+    /// `[routing]`: providers asked for currency pairs and for stocks, in order; nil means
+    /// the configured ones in the default order.
+    public var fxRoute: [ProviderName]?
+    public var stockRoute: [ProviderName]?
+    /// `[fetch] watch`: symbols fetched even when no alert watches them.
+    public var watch: [String] = []
+    /// `[fetch] max_age`: older quotes are rejected, never judged as current.
+    public var maxAgeSeconds: Int64 = 86_400
+    /// `[retention] quotes`.
+    public var quoteRetentionSeconds: Int64 = 90 * 86_400
 
     public init() {}
+
+    /// The providers asked for one kind of symbol, in order.
+    public func route(for kind: Symbol.Kind) -> [ProviderName] {
+        let defaults: [ProviderName] = kind == .currencyPair ? [.fixer, .currencylayer] : [.finnhub, .stooq]
+        return (kind == .currencyPair ? fxRoute : stockRoute) ?? defaults.filter { providers[$0.rawValue] != nil }
+    }
 
     /// `stdout` exists without config; everything else must be declared.
     public func channel(named name: String) -> ChannelConfig? {
@@ -47,6 +63,16 @@ public enum ProviderName: String, Sendable, CaseIterable {
 
     /// Stooq needs no key; the others cannot work without one.
     public var needsKey: Bool { self != .stooq }
+    public var servesCurrencies: Bool { self == .fixer || self == .currencylayer }
+
+    public var defaultBaseURL: String {
+        switch self {
+        case .fixer: "https://data.fixer.io/api"
+        case .currencylayer: "https://api.currencylayer.com"
+        case .finnhub: "https://finnhub.io/api/v1"
+        case .stooq: "https://stooq.com"
+        }
+    }
     public var keyEnvironmentVariable: String { "STOCKWATCH_\(rawValue.uppercased())_API_KEY" }
 }
 
@@ -54,8 +80,22 @@ public struct ProviderConfig: Sendable, Equatable {
     public var name: ProviderName
     public var apiKey: SecretSource?
     public var baseURL: String?
+    /// No request before this long has passed since the last successful one (plan budgets).
+    public var minIntervalSeconds: Int64 = 0
+    public var timeoutSeconds: Int64 = 15
+    public var connectTimeoutSeconds: Int64 = 5
+    /// Day of the month (UTC) the plan's monthly allowance resets; after error 104 the
+    /// provider is not asked again until then.
+    public var quotaResetDay: Int = 1
+    /// fixer's `base` / currencylayer's `source` currency (free plans: EUR and USD).
+    public var baseCurrency: String?
+    /// Most requests one run may make (Finnhub's free tier: 60 a minute, one run a minute).
+    public var maxRequestsPerRun: Int = 50
 
     public init(name: ProviderName) { self.name = name }
+
+    public var effectiveBaseURL: String { baseURL ?? name.defaultBaseURL }
+    public var effectiveBaseCurrency: String { baseCurrency ?? (name == .currencylayer ? "USD" : "EUR") }
 }
 
 /// Where a secret comes from. Never argv: a file (mode 0600), an environment

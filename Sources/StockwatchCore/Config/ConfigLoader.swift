@@ -44,7 +44,7 @@ private struct TableReader {
     }
 
     mutating func read(_ root: TOMLTable) throws(StockwatchError) -> Config {
-        try expectKeys(root, path: [], allowed: ["alerts", "channels", "providers"])
+        try expectKeys(root, path: [], allowed: ["alerts", "channels", "providers", "routing", "fetch", "retention"])
         if let alerts = try table(root, "alerts", path: []) {
             try expectKeys(alerts, path: ["alerts"], allowed: ["default_notify"])
             if let value = alerts["default_notify"] {
@@ -66,6 +66,25 @@ private struct TableReader {
                 }
                 config.providers[name] = try self.provider(provider, in: providers)
             }
+        }
+        if let routing = try table(root, "routing", path: []) {
+            try expectKeys(routing, path: ["routing"], allowed: ["fx", "stocks"])
+            if let fx = routing["fx"] { config.fxRoute = try route(fx, key: "fx", currencies: true) }
+            if let stocks = routing["stocks"] { config.stockRoute = try route(stocks, key: "stocks", currencies: false) }
+        }
+        if let fetch = try table(root, "fetch", path: []) {
+            try expectKeys(fetch, path: ["fetch"], allowed: ["watch", "max_age"])
+            if let watch = fetch["watch"] {
+                config.watch = try stringList(watch, key: "watch", path: ["fetch"])
+                for symbol in config.watch {
+                    do { _ = try Symbol.parse(symbol) } catch { throw self.error(["fetch"], "watch", error.message) }
+                }
+            }
+            if let maxAge = try string(fetch, "max_age", path: ["fetch"]) { config.maxAgeSeconds = try duration(maxAge, path: ["fetch"], key: "max_age") }
+        }
+        if let retention = try table(root, "retention", path: []) {
+            try expectKeys(retention, path: ["retention"], allowed: ["quotes"])
+            if let quotes = try string(retention, "quotes", path: ["retention"]) { config.quoteRetentionSeconds = try duration(quotes, path: ["retention"], key: "quotes") }
         }
         for name in config.defaultNotify where config.channel(named: name) == nil {
             throw error(["alerts"], "default_notify", "no channel named '\(name)'")
@@ -118,8 +137,28 @@ private struct TableReader {
         guard let table = try table(providers, name.rawValue, path: ["providers"]) else {
             throw error(["providers"], name.rawValue, "must be a table")
         }
-        try expectKeys(table, path: path, allowed: ["api_key_file", "api_key", "base_url"])
+        var allowed: Set<String> = ["api_key_file", "api_key", "base_url", "min_interval", "timeout", "connect_timeout"]
+        if name.servesCurrencies { allowed.formUnion(["quota_reset", name == .fixer ? "base" : "source"]) }
+        if name == .finnhub { allowed.insert("max_requests_per_run") }
+        try expectKeys(table, path: path, allowed: allowed)
         var provider = ProviderConfig(name: name)
+        if let text = try string(table, "min_interval", path: path) { provider.minIntervalSeconds = try duration(text, path: path, key: "min_interval") }
+        if let text = try string(table, "timeout", path: path) { provider.timeoutSeconds = try duration(text, path: path, key: "timeout") }
+        if let text = try string(table, "connect_timeout", path: path) { provider.connectTimeoutSeconds = try duration(text, path: path, key: "connect_timeout") }
+        if let day = table["quota_reset"] {
+            guard let day = day.int, (1...28).contains(day) else { throw error(path, "quota_reset", "must be a day of the month from 1 to 28") }
+            provider.quotaResetDay = day
+        }
+        if let limit = table["max_requests_per_run"] {
+            guard let limit = limit.int, limit > 0 else { throw error(path, "max_requests_per_run", "must be a whole number above 0") }
+            provider.maxRequestsPerRun = limit
+        }
+        for key in ["base", "source"] {
+            if let code = try string(table, key, path: path) {
+                guard Symbol.isoCurrencyCodes.contains(code.uppercased()) else { throw error(path, key, "'\(code)' is not an ISO 4217 currency code") }
+                provider.baseCurrency = code.uppercased()
+            }
+        }
         provider.baseURL = try string(table, "base_url", path: path)
         if let url = provider.baseURL, URL(string: url)?.host == nil {
             throw error(path, "base_url", "not a URL: \(url)")
@@ -129,6 +168,19 @@ private struct TableReader {
             throw error(path, "api_key", "\(name.rawValue) takes no key")
         }
         return provider
+    }
+
+    private func route(_ value: TOMLValueConvertible, key: String, currencies: Bool) throws(StockwatchError) -> [ProviderName] {
+        var route: [ProviderName] = []
+        for name in try stringList(value, key: key, path: ["routing"]) {
+            guard let provider = ProviderName(rawValue: name), provider.servesCurrencies == currencies else {
+                let valid = ProviderName.allCases.filter { $0.servesCurrencies == currencies }.map(\.rawValue).joined(separator: ", ")
+                throw error(["routing"], key, "'\(name)' cannot serve \(currencies ? "currency pairs" : "stocks") (use \(valid))")
+            }
+            guard config.providers[name] != nil else { throw error(["routing"], key, "provider '\(name)' has no [providers.\(name)] table") }
+            route.append(provider)
+        }
+        return route
     }
 
     /// A secret from `KEY_file`, inline `KEY` (config must then be 0600), or the environment.

@@ -88,6 +88,21 @@ extension AppDatabase {
                 CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
                 """)
         }
+        migrator.registerMigration("v2-provider-budgets") { db in
+            // One row per provider: budgets must outlive the per-minute cron processes.
+            try db.execute(sql: """
+                CREATE TABLE provider_state (
+                    provider TEXT PRIMARY KEY CHECK (provider IN ('fixer', 'currencylayer', 'finnhub', 'stooq')),
+                    last_success_at INTEGER,
+                    last_error_at INTEGER,
+                    last_error TEXT,
+                    consecutive_failures INTEGER NOT NULL DEFAULT 0 CHECK (consecutive_failures >= 0),
+                    blocked_until INTEGER,
+                    blocked_reason TEXT
+                );
+                CREATE INDEX quotes_observed ON quotes(observed_at);
+                """)
+        }
         return migrator
     }
 }

@@ -1,0 +1,195 @@
+import Foundation
+import GRDB
+
+/// `stockwatch fetch`: asks each symbol of the first provider whose budget allows, fails
+/// over along the route, validates, and stores quotes with the providers' new budgets in
+/// one transaction.
+public struct FetchService: Sendable {
+    let database: AppDatabase
+    let config: Config
+    let environment: [String: String]
+
+    public init(database: AppDatabase, config: Config, environment: [String: String]) {
+        self.database = database
+        self.config = config
+        self.environment = environment
+    }
+
+    public func run(symbols explicit: [String] = [], now: Date = Date()) async throws(StockwatchError) -> FetchReport {
+        var named: [Symbol] = []
+        for text in explicit { named.append(try Symbol.parse(text)) }
+        let symbols = explicit.isEmpty ? try watchedSymbols() : named
+        var report = FetchReport()
+        guard !symbols.isEmpty else { return report }
+
+        var states = try database.read { db in
+            Dictionary(uniqueKeysWithValues: try ProviderStateRecord.fetchAll(db).map { ($0.provider, $0) })
+        }
+        let connectTimeout = config.providers.values.map(\.connectTimeoutSeconds).max() ?? 5
+        let http = HTTPFetcher(connectTimeoutSeconds: connectTimeout)
+        var accepted: [(FetchedQuote, ProviderName)] = []
+        for kind in [Symbol.Kind.currencyPair, .stock] {
+            let group = symbols.filter { $0.kind == kind }
+            guard !group.isEmpty else { continue }
+            await fetch(group, kind: kind, states: &states, accepted: &accepted, report: &report, http: http, now: now)
+        }
+        await http.shutdown()
+
+        let changedStates = Array(states.values)
+        let toStore = accepted
+        let retention = config.quoteRetentionSeconds
+        let stored = try database.write { db -> [QuoteJSON] in
+            for var state in changedStates { try state.save(db) }
+            let insert = try db.cachedStatement(sql: """
+                INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (symbol, observed_at) DO NOTHING
+                """)
+            var stored: [QuoteJSON] = []
+            for (quote, provider) in toStore {
+                try insert.execute(arguments: [quote.symbol, quote.price, provider.rawValue, quote.observedAt.milliseconds, now.milliseconds])
+                if db.changesCount > 0 {
+                    stored.append(QuoteJSON(symbol: quote.symbol, price: quote.price, provider: provider.rawValue, observedAt: quote.observedAt))
+                }
+            }
+            try Self.prune(db, retentionSeconds: retention, now: now)
+            return stored
+        }
+        report.quotes = stored
+        return report
+    }
+
+    /// Symbols of active alerts (armed or firing) and `[fetch] watch`, stalest first, so a
+    /// per-run request budget rotates through all of them.
+    func watchedSymbols() throws(StockwatchError) -> [Symbol] {
+        let texts = try database.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT a.symbol FROM (SELECT DISTINCT symbol FROM alerts WHERE state IN ('armed', 'firing')) a
+                LEFT JOIN (SELECT symbol, max(observed_at) AS newest FROM quotes GROUP BY symbol) q ON q.symbol = a.symbol
+                ORDER BY q.newest IS NOT NULL, q.newest, a.symbol
+                """)
+        }
+        var seen = Set<String>()
+        var result: [Symbol] = []
+        for text in texts + config.watch.map({ $0.uppercased() }) where seen.insert(text).inserted {
+            result.append(try Symbol.parse(text))
+        }
+        return result
+    }
+
+    private func fetch(
+        _ symbols: [Symbol], kind: Symbol.Kind, states: inout [String: ProviderStateRecord],
+        accepted: inout [(FetchedQuote, ProviderName)], report: inout FetchReport, http: HTTPFetcher, now: Date
+    ) async {
+        let route = config.route(for: kind)
+        let kindName = kind == .currencyPair ? "currency pairs" : "stocks"
+        guard !route.isEmpty else {
+            let hint = kind == .currencyPair ? "[providers.fixer] or [providers.currencylayer]" : "[providers.finnhub] or [providers.stooq]"
+            report.errors.append(.init(provider: nil, symbol: nil, code: "config", message: "no provider configured for \(kindName): add \(hint) to the config"))
+            report.failedSymbols.formUnion(symbols.map(\.text))
+            return
+        }
+        let validator = QuoteValidator(now: now, maxAgeSeconds: config.maxAgeSeconds)
+        var remaining = symbols
+        var skippedBy: [String: FetchReport.Skipped] = [:]
+        var failed = Set<String>()
+        for name in route where !remaining.isEmpty {
+            let providerConfig = config.providers[name.rawValue] ?? ProviderConfig(name: name)
+            var state = states[name.rawValue] ?? ProviderStateRecord(provider: name.rawValue)
+            if let refusal = state.refusal(config: providerConfig, now: now) {
+                for symbol in remaining where skippedBy[symbol.text] == nil {
+                    skippedBy[symbol.text] = .init(symbol: symbol.text, provider: name.rawValue, reason: refusal)
+                }
+                continue
+            }
+            var key: String?
+            if name.needsKey {
+                do throws(StockwatchError) {
+                    guard let source = providerConfig.apiKey else {
+                        throw .config(file: config.file ?? "config", line: nil, key: "providers.\(name.rawValue).api_key_file", reason: "\(name.rawValue) needs an API key (or \(name.keyEnvironmentVariable))")
+                    }
+                    key = try SecretReader.read(source, environment: environment)
+                } catch {
+                    report.errors.append(.init(provider: name.rawValue, symbol: nil, code: "config", message: error.message))
+                    failed.formUnion(remaining.map(\.text))
+                    continue
+                }
+            }
+            let provider = ProviderFactory.make(providerConfig, key: key)
+            let budget = name == .finnhub ? providerConfig.maxRequestsPerRun * provider.symbolsPerRequest : remaining.count
+            var asked = Array(remaining.prefix(budget))
+            for symbol in remaining.dropFirst(budget) where skippedBy[symbol.text] == nil {
+                skippedBy[symbol.text] = .init(symbol: symbol.text, provider: name.rawValue, reason: "request budget of this run used (max_requests_per_run)")
+            }
+            var answeredAny = false
+            var unresolved: [Symbol] = []
+            while !asked.isEmpty {
+                let chunk = Array(asked.prefix(provider.symbolsPerRequest))
+                asked.removeFirst(chunk.count)
+                var answer: ProviderAnswer
+                do {
+                    answer = try await provider.fetch(chunk, http: http)
+                } catch {
+                    answer = ProviderAnswer()
+                    answer.failure = error
+                    answer.unanswered = chunk.map(\.text)
+                }
+                answeredAny = answeredAny || !answer.quotes.isEmpty || !answer.noData.isEmpty
+                for quote in answer.quotes {
+                    if let refusal = validator.refusal(quote) {
+                        report.errors.append(.init(provider: name.rawValue, symbol: quote.symbol, code: "invalid_quote", message: "\(name.rawValue): \(quote.symbol): \(refusal); not stored"))
+                        unresolved.append(try! Symbol.parse(quote.symbol))
+                    } else {
+                        accepted.append((quote, name))
+                        report.servedSymbols.insert(quote.symbol)
+                    }
+                }
+                for (symbol, reason) in answer.noData.sorted(by: { $0.key < $1.key }) {
+                    report.errors.append(.init(provider: name.rawValue, symbol: symbol, code: "no_data", message: reason))
+                    unresolved.append(try! Symbol.parse(symbol))
+                }
+                if let failure = answer.failure {
+                    report.errors.append(.init(provider: name.rawValue, symbol: nil, code: failure.kind.rawValue, message: failure.message))
+                    state.recordFailure(failure, config: providerConfig, now: now)
+                    let left = Set(answer.unanswered).union(asked.map(\.text))
+                    unresolved.append(contentsOf: remaining.filter { left.contains($0.text) })
+                    asked = []
+                }
+            }
+            if answeredAny && state.blockedUntil.map({ $0 <= now }) ?? true { state.recordSuccess(now: now) }
+            states[name.rawValue] = state
+            let served = report.servedSymbols
+            failed.formUnion(unresolved.map(\.text))
+            // What this provider could not serve goes to the next one, budget skips included.
+            remaining = remaining.filter { !served.contains($0.text) && (unresolved.contains($0) || skippedBy[$0.text]?.provider == name.rawValue) }
+        }
+        for symbol in symbols where !report.servedSymbols.contains(symbol.text) {
+            if failed.contains(symbol.text) {
+                report.failedSymbols.insert(symbol.text)
+            } else if let skip = skippedBy[symbol.text] {
+                report.skipped.append(skip)
+            }
+        }
+    }
+
+    /// Deletes quotes past `[retention] quotes`, but never a symbol's newest quote nor what
+    /// the rise/fall windows of active alerts still need (their reference quote included).
+    static func prune(_ db: Database, retentionSeconds: Int64, now: Date) throws {
+        let cutoff = now.milliseconds - retentionSeconds * 1000
+        guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM quotes WHERE observed_at < ?)", arguments: [cutoff]) == true else { return }
+        try db.execute(sql: """
+            DELETE FROM quotes AS q
+            WHERE q.observed_at < :cutoff
+              AND q.id <> (SELECT id FROM quotes n WHERE n.symbol = q.symbol ORDER BY observed_at DESC LIMIT 1)
+              AND q.id IS NOT (
+                  SELECT r.id FROM quotes r
+                  WHERE r.symbol = q.symbol
+                    AND r.observed_at <= :now - 1000 * (
+                        SELECT max(window_seconds) FROM alerts a
+                        WHERE a.symbol = q.symbol AND a.state IN ('armed', 'firing') AND a.kind IN ('rise', 'fall'))
+                  ORDER BY r.observed_at DESC LIMIT 1)
+              AND q.observed_at < :now - 1000 * coalesce((
+                  SELECT max(window_seconds) FROM alerts a
+                  WHERE a.symbol = q.symbol AND a.state IN ('armed', 'firing') AND a.kind IN ('rise', 'fall')), 0)
+            """, arguments: ["cutoff": cutoff, "now": now.milliseconds])
+    }
+}

@@ -1,0 +1,79 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// A thin AsyncHTTPClient wrapper: one client per run, per-request deadlines, a body cap,
+/// and every transport failure turned into a `ProviderFailure` naming the provider.
+public final class HTTPFetcher: Sendable {
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: Data
+    }
+
+    let client: HTTPClient
+    static let maximumBody = 4 << 20
+
+    public init(connectTimeoutSeconds: Int64) {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(connectTimeoutSeconds))
+        configuration.redirectConfiguration = .follow(max: 3, allowCycles: false)
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    public func get(_ url: String, headers: [(String, String)] = [], timeoutSeconds: Int64, provider: ProviderName) async throws(ProviderFailure) -> Response {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "User-Agent", value: "stockwatch/\(version)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let deadline = NIODeadline.now() + .seconds(timeoutSeconds)
+        do {
+            let response = try await client.execute(request, deadline: deadline)
+            let body = try await response.body.collect(upTo: Self.maximumBody)
+            return Response(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
+        } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
+            throw ProviderFailure(.unavailable, "\(provider.rawValue): no answer within \(timeoutSeconds) s")
+        } catch let error as NIOTooManyBytesError {
+            _ = error
+            throw ProviderFailure(.unavailable, "\(provider.rawValue): answer larger than \(Self.maximumBody) bytes")
+        } catch {
+            throw ProviderFailure(.unavailable, "\(provider.rawValue): \(Self.describe(error))")
+        }
+    }
+
+    /// Transport errors without the URL: it may carry an access key.
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "connection timed out"
+            case .remoteConnectionClosed: return "connection closed by the server"
+            default: return "request failed (\(error))"
+            }
+        }
+        return "request failed (\(type(of: error)))"
+    }
+
+    /// Seconds from a Retry-After header (delta seconds or an HTTP date).
+    static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> TimeInterval? {
+        guard let value = headers.first(name: "Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
+        if let seconds = TimeInterval(value), seconds >= 0 { return seconds }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: value).map { max(0, $0.timeIntervalSince(now)) }
+    }
+}
+
+extension URLComponents {
+    /// Appends a path to a configured base URL and sets query items, percent-encoded.
+    static func url(_ base: String, path: String, query: [(String, String)]) -> String {
+        var components = URLComponents(string: base.hasSuffix("/") ? String(base.dropLast()) + path : base + path) ?? URLComponents()
+        components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
+        return components.string ?? base
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+
+/// A price as a provider reported it, before validation.
+public struct FetchedQuote: Sendable, Equatable {
+    public var symbol: String
+    public var price: Double
+    public var observedAt: Date
+
+    public init(symbol: String, price: Double, observedAt: Date) {
+        self.symbol = symbol
+        self.price = price
+        self.observedAt = observedAt
+    }
+}
+
+/// What one provider call produced: prices, symbols it had no data for, and, when it
+/// stopped part-way (Finnhub's 429 after some symbols), the failure and what it left.
+public struct ProviderAnswer: Sendable {
+    public var quotes: [FetchedQuote] = []
+    /// Symbol -> why there is no price (unknown symbol, N/D, all-zero answer).
+    public var noData: [String: String] = [:]
+    public var failure: ProviderFailure?
+    /// Symbols not asked because of `failure`.
+    public var unanswered: [String] = []
+
+    public init() {}
+}
+
+/// A failure of the provider as a whole: the next provider in the route is tried.
+public struct ProviderFailure: Error, Sendable, Equatable {
+    public enum Kind: String, Sendable {
+        /// Bad or inactive key, plan does not allow it: an admin must act (exit 78).
+        case config
+        /// Monthly allowance used up (fixer/currencylayer 104).
+        case quota
+        /// Too many requests (HTTP 429).
+        case rateLimited = "rate_limited"
+        /// Network, timeout, 5xx, malformed body: try again later.
+        case unavailable
+        /// The request itself was wrong (bad currency codes).
+        case badRequest = "bad_request"
+    }
+
+    public var kind: Kind
+    public var message: String
+    public var retryAfter: TimeInterval?
+
+    public init(_ kind: Kind, _ message: String, retryAfter: TimeInterval? = nil) {
+        self.kind = kind
+        self.message = message
+        self.retryAfter = retryAfter
+    }
+}
+
+/// One price source. Implementations only speak their service's format; routing, budgets
+/// and validation live in `FetchService`.
+public protocol QuoteProvider: Sendable {
+    var name: ProviderName { get }
+    /// How many symbols one request covers (fixer: all; Finnhub: one).
+    var symbolsPerRequest: Int { get }
+    /// Throws when nothing was answered; returns a partial answer with `failure` otherwise.
+    func fetch(_ symbols: [Symbol], http: HTTPFetcher) async throws(ProviderFailure) -> ProviderAnswer
+}
+
+enum ProviderFactory {
+    static func make(_ config: ProviderConfig, key: String?) -> any QuoteProvider {
+        switch config.name {
+        case .fixer, .currencylayer: ApilayerProvider(config: config, key: key ?? "")
+        case .finnhub: FinnhubProvider(config: config, key: key ?? "")
+        case .stooq: StooqProvider(config: config)
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// Stooq's CSV quote endpoint: no key, many symbols per request, `N/D` for unknown ones.
+/// US tickers take `.us`; a ticker with its own suffix (VOD.UK) is passed as it is.
+struct StooqProvider: QuoteProvider {
+    let config: ProviderConfig
+    var name: ProviderName { .stooq }
+    var symbolsPerRequest: Int { 20 }
+
+    /// Stooq stamps quotes in Warsaw time.
+    static let timeZone = TimeZone(identifier: "Europe/Warsaw")!
+
+    static func stooqSymbol(_ symbol: String) -> String {
+        (symbol.contains(".") ? symbol : symbol + ".US").lowercased()
+    }
+
+    func fetch(_ symbols: [Symbol], http: HTTPFetcher) async throws(ProviderFailure) -> ProviderAnswer {
+        let base = config.effectiveBaseURL.hasSuffix("/") ? String(config.effectiveBaseURL.dropLast()) : config.effectiveBaseURL
+        let list = symbols.map { Self.stooqSymbol($0.text).addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-"))) ?? "" }
+        let url = base + "/q/l/?s=" + list.joined(separator: "+") + "&f=sd2t2ohlcv&h&e=csv"
+        let response = try await http.get(url, timeoutSeconds: config.timeoutSeconds, provider: name)
+        if response.status == 429 {
+            throw ProviderFailure(.rateLimited, "stooq: too many requests (HTTP 429)", retryAfter: HTTPFetcher.retryAfter(response.headers))
+        }
+        guard response.status == 200 else { throw ProviderFailure(.unavailable, "stooq: HTTP \(response.status)") }
+        guard let text = String(data: response.body, encoding: .utf8) else { throw ProviderFailure(.unavailable, "stooq: malformed answer (not text)") }
+        var lines = text.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
+        guard let header = lines.first, header.count >= 7, header[0] == "Symbol", header[6] == "Close" else {
+            throw ProviderFailure(.unavailable, "stooq: malformed answer (no CSV header)")
+        }
+        lines.removeFirst()
+        let wanted = Dictionary(symbols.map { (Self.stooqSymbol($0.text).uppercased(), $0.text) }) { first, _ in first }
+        var answer = ProviderAnswer()
+        let parser = DateFormatter()
+        parser.locale = Locale(identifier: "en_US_POSIX")
+        parser.timeZone = Self.timeZone
+        parser.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        for row in lines where row.count >= 7 {
+            guard let symbol = wanted[row[0].uppercased()] else { continue }
+            guard row[1] != "N/D", let price = Double(row[6]), let date = parser.date(from: row[1] + " " + row[2]) else {
+                answer.noData[symbol] = "stooq has no data for \(symbol)"
+                continue
+            }
+            answer.quotes.append(FetchedQuote(symbol: symbol, price: price, observedAt: date))
+        }
+        for symbol in symbols where !answer.quotes.contains(where: { $0.symbol == symbol.text }) && answer.noData[symbol.text] == nil {
+            answer.noData[symbol.text] = "stooq did not answer for \(symbol.text)"
+        }
+        return answer
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import StockwatchCore
+
+struct FetchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fetch",
+        abstract: "Fetch the latest prices of watched symbols (or those named) into the database.",
+        discussion: "Exit 0 when every symbol got a fresh quote or was skipped by its budget, 75 when some failed, 69 when nothing could be fetched, 78 on a provider config problem.")
+
+    @Argument(help: "Symbols to fetch (default: those of active alerts and [fetch] watch).") var symbols: [String] = []
+    @Option(help: ArgumentHelp("Read quotes from a CSV (symbol,price,time) or NDJSON file, or - for stdin, instead of providers.", valueName: "path"))
+    var from: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let (database, config) = try global.open()
+        let service = FetchService(database: database, config: config, environment: global.environment)
+        let report: FetchReport
+        if let from {
+            if !symbols.isEmpty { throw StockwatchError.usage("give symbols or --from, not both") }
+            let data: Data
+            if from == "-" {
+                data = FileHandle.standardInput.readDataToEndOfFile()
+            } else {
+                guard let contents = FileManager.default.contents(atPath: from) else {
+                    throw StockwatchError.invalidInput(source: from, position: nil, reason: "cannot read file")
+                }
+                data = contents
+            }
+            report = try service.ingest(data, source: from == "-" ? "stdin" : from)
+        } else {
+            report = try await service.run(symbols: symbols)
+        }
+        if global.json {
+            Output.json(report)
+        } else {
+            if global.verbose {
+                for quote in report.quotes { print("\(quote.symbol) \(quote.price.formattedPrice) \(quote.provider) \(Output.time(quote.observedAt))") }
+                for skip in report.skipped { print("\(skip.symbol) skipped: \(skip.provider): \(skip.reason)") }
+            }
+            // Failures go to stderr even without -v: cron mails them.
+            if report.exitStatus != .success {
+                for error in report.errors { FileHandle.standardError.write(Data("stockwatch: error: \(error.message)\n".utf8)) }
+            }
+        }
+        if report.exitStatus != .success { throw ExitCode(report.exitStatus.rawValue) }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// An HTTP server on 127.0.0.1, port 0, answering each request as the test scripts it:
+/// any status, headers and body, or no answer at all (to test timeouts).
+final class FakeHTTPServer: @unchecked Sendable {
+    struct Request: Sendable {
+        var method: String
+        var uri: String
+        var headers: [String: String]
+        var path: String { String(uri.split(separator: "?").first ?? "") }
+        func query(_ name: String) -> String? {
+            URLComponents(string: uri)?.queryItems?.first { $0.name == name }?.value
+        }
+    }
+
+    enum Reply: Sendable {
+        case respond(status: Int, headers: [(String, String)] = [], body: String)
+        case hang
+        static func json(_ body: String, status: Int = 200) -> Reply { .respond(status: status, headers: [("Content-Type", "application/json")], body: body) }
+    }
+
+    private let lock = NSLock()
+    private var recorded: [Request] = []
+    private var channel: (any Channel)?
+    let handler: @Sendable (Request) -> Reply
+    private(set) var port = 0
+
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var requests: [Request] { lock.withLock { recorded } }
+
+    init(_ handler: @escaping @Sendable (Request) -> Reply) async throws {
+        self.handler = handler
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap {
+                    channel.pipeline.addHandler(Handler(server: self))
+                }
+            }
+        let channel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+        self.channel = channel
+        port = channel.localAddress?.port ?? 0
+    }
+
+    func stop() async {
+        try? await channel?.close().get()
+    }
+
+    fileprivate func record(_ request: Request) -> Reply {
+        lock.withLock { recorded.append(request) }
+        return handler(request)
+    }
+
+    private final class Handler: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+        let server: FakeHTTPServer
+        var head: HTTPRequestHead?
+
+        init(server: FakeHTTPServer) { self.server = server }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case let .head(head): self.head = head
+            case .body: break
+            case .end:
+                guard let head else { return }
+                var headers: [String: String] = [:]
+                for (name, value) in head.headers { headers[name.lowercased()] = value }
+                let reply = server.record(Request(method: "\(head.method)", uri: head.uri, headers: headers))
+                guard case let .respond(status, extra, body) = reply else { return }
+                var responseHeaders = HTTPHeaders(extra)
+                responseHeaders.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: responseHeaders))), promise: nil)
+                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            }
+        }
+    }
+}
