@@ -33,15 +33,19 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(
-            name: "StockwatchCoreTests",
+        // Fakes of the outside world (providers, later FCM and webhooks) shared by the test targets.
+        .target(
+            name: "TestSupport",
             dependencies: [
-                "StockwatchCore",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(
+            name: "StockwatchCoreTests",
+            dependencies: ["StockwatchCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
         ),
         .testTarget(
             name: "StockwatchEndToEndTests",

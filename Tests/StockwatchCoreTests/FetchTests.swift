@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Testing
+import TestSupport
 @testable import StockwatchCore
 
 /// Fetch against fake providers speaking the documented formats (shared/REFERENCE.md).

@@ -71,9 +71,11 @@ import Testing
         let imported = try target.run(["alert", "import", "-", "--json"], stdin: exported)
         #expect(imported.status == 0)
         #expect(imported.stdout == #"{"imported":2}"# + "\n")
-        let normalise = { (text: String) -> [[String: String]] in
+        // Same alerts but for creation time; compared as sorted-key JSON.
+        let normalise = { (text: String) -> [String] in
             ((try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [[String: Any]] ?? []).map { alert in
-                alert.filter { $0.key != "created_at" }.mapValues { "\($0)" }
+                let kept = alert.filter { $0.key != "created_at" }
+                return String(decoding: (try? JSONSerialization.data(withJSONObject: kept, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
             }
         }
         #expect(normalise(try target.run(["alert", "list", "--json"]).stdout) == normalise(exported))

@@ -95,12 +95,7 @@ public struct FetchService: Sendable {
         for name in route where !remaining.isEmpty {
             let providerConfig = config.providers[name.rawValue] ?? ProviderConfig(name: name)
             var state = states[name.rawValue] ?? ProviderStateRecord(provider: name.rawValue)
-            if let refusal = state.refusal(config: providerConfig, now: now) {
-                for symbol in remaining where skippedBy[symbol.text] == nil {
-                    skippedBy[symbol.text] = .init(symbol: symbol.text, provider: name.rawValue, reason: refusal)
-                }
-                continue
-            }
+            // A config problem is reported on every run, even while the provider backs off.
             var key: String?
             if name.needsKey {
                 do throws(StockwatchError) {
@@ -113,6 +108,12 @@ public struct FetchService: Sendable {
                     failed.formUnion(remaining.map(\.text))
                     continue
                 }
+            }
+            if let refusal = state.refusal(config: providerConfig, now: now) {
+                for symbol in remaining where skippedBy[symbol.text] == nil {
+                    skippedBy[symbol.text] = .init(symbol: symbol.text, provider: name.rawValue, reason: refusal)
+                }
+                continue
             }
             let provider = ProviderFactory.make(providerConfig, key: key)
             let budget = name == .finnhub ? providerConfig.maxRequestsPerRun * provider.symbolsPerRequest : remaining.count

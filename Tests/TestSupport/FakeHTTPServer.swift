@@ -5,33 +5,33 @@ import NIOPosix
 
 /// An HTTP server on 127.0.0.1, port 0, answering each request as the test scripts it:
 /// any status, headers and body, or no answer at all (to test timeouts).
-final class FakeHTTPServer: @unchecked Sendable {
-    struct Request: Sendable {
-        var method: String
-        var uri: String
-        var headers: [String: String]
-        var path: String { String(uri.split(separator: "?").first ?? "") }
-        func query(_ name: String) -> String? {
+public final class FakeHTTPServer: @unchecked Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        public var uri: String
+        public var headers: [String: String]
+        public var path: String { String(uri.split(separator: "?").first ?? "") }
+        public func query(_ name: String) -> String? {
             URLComponents(string: uri)?.queryItems?.first { $0.name == name }?.value
         }
     }
 
-    enum Reply: Sendable {
+    public enum Reply: Sendable {
         case respond(status: Int, headers: [(String, String)] = [], body: String)
         case hang
-        static func json(_ body: String, status: Int = 200) -> Reply { .respond(status: status, headers: [("Content-Type", "application/json")], body: body) }
+        public static func json(_ body: String, status: Int = 200) -> Reply { .respond(status: status, headers: [("Content-Type", "application/json")], body: body) }
     }
 
     private let lock = NSLock()
     private var recorded: [Request] = []
     private var channel: (any Channel)?
     let handler: @Sendable (Request) -> Reply
-    private(set) var port = 0
+    public private(set) var port = 0
 
-    var baseURL: String { "http://127.0.0.1:\(port)" }
-    var requests: [Request] { lock.withLock { recorded } }
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var requests: [Request] { lock.withLock { recorded } }
 
-    init(_ handler: @escaping @Sendable (Request) -> Reply) async throws {
+    public init(_ handler: @escaping @Sendable (Request) -> Reply) async throws {
         self.handler = handler
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -45,7 +45,7 @@ final class FakeHTTPServer: @unchecked Sendable {
         port = channel.localAddress?.port ?? 0
     }
 
-    func stop() async {
+    public func stop() async {
         try? await channel?.close().get()
     }
 
