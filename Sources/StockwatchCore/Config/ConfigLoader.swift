@@ -98,7 +98,7 @@ private struct TableReader {
             throw error(["channels"], name, "must be a table")
         }
         guard Validation.isName(name) else {
-            throw error(["channels"], name, "channel names use letters, digits, '-' and '_' (at most 64)")
+            throw error(["channels"], name, "channel names use letters, digits, '-', '_', '.' and '@' (at most 64)")
         }
         try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "command", "timeout"])
         guard let typeName = try string(table, "type", path: path) else { throw error(path, "type", "is required (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))") }
@@ -112,14 +112,15 @@ private struct TableReader {
         if let timeout = try string(table, "timeout", path: path) {
             channel.timeoutSeconds = try duration(timeout, path: path, key: "timeout")
         }
-        channel.secret = try secret(table, key: "secret", path: path, environmentName: "STOCKWATCH_CHANNEL_\(name.uppercased().replacingOccurrences(of: "-", with: "_"))_SECRET")
+        let secretVariable = "STOCKWATCH_CHANNEL_\(name.uppercased().replacingOccurrences(of: "-", with: "_"))_SECRET"
+        channel.secret = try secret(table, key: "secret", path: path, environmentName: secretVariable)
         switch type {
         case .webhook:
             guard let url = channel.url else { throw error(path, "url", "is required for a webhook channel") }
             guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
                 throw error(path, "url", "not an http(s) URL: \(url)")
             }
-            if channel.secret == nil { throw error(path, "secret_file", "a webhook channel needs secret_file (or the environment variable STOCKWATCH_CHANNEL_\(name.uppercased())_SECRET)") }
+            if channel.secret == nil { throw error(path, "secret_file", "a webhook channel needs secret_file (or the environment variable \(secretVariable))") }
         case .fcm:
             if channel.serviceAccountFile == nil { throw error(path, "service_account_file", "is required for an fcm channel") }
         case .exec:

@@ -22,8 +22,9 @@ public final class AppDatabase: Sendable {
                 // NORMAL is crash-safe in WAL mode and avoids an fsync per commit.
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
             }
-            writer = try DatabasePool(path: path, configuration: config)
-            try Self.migrator.migrate(writer)
+            let pool = try DatabasePool(path: path, configuration: config)
+            try Self.migrate(pool, path: path)
+            writer = pool
         } catch {
             throw Self.translate(error, path: path)
         }
@@ -48,6 +49,20 @@ public final class AppDatabase: Sendable {
             throw .unavailable("cannot create database \(path): \(String(cString: strerror(errno)))")
         }
         close(fd)
+    }
+
+    /// Two processes opening a new database at once would both see no migration applied
+    /// and both run them; a lock on a sidecar file (never the database file itself, whose
+    /// POSIX locks SQLite owns) serialises them. Cheap when nothing is pending.
+    private static func migrate(_ writer: DatabasePool, path: String) throws {
+        if try writer.read({ try migrator.hasCompletedMigrations($0) }) { return }
+        let lockPath = path + ".migrate-lock"
+        let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StockwatchError.unavailable("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX) == 0 else { throw StockwatchError.unavailable("cannot lock \(lockPath)") }
+        defer { flock(fd, LOCK_UN) }
+        try migrator.migrate(writer)
     }
 
     public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(StockwatchError) -> T {
