@@ -19,16 +19,8 @@ struct FetchCommand: AsyncParsableCommand {
         let report: FetchReport
         if let from {
             if !symbols.isEmpty { throw StockwatchError.usage("give symbols or --from, not both") }
-            let data: Data
-            if from == "-" {
-                data = FileHandle.standardInput.readDataToEndOfFile()
-            } else {
-                guard let contents = FileManager.default.contents(atPath: from) else {
-                    throw StockwatchError.invalidInput(source: from, position: nil, reason: "cannot read file")
-                }
-                data = contents
-            }
-            report = try service.ingest(data, source: from == "-" ? "stdin" : from)
+            let input = try InputFile.read(from)
+            report = try service.ingest(input.data, source: input.source)
         } else {
             report = try await service.run(symbols: symbols)
         }

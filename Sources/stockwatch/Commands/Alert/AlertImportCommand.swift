@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import StockwatchCore
 
 struct AlertImportCommand: ParsableCommand {
@@ -12,17 +11,9 @@ struct AlertImportCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let data: Data
-        if path == "-" {
-            data = FileHandle.standardInput.readDataToEndOfFile()
-        } else {
-            guard let contents = FileManager.default.contents(atPath: path) else {
-                throw StockwatchError.invalidInput(source: path, position: nil, reason: "cannot read file")
-            }
-            data = contents
-        }
+        let input = try InputFile.read(path)
         let (database, config) = try global.open()
-        let count = try AlertService(database: database, config: config).importAlerts(data, source: path == "-" ? "stdin" : path, user: user)
+        let count = try AlertService(database: database, config: config).importAlerts(input.data, source: input.source, user: user)
         if global.json { Output.json(["imported": count]) } else if global.verbose { print("imported \(count) alert(s)") }
     }
 }
