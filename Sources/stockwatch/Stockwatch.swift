@@ -10,7 +10,7 @@ struct Stockwatch: AsyncParsableCommand {
         discussion: "Exit codes, files and the JSON output are described in stockwatch(1).",
         version: StockwatchCore.version,
         subcommands: [
-            FetchCommand.self, AlertCommand.self, UserCommand.self, DeviceCommand.self, HistoryCommand.self, ConfigCommand.self,
+            FetchCommand.self, EvaluateCommand.self, AlertCommand.self, UserCommand.self, DeviceCommand.self, HistoryCommand.self, ConfigCommand.self,
         ]
     )
 

@@ -21,8 +21,8 @@ extension AlertService {
             // One cached statement for all rows: 100,000 alerts import in about a second.
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO alerts (user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
-                    rearm_margin_percent, channels, state, note, created_at, expires_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    rearm_margin_percent, channels, state, note, created_at, expires_at, start_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(Self.startAtSQL))
                 """)
             let createdAt = now.milliseconds
             for (position, spec) in validated {
@@ -40,7 +40,7 @@ extension AlertService {
                 try insert.execute(arguments: [
                     userID, spec.symbol, spec.condition.kind.rawValue, spec.condition.value, spec.condition.percent,
                     spec.condition.windowSeconds, spec.trigger.rawValue, spec.cooldownSeconds, spec.rearmMarginPercent,
-                    channels, spec.state.rawValue, spec.note, createdAt, spec.expiresAt?.milliseconds,
+                    channels, spec.state.rawValue, spec.note, createdAt, spec.expiresAt?.milliseconds, spec.symbol,
                 ])
             }
             return validated.count

@@ -27,6 +27,7 @@ public struct AlertService: Sendable {
         return try database.write { db in
             let userID = try UserService.resolve(spec.user, in: db, now: now)
             var alert = Self.record(spec, userID: userID, now: now)
+            alert.startAt = try Self.startAt(symbol: alert.symbol, in: db)
             try alert.insert(db)
             return AlertJSON(alert, user: spec.user ?? UserService.defaultUserName)
         }
@@ -63,30 +64,32 @@ public struct AlertService: Sendable {
 
     /// Pausing an armed or firing alert stops evaluation; pausing a paused one changes nothing.
     public func pause(id: Int64) throws(StockwatchError) -> AlertJSON {
-        try changeState(id: id) { alert throws(StockwatchError) in
+        try changeState(id: id) { alert, _ in
             switch alert.state {
             case .armed, .firing, .paused: alert.state = .paused
-            case .fired, .expired: throw .usage("alert \(id) is \(alert.state.rawValue); only armed or firing alerts can be paused")
+            case .fired, .expired: throw StockwatchError.usage("alert \(id) is \(alert.state.rawValue); only armed or firing alerts can be paused")
             }
         }
     }
 
     /// A resumed alert starts armed again (evaluate starts it at the newest quote).
     public func resume(id: Int64, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
-        try changeState(id: id) { alert throws(StockwatchError) in
+        try changeState(id: id) { alert, db in
             switch alert.state {
-            case .paused: alert.state = (alert.expiresAt.map { $0 <= now } ?? false) ? .expired : .armed
+            case .paused:
+                alert.state = (alert.expiresAt.map { $0 <= now } ?? false) ? .expired : .armed
+                alert.startAt = try Self.startAt(symbol: alert.symbol, in: db)
             case .armed, .firing: break
-            case .fired, .expired: throw .usage("alert \(id) is \(alert.state.rawValue); only paused alerts can be resumed")
+            case .fired, .expired: throw StockwatchError.usage("alert \(id) is \(alert.state.rawValue); only paused alerts can be resumed")
             }
         }
     }
 
-    private func changeState(id: Int64, _ change: @Sendable (inout AlertRecord) throws(StockwatchError) -> Void) throws(StockwatchError) -> AlertJSON {
+    private func changeState(id: Int64, _ change: @Sendable (inout AlertRecord, Database) throws -> Void) throws(StockwatchError) -> AlertJSON {
         try database.write { db in
             guard var alert = try AlertRecord.fetchOne(db, key: id) else { throw StockwatchError.notFound(kind: "alert", id: String(id)) }
-            try change(&alert)
-            try alert.update(db, columns: ["state"])
+            try change(&alert, db)
+            try alert.update(db, columns: ["state", "start_at"])
             return AlertJSON(alert, user: try Self.userNames(db)[alert.userId] ?? "?")
         }
     }
@@ -97,6 +100,14 @@ public struct AlertService: Sendable {
             percent: spec.condition.percent, windowSeconds: spec.condition.windowSeconds, trigger: spec.trigger,
             cooldownSeconds: spec.cooldownSeconds, rearmMarginPercent: spec.rearmMarginPercent,
             channels: spec.channels ?? [], state: spec.state, note: spec.note, createdAt: now, expiresAt: spec.expiresAt)
+    }
+
+    /// Where a new or resumed alert starts judging: the newest quote of its symbol, which
+    /// the next evaluate judges, so that older history never fires it (0: no quote yet).
+    static let startAtSQL = "(SELECT COALESCE(max(observed_at), 0) FROM quotes WHERE symbol = ?)"
+
+    static func startAt(symbol: String, in db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT \(startAtSQL)", arguments: [symbol]) ?? 0
     }
 
     static func userNames(_ db: Database) throws -> [Int64: String] {

@@ -103,6 +103,21 @@ extension AppDatabase {
                 CREATE INDEX quotes_observed ON quotes(observed_at);
                 """)
         }
+        migrator.registerMigration("v3-evaluation-watermarks") { db in
+            // Evaluate's position is kept per symbol (the observed time of the last quote
+            // judged for all its alerts), so a tick writes one row per symbol, not one per
+            // alert. A new or resumed alert has its own start until its first evaluate:
+            // the newest quote of its symbol when it was added, 0 when there was none.
+            try db.execute(sql: """
+                CREATE TABLE evaluation_progress (
+                    symbol TEXT PRIMARY KEY,
+                    observed_at INTEGER NOT NULL
+                );
+                ALTER TABLE alerts ADD COLUMN start_at INTEGER CHECK (start_at IS NULL OR start_at >= 0);
+                UPDATE alerts SET start_at = (SELECT COALESCE(max(observed_at), 0) FROM quotes WHERE quotes.symbol = alerts.symbol)
+                    WHERE state IN ('armed', 'firing', 'paused');
+                """)
+        }
         return migrator
     }
 }

@@ -54,6 +54,9 @@ public struct AlertRecord: StoredRecord, Identifiable {
     public var createdAt: Date
     public var expiresAt: Date?
     public var lastFiredAt: Date?
+    /// Observed time (ms) from which a new or resumed alert judges quotes; nil once it
+    /// follows its symbol's `evaluation_progress`.
+    public var startAt: Int64?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 

@@ -1,0 +1,111 @@
+import Foundation
+
+/// One alert's rule and trigger state while evaluate walks its symbol's quotes: the pure
+/// part of evaluation, with no database, so that every boundary can be tested in a table.
+/// The exact semantics are in the man page (EVALUATION).
+public struct AlertMachine: Sendable, Equatable {
+    public var condition: Condition
+    public var trigger: AlertTrigger
+    public var cooldownMilliseconds: Int64
+    public var rearmMarginPercent: Double
+    /// `armed`, `firing` or (after a `once` firing) `fired`.
+    public var state: AlertState
+    /// Observed time of the quote that last produced a notification.
+    public var lastFiredAt: Int64?
+
+    public init(
+        condition: Condition, trigger: AlertTrigger = .rearm, cooldownSeconds: Int64 = 0, rearmMarginPercent: Double = 0,
+        state: AlertState = .armed, lastFiredAt: Int64? = nil
+    ) {
+        self.condition = condition
+        self.trigger = trigger
+        self.cooldownMilliseconds = cooldownSeconds * 1000
+        self.rearmMarginPercent = rearmMarginPercent
+        self.state = state
+        self.lastFiredAt = lastFiredAt
+    }
+
+    /// A computed level (reference x 1.05) is off by an ulp or so; without this a rise from
+    /// 100 to exactly 105 would not count as 5%.
+    static let tolerance = 1e-12
+
+    /// What one quote did to the alert.
+    public enum Outcome: Equatable, Sendable {
+        /// Nothing to send (the state may still have changed).
+        case quiet
+        /// The rule fired and the cooldown allows it: write a notification with this message.
+        case notify(String)
+        /// The rule fired inside the cooldown: no notification, but the state moved.
+        case suppressed
+        /// A rise or fall rule has no quote as old as its window.
+        case insufficientHistory
+    }
+
+    /// Judges one quote. `previous` is the price of the quote before it that this alert saw
+    /// (nil for the first); `reference` the last price at or before `time - window` (rise
+    /// and fall only).
+    public mutating func judge(symbol: String, price: Double, time: Int64, previous: Double?, reference: Double?) -> Outcome {
+        guard state == .armed || state == .firing else { return .quiet }
+        let level: Double
+        let upward: Bool
+        let holds: Bool
+        switch condition {
+        case let .above(x):
+            (level, upward, holds) = (x, true, price >= x)
+        case let .below(x):
+            (level, upward, holds) = (x, false, price <= x)
+        case let .crossesAbove(x):
+            (level, upward) = (x, true)
+            holds = previous.map { $0 < x && price >= x } ?? false
+        case let .crossesBelow(x):
+            (level, upward) = (x, false)
+            holds = previous.map { $0 > x && price <= x } ?? false
+        case let .rise(percent, _):
+            guard let reference else { return .insufficientHistory }
+            (level, upward) = (reference * (1 + percent / 100), true)
+            holds = price >= level * (1 - Self.tolerance)
+        case let .fall(percent, _):
+            guard let reference else { return .insufficientHistory }
+            (level, upward) = (reference * (1 - percent / 100), false)
+            holds = price <= level * (1 + Self.tolerance)
+        }
+
+        switch trigger {
+        case .once:
+            guard holds else { return .quiet }
+            state = .fired
+        case .every:
+            guard holds else { return .quiet }
+        case .rearm:
+            if state == .firing {
+                // Hysteresis: back on the other side of the level by the margin.
+                let margin = rearmMarginPercent / 100
+                let back = upward ? price < level * (1 - margin) : price > level * (1 + margin)
+                if back { state = .armed }
+                return .quiet
+            }
+            guard holds else { return .quiet }
+            state = .firing
+        }
+        if let last = lastFiredAt, cooldownMilliseconds > 0, time - last < cooldownMilliseconds {
+            return .suppressed
+        }
+        lastFiredAt = time
+        return .notify(Self.message(condition, symbol: symbol, price: price, reference: reference))
+    }
+
+    /// "AAPL crossed above 200.00 at 201.35", "EUR/USD fell 2.1% within 24h to 1.0412".
+    static func message(_ condition: Condition, symbol: String, price: Double, reference: Double?) -> String {
+        let at = price.formattedPrice
+        switch condition {
+        case let .above(x): return "\(symbol) is at or above \(x.formattedPrice) at \(at)"
+        case let .below(x): return "\(symbol) is at or below \(x.formattedPrice) at \(at)"
+        case let .crossesAbove(x): return "\(symbol) crossed above \(x.formattedPrice) at \(at)"
+        case let .crossesBelow(x): return "\(symbol) crossed below \(x.formattedPrice) at \(at)"
+        case let .rise(_, window), let .fall(_, window):
+            let change = abs(price / (reference ?? price) - 1) * 100
+            let verb = condition.kind == .rise ? "rose" : "fell"
+            return "\(symbol) \(verb) \(String(format: "%.1f", change))% within \(ValueParser.format(seconds: window)) to \(at)"
+        }
+    }
+}

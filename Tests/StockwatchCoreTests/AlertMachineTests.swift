@@ -1,0 +1,110 @@
+import Testing
+@testable import StockwatchCore
+
+/// Every condition and trigger at and around its boundaries. A series is a run of quotes
+/// one minute apart; each quote's previous price is the one before it (none for the first).
+/// Expected outcomes, one character per quote: N notify, - quiet, S suppressed by the
+/// cooldown, I insufficient history.
+@Suite struct AlertMachineTests {
+    struct Series: CustomTestStringConvertible, Sendable {
+        let name: String
+        let machine: AlertMachine
+        let prices: [Double]
+        /// Rise and fall: the reference price for each quote (nil: no quote that old).
+        var references: [Double?]? = nil
+        let expected: String
+        let finalState: AlertState
+
+        var testDescription: String { name }
+    }
+
+    static let cases: [Series] = [
+        // above: price >= X
+        Series(name: "above: exactly at the level fires, re-arms below it, fires again",
+            machine: AlertMachine(condition: .above(200)), prices: [199.99, 200, 200.01, 199.99, 200], expected: "-N--N", finalState: .firing),
+        Series(name: "above: already past on the first quote fires at once",
+            machine: AlertMachine(condition: .above(200)), prices: [250], expected: "N", finalState: .firing),
+        Series(name: "above: stays silent while it holds",
+            machine: AlertMachine(condition: .above(200)), prices: [201, 202, 300, 200], expected: "N---", finalState: .firing),
+        Series(name: "above once: fires once, never again",
+            machine: AlertMachine(condition: .above(200), trigger: .once), prices: [199, 200, 250, 199, 201], expected: "-N---", finalState: .fired),
+        Series(name: "above every: every quote where it holds",
+            machine: AlertMachine(condition: .above(200), trigger: .every), prices: [200, 199.99, 201, 202], expected: "N-NN", finalState: .armed),
+        // below: price <= X
+        Series(name: "below: exactly at the level fires, re-arms above it",
+            machine: AlertMachine(condition: .below(100)), prices: [100.01, 100, 99, 100.01, 100], expected: "-N--N", finalState: .firing),
+        // crosses: previous < X and this >= X
+        Series(name: "crosses above: the first quote never crosses",
+            machine: AlertMachine(condition: .crossesAbove(200)), prices: [250, 260], expected: "--", finalState: .armed),
+        Series(name: "crosses above: from below to exactly the level",
+            machine: AlertMachine(condition: .crossesAbove(200)), prices: [200, 201, 199.99, 200], expected: "---N", finalState: .firing),
+        Series(name: "crosses above: back and forth fires each crossing",
+            machine: AlertMachine(condition: .crossesAbove(200)), prices: [199, 201, 199, 201, 202], expected: "-N-N-", finalState: .firing),
+        Series(name: "crosses below: previous > X and this <= X",
+            machine: AlertMachine(condition: .crossesBelow(100)), prices: [101, 100, 100.5, 99.9, 100], expected: "-N-N-", finalState: .firing),
+        Series(name: "crosses below: from exactly the level is no crossing",
+            machine: AlertMachine(condition: .crossesBelow(100)), prices: [100, 99], expected: "--", finalState: .armed),
+        Series(name: "crosses above every: each crossing",
+            machine: AlertMachine(condition: .crossesAbove(10), trigger: .every), prices: [9, 10, 11, 9, 10], expected: "-N--N", finalState: .armed),
+        // rearm margin: hysteresis
+        Series(name: "margin 1%: flapping around the level fires once",
+            machine: AlertMachine(condition: .above(200), rearmMarginPercent: 1), prices: [200, 199, 198.5, 200, 199.5, 201], expected: "N-----", finalState: .firing),
+        Series(name: "margin 1%: exactly 1% back does not re-arm, below it does",
+            machine: AlertMachine(condition: .above(200), rearmMarginPercent: 1), prices: [200, 198, 200, 197.99, 200], expected: "N---N", finalState: .firing),
+        Series(name: "margin 2% on below",
+            machine: AlertMachine(condition: .below(100), rearmMarginPercent: 2), prices: [100, 101, 102, 99, 102.01, 100], expected: "N----N", finalState: .firing),
+        Series(name: "margin on crosses above: no new crossing until re-armed",
+            machine: AlertMachine(condition: .crossesAbove(100), rearmMarginPercent: 5), prices: [99, 100, 99, 100, 94, 100], expected: "-N---N", finalState: .firing),
+        // cooldown (quotes are a minute apart)
+        Series(name: "cooldown 5m on every: suppressed until 5 minutes have passed",
+            machine: AlertMachine(condition: .above(200), trigger: .every, cooldownSeconds: 300), prices: Array(repeating: 201, count: 7), expected: "NSSSSNS", finalState: .armed),
+        Series(name: "cooldown on rearm: a suppressed firing still moves the state",
+            machine: AlertMachine(condition: .above(200), cooldownSeconds: 180), prices: [201, 199, 201, 201, 201, 199, 201], expected: "N-S---N", finalState: .firing),
+        Series(name: "cooldown counts from the last sent notification, not a suppressed one",
+            machine: AlertMachine(condition: .above(200), trigger: .every, cooldownSeconds: 120), prices: [201, 201, 201, 201, 201], expected: "NSNSN", finalState: .armed),
+        // rise and fall: against the last quote at or before (time - window)
+        Series(name: "rise 5%: exactly 5% fires, below it does not",
+            machine: AlertMachine(condition: .rise(percent: 5, windowSeconds: 3600)), prices: [104.99, 105, 106, 104.99, 105],
+            references: [100, 100, 100, 100, 100], expected: "-N--N", finalState: .firing),
+        Series(name: "rise: no quote as old as the window is insufficient history",
+            machine: AlertMachine(condition: .rise(percent: 5, windowSeconds: 3600)), prices: [200, 210],
+            references: [nil, 200], expected: "IN", finalState: .firing),
+        Series(name: "fall 5%: exactly 5% fires",
+            machine: AlertMachine(condition: .fall(percent: 5, windowSeconds: 86_400)), prices: [95.01, 95, 94],
+            references: [100, 100, 100], expected: "-N-", finalState: .firing),
+        Series(name: "fall once",
+            machine: AlertMachine(condition: .fall(percent: 10, windowSeconds: 60), trigger: .once), prices: [90, 80],
+            references: [100, 90], expected: "N-", finalState: .fired),
+        // states evaluate does not judge
+        Series(name: "a fired alert stays silent",
+            machine: AlertMachine(condition: .above(1), state: .fired), prices: [5], expected: "-", finalState: .fired),
+    ]
+
+    @Test(arguments: cases)
+    func judgesSeries(_ series: Series) {
+        var machine = series.machine
+        var outcomes = ""
+        for (index, price) in series.prices.enumerated() {
+            let outcome = machine.judge(
+                symbol: "X", price: price, time: Int64(index) * 60_000, previous: index > 0 ? series.prices[index - 1] : nil,
+                reference: series.references?[index] ?? nil)
+            switch outcome {
+            case .quiet: outcomes += "-"
+            case .notify: outcomes += "N"
+            case .suppressed: outcomes += "S"
+            case .insufficientHistory: outcomes += "I"
+            }
+        }
+        #expect(outcomes == series.expected)
+        #expect(machine.state == series.finalState)
+    }
+
+    @Test func messagesNameSymbolLevelAndPrice() {
+        #expect(AlertMachine.message(.crossesAbove(200), symbol: "AAPL", price: 201.35, reference: nil) == "AAPL crossed above 200.00 at 201.35")
+        #expect(AlertMachine.message(.crossesBelow(1.1), symbol: "EUR/USD", price: 1.0999, reference: nil) == "EUR/USD crossed below 1.10 at 1.0999")
+        #expect(AlertMachine.message(.above(200), symbol: "AAPL", price: 200, reference: nil) == "AAPL is at or above 200.00 at 200.00")
+        #expect(AlertMachine.message(.below(5), symbol: "VOD.L", price: 4.5, reference: nil) == "VOD.L is at or below 5.00 at 4.50")
+        #expect(AlertMachine.message(.fall(percent: 2, windowSeconds: 86_400), symbol: "EUR/USD", price: 1.0412, reference: 1.0636) == "EUR/USD fell 2.1% within 1d to 1.0412")
+        #expect(AlertMachine.message(.rise(percent: 5, windowSeconds: 3600), symbol: "AAPL", price: 210, reference: 200) == "AAPL rose 5.0% within 1h to 210.00")
+    }
+}
