@@ -218,3 +218,90 @@ import Testing
         #expect(try alerts.show(id: paused).state == .paused)
     }
 }
+
+/// The candidate scan may only leave out alerts that would not change: evaluate with it
+/// and without it (every alert judged in Swift) must agree on random markets.
+@Suite struct EvaluatePrefilterTests {
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func prefilteredAndFullEvaluationAgree(seed: UInt64) throws {
+        let stores = [try TemporaryStore(), try TemporaryStore()]
+        var config = Config()
+        config.maxAgeSeconds = 600
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        var random = Generator(state: seed)
+        let symbols = ["AAA", "BBB", "CCC", "DDD"]
+        var inputs: [AlertInput] = []
+        for _ in 0..<240 {
+            var input = AlertInput(symbol: symbols.randomElement(using: &random)!)
+            let level = String(format: "%.2f", Double.random(in: 90...110, using: &random))
+            let percent = ["0.5", "1", "3"].randomElement(using: &random)!
+            switch Int.random(in: 0..<6, using: &random) {
+            case 0: input.above = level
+            case 1: input.below = level
+            case 2: input.crossesAbove = level
+            case 3: input.crossesBelow = level
+            case 4: input.rise = percent; input.within = ["1m", "5m", "30m"].randomElement(using: &random)!
+            default: input.fall = percent; input.within = ["1m", "5m", "30m"].randomElement(using: &random)!
+            }
+            input.trigger = ["once", "rearm", "rearm", "every"].randomElement(using: &random)!
+            if input.trigger == "rearm", Bool.random(using: &random) { input.rearmMargin = ["0.5%", "2%"].randomElement(using: &random)! }
+            if Int.random(in: 0..<4, using: &random) == 0 { input.cooldown = ["2m", "10m"].randomElement(using: &random)! }
+            inputs.append(input)
+        }
+        var prices = Dictionary(uniqueKeysWithValues: symbols.map { ($0, 100.0) })
+        var minute = 0.0
+        var results: [[String]] = [[], []]
+        var notified = 0
+        for round in 0..<40 {
+            // New quotes: a random walk, sometimes several per symbol, sometimes none.
+            var quotes: [(String, Double, Int64)] = []
+            for symbol in symbols where Int.random(in: 0..<5, using: &random) > 0 {
+                for _ in 0..<Int.random(in: 1...3, using: &random) {
+                    minute += 1
+                    prices[symbol]! *= 1 + Double.random(in: -0.02...0.02, using: &random)
+                    quotes.append((symbol, (prices[symbol]! * 100).rounded() / 100, start.addingTimeInterval(minute * 60).milliseconds))
+                }
+            }
+            // Alerts arrive over time, so some start mid-history.
+            let arriving = round < 8 ? Array(inputs[(round * 30)..<(round * 30 + 30)]) : []
+            let now = start.addingTimeInterval((minute + 0.5) * 60)
+            let batch = quotes
+            for (index, store) in stores.enumerated() {
+                try store.database.write { db in
+                    for (symbol, price, time) in batch {
+                        try db.execute(
+                            sql: "INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at) VALUES (?, ?, 'file', ?, ?)",
+                            arguments: [symbol, price, time, time])
+                    }
+                }
+                let service = AlertService(database: store.database, config: config)
+                for input in arriving { _ = try service.add(input, now: now) }
+                let report = try EvaluateService(database: store.database, config: config).run(now: now, prefilter: index == 0)
+                results[index].append(contentsOf: report.notifications.map { "\($0.alertId) \($0.observedAt) \($0.message)" })
+                if index == 0 { notified += report.notifications.count }
+                results[index].append("insufficient \(report.insufficientHistory)")
+                results[index].append("evaluated \(report.evaluated)")
+                let states = try store.database.read { db in
+                    try String.fetchAll(db, sql: "SELECT id || ' ' || state || ' ' || ifnull(last_fired_at, '-') || ' ' || ifnull(start_at, '-') FROM alerts ORDER BY id")
+                }
+                results[index].append(contentsOf: states)
+            }
+        }
+        #expect(notified > 50, "the market must move enough to exercise the rules")
+        // The first difference, not two long dumps.
+        let difference = zip(results[0], results[1]).enumerated().first { $0.element.0 != $0.element.1 }
+        #expect(difference == nil, "line \(difference?.offset ?? 0): \(difference?.element.0 ?? "") != \(difference?.element.1 ?? "")")
+        #expect(results[0].count == results[1].count)
+    }
+}

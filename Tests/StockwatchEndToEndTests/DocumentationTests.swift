@@ -11,7 +11,7 @@ import Testing
     }
 
     static let commands = [
-        "fetch", "alert add", "alert list", "alert show", "alert remove", "alert pause", "alert resume", "alert import",
+        "fetch", "evaluate", "alert add", "alert list", "alert show", "alert remove", "alert pause", "alert resume", "alert import",
         "user add", "user list", "user remove", "device add", "device list", "device remove", "history", "config check",
     ]
 

@@ -10,9 +10,12 @@ import GRDB
 /// evaluate processes run one after the other, the second finding nothing new.
 /// UNIQUE (alert_id, quote_id) keeps a duplicate out even so.
 ///
-/// Speed comes from doing per symbol what can be shared: the active alerts are read in one
-/// scan, each symbol's new quotes in one indexed query, and only what changed is written
-/// (alerts whose state moved, notifications, deliveries, one watermark per symbol).
+/// Speed comes from doing per symbol what can be shared and leaving the rest to SQLite:
+/// each symbol's new quotes are read once, summarised (lowest and highest price, and for
+/// rise/fall the range of reference prices per window) into temporary tables, and one
+/// scan returns only the alerts that those ranges could fire or re-arm. Swift judges those
+/// exactly; an alert the scan leaves out could not have changed. Only what changed is
+/// written (alerts whose state moved, notifications, deliveries, one watermark per symbol).
 public struct EvaluateService: Sendable {
     let database: AppDatabase
     let config: Config
@@ -22,10 +25,11 @@ public struct EvaluateService: Sendable {
         self.config = config
     }
 
-    public func run(now: Date = Date()) throws(StockwatchError) -> EvaluateReport {
+    /// `prefilter: false` judges every active alert in Swift: tests compare both ways.
+    public func run(now: Date = Date(), prefilter: Bool = true) throws(StockwatchError) -> EvaluateReport {
         let staleBefore = now.milliseconds - config.maxAgeSeconds * 1000
         return try database.write { db in
-            var evaluation = Evaluation(now: now.milliseconds, staleBefore: staleBefore)
+            var evaluation = Evaluation(now: now.milliseconds, staleBefore: staleBefore, prefilter: prefilter)
             return try evaluation.run(db)
         }
     }
@@ -66,168 +70,317 @@ public struct EvaluateReport: Encodable, Sendable {
 
 /// One run's working state; lives inside the write transaction.
 private struct Evaluation {
-    /// One active alert as read for this run.
+    /// The quotes of one symbol from the oldest point any of its alerts needs, oldest first.
+    struct SymbolQuotes {
+        var ids: [Int64] = []
+        var prices: [Double] = []
+        var times: [Int64] = []
+        var watermark: Int64?
+        /// The first quote after the watermark: where alerts that follow it start.
+        var firstNew = 0
+    }
+
+    struct ReferenceKey: Hashable {
+        let symbol: String
+        let window: Int64
+        let index: Int
+    }
+
+    /// One alert that may change in this run.
     struct Candidate {
         let id: Int64
         let userId: Int64
+        let symbol: String
         let channels: String
         /// Where a new or resumed alert starts (nil: it follows its symbol's watermark).
         let startAt: Int64?
+        let initial: AlertMachine
         var machine: AlertMachine
     }
 
-    /// One firing to write.
     struct Firing {
-        let alert: Int
+        let candidate: Int
         let quote: Int64
         let price: Double
         let time: Int64
         let message: String
-        let symbol: String
     }
 
     let now: Int64
     let staleBefore: Int64
+    let prefilter: Bool
+    var symbols: [String: SymbolQuotes] = [:]
+    /// Reference price per symbol, window and quote index, looked up once.
+    var references: [ReferenceKey: Double?] = [:]
+    var referenceLookup: RawStatement?
     var candidates: [Candidate] = []
-    var bySymbol: [String: [Int]] = [:]
     var firings: [Firing] = []
-    var changed: [Int] = []
+    var insufficient = Set<Int64>()
+    /// Symbols with fresh quotes after their watermark (the rows of `evaluate_batch`).
+    var batched = Set<String>()
     var report = EvaluateReport()
 
-    init(now: Int64, staleBefore: Int64) {
+    /// Slack for comparing in SQL what Swift compares exactly: the scan may return a few
+    /// alerts too many (Swift then finds no change), never one too few.
+    static let slack = "1e-9"
+
+    init(now: Int64, staleBefore: Int64, prefilter: Bool) {
         self.now = now
         self.staleBefore = staleBefore
+        self.prefilter = prefilter
     }
 
     mutating func run(_ db: Database) throws -> EvaluateReport {
-        try readAlerts(db)
-        var progress: [String: Int64] = [:]
-        let progressRows = try Row.fetchCursor(db, sql: "SELECT symbol, observed_at FROM evaluation_progress")
-        while let row = try progressRows.next() { progress[row[0]] = row[1] }
-        let quotes = try db.cachedStatement(sql: "SELECT id, price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
-        let reference = try db.cachedStatement(sql: "SELECT price FROM quotes WHERE symbol = ? AND observed_at <= ? ORDER BY observed_at DESC LIMIT 1")
-        let saveProgress = try db.cachedStatement(sql: """
-            INSERT INTO evaluation_progress (symbol, observed_at) VALUES (?, ?)
-            ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at
-            """)
-        var insufficient = Set<Int64>()
-        for (symbol, members) in bySymbol {
-            let watermark = progress[symbol]
-            // Followers need the watermark's quote as their previous price; starters their start.
-            var from = Int64.max
-            for index in members {
-                let start = candidates[index].startAt.map { $0 == 0 ? staleBefore : $0 } ?? watermark ?? staleBefore
-                from = min(from, start)
-            }
-            var ids: [Int64] = []
-            var prices: [Double] = []
-            var times: [Int64] = []
-            quotes.setUncheckedArguments([symbol, from])
-            let cursor = try Row.fetchCursor(quotes)
-            while let row = try cursor.next() {
-                ids.append(row[0])
-                prices.append(row[1])
-                times.append(row[2])
-            }
-            guard let newest = times.last else { continue }
-            if let watermark, newest <= watermark, !members.contains(where: { candidates[$0].startAt != nil }) { continue }
-
-            var references: [Int64: [Double?]] = [:]
-            for index in members {
-                var candidate = candidates[index]
-                let before = candidate.machine
-                let first: Int
-                var previous: Double?
-                if let startAt = candidate.startAt {
-                    let start = startAt == 0 ? staleBefore : startAt
-                    guard newest >= start else { continue }
-                    first = times.firstIndex { $0 >= start } ?? times.count
-                } else {
-                    let after = watermark ?? (staleBefore - 1)
-                    first = times.firstIndex { $0 > after } ?? times.count
-                    if first > 0 { previous = prices[first - 1] }
-                }
-                var judged = false
-                var i = first
-                while i < times.count {
-                    defer { previous = prices[i]; i += 1 }
-                    if times[i] < staleBefore { continue }  // too old to be the current price
-                    judged = true
-                    var referencePrice: Double?
-                    if let window = candidate.machine.condition.windowSeconds {
-                        if references[window] == nil { references[window] = Array(repeating: nil, count: times.count) }
-                        if let known = references[window]![i] {
-                            referencePrice = known
-                        } else {
-                            reference.setUncheckedArguments([symbol, times[i] - window * 1000])
-                            referencePrice = try Double.fetchOne(reference)
-                            references[window]![i] = referencePrice
-                        }
-                    }
-                    let outcome = candidate.machine.judge(symbol: symbol, price: prices[i], time: times[i], previous: previous, reference: referencePrice)
-                    switch outcome {
-                    case .quiet, .suppressed: break
-                    case .insufficientHistory: insufficient.insert(candidate.id)
-                    case let .notify(message):
-                        firings.append(Firing(alert: index, quote: ids[i], price: prices[i], time: times[i], message: message, symbol: symbol))
-                    }
-                    if candidate.machine.state == .fired { break }
-                }
-                if judged { report.evaluated += 1 }
-                candidates[index] = candidate
-                if candidate.machine != before || candidate.startAt != nil { changed.append(index) }
-            }
-            if newest > (watermark ?? Int64.min) {
-                try saveProgress.execute(arguments: [symbol, newest])
-            }
-        }
+        report.expired = try Int64.fetchAll(
+            db, sql: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= ? RETURNING id",
+            arguments: [now]
+        ).sorted()
+        try loadQuotes(db)
+        try summarise(db)
+        try readCandidates(db)
+        for index in candidates.indices { try judge(index, db) }
         report.insufficientHistory = insufficient.sorted()
         try write(db)
         return report
     }
 
-    /// One scan of the active alerts; expired ones are marked so and left out.
-    mutating func readAlerts(_ db: Database) throws {
-        let expire = try db.cachedStatement(sql: "UPDATE alerts SET state = 'expired' WHERE id = ?")
-        let cursor = try Row.fetchCursor(db, sql: """
-            SELECT id, user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
-                rearm_margin_percent, state, last_fired_at, start_at, expires_at, channels
-            FROM alerts WHERE state IN ('armed', 'firing')
+    /// Which quotes each symbol needs: from its watermark (followers need that quote as
+    /// their previous price) or the earliest start of its new alerts, whichever is older.
+    mutating func loadQuotes(_ db: Database) throws {
+        var from: [String: Int64] = [:]
+        let progress = try RawStatement(db, "SELECT symbol, observed_at FROM evaluation_progress")
+        while try progress.step() {
+            let symbol = progress.string(0)
+            let watermark = progress.int64(1)
+            symbols[symbol] = SymbolQuotes(watermark: watermark)
+            from[symbol] = watermark
+        }
+        let starts = try RawStatement(db, """
+            SELECT symbol, min(start_at) FROM alerts WHERE start_at IS NOT NULL AND state IN ('armed', 'firing') GROUP BY symbol
             """)
-        while let row = try cursor.next() {
-            let id: Int64 = row[0]
-            if let expiresAt = row[13] as Int64?, expiresAt <= now {
-                try expire.execute(arguments: [id])
-                report.expired.append(id)
-                continue
+        while try starts.step() {
+            let symbol = starts.string(0)
+            let start = starts.int64(1) == 0 ? staleBefore : starts.int64(1)
+            from[symbol] = min(from[symbol] ?? start, start)
+            if symbols[symbol] == nil { symbols[symbol] = SymbolQuotes() }
+        }
+        let quotes = try RawStatement(db, "SELECT id, price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
+        for (symbol, start) in from {
+            var loaded = symbols[symbol]!
+            quotes.bind(1, symbol)
+            quotes.bind(2, start)
+            while try quotes.step() {
+                loaded.ids.append(quotes.int64(0))
+                loaded.prices.append(quotes.double(1))
+                loaded.times.append(quotes.int64(2))
             }
-            guard let kind = ConditionKind(rawValue: row[3]),
-                let condition = Condition(kind: kind, value: row[4], percent: row[5], windowSeconds: row[6]),
-                let trigger = AlertTrigger(rawValue: row[7]),
-                let state = AlertState(rawValue: row[10])
-            else { throw StockwatchError.internal("alert \(id) has an unreadable rule") }
-            let machine = AlertMachine(
-                condition: condition, trigger: trigger, cooldownSeconds: row[8], rearmMarginPercent: row[9],
-                state: state, lastFiredAt: row[11])
-            let symbol: String = row[2]
-            bySymbol[symbol, default: []].append(candidates.count)
-            candidates.append(Candidate(id: id, userId: row[1], channels: row[14], startAt: row[12], machine: machine))
+            quotes.reset()
+            let after = loaded.watermark ?? (staleBefore - 1)
+            loaded.firstNew = loaded.times.firstIndex { $0 > after } ?? loaded.times.count
+            symbols[symbol] = loaded
         }
     }
 
-    /// Only what changed: alerts whose state moved, and the firings with their deliveries.
-    mutating func write(_ db: Database) throws {
-        let updateAlert = try db.cachedStatement(sql: "UPDATE alerts SET state = ?, last_fired_at = ?, start_at = NULL WHERE id = ?")
-        for index in changed {
-            let candidate = candidates[index]
-            try updateAlert.execute(arguments: [candidate.machine.state.rawValue, candidate.machine.lastFiredAt, candidate.id])
+    /// Fills the temporary tables the candidate scan joins: per symbol the price range of
+    /// the fresh quotes after its watermark, and per (symbol, window) the range of their
+    /// reference prices and whether one is missing.
+    mutating func summarise(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_batch (symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL);
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_references (
+                symbol TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
+                PRIMARY KEY (symbol, window_seconds));
+            DELETE FROM evaluate_batch;
+            DELETE FROM evaluate_references;
+            """)
+        let batch = try RawStatement(db, "INSERT INTO evaluate_batch (symbol, low, high) VALUES (?, ?, ?)")
+        for (symbol, quotes) in symbols {
+            var low = Double.infinity, high = -Double.infinity
+            for i in quotes.firstNew..<quotes.times.count where quotes.times[i] >= staleBefore {
+                low = min(low, quotes.prices[i])
+                high = max(high, quotes.prices[i])
+            }
+            guard low <= high else { continue }
+            batched.insert(symbol)
+            batch.bind(1, symbol)
+            batch.bind(2, low)
+            batch.bind(3, high)
+            try batch.execute()
         }
+        let windows = try RawStatement(db, "SELECT DISTINCT symbol, window_seconds FROM alerts WHERE window_seconds IS NOT NULL")
+        var pairs: [(String, Int64)] = []
+        while try windows.step() {
+            let symbol = windows.string(0)
+            if batched.contains(symbol) { pairs.append((symbol, windows.int64(1))) }
+        }
+        let insert = try RawStatement(db, "INSERT INTO evaluate_references (symbol, window_seconds, low, high, missing) VALUES (?, ?, ?, ?, ?)")
+        for (symbol, window) in pairs {
+            var low = Double.infinity, high = -Double.infinity
+            var missing: Int64 = 0
+            let quotes = symbols[symbol]!
+            for i in quotes.firstNew..<quotes.times.count where quotes.times[i] >= staleBefore {
+                if let reference = try reference(symbol, window: window, index: i, db) {
+                    low = min(low, reference)
+                    high = max(high, reference)
+                } else {
+                    missing = 1
+                }
+            }
+            insert.bind(1, symbol)
+            insert.bind(2, window)
+            if low <= high {
+                insert.bind(3, low)
+                insert.bind(4, high)
+            } else {
+                insert.bind(3, nil as Int64?)
+                insert.bind(4, nil as Int64?)
+            }
+            insert.bind(5, missing)
+            try insert.execute()
+        }
+    }
+
+    /// The last price at or before (quote time - window), cached per symbol, window and quote.
+    mutating func reference(_ symbol: String, window: Int64, index: Int, _ db: Database) throws -> Double? {
+        let key = ReferenceKey(symbol: symbol, window: window, index: index)
+        if let known = references[key] { return known }
+        if referenceLookup == nil {
+            referenceLookup = try RawStatement(db, "SELECT price FROM quotes WHERE symbol = ? AND observed_at <= ? ORDER BY observed_at DESC LIMIT 1")
+        }
+        let lookup = referenceLookup!
+        lookup.bind(1, symbol)
+        lookup.bind(2, symbols[symbol]!.times[index] - window * 1000)
+        let price = try lookup.step() ? lookup.double(0) : nil
+        lookup.reset()
+        references[key] = .some(price)
+        return price
+    }
+
+    static let columns = """
+        a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
+        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, a.start_at
+        """
+
+    /// Alerts that follow their symbol's watermark and whose rule the new price range could
+    /// fire or re-arm (see `slack`), then all new and resumed alerts.
+    mutating func readCandidates(_ db: Database) throws {
+        let mayChange = prefilter ? """
+            CASE
+              WHEN a.kind IN ('above', 'crosses_above') THEN CASE a.state
+                WHEN 'armed' THEN b.high >= a.value * (1 - \(Self.slack))
+                ELSE b.low < a.value * (1 - a.rearm_margin_percent / 100.0) * (1 + \(Self.slack)) END
+              WHEN a.kind IN ('below', 'crosses_below') THEN CASE a.state
+                WHEN 'armed' THEN b.low <= a.value * (1 + \(Self.slack))
+                ELSE b.high > a.value * (1 + a.rearm_margin_percent / 100.0) * (1 - \(Self.slack)) END
+              WHEN r.missing IS NOT 0 THEN 1
+              WHEN a.kind = 'rise' THEN CASE a.state
+                WHEN 'armed' THEN b.high >= r.low * (1 + a.percent / 100.0) * (1 - \(Self.slack))
+                ELSE b.low < r.high * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(Self.slack)) END
+              ELSE CASE a.state
+                WHEN 'armed' THEN b.low <= r.high * (1 - a.percent / 100.0) * (1 + \(Self.slack))
+                ELSE b.high > r.low * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(Self.slack)) END
+            END
+            """ : "1"
+        try readAlerts(db, """
+            SELECT \(Self.columns) FROM alerts a
+            JOIN temp.evaluate_batch b ON b.symbol = a.symbol
+            LEFT JOIN temp.evaluate_references r ON r.symbol = a.symbol AND r.window_seconds = a.window_seconds
+            WHERE a.state IN ('armed', 'firing') AND a.start_at IS NULL AND (\(mayChange))
+            """)
+        try readAlerts(db, "SELECT \(Self.columns) FROM alerts a WHERE a.start_at IS NOT NULL AND a.state IN ('armed', 'firing')")
+        // Every active alert of a symbol with fresh quotes was judged, changed or not
+        // (counted from the index alone; new alerts elsewhere are counted as they judge).
+        report.evaluated = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol IN (SELECT symbol FROM temp.evaluate_batch)
+            """) ?? 0
+    }
+
+    mutating func readAlerts(_ db: Database, _ sql: String) throws {
+        let rows = try RawStatement(db, sql)
+        while try rows.step() {
+            let id = rows.int64(0)
+            guard let kind = ConditionKind(rawValue: rows.string(3)),
+                let condition = Condition(kind: kind, value: rows.optionalDouble(4), percent: rows.optionalDouble(5), windowSeconds: rows.optionalInt64(6)),
+                let trigger = AlertTrigger(rawValue: rows.string(7)),
+                let state = AlertState(rawValue: rows.string(10))
+            else { throw StockwatchError.internal("alert \(id) has an unreadable rule") }
+            let machine = AlertMachine(
+                condition: condition, trigger: trigger, cooldownSeconds: rows.int64(8), rearmMarginPercent: rows.double(9),
+                state: state, lastFiredAt: rows.optionalInt64(11))
+            candidates.append(Candidate(
+                id: id, userId: rows.int64(1), symbol: rows.string(2), channels: rows.string(12), startAt: rows.optionalInt64(13),
+                initial: machine, machine: machine))
+        }
+    }
+
+    /// Walks one alert through its symbol's quotes in time order.
+    mutating func judge(_ index: Int, _ db: Database) throws {
+        var candidate = candidates[index]
+        guard let quotes = symbols[candidate.symbol] else { return }
+        let first: Int
+        var previous: Double?
+        if let startAt = candidate.startAt {
+            let start = startAt == 0 ? staleBefore : startAt
+            guard let newest = quotes.times.last, newest >= start else { return }
+            first = quotes.times.firstIndex { $0 >= start } ?? quotes.times.count
+        } else {
+            first = quotes.firstNew
+            if first > 0 { previous = quotes.prices[first - 1] }
+        }
+        var judged = false
+        for i in first..<quotes.times.count {
+            defer { previous = quotes.prices[i] }
+            if quotes.times[i] < staleBefore { continue }  // too old to be the current price
+            judged = true
+            let referencePrice = try candidate.machine.condition.windowSeconds.flatMap { window in
+                try reference(candidate.symbol, window: window, index: i, db)
+            }
+            let outcome = candidate.machine.judge(
+                symbol: candidate.symbol, price: quotes.prices[i], time: quotes.times[i], previous: previous, reference: referencePrice)
+            switch outcome {
+            case .quiet, .suppressed: break
+            case .insufficientHistory: insufficient.insert(candidate.id)
+            case let .notify(message):
+                firings.append(Firing(candidate: index, quote: quotes.ids[i], price: quotes.prices[i], time: quotes.times[i], message: message))
+            }
+            if candidate.machine.state == .fired { break }
+        }
+        if judged, candidate.startAt != nil, !batched.contains(candidate.symbol) { report.evaluated += 1 }
+        candidates[index] = candidate
+    }
+
+    /// Only what changed: alerts whose state moved, the firings with their deliveries, and
+    /// the watermarks of symbols with newer quotes.
+    mutating func write(_ db: Database) throws {
+        let updateAlert = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ?, start_at = NULL WHERE id = ?")
+        for candidate in candidates {
+            let starterCaughtUp = candidate.startAt.map { start in
+                (symbols[candidate.symbol]?.times.last).map { $0 >= (start == 0 ? staleBefore : start) } ?? false
+            } ?? false
+            guard candidate.machine != candidate.initial || starterCaughtUp else { continue }
+            updateAlert.bind(1, candidate.machine.state.rawValue)
+            updateAlert.bind(2, candidate.machine.lastFiredAt)
+            updateAlert.bind(3, candidate.id)
+            try updateAlert.execute()
+        }
+
+        let saveProgress = try RawStatement(db, """
+            INSERT INTO evaluation_progress (symbol, observed_at) VALUES (?, ?)
+            ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at
+            """)
+        for (symbol, quotes) in symbols {
+            guard let newest = quotes.times.last, newest > (quotes.watermark ?? Int64.min) else { continue }
+            saveProgress.bind(1, symbol)
+            saveProgress.bind(2, newest)
+            try saveProgress.execute()
+        }
+
         guard !firings.isEmpty else { return }
-        let insertNotification = try db.cachedStatement(sql: """
+        let insertNotification = try RawStatement(db, """
             INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, quote_id) DO NOTHING
             """)
-        let insertDelivery = try db.cachedStatement(sql: """
+        let insertDelivery = try RawStatement(db, """
             INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
             VALUES (?, ?, 'pending', 0, ?, ?, ?)
             """)
@@ -235,10 +388,16 @@ private struct Evaluation {
         var channelLists: [String: [String]] = [:]
         let decoder = JSONDecoder()
         for firing in firings {
-            let candidate = candidates[firing.alert]
-            try insertNotification.execute(arguments: [
-                candidate.id, candidate.userId, firing.quote, firing.symbol, firing.price, firing.time, firing.message, now,
-            ])
+            let candidate = candidates[firing.candidate]
+            insertNotification.bind(1, candidate.id)
+            insertNotification.bind(2, candidate.userId)
+            insertNotification.bind(3, firing.quote)
+            insertNotification.bind(4, candidate.symbol)
+            insertNotification.bind(5, firing.price)
+            insertNotification.bind(6, firing.time)
+            insertNotification.bind(7, firing.message)
+            insertNotification.bind(8, now)
+            try insertNotification.execute()
             guard db.changesCount > 0 else { continue }  // already notified: never twice
             let notificationID = db.lastInsertedRowID
             let channels: [String]
@@ -249,11 +408,16 @@ private struct Evaluation {
                 channelLists[candidate.channels] = channels
             }
             for channel in channels {
-                try insertDelivery.execute(arguments: [notificationID, channel, now, now, now])
+                insertDelivery.bind(1, notificationID)
+                insertDelivery.bind(2, channel)
+                insertDelivery.bind(3, now)
+                insertDelivery.bind(4, now)
+                insertDelivery.bind(5, now)
+                try insertDelivery.execute()
             }
             report.notifications.append(
                 EvaluateReport.Notification(
-                    id: notificationID, alertId: candidate.id, user: names[candidate.userId] ?? "?", symbol: firing.symbol,
+                    id: notificationID, alertId: candidate.id, user: names[candidate.userId] ?? "?", symbol: candidate.symbol,
                     price: firing.price, observedAt: Date(milliseconds: firing.time), message: firing.message, channels: channels))
         }
     }
