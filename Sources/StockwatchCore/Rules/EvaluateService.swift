@@ -138,6 +138,11 @@ private struct Evaluation {
         try loadQuotes(db)
         try summarise(db)
         try readCandidates(db)
+        // Every active alert of a symbol with fresh quotes was judged, changed or not
+        // (counted from an index alone; new alerts elsewhere are counted as they judge).
+        report.evaluated = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol IN (SELECT symbol FROM temp.evaluate_batch)
+            """) ?? 0
         for index in candidates.indices { try judge(index, db) }
         report.insufficientHistory = insufficient.sorted()
         try write(db)
@@ -207,7 +212,7 @@ private struct Evaluation {
             batch.bind(3, high)
             try batch.execute()
         }
-        let windows = try RawStatement(db, "SELECT DISTINCT symbol, window_seconds FROM alerts WHERE window_seconds IS NOT NULL")
+        let windows = try RawStatement(db, "SELECT DISTINCT symbol, window_seconds FROM alerts INDEXED BY alerts_changes WHERE window_seconds IS NOT NULL")
         var pairs: [(String, Int64)] = []
         while try windows.step() {
             let symbol = windows.string(0)
@@ -264,35 +269,54 @@ private struct Evaluation {
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
     /// fire or re-arm (see `slack`), then all new and resumed alerts.
     mutating func readCandidates(_ db: Database) throws {
-        let mayChange = prefilter ? """
-            CASE
-              WHEN a.kind IN ('above', 'crosses_above') THEN CASE a.state
-                WHEN 'armed' THEN b.high >= a.value * (1 - \(Self.slack))
-                ELSE b.low < a.value * (1 - a.rearm_margin_percent / 100.0) * (1 + \(Self.slack)) END
-              WHEN a.kind IN ('below', 'crosses_below') THEN CASE a.state
-                WHEN 'armed' THEN b.low <= a.value * (1 + \(Self.slack))
-                ELSE b.high > a.value * (1 + a.rearm_margin_percent / 100.0) * (1 - \(Self.slack)) END
-              WHEN r.missing IS NOT 0 THEN 1
-              WHEN a.kind = 'rise' THEN CASE a.state
-                WHEN 'armed' THEN b.high >= r.low * (1 + a.percent / 100.0) * (1 - \(Self.slack))
-                ELSE b.low < r.high * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(Self.slack)) END
-              ELSE CASE a.state
-                WHEN 'armed' THEN b.low <= r.high * (1 - a.percent / 100.0) * (1 + \(Self.slack))
-                ELSE b.high > r.low * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(Self.slack)) END
-            END
-            """ : "1"
+        guard prefilter else {
+            try readAlerts(db, """
+                SELECT \(Self.columns) FROM temp.evaluate_batch b CROSS JOIN alerts a ON a.symbol = b.symbol
+                WHERE a.state IN ('armed', 'firing') AND a.start_at IS NULL
+                """)
+            try readStarters(db)
+            return
+        }
+        let s = Self.slack
+        // Each part seeks one partial index per symbol (or window) with new prices: armed
+        // alerts by the level range the prices reached, firing ones to test re-arming.
+        let rising = "temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_rising ON a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above')"
+        let falling = "temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_falling ON a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below')"
+        let changes = """
+            temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol
+            CROSS JOIN alerts a INDEXED BY alerts_changes ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL
+            """
         try readAlerts(db, """
-            SELECT \(Self.columns) FROM alerts a
-            JOIN temp.evaluate_batch b ON b.symbol = a.symbol
-            LEFT JOIN temp.evaluate_references r ON r.symbol = a.symbol AND r.window_seconds = a.window_seconds
-            WHERE a.state IN ('armed', 'firing') AND a.start_at IS NULL AND (\(mayChange))
+            SELECT \(Self.columns) FROM \(rising) WHERE a.state = 'armed' AND a.value <= b.high * (1 + \(s)) AND a.start_at IS NULL
+            UNION ALL
+            SELECT \(Self.columns) FROM \(rising) WHERE a.state = 'firing'
+                AND b.low < a.value * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)) AND a.start_at IS NULL
+            UNION ALL
+            SELECT \(Self.columns) FROM \(falling) WHERE a.state = 'armed' AND a.value >= b.low * (1 - \(s)) AND a.start_at IS NULL
+            UNION ALL
+            SELECT \(Self.columns) FROM \(falling) WHERE a.state = 'firing'
+                AND b.high > a.value * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)) AND a.start_at IS NULL
+            UNION ALL
+            SELECT \(Self.columns) FROM \(changes) WHERE a.kind = 'rise' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (b.high / (r.low * (1 - \(s))) - 1) * 100 END AND a.start_at IS NULL
+            UNION ALL
+            SELECT \(Self.columns) FROM \(changes) WHERE a.kind = 'rise' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                AND (r.missing OR b.low < r.high * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)))
+                AND a.start_at IS NULL
+            UNION ALL
+            SELECT \(Self.columns) FROM \(changes) WHERE a.kind = 'fall' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (1 - b.low / (r.high * (1 + \(s)))) * 100 END AND a.start_at IS NULL
+            UNION ALL
+            SELECT \(Self.columns) FROM \(changes) WHERE a.kind = 'fall' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                AND (r.missing OR b.high > r.low * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)))
+                AND a.start_at IS NULL
             """)
+        try readStarters(db)
+    }
+
+    /// New and resumed alerts, judged from their own start; few at any time.
+    mutating func readStarters(_ db: Database) throws {
         try readAlerts(db, "SELECT \(Self.columns) FROM alerts a WHERE a.start_at IS NOT NULL AND a.state IN ('armed', 'firing')")
-        // Every active alert of a symbol with fresh quotes was judged, changed or not
-        // (counted from the index alone; new alerts elsewhere are counted as they judge).
-        report.evaluated = try Int.fetchOne(db, sql: """
-            SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol IN (SELECT symbol FROM temp.evaluate_batch)
-            """) ?? 0
     }
 
     mutating func readAlerts(_ db: Database, _ sql: String) throws {
@@ -352,16 +376,28 @@ private struct Evaluation {
     /// Only what changed: alerts whose state moved, the firings with their deliveries, and
     /// the watermarks of symbols with newer quotes.
     mutating func write(_ db: Database) throws {
-        let updateAlert = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ?, start_at = NULL WHERE id = ?")
+        // Only the columns that changed: every indexed column written costs an index update.
+        let updateState = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ? WHERE id = ?")
+        let updateFired = try RawStatement(db, "UPDATE alerts SET last_fired_at = ? WHERE id = ?")
+        let updateStarter = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ?, start_at = NULL WHERE id = ?")
         for candidate in candidates {
-            let starterCaughtUp = candidate.startAt.map { start in
-                (symbols[candidate.symbol]?.times.last).map { $0 >= (start == 0 ? staleBefore : start) } ?? false
-            } ?? false
-            guard candidate.machine != candidate.initial || starterCaughtUp else { continue }
-            updateAlert.bind(1, candidate.machine.state.rawValue)
-            updateAlert.bind(2, candidate.machine.lastFiredAt)
-            updateAlert.bind(3, candidate.id)
-            try updateAlert.execute()
+            let machine = candidate.machine
+            if let start = candidate.startAt {
+                guard let newest = symbols[candidate.symbol]?.times.last, newest >= (start == 0 ? staleBefore : start) else { continue }
+                updateStarter.bind(1, machine.state.rawValue)
+                updateStarter.bind(2, machine.lastFiredAt)
+                updateStarter.bind(3, candidate.id)
+                try updateStarter.execute()
+            } else if machine.state != candidate.initial.state {
+                updateState.bind(1, machine.state.rawValue)
+                updateState.bind(2, machine.lastFiredAt)
+                updateState.bind(3, candidate.id)
+                try updateState.execute()
+            } else if machine.lastFiredAt != candidate.initial.lastFiredAt {
+                updateFired.bind(1, machine.lastFiredAt)
+                updateFired.bind(2, candidate.id)
+                try updateFired.execute()
+            }
         }
 
         let saveProgress = try RawStatement(db, """
@@ -376,6 +412,8 @@ private struct Evaluation {
         }
 
         guard !firings.isEmpty else { return }
+        // Notification ids follow the quotes' time, then the alert: the order people read them in.
+        firings.sort { ($0.time, candidates[$0.candidate].id) < ($1.time, candidates[$1.candidate].id) }
         let insertNotification = try RawStatement(db, """
             INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, quote_id) DO NOTHING

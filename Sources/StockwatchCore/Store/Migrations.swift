@@ -116,10 +116,13 @@ extension AppDatabase {
                 ALTER TABLE alerts ADD COLUMN start_at INTEGER CHECK (start_at IS NULL OR start_at >= 0);
                 UPDATE alerts SET start_at = (SELECT COALESCE(max(observed_at), 0) FROM quotes WHERE quotes.symbol = alerts.symbol)
                     WHERE state IN ('armed', 'firing', 'paused');
-                -- Small partial indexes for what evaluate looks up besides its one scan.
+                -- evaluate seeks, per symbol with new prices, only the alerts whose level
+                -- the price range reached (see EvaluateService), instead of scanning all.
                 CREATE INDEX alerts_starting ON alerts(symbol, start_at) WHERE start_at IS NOT NULL;
                 CREATE INDEX alerts_expiring ON alerts(expires_at) WHERE expires_at IS NOT NULL;
-                CREATE INDEX alerts_windows ON alerts(symbol, window_seconds) WHERE window_seconds IS NOT NULL;
+                CREATE INDEX alerts_rising ON alerts(symbol, state, value) WHERE kind IN ('above', 'crosses_above');
+                CREATE INDEX alerts_falling ON alerts(symbol, state, value) WHERE kind IN ('below', 'crosses_below');
+                CREATE INDEX alerts_changes ON alerts(symbol, kind, window_seconds, state, percent) WHERE window_seconds IS NOT NULL;
                 """)
         }
         return migrator
