@@ -12,10 +12,10 @@ import GRDB
 ///
 /// Speed comes from doing per symbol what can be shared and leaving the rest to SQLite:
 /// each symbol's new quotes are read once, summarised (lowest and highest price, and for
-/// rise/fall the range of reference prices per window) into temporary tables, and one
-/// scan returns only the alerts that those ranges could fire or re-arm. Swift judges those
-/// exactly; an alert the scan leaves out could not have changed. Only what changed is
-/// written (alerts whose state moved, notifications, deliveries, one watermark per symbol).
+/// rise/fall the range of reference prices per window) into temporary tables, and index
+/// seeks return only the alerts that those ranges could fire or re-arm
+/// (Evaluation+Candidates.swift). Swift judges those exactly; an alert the seeks leave out
+/// could not have changed. Only what changed is written (Evaluation+Write.swift).
 public struct EvaluateService: Sendable {
     let database: AppDatabase
     let config: Config
@@ -35,41 +35,8 @@ public struct EvaluateService: Sendable {
     }
 }
 
-/// What evaluate did, for `--json`, `-v` and tests.
-public struct EvaluateReport: Encodable, Sendable {
-    public struct Notification: Encodable, Sendable, Equatable {
-        public var id: Int64
-        public var alertId: Int64
-        public var user: String
-        public var symbol: String
-        public var price: Double
-        public var observedAt: Date
-        public var message: String
-        public var channels: [String]
-
-        enum CodingKeys: String, CodingKey {
-            case id, user, symbol, price, message, channels
-            case alertId = "alert_id"
-            case observedAt = "observed_at"
-        }
-    }
-
-    /// Active alerts that judged at least one fresh quote.
-    public var evaluated = 0
-    public var notifications: [Notification] = []
-    /// Rise and fall alerts with no quote as old as their window, ascending.
-    public var insufficientHistory: [Int64] = []
-    /// Alerts that passed their `expires_at` in this run.
-    public var expired: [Int64] = []
-
-    enum CodingKeys: String, CodingKey {
-        case evaluated, notifications
-        case insufficientHistory = "insufficient_history"
-    }
-}
-
 /// One run's working state; lives inside the write transaction.
-private struct Evaluation {
+struct Evaluation {
     /// The quotes of one symbol from the oldest point any of its alerts needs, oldest first.
     struct SymbolQuotes {
         var ids: [Int64] = []
@@ -260,83 +227,6 @@ private struct Evaluation {
         references[key] = .some(price)
         return price
     }
-
-    static let columns = """
-        a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, a.start_at
-        """
-
-    /// Alerts that follow their symbol's watermark and whose rule the new price range could
-    /// fire or re-arm (see `slack`), then all new and resumed alerts.
-    mutating func readCandidates(_ db: Database) throws {
-        guard prefilter else {
-            try readAlerts(db, """
-                SELECT \(Self.columns) FROM temp.evaluate_batch b CROSS JOIN alerts a ON a.symbol = b.symbol
-                WHERE a.state IN ('armed', 'firing') AND a.start_at IS NULL
-                """)
-            try readStarters(db)
-            return
-        }
-        let s = Self.slack
-        // Each part seeks one partial index per symbol (or window) with new prices: armed
-        // alerts by the level range the prices reached, firing ones to test re-arming.
-        let rising = "temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_rising ON a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above')"
-        let falling = "temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_falling ON a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below')"
-        let changes = """
-            temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol
-            CROSS JOIN alerts a INDEXED BY alerts_changes ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL
-            """
-        try readAlerts(db, """
-            SELECT \(Self.columns) FROM \(rising) WHERE a.state = 'armed' AND a.value <= b.high * (1 + \(s)) AND a.start_at IS NULL
-            UNION ALL
-            SELECT \(Self.columns) FROM \(rising) WHERE a.state = 'firing'
-                AND b.low < a.value * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)) AND a.start_at IS NULL
-            UNION ALL
-            SELECT \(Self.columns) FROM \(falling) WHERE a.state = 'armed' AND a.value >= b.low * (1 - \(s)) AND a.start_at IS NULL
-            UNION ALL
-            SELECT \(Self.columns) FROM \(falling) WHERE a.state = 'firing'
-                AND b.high > a.value * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)) AND a.start_at IS NULL
-            UNION ALL
-            SELECT \(Self.columns) FROM \(changes) WHERE a.kind = 'rise' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
-                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (b.high / (r.low * (1 - \(s))) - 1) * 100 END AND a.start_at IS NULL
-            UNION ALL
-            SELECT \(Self.columns) FROM \(changes) WHERE a.kind = 'rise' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
-                AND (r.missing OR b.low < r.high * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)))
-                AND a.start_at IS NULL
-            UNION ALL
-            SELECT \(Self.columns) FROM \(changes) WHERE a.kind = 'fall' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
-                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (1 - b.low / (r.high * (1 + \(s)))) * 100 END AND a.start_at IS NULL
-            UNION ALL
-            SELECT \(Self.columns) FROM \(changes) WHERE a.kind = 'fall' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
-                AND (r.missing OR b.high > r.low * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)))
-                AND a.start_at IS NULL
-            """)
-        try readStarters(db)
-    }
-
-    /// New and resumed alerts, judged from their own start; few at any time.
-    mutating func readStarters(_ db: Database) throws {
-        try readAlerts(db, "SELECT \(Self.columns) FROM alerts a WHERE a.start_at IS NOT NULL AND a.state IN ('armed', 'firing')")
-    }
-
-    mutating func readAlerts(_ db: Database, _ sql: String) throws {
-        let rows = try RawStatement(db, sql)
-        while try rows.step() {
-            let id = rows.int64(0)
-            guard let kind = ConditionKind(rawValue: rows.string(3)),
-                let condition = Condition(kind: kind, value: rows.optionalDouble(4), percent: rows.optionalDouble(5), windowSeconds: rows.optionalInt64(6)),
-                let trigger = AlertTrigger(rawValue: rows.string(7)),
-                let state = AlertState(rawValue: rows.string(10))
-            else { throw StockwatchError.internal("alert \(id) has an unreadable rule") }
-            let machine = AlertMachine(
-                condition: condition, trigger: trigger, cooldownSeconds: rows.int64(8), rearmMarginPercent: rows.double(9),
-                state: state, lastFiredAt: rows.optionalInt64(11))
-            candidates.append(Candidate(
-                id: id, userId: rows.int64(1), symbol: rows.string(2), channels: rows.string(12), startAt: rows.optionalInt64(13),
-                initial: machine, machine: machine))
-        }
-    }
-
     /// Walks one alert through its symbol's quotes in time order.
     mutating func judge(_ index: Int, _ db: Database) throws {
         var candidate = candidates[index]
@@ -371,92 +261,5 @@ private struct Evaluation {
         }
         if judged, candidate.startAt != nil, !batched.contains(candidate.symbol) { report.evaluated += 1 }
         candidates[index] = candidate
-    }
-
-    /// Only what changed: alerts whose state moved, the firings with their deliveries, and
-    /// the watermarks of symbols with newer quotes.
-    mutating func write(_ db: Database) throws {
-        // Only the columns that changed: every indexed column written costs an index update.
-        let updateState = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ? WHERE id = ?")
-        let updateFired = try RawStatement(db, "UPDATE alerts SET last_fired_at = ? WHERE id = ?")
-        let updateStarter = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ?, start_at = NULL WHERE id = ?")
-        for candidate in candidates {
-            let machine = candidate.machine
-            if let start = candidate.startAt {
-                guard let newest = symbols[candidate.symbol]?.times.last, newest >= (start == 0 ? staleBefore : start) else { continue }
-                updateStarter.bind(1, machine.state.rawValue)
-                updateStarter.bind(2, machine.lastFiredAt)
-                updateStarter.bind(3, candidate.id)
-                try updateStarter.execute()
-            } else if machine.state != candidate.initial.state {
-                updateState.bind(1, machine.state.rawValue)
-                updateState.bind(2, machine.lastFiredAt)
-                updateState.bind(3, candidate.id)
-                try updateState.execute()
-            } else if machine.lastFiredAt != candidate.initial.lastFiredAt {
-                updateFired.bind(1, machine.lastFiredAt)
-                updateFired.bind(2, candidate.id)
-                try updateFired.execute()
-            }
-        }
-
-        let saveProgress = try RawStatement(db, """
-            INSERT INTO evaluation_progress (symbol, observed_at) VALUES (?, ?)
-            ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at
-            """)
-        for (symbol, quotes) in symbols {
-            guard let newest = quotes.times.last, newest > (quotes.watermark ?? Int64.min) else { continue }
-            saveProgress.bind(1, symbol)
-            saveProgress.bind(2, newest)
-            try saveProgress.execute()
-        }
-
-        guard !firings.isEmpty else { return }
-        // Notification ids follow the quotes' time, then the alert: the order people read them in.
-        firings.sort { ($0.time, candidates[$0.candidate].id) < ($1.time, candidates[$1.candidate].id) }
-        let insertNotification = try RawStatement(db, """
-            INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, quote_id) DO NOTHING
-            """)
-        let insertDelivery = try RawStatement(db, """
-            INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
-            VALUES (?, ?, 'pending', 0, ?, ?, ?)
-            """)
-        let names = try AlertService.userNames(db)
-        var channelLists: [String: [String]] = [:]
-        let decoder = JSONDecoder()
-        for firing in firings {
-            let candidate = candidates[firing.candidate]
-            insertNotification.bind(1, candidate.id)
-            insertNotification.bind(2, candidate.userId)
-            insertNotification.bind(3, firing.quote)
-            insertNotification.bind(4, candidate.symbol)
-            insertNotification.bind(5, firing.price)
-            insertNotification.bind(6, firing.time)
-            insertNotification.bind(7, firing.message)
-            insertNotification.bind(8, now)
-            try insertNotification.execute()
-            guard db.changesCount > 0 else { continue }  // already notified: never twice
-            let notificationID = db.lastInsertedRowID
-            let channels: [String]
-            if let known = channelLists[candidate.channels] {
-                channels = known
-            } else {
-                channels = try decoder.decode([String].self, from: Data(candidate.channels.utf8))
-                channelLists[candidate.channels] = channels
-            }
-            for channel in channels {
-                insertDelivery.bind(1, notificationID)
-                insertDelivery.bind(2, channel)
-                insertDelivery.bind(3, now)
-                insertDelivery.bind(4, now)
-                insertDelivery.bind(5, now)
-                try insertDelivery.execute()
-            }
-            report.notifications.append(
-                EvaluateReport.Notification(
-                    id: notificationID, alertId: candidate.id, user: names[candidate.userId] ?? "?", symbol: candidate.symbol,
-                    price: firing.price, observedAt: Date(milliseconds: firing.time), message: firing.message, channels: channels))
-        }
     }
 }

@@ -1,0 +1,91 @@
+import Foundation
+import GRDB
+
+extension Evaluation {
+    /// Only what changed: alerts whose state moved, the firings with their deliveries, and
+    /// the watermarks of symbols with newer quotes.
+    mutating func write(_ db: Database) throws {
+        // Only the columns that changed: every indexed column written costs an index update.
+        let updateState = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ? WHERE id = ?")
+        let updateFired = try RawStatement(db, "UPDATE alerts SET last_fired_at = ? WHERE id = ?")
+        let updateStarter = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ?, start_at = NULL WHERE id = ?")
+        for candidate in candidates {
+            let machine = candidate.machine
+            if let start = candidate.startAt {
+                guard let newest = symbols[candidate.symbol]?.times.last, newest >= (start == 0 ? staleBefore : start) else { continue }
+                updateStarter.bind(1, machine.state.rawValue)
+                updateStarter.bind(2, machine.lastFiredAt)
+                updateStarter.bind(3, candidate.id)
+                try updateStarter.execute()
+            } else if machine.state != candidate.initial.state {
+                updateState.bind(1, machine.state.rawValue)
+                updateState.bind(2, machine.lastFiredAt)
+                updateState.bind(3, candidate.id)
+                try updateState.execute()
+            } else if machine.lastFiredAt != candidate.initial.lastFiredAt {
+                updateFired.bind(1, machine.lastFiredAt)
+                updateFired.bind(2, candidate.id)
+                try updateFired.execute()
+            }
+        }
+
+        let saveProgress = try RawStatement(db, """
+            INSERT INTO evaluation_progress (symbol, observed_at) VALUES (?, ?)
+            ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at
+            """)
+        for (symbol, quotes) in symbols {
+            guard let newest = quotes.times.last, newest > (quotes.watermark ?? Int64.min) else { continue }
+            saveProgress.bind(1, symbol)
+            saveProgress.bind(2, newest)
+            try saveProgress.execute()
+        }
+
+        guard !firings.isEmpty else { return }
+        // Notification ids follow the quotes' time, then the alert: the order people read them in.
+        firings.sort { ($0.time, candidates[$0.candidate].id) < ($1.time, candidates[$1.candidate].id) }
+        let insertNotification = try RawStatement(db, """
+            INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, quote_id) DO NOTHING
+            """)
+        let insertDelivery = try RawStatement(db, """
+            INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
+            VALUES (?, ?, 'pending', 0, ?, ?, ?)
+            """)
+        let names = try AlertService.userNames(db)
+        var channelLists: [String: [String]] = [:]
+        let decoder = JSONDecoder()
+        for firing in firings {
+            let candidate = candidates[firing.candidate]
+            insertNotification.bind(1, candidate.id)
+            insertNotification.bind(2, candidate.userId)
+            insertNotification.bind(3, firing.quote)
+            insertNotification.bind(4, candidate.symbol)
+            insertNotification.bind(5, firing.price)
+            insertNotification.bind(6, firing.time)
+            insertNotification.bind(7, firing.message)
+            insertNotification.bind(8, now)
+            try insertNotification.execute()
+            guard db.changesCount > 0 else { continue }  // already notified: never twice
+            let notificationID = db.lastInsertedRowID
+            let channels: [String]
+            if let known = channelLists[candidate.channels] {
+                channels = known
+            } else {
+                channels = try decoder.decode([String].self, from: Data(candidate.channels.utf8))
+                channelLists[candidate.channels] = channels
+            }
+            for channel in channels {
+                insertDelivery.bind(1, notificationID)
+                insertDelivery.bind(2, channel)
+                insertDelivery.bind(3, now)
+                insertDelivery.bind(4, now)
+                insertDelivery.bind(5, now)
+                try insertDelivery.execute()
+            }
+            report.notifications.append(
+                EvaluateReport.Notification(
+                    id: notificationID, alertId: candidate.id, user: names[candidate.userId] ?? "?", symbol: candidate.symbol,
+                    price: firing.price, observedAt: Date(milliseconds: firing.time), message: firing.message, channels: channels))
+        }
+    }
+}
