@@ -42,6 +42,14 @@ import Testing
         #expect(try sandbox.count("alerts") == 0)
         #expect(try sandbox.count("devices") == 1)
         #expect(try sandbox.run(["device", "remove", "2", "--yes", "-v"]).stdout == "removed device 2\n")
+
+        // Every remove command reports what it removed as a list, for scripts.
+        try sandbox.run(["user", "add", "bob"])
+        let device = try sandbox.run(["device", "add", "--user", "bob", "--fcm-token", "fcm-token-3"]).stdout.trimmingCharacters(in: .newlines)
+        #expect(try sandbox.run(["device", "remove", device, "--yes", "--json"]).stdout == #"{"removed":[\#(device)]}"# + "\n")
+        #expect(try sandbox.run(["user", "remove", "bob", "--yes", "--json"]).stdout == #"{"removed":["bob"]}"# + "\n")
+        let alert = try sandbox.run(["alert", "add", "MSFT", "--above", "1"]).stdout.trimmingCharacters(in: .newlines)
+        #expect(try sandbox.run(["alert", "remove", alert, "--yes", "--json"]).stdout == #"{"removed":[\#(alert)]}"# + "\n")
     }
 
     @Test func historyIsEmptyButWellFormed() throws {

@@ -16,6 +16,6 @@ struct DeviceRemoveCommand: ParsableCommand {
         }
         try Output.confirm("Remove device \(id)", yes: yes)
         try service.remove(id: id)
-        if global.json { Output.json(["removed": id]) } else if global.verbose { print("removed device \(id)") }
+        if global.json { Output.json(["removed": [id]]) } else if global.verbose { print("removed device \(id)") }
     }
 }

@@ -16,6 +16,6 @@ struct UserRemoveCommand: ParsableCommand {
         }
         try Output.confirm("Remove user \(name) with \(user.alerts) alert(s) and \(user.devices) device(s)", yes: yes)
         try service.remove(name: name)
-        if global.json { Output.json(["removed": name]) } else if global.verbose { print("removed user \(name)") }
+        if global.json { Output.json(["removed": [name]]) } else if global.verbose { print("removed user \(name)") }
     }
 }
