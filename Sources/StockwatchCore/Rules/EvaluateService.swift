@@ -87,7 +87,7 @@ struct Evaluation {
     var batched = Set<String>()
     var report = EvaluateReport()
 
-    /// Slack for comparing in SQL what Swift compares exactly: the scan may return a few
+    /// Slack for comparing in SQL what Swift compares exactly: the seeks may return a few
     /// alerts too many (Swift then finds no change), never one too few.
     static let slack = "1e-9"
 
@@ -127,12 +127,15 @@ struct Evaluation {
             symbols[symbol] = SymbolQuotes(watermark: watermark)
             from[symbol] = watermark
         }
+        // start_at 0 (no quote when the alert was added) means: from the first fresh quote.
         let starts = try RawStatement(db, """
-            SELECT symbol, min(start_at) FROM alerts WHERE start_at IS NOT NULL AND state IN ('armed', 'firing') GROUP BY symbol
+            SELECT symbol, min(CASE start_at WHEN 0 THEN ? ELSE start_at END) FROM alerts
+            WHERE start_at IS NOT NULL AND state IN ('armed', 'firing') GROUP BY symbol
             """)
+        starts.bind(1, staleBefore)
         while try starts.step() {
             let symbol = starts.string(0)
-            let start = starts.int64(1) == 0 ? staleBefore : starts.int64(1)
+            let start = starts.int64(1)
             from[symbol] = min(from[symbol] ?? start, start)
             if symbols[symbol] == nil { symbols[symbol] = SymbolQuotes() }
         }
@@ -153,7 +156,7 @@ struct Evaluation {
         }
     }
 
-    /// Fills the temporary tables the candidate scan joins: per symbol the price range of
+    /// Fills the temporary tables the candidate seeks start from: per symbol the price range of
     /// the fresh quotes after its watermark, and per (symbol, window) the range of their
     /// reference prices and whether one is missing.
     mutating func summarise(_ db: Database) throws {
