@@ -113,6 +113,19 @@ import Testing
         #expect(try run(minute: 6.5).notifications.map(\.price) == [151])
     }
 
+    @Test func aNewAlertsStaleStartQuoteIsStillThePreviousPriceOfItsFirstCrossing() throws {
+        // One alert added before any quote (it judges from the first fresh one), another
+        // after a quote that is stale by the time evaluate runs.
+        let early = try add("AAPL") { $0.crossesAbove = "200" }
+        try quote("AAPL", 190, minute: 0)
+        let late = try add("AAPL", minute: 1) { $0.crossesAbove = "200" }
+        try quote("AAPL", 210, minute: 180)
+        let report = try run(minute: 181)
+        // the late alert saw 190 then 210: a crossing; for the early one 210 is the first fresh quote
+        #expect(report.notifications.map(\.alertId) == [late])
+        #expect(try alerts.show(id: early).state == .armed)
+    }
+
     @Test func staleQuotesAreNeverJudgedAsCurrent() throws {
         try quote("AAPL", 100, minute: 0)
         let id = try add("AAPL") { $0.above = "50" }
