@@ -59,7 +59,9 @@ struct Evaluation {
         let userId: Int64
         let symbol: String
         let channels: String
-        /// Where a new or resumed alert starts (nil: it follows its symbol's watermark).
+        /// The observed time a new or resumed alert judges from: its `start_at`, or for
+        /// 0 (no quote when it was added) the first fresh quote. Nil: it follows its
+        /// symbol's watermark.
         let startAt: Int64?
         let initial: AlertMachine
         var machine: AlertMachine
@@ -207,8 +209,8 @@ struct Evaluation {
                 insert.bind(3, low)
                 insert.bind(4, high)
             } else {
-                insert.bind(3, nil as Int64?)
-                insert.bind(4, nil as Int64?)
+                insert.bind(3, nil as Double?)
+                insert.bind(4, nil as Double?)
             }
             insert.bind(5, missing)
             try insert.execute()
@@ -236,8 +238,7 @@ struct Evaluation {
         guard let quotes = symbols[candidate.symbol] else { return }
         let first: Int
         var previous: Double?
-        if let startAt = candidate.startAt {
-            let start = startAt == 0 ? staleBefore : startAt
+        if let start = candidate.startAt {
             guard let newest = quotes.times.last, newest >= start else { return }
             first = quotes.times.firstIndex { $0 >= start } ?? quotes.times.count
         } else {

@@ -74,7 +74,7 @@ extension Evaluation {
                 condition: condition, trigger: trigger, cooldownSeconds: rows.int64(8), rearmMarginPercent: rows.double(9),
                 state: state, lastFiredAt: rows.optionalInt64(11))
             candidates.append(Candidate(
-                id: id, userId: rows.int64(1), symbol: rows.string(2), channels: rows.string(12), startAt: rows.optionalInt64(13),
+                id: id, userId: rows.int64(1), symbol: rows.string(2), channels: rows.string(12), startAt: rows.optionalInt64(13).map { $0 == 0 ? staleBefore : $0 },
                 initial: machine, machine: machine))
         }
     }

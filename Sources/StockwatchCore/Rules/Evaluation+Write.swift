@@ -12,7 +12,7 @@ extension Evaluation {
         for candidate in candidates {
             let machine = candidate.machine
             if let start = candidate.startAt {
-                guard let newest = symbols[candidate.symbol]?.times.last, newest >= (start == 0 ? staleBefore : start) else { continue }
+                guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else { continue }
                 updateStarter.bind(1, machine.state.rawValue)
                 updateStarter.bind(2, machine.lastFiredAt)
                 updateStarter.bind(3, candidate.id)
