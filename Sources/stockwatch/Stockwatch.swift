@@ -10,7 +10,7 @@ struct Stockwatch: AsyncParsableCommand {
         discussion: "Exit codes, files and the JSON output are described in stockwatch(1).",
         version: StockwatchCore.version,
         subcommands: [
-            FetchCommand.self, EvaluateCommand.self, AlertCommand.self, UserCommand.self, DeviceCommand.self, HistoryCommand.self, ConfigCommand.self,
+            TickCommand.self, FetchCommand.self, EvaluateCommand.self, NotifyCommand.self, AlertCommand.self, UserCommand.self, DeviceCommand.self, HistoryCommand.self, StatusCommand.self, DemoCommand.self, ConfigCommand.self,
         ]
     )
 

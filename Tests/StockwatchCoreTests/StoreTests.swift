@@ -14,7 +14,7 @@ import Testing
         }
         #expect(mode == "wal")
         #expect(foreignKeys == 1)
-        #expect(migrations == ["v1-users-devices-alerts-quotes-notifications", "v2-provider-budgets", "v3-evaluation-watermarks"])
+        #expect(migrations == ["v1-users-devices-alerts-quotes-notifications", "v2-provider-budgets", "v3-evaluation-watermarks", "v4-delivery-attempts-access-tokens"])
         // Reopening runs nothing twice.
         _ = try AppDatabase(path: store.database.path)
     }

@@ -18,6 +18,8 @@ public struct Config: Sendable, Equatable {
     public var maxAgeSeconds: Int64 = 86_400
     /// `[retention] quotes`.
     public var quoteRetentionSeconds: Int64 = 90 * 86_400
+    /// `[notify]`: how deliveries are sent and retried.
+    public var notify = NotifySettings()
 
     public init() {}
 
@@ -38,6 +40,21 @@ public struct Config: Sendable, Equatable {
     }
 }
 
+/// `[notify]`: concurrency, retries with exponential backoff and full jitter, and the
+/// lease that lets another process take over the deliveries of a process that died.
+public struct NotifySettings: Sendable, Equatable {
+    public var concurrency = 16
+    public var maxAttempts = 10
+    public var backoffBaseSeconds: Int64 = 30
+    public var backoffCapSeconds: Int64 = 3600
+    /// How long a claimed delivery belongs to one notify process. Longer than any send
+    /// can take (channel timeouts are capped below it), short enough that a killed
+    /// run's deliveries are sent by a later tick.
+    public var leaseSeconds: Int64 = 120
+
+    public init() {}
+}
+
 public enum ChannelType: String, Sendable, CaseIterable {
     case fcm, webhook, exec, stdout
 }
@@ -50,6 +67,12 @@ public struct ChannelConfig: Sendable, Equatable {
     public var serviceAccountFile: String?
     public var command: [String]?
     public var timeoutSeconds: Int64?
+    /// fcm: where messages are sent (a proxy or a test server); Google's by default.
+    public var apiBaseURL: String?
+
+    public static let defaultTimeoutSeconds: Int64 = 15
+    public static let defaultFCMBaseURL = "https://fcm.googleapis.com"
+    public var effectiveTimeoutSeconds: Int64 { timeoutSeconds ?? Self.defaultTimeoutSeconds }
 
     public init(name: String, type: ChannelType) {
         self.name = name

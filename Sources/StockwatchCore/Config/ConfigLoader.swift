@@ -44,7 +44,7 @@ private struct TableReader {
     }
 
     mutating func read(_ root: TOMLTable) throws(StockwatchError) -> Config {
-        try expectKeys(root, path: [], allowed: ["alerts", "channels", "providers", "routing", "fetch", "retention"])
+        try expectKeys(root, path: [], allowed: ["alerts", "channels", "providers", "routing", "fetch", "retention", "notify"])
         if let alerts = try table(root, "alerts", path: []) {
             try expectKeys(alerts, path: ["alerts"], allowed: ["default_notify"])
             if let value = alerts["default_notify"] {
@@ -86,10 +86,31 @@ private struct TableReader {
             try expectKeys(retention, path: ["retention"], allowed: ["quotes"])
             if let quotes = try string(retention, "quotes", path: ["retention"]) { config.quoteRetentionSeconds = try duration(quotes, path: ["retention"], key: "quotes") }
         }
+        if let notify = try table(root, "notify", path: []) { try readNotify(notify) }
+        // A send that outlives its lease could be claimed and sent again by another run.
+        for channel in config.channels.values.sorted(by: { $0.name < $1.name })
+        where channel.effectiveTimeoutSeconds + 10 > config.notify.leaseSeconds {
+            throw error(["notify"], "lease", "must be at least 10 s longer than the timeout of channel '\(channel.name)' (\(channel.effectiveTimeoutSeconds) s); lease is \(config.notify.leaseSeconds) s")
+        }
         for name in config.defaultNotify where config.channel(named: name) == nil {
             throw error(["alerts"], "default_notify", "no channel named '\(name)'")
         }
         return config
+    }
+
+    private mutating func readNotify(_ table: TOMLTable) throws(StockwatchError) {
+        let path = ["notify"]
+        try expectKeys(table, path: path, allowed: ["concurrency", "max_attempts", "backoff_base", "backoff_cap", "lease"])
+        var notify = config.notify
+        if let value = try integer(table, "concurrency", path: path, in: 1...256) { notify.concurrency = value }
+        if let value = try integer(table, "max_attempts", path: path, in: 1...100) { notify.maxAttempts = value }
+        if let text = try string(table, "backoff_base", path: path) { notify.backoffBaseSeconds = try duration(text, path: path, key: "backoff_base") }
+        if let text = try string(table, "backoff_cap", path: path) { notify.backoffCapSeconds = try duration(text, path: path, key: "backoff_cap") }
+        if let text = try string(table, "lease", path: path) { notify.leaseSeconds = try duration(text, path: path, key: "lease") }
+        if notify.backoffCapSeconds < notify.backoffBaseSeconds {
+            throw error(path, "backoff_cap", "must not be shorter than backoff_base")
+        }
+        config.notify = notify
     }
 
     private func channel(named name: String, in channels: TOMLTable) throws(StockwatchError) -> ChannelConfig {
@@ -100,14 +121,23 @@ private struct TableReader {
         guard Validation.isName(name) else {
             throw error(["channels"], name, "channel names use letters, digits, '-', '_', '.' and '@' (at most 64)")
         }
-        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "command", "timeout"])
+        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "api_base_url", "command", "timeout"])
         guard let typeName = try string(table, "type", path: path) else { throw error(path, "type", "is required (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))") }
         guard let type = ChannelType(rawValue: typeName) else {
             throw error(path, "type", "unknown channel type '\(typeName)' (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
+        if name == "stdout", type != .stdout {
+            throw error(path, "type", "the channel named stdout is built in and prints to standard output; give this channel another name")
+        }
         var channel = ChannelConfig(name: name, type: type)
         channel.url = try string(table, "url", path: path)
-        channel.serviceAccountFile = try string(table, "service_account_file", path: path)
+        channel.serviceAccountFile = try string(table, "service_account_file", path: path).map(resolve)
+        channel.apiBaseURL = try string(table, "api_base_url", path: path)
+        if let base = channel.apiBaseURL {
+            guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
+                throw error(path, "api_base_url", "not an http(s) URL: \(base)")
+            }
+        }
         if let command = table["command"] { channel.command = try stringList(command, key: "command", path: path) }
         if let timeout = try string(table, "timeout", path: path) {
             channel.timeoutSeconds = try duration(timeout, path: path, key: "timeout")
@@ -190,16 +220,19 @@ private struct TableReader {
         let filePath = try string(table, fileKey, path: path)
         let inline = try string(table, key, path: path)
         if filePath != nil, inline != nil { throw error(path, key, "give either \(key) or \(fileKey), not both") }
-        if let filePath {
-            let resolved = filePath.hasPrefix("/") ? filePath : ((file as NSString).deletingLastPathComponent + "/" + filePath)
-            return .file(resolved)
-        }
+        if let filePath { return .file(resolve(filePath)) }
         if let inline {
             do { try SecretReader.checkPrivate(file) } catch { throw StockwatchError.config(file: file, line: lines.line(of: key, in: path), key: path.joined(separator: ".") + "." + key, reason: "holds an inline secret but " + error.message) }
             return .inline(configFile: file, value: inline)
         }
         if let value = environment[environmentName], !value.isEmpty { return .environment(environmentName) }
         return nil
+    }
+
+    /// A relative path in the config file is relative to the file's folder, not to
+    /// wherever cron happens to run.
+    private func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : ((file as NSString).deletingLastPathComponent + "/" + path)
     }
 
     // MARK: - Typed access with errors that name the key and line
@@ -220,6 +253,14 @@ private struct TableReader {
     private func string(_ table: TOMLTable, _ key: String, path: [String]) throws(StockwatchError) -> String? {
         guard let value = table[key] else { return nil }
         guard let result = value.string else { throw error(path, key, "must be a string") }
+        return result
+    }
+
+    private func integer(_ table: TOMLTable, _ key: String, path: [String], in range: ClosedRange<Int>) throws(StockwatchError) -> Int? {
+        guard let value = table[key] else { return nil }
+        guard let result = value.int, range.contains(result) else {
+            throw error(path, key, "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
         return result
     }
 

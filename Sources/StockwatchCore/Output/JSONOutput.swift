@@ -56,6 +56,11 @@ public struct AlertJSON: Codable, Sendable, Equatable {
 
         enum CodingKeys: String, CodingKey { case kind, value, percent, windowSeconds = "window_seconds" }
 
+        /// The condition's short human form (see `Condition.summary`).
+        public var summary: String {
+            Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds)?.summary ?? kind.rawValue
+        }
+
         public init(_ condition: Condition) {
             kind = condition.kind
             value = condition.value

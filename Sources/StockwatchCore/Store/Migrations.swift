@@ -125,6 +125,28 @@ extension AppDatabase {
                 CREATE INDEX alerts_changes ON alerts(symbol, kind, window_seconds, state, percent) WHERE window_seconds IS NOT NULL;
                 """)
         }
+        migrator.registerMigration("v4-delivery-attempts-access-tokens") { db in
+            // Every attempt's outcome is kept (history and status show them); the OAuth
+            // access token of each FCM service account is cached so that per-minute ticks
+            // do not authenticate every run. Leased claims are found by their own index.
+            try db.execute(sql: """
+                CREATE TABLE delivery_attempts (
+                    id INTEGER PRIMARY KEY,
+                    delivery_id INTEGER NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+                    attempt INTEGER NOT NULL CHECK (attempt >= 1),
+                    finished_at INTEGER NOT NULL,
+                    outcome TEXT NOT NULL CHECK (outcome IN ('sent', 'retry', 'failed', 'dead')),
+                    error TEXT,
+                    UNIQUE (delivery_id, attempt)
+                );
+                CREATE TABLE access_tokens (
+                    account TEXT PRIMARY KEY,
+                    token TEXT NOT NULL CHECK (length(token) > 0),
+                    expires_at INTEGER NOT NULL
+                );
+                CREATE INDEX deliveries_leased ON deliveries(lease_until) WHERE status = 'sending';
+                """)
+        }
         return migrator
     }
 }

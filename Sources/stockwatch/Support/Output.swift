@@ -43,3 +43,27 @@ enum Output {
         }
     }
 }
+
+extension Output {
+    /// notify's report, shared with tick: the JSON document, or with -v a line per delivery;
+    /// problems go to stderr either way, since cron mails them.
+    static func notify(_ report: NotifyReport, global: GlobalOptions, printJSON: Bool = true) {
+        if global.json {
+            if printJSON { Output.json(report) }
+        } else if global.verbose {
+            for d in report.deliveries {
+                print("delivery \(d.id) (notification \(d.notificationId), \(d.channel)\(d.target.map { " \($0)" } ?? "")): \(d.status.rawValue)\(d.error.map { ": \($0)" } ?? "")")
+            }
+        }
+        var problems = report.configErrors.map(\.message)
+        if !global.json {
+            let unsent = report.deliveries.filter { $0.status != .sent }
+            // A storm of failures is summarised: cron mails all of it.
+            problems += unsent.prefix(20).map {
+                "delivery \($0.id) of notification \($0.notificationId) via \($0.channel): \($0.status.rawValue) after attempt \($0.attempts): \($0.error ?? "unknown error")"
+            }
+            if unsent.count > 20 { problems.append("... and \(unsent.count - 20) more deliveries not sent (see 'stockwatch status')") }
+        }
+        for line in problems { FileHandle.standardError.write(Data("stockwatch: error: \(line)\n".utf8)) }
+    }
+}

@@ -23,10 +23,9 @@ extension AlertState: ExpressibleByArgument {}
 
 extension AlertJSON {
     var row: [String] {
-        let condition = Condition(kind: self.condition.kind, value: self.condition.value, percent: self.condition.percent, windowSeconds: self.condition.windowSeconds)
         let cooldown = (cooldownSeconds ?? 0) > 0 ? " (cooldown \(ValueParser.format(seconds: cooldownSeconds!)))" : ""
         return [
-            "\(id ?? 0)", user ?? "", symbol, condition?.summary ?? self.condition.kind.rawValue, (trigger?.rawValue ?? "") + cooldown,
+            "\(id ?? 0)", user ?? "", symbol, condition.summary, (trigger?.rawValue ?? "") + cooldown,
             state?.rawValue ?? "", (channels ?? []).joined(separator: ","), Output.time(lastFiredAt), note ?? "",
         ]
     }

@@ -1,0 +1,93 @@
+import Foundation
+import GRDB
+
+/// The OAuth access token of one service account, shared by all sends of a run and,
+/// through the `access_tokens` table, by later runs: a per-minute tick authenticates about
+/// once an hour, not every minute. A token is used until 5 minutes before it expires.
+actor AccessTokenSource {
+    let account: ServiceAccount
+    let database: AppDatabase
+    let http: DeliveryHTTP
+    let timeoutSeconds: Int64
+    let channel: String
+
+    static let refreshMargin: TimeInterval = 300
+
+    private var current: String?
+    private var inflight: Task<Result<String, DeliveryTransportError>, Never>?
+
+    init(account: ServiceAccount, database: AppDatabase, http: DeliveryHTTP, timeoutSeconds: Int64, channel: String) {
+        self.account = account
+        self.database = database
+        self.http = http
+        self.timeoutSeconds = timeoutSeconds
+        self.channel = channel
+    }
+
+    /// A usable token. `rejected` is a token FCM just refused (401): it is never returned
+    /// again, and a new one is requested unless another send or process already did.
+    func token(rejecting rejected: String? = nil) async -> Result<String, DeliveryTransportError> {
+        if let current, current != rejected { return .success(current) }
+        if let cached = cachedToken(), cached != rejected {
+            current = cached
+            return .success(cached)
+        }
+        if let inflight { return await inflight.value }
+        let task = Task { await self.exchange() }
+        inflight = task
+        let result = await task.value
+        inflight = nil
+        if case let .success(token) = result { current = token }
+        return result
+    }
+
+    private func cachedToken(now: Date = Date()) -> String? {
+        let key = account.cacheKey
+        let cached = try? database.read { db -> (String, Int64)? in
+            guard let row = try Row.fetchOne(db, sql: "SELECT token, expires_at FROM access_tokens WHERE account = ?", arguments: [key]) else { return nil }
+            return (row["token"], row["expires_at"])
+        }
+        guard let (token, expires) = cached ?? nil else { return nil }
+        return Date(milliseconds: expires).timeIntervalSince(now) > Self.refreshMargin ? token : nil
+    }
+
+    /// The JWT bearer grant: POST the signed assertion to token_uri.
+    private func exchange(now: Date = Date()) async -> Result<String, DeliveryTransportError> {
+        let assertion: String
+        do { assertion = try account.assertion(now: now) } catch {
+            return .failure(DeliveryTransportError(message: "cannot sign the service account JWT"))
+        }
+        let body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=\(assertion)"
+        let response = await http.post(
+            account.tokenURI, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Data(body.utf8),
+            timeoutSeconds: timeoutSeconds)
+        switch response {
+        case let .failure(error):
+            return .failure(DeliveryTransportError(message: "token request to \(account.tokenURI) failed: \(error.message)"))
+        case let .success(answer):
+            struct Grant: Decodable { var access_token: String?; var expires_in: Double?; var error: String?; var error_description: String? }
+            let grant = try? JSONDecoder().decode(Grant.self, from: answer.body)
+            guard answer.status == 200, let token = grant?.access_token, !token.isEmpty else {
+                var message = "Google refused the service account's token request (HTTP \(answer.status)"
+                if let code = grant?.error { message += ", \(code)" }
+                if let detail = grant?.error_description { message += ": \(detail.truncatedForMessage)" }
+                message += ")"
+                if grant?.error == "invalid_grant" {
+                    message += "; check that this machine's clock is right (it reads \(ISO8601DateFormatter().string(from: now))) and that the key in the service account file was not deleted"
+                }
+                return .failure(DeliveryTransportError(message: message))
+            }
+            let expiresAt = now.addingTimeInterval(max(grant?.expires_in ?? 3600, 0))
+            let key = account.cacheKey
+            // A failed cache write only costs a token request next run.
+            try? database.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT INTO access_tokens (account, token, expires_at) VALUES (?, ?, ?)
+                        ON CONFLICT (account) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
+                        """, arguments: [key, token, expiresAt.milliseconds])
+            }
+            return .success(token)
+        }
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+
+/// Firebase Cloud Messaging HTTP v1: one message per device, authenticated with the
+/// service account's OAuth token. Errors are read from `error.details[].errorCode`.
+struct FCMSender: ChannelSender {
+    let channel: ChannelConfig
+    let account: ServiceAccount
+    let tokens: AccessTokenSource
+    let http: DeliveryHTTP
+
+    init(channel: ChannelConfig, account: ServiceAccount, database: AppDatabase, http: DeliveryHTTP) {
+        self.channel = channel
+        self.account = account
+        self.http = http
+        tokens = AccessTokenSource(account: account, database: database, http: http, timeoutSeconds: channel.effectiveTimeoutSeconds, channel: channel.name)
+    }
+
+    var sendURL: String {
+        let base = channel.apiBaseURL ?? ChannelConfig.defaultFCMBaseURL
+        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/projects/\(account.projectID)/messages:send"
+    }
+
+    func send(_ job: DeliveryJob) async -> SendResult {
+        guard let device = job.device else { return .failed("the device of this delivery was removed") }
+        guard device.active else { return .failed("device \(device.id) was deactivated before this send") }
+        let body: Data
+        do { body = try Self.message(for: job.notification, token: device.fcmToken) } catch {
+            return .failed("cannot encode the FCM message")
+        }
+        var token: String
+        switch await tokens.token() {
+        case let .success(value): token = value
+        case let .failure(error): return .retry(error.message)
+        }
+        var result = await post(body, token: token, device: device)
+        // An expired or revoked access token: get a new one and try once more.
+        if result.refreshToken {
+            switch await tokens.token(rejecting: token) {
+            case let .success(value): token = value
+            case let .failure(error): return .retry(error.message)
+            }
+            result = await post(body, token: token, device: device)
+            if result.refreshToken { return .retry("FCM refused a fresh access token (HTTP 401); check that the service account may send messages (role Firebase Cloud Messaging API Admin)") }
+        }
+        return result.outcome
+    }
+
+    private func post(_ body: Data, token: String, device: DeliveryJob.Device) async -> (outcome: SendResult, refreshToken: Bool) {
+        let response = await http.post(
+            sendURL, headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: body,
+            timeoutSeconds: channel.effectiveTimeoutSeconds)
+        switch response {
+        case let .failure(error): return (.retry("FCM: \(error.message)"), false)
+        case let .success(answer):
+            if (200..<300).contains(answer.status) { return (.sent, false) }
+            let error = FCMError(answer.body)
+            if answer.status == 401, error.code != "THIRD_PARTY_AUTH_ERROR" { return (.retry("FCM: HTTP 401"), true) }
+            return (Self.outcome(status: answer.status, error: error, retryAfter: DeliveryHTTP.retryAfter(answer.headers), device: device, project: account.projectID), false)
+        }
+    }
+
+    /// The documented FCM v1 error codes, and what each means for this delivery.
+    static func outcome(status: Int, error: FCMError, retryAfter: TimeInterval?, device: DeliveryJob.Device, project: String) -> SendResult {
+        let detail = "FCM \(error.code ?? error.status ?? "HTTP \(status)")" + (error.message.map { ": \($0.truncatedForMessage)" } ?? "")
+        switch error.code {
+        case "UNREGISTERED":
+            return .failed("\(detail); device \(device.id) is no longer registered (app removed or inactive) and was deactivated", deactivateDevice: true)
+        case "INVALID_ARGUMENT" where error.isAboutToken:
+            return .failed("\(detail); device \(device.id) has an invalid token and was deactivated", deactivateDevice: true)
+        case "INVALID_ARGUMENT":
+            return .failed("\(detail); the message was refused (a bug: please report it)")
+        case "SENDER_ID_MISMATCH":
+            return .failed("\(detail); device \(device.id)'s token belongs to another Firebase project than '\(project)': the app and the channel's service account must use the same project")
+        case "THIRD_PARTY_AUTH_ERROR":
+            return .failed("\(detail); Apple (APNs) or web push refused Firebase's credentials: upload a valid APNs key or certificate in the Firebase console (Project settings, Cloud Messaging)")
+        case "QUOTA_EXCEEDED":
+            // Google asks for at least a minute before the first retry after a 429.
+            return .retry(detail, after: max(retryAfter ?? 0, 60))
+        case "UNAVAILABLE", "INTERNAL":
+            return .retry(detail, after: retryAfter)
+        default:
+            if status == 429 { return .retry(detail, after: max(retryAfter ?? 0, 60)) }
+            if status >= 500 || status == 408 { return .retry(detail, after: retryAfter) }
+            return .failed(detail)
+        }
+    }
+
+    /// The v1 message: notification for the system tray, data (strings only) for the app,
+    /// high priority on Android and APNs so that a price alert is not deferred.
+    static func message(for notification: NotificationPayload, token: String) throws -> Data {
+        let data: [String: String] = [
+            "notification_id": String(notification.id),
+            "alert_id": notification.alertId.map { String($0) } ?? "",
+            "symbol": notification.symbol,
+            "price": notification.price.formattedNumber,
+            "observed_at": ISO8601DateFormatter().string(from: notification.observedAt),
+        ]
+        let message: [String: Any] = [
+            "message": [
+                "token": token,
+                "notification": ["title": "\(notification.symbol) alert", "body": notification.message],
+                "data": data,
+                "android": ["priority": "HIGH"],
+                "apns": ["headers": ["apns-priority": "10"], "payload": ["aps": ["sound": "default"]]],
+            ] as [String: Any]
+        ]
+        return try JSONSerialization.data(withJSONObject: message, options: [.sortedKeys, .withoutEscapingSlashes])
+    }
+}
+
+/// `{"error":{"code","message","status","details":[{"@type":...,"errorCode":...}]}}`.
+struct FCMError: Sendable {
+    var code: String?
+    var status: String?
+    var message: String?
+    var isAboutToken = false
+
+    init(_ body: Data) {
+        guard let root = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let error = root["error"] as? [String: Any] else { return }
+        status = error["status"] as? String
+        message = error["message"] as? String
+        for detail in error["details"] as? [[String: Any]] ?? [] {
+            if let code = detail["errorCode"] as? String { self.code = code }
+            for violation in detail["fieldViolations"] as? [[String: Any]] ?? [] where (violation["field"] as? String) == "message.token" {
+                isAboutToken = true
+            }
+        }
+        if let message, message.localizedCaseInsensitiveContains("registration token") { isAboutToken = true }
+        if code == nil, status == "INVALID_ARGUMENT" || status == "UNAUTHENTICATED" { code = status }
+    }
+}

@@ -1,0 +1,103 @@
+import Foundation
+
+/// One claimed delivery with everything a channel needs to send it.
+public struct DeliveryJob: Sendable {
+    public var deliveryID: Int64
+    /// The attempt this claim is (1 for the first); also the fencing token that stops a
+    /// run whose lease expired from overwriting the outcome of the run that took over.
+    public var attempt: Int
+    public var channel: String
+    public var target: String?
+    public var notification: NotificationPayload
+    /// fcm: the device this delivery is for.
+    public var device: Device?
+
+    public struct Device: Sendable {
+        public var id: Int64
+        public var fcmToken: String
+        public var active: Bool
+    }
+}
+
+/// The notification as receivers see it: webhook and exec bodies, FCM data, the
+/// WebSocket stream. `id` is the same everywhere, so a receiver can drop duplicates.
+public struct NotificationPayload: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var alertId: Int64?
+    public var user: String
+    public var symbol: String
+    public var price: Double
+    public var observedAt: Date
+    public var message: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, user, symbol, price, message
+        case alertId = "alert_id"
+        case observedAt = "observed_at"
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(alertId, forKey: .alertId)
+        try c.encode(user, forKey: .user)
+        try c.encode(symbol, forKey: .symbol)
+        try c.encode(price, forKey: .price)
+        try c.encode(observedAt, forKey: .observedAt)
+        try c.encode(message, forKey: .message)
+    }
+
+    public var json: Data { Data(JSONOutput.encode(self).utf8) }
+}
+
+/// What one send attempt came to.
+public struct SendResult: Sendable, Equatable {
+    public enum Kind: Sendable, Equatable {
+        /// Accepted by the receiver.
+        case sent
+        /// Try again later (no earlier than `retryAfter` when the receiver said so).
+        case retry
+        /// Never retried: the receiver refused it for good.
+        case failed
+    }
+
+    public var kind: Kind
+    public var error: String?
+    public var retryAfter: TimeInterval?
+    /// fcm: the device's token is dead; deactivate the device.
+    public var deactivateDevice = false
+
+    public static let sent = SendResult(kind: .sent)
+    public static func retry(_ error: String, after: TimeInterval? = nil) -> SendResult {
+        SendResult(kind: .retry, error: error, retryAfter: after)
+    }
+    public static func failed(_ error: String, deactivateDevice: Bool = false) -> SendResult {
+        SendResult(kind: .failed, error: error, deactivateDevice: deactivateDevice)
+    }
+}
+
+/// Exponential backoff with full jitter (AWS's "Exponential Backoff and Jitter"): a random
+/// delay between 0 and min(cap, base × 2^(attempt−1)), so that many deliveries failing
+/// together do not come back together.
+public struct Backoff: Sendable {
+    public var baseSeconds: Int64
+    public var capSeconds: Int64
+
+    public init(baseSeconds: Int64, capSeconds: Int64) {
+        self.baseSeconds = baseSeconds
+        self.capSeconds = capSeconds
+    }
+
+    /// The ceiling of the delay after the given failed attempt (1-based).
+    public func ceiling(afterAttempt attempt: Int) -> TimeInterval {
+        let exponent = min(max(attempt - 1, 0), 40)
+        let grown = Double(baseSeconds) * pow(2, Double(exponent))
+        return min(Double(capSeconds), grown)
+    }
+
+    /// The delay before the next attempt; never shorter than what the receiver asked for.
+    public func delay(afterAttempt attempt: Int, retryAfter: TimeInterval?, using random: inout some RandomNumberGenerator) -> TimeInterval {
+        let jittered = Double.random(in: 0...ceiling(afterAttempt: attempt), using: &random)
+        return max(jittered, retryAfter ?? 0)
+    }
+}

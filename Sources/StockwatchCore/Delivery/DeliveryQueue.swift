@@ -1,0 +1,175 @@
+import Foundation
+import GRDB
+
+/// The deliveries table as a work queue shared by any number of notify processes.
+///
+/// A claim is one `UPDATE ... RETURNING` inside an IMMEDIATE transaction: it moves due
+/// rows to `sending` with a lease and bumps their attempt count, so two processes never
+/// hold the same row. A process that dies leaves its rows `sending`; once the lease ends
+/// any run claims them again (at least once, never lost). Outcomes are written only while
+/// the row is still this claim's (same status and attempt), so a run that overran its
+/// lease cannot overwrite the outcome of the run that took over.
+struct DeliveryQueue: Sendable {
+    let database: AppDatabase
+    let settings: NotifySettings
+
+    /// Channels whose deliveries a `devices` fan-out replaces (see `claim`).
+    let fanOutChannels: Set<String>
+
+    /// Claims up to `limit` deliveries of `channels` that were due at `cutoff` (the run's
+    /// start, so that a retry scheduled during this run waits for the next one), or whose
+    /// lease has ended.
+    ///
+    /// An fcm delivery is written by evaluate once per notification; its claim replaces it
+    /// by one delivery per active device of the user, claimed in the same transaction, or
+    /// fails it when the user has none (returned in `failed`).
+    func claim(channels: Set<String>, limit: Int, cutoff: Date, now: Date = Date()) throws(StockwatchError) -> (jobs: [DeliveryJob], failed: [DeliveryJSON]) {
+        let channelList = JSONOutput.encode(channels.sorted())
+        let fanOut = fanOutChannels
+        let leaseUntil = now.milliseconds + settings.leaseSeconds * 1000
+        return try database.write { db in
+            let claimed = try Row.fetchAll(
+                db,
+                sql: """
+                    UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = :lease, updated_at = :now
+                    WHERE id IN (
+                        SELECT id FROM deliveries INDEXED BY deliveries_due
+                            WHERE status IN ('pending', 'retry') AND next_attempt_at <= :cutoff
+                            AND channel IN (SELECT value FROM json_each(:channels))
+                        UNION ALL
+                        SELECT id FROM deliveries INDEXED BY deliveries_leased
+                            WHERE status = 'sending' AND lease_until <= :now
+                            AND channel IN (SELECT value FROM json_each(:channels))
+                        LIMIT :limit)
+                    RETURNING id, notification_id, channel, target, attempts
+                    """,
+                arguments: ["lease": leaseUntil, "now": now.milliseconds, "cutoff": cutoff.milliseconds, "channels": channelList, "limit": limit])
+
+            var ids: [Int64] = []
+            var failed: [DeliveryJSON] = []
+            for row in claimed {
+                let id: Int64 = row["id"]
+                let channel: String = row["channel"]
+                let target: String? = row["target"]
+                guard fanOut.contains(channel), target == nil else {
+                    ids.append(id)
+                    continue
+                }
+                let notificationID: Int64 = row["notification_id"]
+                let devices = try Int64.fetchAll(
+                    db,
+                    sql: """
+                        SELECT d.id FROM devices d JOIN notifications n ON n.user_id = d.user_id
+                        WHERE n.id = ? AND d.active = 1 ORDER BY d.id
+                        """, arguments: [notificationID])
+                if devices.isEmpty {
+                    let error = "user has no active device (register one with 'stockwatch device add' or the app)"
+                    try Self.finish(db, id: id, attempt: row["attempts"], status: .failed, nextAttemptAt: now, error: error, now: now)
+                    failed.append(DeliveryJSON(id: id, notificationId: notificationID, channel: channel, target: nil, status: .failed, attempts: row["attempts"], error: error))
+                    continue
+                }
+                try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [id])
+                for device in devices {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO deliveries (notification_id, channel, target, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
+                            VALUES (?, ?, ?, 'sending', 1, ?, ?, ?, ?)
+                            """,
+                        arguments: [notificationID, channel, Self.deviceTarget(device), now.milliseconds, leaseUntil, now.milliseconds, now.milliseconds])
+                    ids.append(db.lastInsertedRowID)
+                }
+            }
+            return (try Self.jobs(db, ids: ids), failed)
+        }
+    }
+
+    static func deviceTarget(_ id: Int64) -> String { "device:\(id)" }
+
+    static func deviceID(fromTarget target: String?) -> Int64? {
+        guard let target, target.hasPrefix("device:") else { return nil }
+        return Int64(target.dropFirst("device:".count))
+    }
+
+    /// The claimed rows joined with their notification, user and device.
+    private static func jobs(_ db: Database, ids: [Int64]) throws -> [DeliveryJob] {
+        guard !ids.isEmpty else { return [] }
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT d.id, d.channel, d.target, d.attempts, n.id AS nid, n.alert_id, u.name, n.symbol, n.price, n.observed_at, n.message
+                FROM deliveries d JOIN notifications n ON n.id = d.notification_id JOIN users u ON u.id = n.user_id
+                WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id
+                """, arguments: [JSONOutput.encode(ids)])
+        let deviceIDs = rows.compactMap { deviceID(fromTarget: $0["target"]) }
+        var devices: [Int64: DeliveryJob.Device] = [:]
+        if !deviceIDs.isEmpty {
+            for row in try Row.fetchAll(db, sql: "SELECT id, fcm_token, active FROM devices WHERE id IN (SELECT value FROM json_each(?))", arguments: [JSONOutput.encode(deviceIDs)]) {
+                devices[row["id"]] = DeliveryJob.Device(id: row["id"], fcmToken: row["fcm_token"], active: row["active"])
+            }
+        }
+        return rows.map { row in
+            let target: String? = row["target"]
+            return DeliveryJob(
+                deliveryID: row["id"], attempt: row["attempts"], channel: row["channel"], target: target,
+                notification: NotificationPayload(
+                    id: row["nid"], alertId: row["alert_id"], user: row["name"], symbol: row["symbol"], price: row["price"],
+                    observedAt: Date(milliseconds: row["observed_at"]), message: row["message"]),
+                device: deviceID(fromTarget: target).flatMap { devices[$0] })
+        }
+    }
+
+    /// Writes the outcomes of finished sends in one transaction and returns each
+    /// delivery's new state. An outcome whose claim was lost (lease ended and another run
+    /// took the row) is dropped: that run decides.
+    func record(_ outcomes: [(DeliveryJob, SendResult)], now: Date = Date(), random: inout some RandomNumberGenerator) throws(StockwatchError) -> [DeliveryJSON] {
+        let backoff = Backoff(baseSeconds: settings.backoffBaseSeconds, capSeconds: settings.backoffCapSeconds)
+        var planned: [(job: DeliveryJob, result: SendResult, status: DeliveryStatus, next: Date)] = []
+        for (job, result) in outcomes {
+            switch result.kind {
+            case .sent: planned.append((job, result, .sent, now))
+            case .failed: planned.append((job, result, .failed, now))
+            case .retry:
+                if job.attempt >= settings.maxAttempts {
+                    planned.append((job, result, .dead, now))
+                } else {
+                    let delay = backoff.delay(afterAttempt: job.attempt, retryAfter: result.retryAfter, using: &random)
+                    planned.append((job, result, .retry, now.addingTimeInterval(delay)))
+                }
+            }
+        }
+        let plan = planned
+        return try database.write { db in
+            var recorded: [DeliveryJSON] = []
+            for item in plan {
+                var error = item.result.error
+                if item.status == .dead, let last = error { error = "gave up after \(item.job.attempt) attempts: \(last)" }
+                guard try Self.finish(db, id: item.job.deliveryID, attempt: item.job.attempt, status: item.status, nextAttemptAt: item.next, error: error, now: now) else { continue }
+                if item.result.deactivateDevice, let device = item.job.device {
+                    try db.execute(
+                        sql: "UPDATE devices SET active = 0, deactivated_reason = ?, updated_at = ? WHERE id = ? AND active = 1",
+                        arguments: [item.result.error, now.milliseconds, device.id])
+                }
+                recorded.append(DeliveryJSON(
+                    id: item.job.deliveryID, notificationId: item.job.notification.id, channel: item.job.channel, target: item.job.target,
+                    status: item.status, attempts: item.job.attempt, error: error))
+            }
+            return recorded
+        }
+    }
+
+    /// Moves a claimed row to its outcome and keeps the attempt; false when the claim was lost.
+    @discardableResult
+    private static func finish(_ db: Database, id: Int64, attempt: Int, status: DeliveryStatus, nextAttemptAt: Date, error: String?, now: Date) throws -> Bool {
+        try db.execute(
+            sql: """
+                UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ?
+                WHERE id = ? AND status = 'sending' AND attempts = ?
+                """,
+            arguments: [status.rawValue, nextAttemptAt.milliseconds, error, now.milliseconds, id, attempt])
+        guard db.changesCount > 0 else { return false }
+        try db.execute(
+            sql: "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            arguments: [id, attempt, now.milliseconds, status.rawValue, error])
+        return true
+    }
+}

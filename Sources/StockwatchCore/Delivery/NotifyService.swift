@@ -1,0 +1,159 @@
+import Foundation
+import GRDB
+
+/// `stockwatch notify`: sends every due delivery through its channel, up to
+/// `[notify] concurrency` at once, and records each outcome with its retry schedule.
+public struct NotifyService: Sendable {
+    let database: AppDatabase
+    let config: Config
+    let environment: [String: String]
+    /// Where the stdout channel writes (standard output, or stderr under `--json`).
+    let writeLine: @Sendable (String) -> Void
+
+    public init(database: AppDatabase, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
+        self.database = database
+        self.config = config
+        self.environment = environment
+        self.writeLine = writeLine
+    }
+
+    public static let standardOutput: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }
+    public static let standardError: @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+
+    public func run(now: Date = Date()) async throws(StockwatchError) -> NotifyReport {
+        var report = NotifyReport()
+        let settings = config.notify
+        let waiting = try channelsWithDueDeliveries(now: now)
+        guard !waiting.isEmpty else { return report }
+
+        let needsHTTP = waiting.contains { [.fcm, .webhook].contains(config.channel(named: $0)?.type) }
+        let http = needsHTTP ? DeliveryHTTP(concurrency: settings.concurrency) : nil
+        var senders: [String: any ChannelSender] = [:]
+        for name in waiting.sorted() {
+            do { senders[name] = try makeSender(name, http: http) } catch { report.configErrors.append(error) }
+        }
+        let queue = DeliveryQueue(
+            database: database, settings: settings,
+            fanOutChannels: Set(senders.keys.filter { config.channel(named: $0)?.type == .fcm }))
+        do {
+            try await send(with: senders, queue: queue, cutoff: now, report: &report)
+        } catch {
+            await http?.shutdown()
+            throw error
+        }
+        await http?.shutdown()
+        report.deliveries.sort { $0.id < $1.id }
+        return report
+    }
+
+    /// Claims in batches and keeps `concurrency` sends in flight; outcomes are written in
+    /// batches as they finish, so a killed run loses at most the outcomes of its last
+    /// batch (those deliveries are sent again once their lease ends: at least once).
+    private func send(with senders: [String: any ChannelSender], queue: DeliveryQueue, cutoff: Date, report: inout NotifyReport) async throws(StockwatchError) {
+        guard !senders.isEmpty else { return }
+        let concurrency = config.notify.concurrency
+        let batch = max(concurrency * 4, 32)
+        let channels = Set(senders.keys)
+        var random = SystemRandomNumberGenerator()
+        var pending: [DeliveryJob] = []
+        var next = 0
+        var finished: [(DeliveryJob, SendResult)] = []
+        var exhausted = false
+        var failure: StockwatchError?
+
+        await withTaskGroup(of: (DeliveryJob, SendResult).self) { group in
+            var inFlight = 0
+            func flush() {
+                guard !finished.isEmpty else { return }
+                do throws(StockwatchError) {
+                    report.deliveries += try queue.record(finished, random: &random)
+                } catch {
+                    failure = failure ?? error
+                }
+                finished.removeAll(keepingCapacity: true)
+            }
+            while true {
+                if next == pending.count, !exhausted, failure == nil {
+                    flush()
+                    do throws(StockwatchError) {
+                        let claim = try queue.claim(channels: channels, limit: batch, cutoff: cutoff)
+                        report.deliveries += claim.failed
+                        pending = claim.jobs
+                        next = 0
+                        exhausted = claim.jobs.isEmpty && claim.failed.isEmpty
+                        if pending.isEmpty, !exhausted { continue }
+                    } catch {
+                        failure = error
+                        exhausted = true
+                    }
+                }
+                while inFlight < concurrency, next < pending.count {
+                    let job = pending[next]
+                    next += 1
+                    let sender = senders[job.channel]!
+                    group.addTask { (job, await sender.send(job)) }
+                    inFlight += 1
+                }
+                guard inFlight > 0, let done = await group.next() else { break }
+                inFlight -= 1
+                finished.append(done)
+                if finished.count >= batch { flush() }
+            }
+            flush()
+        }
+        if let failure { throw failure }
+    }
+
+    /// Channels that have deliveries due now (or whose lease ended).
+    private func channelsWithDueDeliveries(now: Date) throws(StockwatchError) -> Set<String> {
+        let nowMS = now.milliseconds
+        return Set(try database.read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_due WHERE status IN ('pending', 'retry') AND next_attempt_at <= ?
+                    UNION SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_leased WHERE status = 'sending' AND lease_until <= ?
+                    """, arguments: [nowMS, nowMS])
+        })
+    }
+
+    /// The sender of one channel; a missing or broken channel is a config error, and its
+    /// deliveries wait (untouched) until the config is fixed.
+    private func makeSender(_ name: String, http: DeliveryHTTP?) throws(StockwatchError) -> any ChannelSender {
+        guard let channel = config.channel(named: name) else {
+            throw .config(
+                file: config.file ?? "config", line: nil, key: "channels.\(name)",
+                reason: "deliveries wait for channel '\(name)', which the config does not define; they are kept until it does")
+        }
+        switch channel.type {
+        case .stdout:
+            return StdoutSender(write: writeLine)
+        case .exec:
+            return try ExecSender(channel: channel)
+        case .webhook:
+            return try WebhookSender(channel: channel, http: http!, environment: environment)
+        case .fcm:
+            guard let path = channel.serviceAccountFile else {
+                throw .config(file: config.file ?? "config", line: nil, key: "channels.\(name).service_account_file", reason: "is required for an fcm channel")
+            }
+            let account = try ServiceAccount.load(path: path)
+            return FCMSender(channel: channel, account: account, database: database, http: http!)
+        }
+    }
+}
+
+/// What `notify` did: each delivery it finished (sent, retry, failed, dead) and the
+/// channels it could not use.
+public struct NotifyReport: Encodable, Sendable {
+    public var deliveries: [DeliveryJSON] = []
+    public var configErrors: [StockwatchError] = []
+
+    /// 0 when everything due was delivered, 75 when some wait for a retry or failed, 78
+    /// when a channel's config is broken.
+    public var exitStatus: ExitStatus {
+        if !configErrors.isEmpty { return .config }
+        return deliveries.allSatisfy { $0.status == .sent } ? .success : .temporary
+    }
+
+    enum CodingKeys: String, CodingKey { case deliveries }
+}

@@ -1,0 +1,64 @@
+import Foundation
+
+/// `stockwatch tick`: fetch, evaluate and notify in one process, the way cron runs them
+/// every minute, under an exclusive lock so that a slow tick is never overlapped by the
+/// next. Each step runs even when the one before failed (older pending deliveries are
+/// still sent when a provider is down); the first failing step sets the exit status.
+public struct TickService: Sendable {
+    let database: AppDatabase
+    let config: Config
+    let environment: [String: String]
+    let writeLine: @Sendable (String) -> Void
+
+    public init(database: AppDatabase, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
+        self.database = database
+        self.config = config
+        self.environment = environment
+        self.writeLine = writeLine
+    }
+
+    /// `input`: quotes to store instead of asking the providers (`tick --from`).
+    public func run(input: (data: Data, source: String)? = nil) async throws(StockwatchError) -> TickReport {
+        let lock = try RunLock(path: database.path + ".tick-lock", holder: "tick")
+        defer { lock.release() }
+        var report = TickReport()
+        do {
+            let fetch = FetchService(database: database, config: config, environment: environment)
+            if let input {
+                report.fetch = try fetch.ingest(input.data, source: input.source)
+            } else {
+                report.fetch = try await fetch.run()
+            }
+        } catch {
+            report.errors.append(error)
+        }
+        do {
+            report.evaluate = try EvaluateService(database: database, config: config).run()
+        } catch {
+            report.errors.append(error)
+        }
+        do {
+            report.notify = try await NotifyService(database: database, config: config, environment: environment, writeLine: writeLine).run()
+        } catch {
+            report.errors.append(error)
+        }
+        return report
+    }
+}
+
+public struct TickReport: Encodable, Sendable {
+    public var fetch: FetchReport?
+    public var evaluate: EvaluateReport?
+    public var notify: NotifyReport?
+    /// Steps that failed as a whole (the database busy, a config error).
+    public var errors: [StockwatchError] = []
+
+    enum CodingKeys: String, CodingKey { case fetch, evaluate, notify }
+
+    /// The first failure in step order, else 0.
+    public var exitStatus: ExitStatus {
+        if let fetch, fetch.exitStatus != .success { return fetch.exitStatus }
+        if let error = errors.first { return error.exitStatus }
+        return notify?.exitStatus ?? .success
+    }
+}
