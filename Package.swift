@@ -44,8 +44,16 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
             path: "Tests/TestSupport"
+        ),
+        // Fake FCM + webhook receiver as a process, for shell benchmarks and reliability tests.
+        .executableTarget(
+            name: "stockwatch-fakes",
+            dependencies: ["TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Tests/FakeServices"
         ),
         .testTarget(
             name: "StockwatchCoreTests",
@@ -55,6 +63,7 @@ let package = Package(
             name: "StockwatchEndToEndTests",
             dependencies: [
                 "StockwatchCore",
+                "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),

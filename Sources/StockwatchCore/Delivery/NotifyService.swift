@@ -48,7 +48,7 @@ public struct NotifyService: Sendable {
 
     /// Claims in batches and keeps `concurrency` sends in flight; outcomes are written in
     /// batches as they finish, so a killed run loses at most the outcomes of its last
-    /// batch (those deliveries are sent again once their lease ends: at least once).
+    /// 100 ms (those deliveries are sent again once their lease ends: at least once).
     private func send(with senders: [String: any ChannelSender], queue: DeliveryQueue, cutoff: Date, report: inout NotifyReport) async throws(StockwatchError) {
         guard !senders.isEmpty else { return }
         let concurrency = config.notify.concurrency
@@ -63,7 +63,9 @@ public struct NotifyService: Sendable {
 
         await withTaskGroup(of: (DeliveryJob, SendResult).self) { group in
             var inFlight = 0
+            var lastFlush = ContinuousClock.now
             func flush() {
+                lastFlush = ContinuousClock.now
                 guard !finished.isEmpty else { return }
                 do throws(StockwatchError) {
                     report.deliveries += try queue.record(finished, random: &random)
@@ -97,7 +99,9 @@ public struct NotifyService: Sendable {
                 guard inFlight > 0, let done = await group.next() else { break }
                 inFlight -= 1
                 finished.append(done)
-                if finished.count >= batch { flush() }
+                // Written in batches for speed, but at least every 100 ms so that a killed
+                // run sends few deliveries twice.
+                if finished.count >= batch || ContinuousClock.now - lastFlush > .milliseconds(100) { flush() }
             }
             flush()
         }

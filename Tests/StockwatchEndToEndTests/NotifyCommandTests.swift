@@ -1,0 +1,196 @@
+import Foundation
+import GRDB
+import Testing
+import TestSupport
+
+/// notify, tick, status and demo through the built binary, against fakes on 127.0.0.1.
+@Suite struct NotifyCommandTests {
+    /// A sandbox whose config has a webhook channel `hook` pointing at `receiver`.
+    static func webhookSandbox(_ receiver: FakeWebhookReceiver, timeout: String = "5s", lease: String = "60s") throws -> Sandbox {
+        let sandbox = try Sandbox()
+        let secret = sandbox.write("config/stockwatch/hook.secret", receiver.secret)
+        sandbox.write("config/stockwatch/config.toml", """
+            [alerts]
+            default_notify = "hook"
+            [channels.hook]
+            type = "webhook"
+            url = "\(receiver.url)"
+            secret_file = "\(secret)"
+            timeout = "\(timeout)"
+            [notify]
+            lease = "\(lease)"
+            """)
+        return sandbox
+    }
+
+    /// `count` notifications for alice, each with one pending delivery on `channel`.
+    static func pending(_ sandbox: Sandbox, count: Int, channel: String, addUser: Bool = true) throws {
+        if addUser { try sandbox.run(["user", "add", "alice"]) }
+        let queue = try DatabaseQueue(path: sandbox.db)
+        try queue.write { db in
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            for _ in 0..<count {
+                try db.execute(
+                    sql: "INSERT INTO notifications (user_id, symbol, price, observed_at, message, created_at) VALUES (1, 'AAPL', 201.35, ?, 'AAPL crossed above 200.00 at 201.35', ?)",
+                    arguments: [now, now])
+                try db.execute(
+                    sql: "INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at) VALUES (?, ?, 'pending', 0, ?, ?, ?)",
+                    arguments: [db.lastInsertedRowID, channel, now, now, now])
+            }
+        }
+    }
+
+    static func statuses(_ sandbox: Sandbox) throws -> [String: Int] {
+        try DatabaseQueue(path: sandbox.db).read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM deliveries GROUP BY status").map { ($0["status"], $0["n"]) })
+        }
+    }
+
+    @Test func theWholePipelineIsQuietAndJSONHasTheDocumentedKeys() async throws {
+        let receiver = try await FakeWebhookReceiver(secret: FakeWebhookReceiver.makeSecret())
+        let sandbox = try Self.webhookSandbox(receiver)
+        try sandbox.run(["alert", "add", "AAPL", "--above", "200", "--trigger", "every"])
+        try sandbox.run(["fetch", "--from", "-"], stdin: "AAPL,201.35,\(Int(Date().timeIntervalSince1970) - 5)\n")
+        try sandbox.run(["evaluate"])
+        let json = try sandbox.run(["notify", "--json"])
+        #expect(json.status == 0, "\(json.stderr)")
+        let deliveries = try #require((try json.json() as? [String: Any])?["deliveries"] as? [[String: Any]])
+        #expect(deliveries.count == 1)
+        #expect(Set(deliveries[0].keys) == ["id", "notification_id", "channel", "target", "status", "attempts", "error"])
+        #expect(deliveries[0]["status"] as? String == "sent")
+        #expect(receiver.received.count == 1 && receiver.badSignatureCount == 0)
+
+        // a receiver error: exit 75, one line on stderr naming the delivery and the cause
+        receiver.behaviour = { _, _ in .status(503) }
+        try sandbox.run(["fetch", "--from", "-"], stdin: "AAPL,202,\(Int(Date().timeIntervalSince1970) - 1)\n")
+        try sandbox.run(["evaluate"])
+        let failing = try sandbox.run(["notify"])
+        #expect(failing.status == 75)
+        #expect(failing.stdout.isEmpty)
+        #expect(failing.stderr.hasPrefix("stockwatch: error: delivery 2 of notification 2 via hook: retry after attempt 1: webhook: HTTP 503"))
+        #expect(failing.stderr.split(separator: "\n").count == 1)
+        await receiver.stop()
+    }
+
+    @Test func aChannelMissingFromTheConfigExits78AndKeepsItsDeliveries() throws {
+        let sandbox = try Sandbox()
+        try Self.pending(sandbox, count: 2, channel: "pager")
+        let result = try sandbox.run(["notify"])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("'pager'"))
+        #expect(try Self.statuses(sandbox) == ["pending": 2])
+    }
+
+    @Test func twoNotifyProcessesAtOnceSendEachDeliveryOnce() async throws {
+        let receiver = try await FakeWebhookReceiver(secret: FakeWebhookReceiver.makeSecret())
+        let sandbox = try Self.webhookSandbox(receiver)
+        try Self.pending(sandbox, count: 300, channel: "hook")
+        let runs = try (0..<2).map { _ in try sandbox.start(["notify"]) }
+        let results = try runs.map { try $0.finish() }
+        #expect(results.map(\.status) == [0, 0], "\(results.map(\.stderr))")
+        #expect(receiver.received.count == 300)
+        #expect(Set(receiver.received.map(\.webhookID)).count == 300)
+        #expect(try Self.statuses(sandbox) == ["sent": 300])
+        await receiver.stop()
+    }
+
+    @Test func aNotifyKilledDuringSendsLosesNothing() async throws {
+        let receiver = try await FakeWebhookReceiver(secret: FakeWebhookReceiver.makeSecret())
+        // the first 40 are answered; then the receiver stalls, and the run is killed mid-send
+        receiver.behaviour = { id, _ in Int(id)! <= 40 ? .status(200) : .hang }
+        let sandbox = try Self.webhookSandbox(receiver, timeout: "5s", lease: "15s")
+        try Self.pending(sandbox, count: 200, channel: "hook")
+        let run = try sandbox.start(["notify"])
+        #expect(await receiver.waitForRequests(count: 50, timeout: .seconds(20)))
+        kill(run.process.processIdentifier, SIGKILL)
+        let killed = try run.finish()
+        #expect(killed.status == SIGKILL)
+
+        receiver.behaviour = { _, _ in .status(200) }
+        // the unclaimed ones go at once; the killed run's claims once their lease ends
+        #expect(try sandbox.run(["notify"]).status == 0)
+        try await Task.sleep(for: .seconds(16))
+        let last = try sandbox.run(["notify"])
+        #expect(last.status == 0, "\(last.stderr)")
+        #expect(try Self.statuses(sandbox) == ["sent": 200])
+        let ids = receiver.received.map(\.webhookID)
+        #expect(Set(ids) == Set((1...200).map(String.init)))  // none lost
+        // duplicates only for what the killed run had in flight or had not yet recorded
+        let counts = Dictionary(grouping: ids, by: { $0 }).mapValues(\.count)
+        #expect(counts.values.allSatisfy { $0 <= 2 })
+        #expect(counts.values.filter { $0 == 2 }.count <= 80)
+        await receiver.stop()
+    }
+
+    @Test func theFCMAccessTokenIsCachedAcrossProcesses() async throws {
+        let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
+        let sandbox = try Sandbox()
+        sandbox.write("config/stockwatch/config.toml", """
+            [alerts]
+            default_notify = "phone"
+            [channels.phone]
+            type = "fcm"
+            service_account_file = "firebase.json"
+            api_base_url = "\(fake.baseURL)"
+            """)
+        try fake.account.write(to: sandbox.folder + "/config/stockwatch/firebase.json", tokenURI: fake.tokenURI)
+        try Self.pending(sandbox, count: 1, channel: "phone")
+        try sandbox.run(["device", "add", "--user", "alice", "--fcm-token", "tok-a"])
+        #expect(try sandbox.run(["notify"]).status == 0)
+        try Self.pending(sandbox, count: 1, channel: "phone", addUser: false)
+        #expect(try sandbox.run(["notify"]).status == 0)
+        #expect(fake.messageCount == 2)
+        #expect(fake.tokenRequests == 1)
+        let status = try #require(try sandbox.run(["status", "--json"]).json() as? [String: Any])
+        let fcm = try #require((status["fcm"] as? [[String: Any]])?.first)
+        #expect(fcm["account"] as? String == fake.account.clientEmail)
+        #expect(fcm["token_expires_at"] is String)
+        await fake.stop()
+    }
+
+    @Test func aSecondTickExits75WhileTheFirstHoldsTheLock() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run(["user", "add", "alice"])  // creates the database
+        let fd = open(sandbox.db + ".tick-lock", O_CREAT | O_RDWR, 0o600)
+        #expect(flock(fd, LOCK_EX | LOCK_NB) == 0)
+        let refused = try sandbox.run(["tick"])
+        #expect(refused.status == 75)
+        #expect(refused.stderr.hasPrefix("stockwatch: error: another tick is still running"))
+        #expect(refused.stderr.split(separator: "\n").count == 1)
+        close(fd)
+
+        try sandbox.run(["alert", "add", "AAPL", "--user", "alice", "--above", "200"])
+        let tick = try sandbox.run(["tick", "--from", "-"], stdin: "AAPL,201.35,\(Int(Date().timeIntervalSince1970) - 5)\n")
+        #expect(tick.status == 0, "\(tick.stderr)")
+        #expect(tick.stdout.contains("alice: AAPL is at or above 200.00 at 201.35 (notification 1)"))
+        #expect(try Self.statuses(sandbox) == ["sent": 1])
+    }
+
+    @Test func statusExits0WhenHealthyAnd1WhenSomethingNeedsAttention() throws {
+        let sandbox = try Sandbox()
+        let healthy = try sandbox.run(["status", "--json"])
+        #expect(healthy.status == 0)
+        let report = try #require(try healthy.json() as? [String: Any])
+        #expect(report["healthy"] as? Bool == true)
+        #expect(Set(report.keys) == ["healthy", "problems", "providers", "stale_symbols", "deliveries", "recent_errors", "fcm", "database"])
+        #expect((report["deliveries"] as? [String: Int])?["dead"] == 0)
+
+        try sandbox.run(["alert", "add", "AAPL", "--above", "200"])
+        let stale = try sandbox.run(["status"])
+        #expect(stale.status == 1)
+        #expect(stale.stdout.contains("symbol AAPL: no quote yet"))
+    }
+
+    @Test func theDemoRunsOfflineAndSaysWhatToTryNext() throws {
+        let sandbox = try Sandbox()
+        let demo = try sandbox.run(["demo"], extraEnvironment: ["TMPDIR": sandbox.folder])
+        #expect(demo.status == 0, "\(demo.stderr)")
+        #expect(demo.stdout.contains("crossed above 200.00"))
+        #expect(demo.stdout.contains("6 notifications delivered"))
+        let path = try #require(demo.stdout.split(separator: "\n").first { $0.hasPrefix("A temporary database: ") }).dropFirst("A temporary database: ".count)
+        #expect(path.hasPrefix(sandbox.folder))
+        let history = try sandbox.run(["history", "--db", String(path), "--json"])
+        #expect((try history.json() as? [Any])?.count == 6)
+        #expect(!FileManager.default.fileExists(atPath: sandbox.db))  // the user's own database is untouched
+    }
+}
