@@ -98,6 +98,21 @@ final class LineSink: @unchecked Sendable {
     }
 }
 
+@Suite struct FCMMessageTests {
+    @Test func theHandWrittenMessageIsJSONThatKeepsEveryCharacter() throws {
+        let tricky = "He said \"sell\"\\ now\n\t\u{01} € 📉"
+        let payload = NotificationPayload(id: 7, alertId: nil, user: "a", symbol: "EUR/USD", price: 1.0724, observedAt: Date(timeIntervalSince1970: 1_800_000_000), message: tricky)
+        let object = try #require(try JSONSerialization.jsonObject(with: FCMSender.message(for: payload, token: "t\"k")) as? [String: Any])
+        let message = try #require(object["message"] as? [String: Any])
+        #expect(message["token"] as? String == "t\"k")
+        #expect((message["notification"] as? [String: String])?["body"] == tricky)
+        #expect(message["data"] as? [String: String] == [
+            "notification_id": "7", "alert_id": "", "symbol": "EUR/USD", "price": "1.0724", "observed_at": "2027-01-15T08:00:00Z",
+        ])
+        #expect((message["android"] as? [String: String])?["priority"] == "HIGH")
+    }
+}
+
 @Suite struct DeliveryQueueTests {
     @Test func concurrentClaimersNeverGetTheSameDelivery() async throws {
         var fixture = try NotifyFixture()

@@ -11,8 +11,8 @@ import Testing
     }
 
     static let commands = [
-        "fetch", "evaluate", "alert add", "alert list", "alert show", "alert remove", "alert pause", "alert resume", "alert import",
-        "user add", "user list", "user remove", "device add", "device list", "device remove", "history", "config check",
+        "tick", "fetch", "evaluate", "notify", "alert add", "alert list", "alert show", "alert remove", "alert pause", "alert resume", "alert import",
+        "user add", "user list", "user remove", "device add", "device list", "device remove", "history", "status", "demo", "config check",
     ]
 
     @Test func everyExitCodeIsDocumented() throws {
@@ -36,9 +36,9 @@ import Testing
         }
     }
 
-    @Test func crontabExampleChainsThePipelineWithOverlapProtection() throws {
+    @Test func crontabExampleRunsTickWhichHasItsOwnLock() throws {
         let crontab = try Self.read("crontab.example")
-        #expect(crontab.contains("flock -n"))
+        #expect(crontab.contains("* * * * * stockwatch tick"))
         #expect(crontab.contains("MAILTO"))
         #expect(crontab.contains("STOCKWATCH_DB"))
     }

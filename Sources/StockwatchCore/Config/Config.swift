@@ -74,6 +74,10 @@ public struct ChannelConfig: Sendable, Equatable {
     public static let defaultFCMBaseURL = "https://fcm.googleapis.com"
     public var effectiveTimeoutSeconds: Int64 { timeoutSeconds ?? Self.defaultTimeoutSeconds }
 
+    /// The longest one send can take: an fcm send may wait for a token request, the
+    /// message, a token refresh after a 401 and the message again.
+    public var longestSendSeconds: Int64 { effectiveTimeoutSeconds * (type == .fcm ? 4 : 1) }
+
     public init(name: String, type: ChannelType) {
         self.name = name
         self.type = type

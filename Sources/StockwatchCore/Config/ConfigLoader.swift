@@ -89,8 +89,8 @@ private struct TableReader {
         if let notify = try table(root, "notify", path: []) { try readNotify(notify) }
         // A send that outlives its lease could be claimed and sent again by another run.
         for channel in config.channels.values.sorted(by: { $0.name < $1.name })
-        where channel.effectiveTimeoutSeconds + 10 > config.notify.leaseSeconds {
-            throw error(["notify"], "lease", "must be at least 10 s longer than the timeout of channel '\(channel.name)' (\(channel.effectiveTimeoutSeconds) s); lease is \(config.notify.leaseSeconds) s")
+        where channel.longestSendSeconds + 10 > config.notify.leaseSeconds {
+            throw error(["notify"], "lease", "must be at least 10 s longer than the longest send of channel '\(channel.name)' (\(channel.longestSendSeconds) s: its timeout\(channel.type == .fcm ? " times 4, for token requests and one retry after a 401" : "")); lease is \(config.notify.leaseSeconds) s")
         }
         for name in config.defaultNotify where config.channel(named: name) == nil {
             throw error(["alerts"], "default_notify", "no channel named '\(name)'")

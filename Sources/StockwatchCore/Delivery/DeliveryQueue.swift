@@ -57,25 +57,23 @@ struct DeliveryQueue: Sendable {
                 }
                 let notificationID: Int64 = row["notification_id"]
                 let devices = try Int64.fetchAll(
-                    db,
-                    sql: """
+                    db.cachedStatement(sql: """
                         SELECT d.id FROM devices d JOIN notifications n ON n.user_id = d.user_id
                         WHERE n.id = ? AND d.active = 1 ORDER BY d.id
-                        """, arguments: [notificationID])
+                        """), arguments: [notificationID])
                 if devices.isEmpty {
                     let error = "user has no active device (register one with 'stockwatch device add' or the app)"
                     try Self.finish(db, id: id, attempt: row["attempts"], status: .failed, nextAttemptAt: now, error: error, now: now)
                     failed.append(DeliveryJSON(id: id, notificationId: notificationID, channel: channel, target: nil, status: .failed, attempts: row["attempts"], error: error))
                     continue
                 }
-                try db.execute(sql: "DELETE FROM deliveries WHERE id = ?", arguments: [id])
+                try db.cachedStatement(sql: "DELETE FROM deliveries WHERE id = ?").execute(arguments: [id])
                 for device in devices {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO deliveries (notification_id, channel, target, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
-                            VALUES (?, ?, ?, 'sending', 1, ?, ?, ?, ?)
-                            """,
-                        arguments: [notificationID, channel, Self.deviceTarget(device), now.milliseconds, leaseUntil, now.milliseconds, now.milliseconds])
+                    try db.cachedStatement(sql: """
+                        INSERT INTO deliveries (notification_id, channel, target, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
+                        VALUES (?, ?, ?, 'sending', 1, ?, ?, ?, ?)
+                        """
+                    ).execute(arguments: [notificationID, channel, Self.deviceTarget(device), now.milliseconds, leaseUntil, now.milliseconds, now.milliseconds])
                     ids.append(db.lastInsertedRowID)
                 }
             }
@@ -145,9 +143,8 @@ struct DeliveryQueue: Sendable {
                 if item.status == .dead, let last = error { error = "gave up after \(item.job.attempt) attempts: \(last)" }
                 guard try Self.finish(db, id: item.job.deliveryID, attempt: item.job.attempt, status: item.status, nextAttemptAt: item.next, error: error, now: now) else { continue }
                 if item.result.deactivateDevice, let device = item.job.device {
-                    try db.execute(
-                        sql: "UPDATE devices SET active = 0, deactivated_reason = ?, updated_at = ? WHERE id = ? AND active = 1",
-                        arguments: [item.result.error, now.milliseconds, device.id])
+                    try db.cachedStatement(sql: "UPDATE devices SET active = 0, deactivated_reason = ?, updated_at = ? WHERE id = ? AND active = 1")
+                        .execute(arguments: [item.result.error, now.milliseconds, device.id])
                 }
                 recorded.append(DeliveryJSON(
                     id: item.job.deliveryID, notificationId: item.job.notification.id, channel: item.job.channel, target: item.job.target,
@@ -160,16 +157,14 @@ struct DeliveryQueue: Sendable {
     /// Moves a claimed row to its outcome and keeps the attempt; false when the claim was lost.
     @discardableResult
     private static func finish(_ db: Database, id: Int64, attempt: Int, status: DeliveryStatus, nextAttemptAt: Date, error: String?, now: Date) throws -> Bool {
-        try db.execute(
-            sql: """
-                UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ?
-                WHERE id = ? AND status = 'sending' AND attempts = ?
-                """,
-            arguments: [status.rawValue, nextAttemptAt.milliseconds, error, now.milliseconds, id, attempt])
+        try db.cachedStatement(sql: """
+            UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ?
+            WHERE id = ? AND status = 'sending' AND attempts = ?
+            """
+        ).execute(arguments: [status.rawValue, nextAttemptAt.milliseconds, error, now.milliseconds, id, attempt])
         guard db.changesCount > 0 else { return false }
-        try db.execute(
-            sql: "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            arguments: [id, attempt, now.milliseconds, status.rawValue, error])
+        try db.cachedStatement(sql: "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+            .execute(arguments: [id, attempt, now.milliseconds, status.rawValue, error])
         return true
     }
 }

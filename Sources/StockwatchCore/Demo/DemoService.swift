@@ -74,9 +74,9 @@ public struct DemoService: Sendable {
         say("""
 
             \(delivered) notifications delivered. The database is kept; try:
-              stockwatch --db \(path) history
-              stockwatch --db \(path) alert list
-              stockwatch --db \(path) status
+              stockwatch history --db \(path)
+              stockwatch alert list --db \(path)
+              stockwatch status --db \(path)
             Then configure providers and channels (config.example.toml) and run 'stockwatch tick' from cron (crontab.example).
 
             """)

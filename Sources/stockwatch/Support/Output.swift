@@ -21,7 +21,7 @@ enum Output {
         }
         var text = line(headers) + "\n"
         for row in rows { text += line(row) + "\n" }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        print(text, terminator: "")  // through print's buffer, so that it keeps its place among printed lines
     }
 
     static func time(_ date: Date?) -> String {

@@ -81,7 +81,7 @@ struct StdoutSender: ChannelSender {
 
     func send(_ job: DeliveryJob) async -> SendResult {
         let n = job.notification
-        let time = ISO8601DateFormatter().string(from: n.observedAt)
+        let time = n.observedAt.formatted(.iso8601)
         write("\(time) \(n.user): \(n.message) (notification \(n.id))\n")
         return .sent
     }
