@@ -35,6 +35,9 @@ let package = Package(
             dependencies: [
                 "StockwatchCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                // Runs Swift Concurrency on NIO's event loops (see Stockwatch.main).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         // Fakes of the outside world (providers, later FCM and webhooks) shared by the test targets.

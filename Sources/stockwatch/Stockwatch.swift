@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import NIOCore
+import NIOPosix
 import StockwatchCore
 
 @main
@@ -16,6 +18,9 @@ struct Stockwatch: AsyncParsableCommand {
 
     /// Parses, runs, and turns any failure into one stderr line and a documented exit code.
     static func main() async {
+        // notify's HTTP sends then resume on the event loop that did the I/O instead of
+        // hopping to the concurrency pool and back (a quarter more sends a second).
+        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             var command = try parseAsRoot(arguments)

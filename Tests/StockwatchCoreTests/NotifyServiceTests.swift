@@ -128,7 +128,7 @@ final class LineSink: @unchecked Sendable {
                     let queue = DeliveryQueue(database: try AppDatabase(path: path), settings: settings, fanOutChannels: [])
                     var mine: [Int64] = []
                     while true {
-                        let batch = try queue.claim(channels: ["log"], limit: 7, cutoff: Date())
+                        let batch = try await queue.claim(channels: ["log"], limit: 7, cutoff: Date())
                         if batch.jobs.isEmpty { return mine }
                         mine += batch.jobs.map(\.deliveryID)
                     }
@@ -141,22 +141,22 @@ final class LineSink: @unchecked Sendable {
         #expect(try fixture.count("SELECT count(*) FROM deliveries WHERE status = 'sending' AND attempts = 1") == 400)
     }
 
-    @Test func anExpiredLeaseIsClaimedAgainAndTheLateOutcomeIsDropped() throws {
+    @Test func anExpiredLeaseIsClaimedAgainAndTheLateOutcomeIsDropped() async throws {
         var fixture = try NotifyFixture()
         fixture.config.channels["log"] = ChannelConfig(name: "log", type: .stdout)
         try fixture.notifications(1, user: try fixture.user("alice"), channels: ["log"])
         let queue = DeliveryQueue(database: fixture.database, settings: fixture.config.notify, fanOutChannels: [])
         let t0 = fixture.now
-        let first = try queue.claim(channels: ["log"], limit: 10, cutoff: t0, now: t0).jobs
+        let first = try await queue.claim(channels: ["log"], limit: 10, cutoff: t0, now: t0).jobs
         #expect(first.map(\.attempt) == [1])
         // still leased: nobody else gets it
-        #expect(try queue.claim(channels: ["log"], limit: 10, cutoff: t0, now: t0.addingTimeInterval(59)).jobs.isEmpty)
+        #expect(try await queue.claim(channels: ["log"], limit: 10, cutoff: t0, now: t0.addingTimeInterval(59)).jobs.isEmpty)
         // the first claimer died (or hangs): after the lease another run takes it
-        let second = try queue.claim(channels: ["log"], limit: 10, cutoff: t0, now: t0.addingTimeInterval(61)).jobs
+        let second = try await queue.claim(channels: ["log"], limit: 10, cutoff: t0, now: t0.addingTimeInterval(61)).jobs
         #expect(second.map(\.attempt) == [2])
         var random = SystemRandomNumberGenerator()
-        #expect(try queue.record([(first[0], .failed("late"))], now: t0.addingTimeInterval(62), random: &random).isEmpty)
-        let recorded = try queue.record([(second[0], .sent)], now: t0.addingTimeInterval(62), random: &random)
+        #expect(try await queue.record([(first[0], .failed("late"))], now: t0.addingTimeInterval(62), random: &random).isEmpty)
+        let recorded = try await queue.record([(second[0], .sent)], now: t0.addingTimeInterval(62), random: &random)
         #expect(recorded.map(\.status) == [.sent])
         #expect(try fixture.deliveries().map(\.status) == [.sent])
         #expect(try fixture.count("SELECT count(*) FROM delivery_attempts WHERE outcome = 'sent' AND attempt = 2") == 1)

@@ -23,11 +23,11 @@ struct DeliveryQueue: Sendable {
     /// An fcm delivery is written by evaluate once per notification; its claim replaces it
     /// by one delivery per active device of the user, claimed in the same transaction, or
     /// fails it when the user has none (returned in `failed`).
-    func claim(channels: Set<String>, limit: Int, cutoff: Date, now: Date = Date()) throws(StockwatchError) -> (jobs: [DeliveryJob], failed: [DeliveryJSON]) {
+    func claim(channels: Set<String>, limit: Int, cutoff: Date, now: Date = Date()) async throws(StockwatchError) -> (jobs: [DeliveryJob], failed: [DeliveryJSON]) {
         let channelList = JSONOutput.encode(channels.sorted())
         let fanOut = fanOutChannels
         let leaseUntil = now.milliseconds + settings.leaseSeconds * 1000
-        return try database.write { db in
+        return try await database.writeAsync { db in
             let claimed = try Row.fetchAll(
                 db,
                 sql: """
@@ -119,7 +119,7 @@ struct DeliveryQueue: Sendable {
     /// Writes the outcomes of finished sends in one transaction and returns each
     /// delivery's new state. An outcome whose claim was lost (lease ended and another run
     /// took the row) is dropped: that run decides.
-    func record(_ outcomes: [(DeliveryJob, SendResult)], now: Date = Date(), random: inout some RandomNumberGenerator) throws(StockwatchError) -> [DeliveryJSON] {
+    func record(_ outcomes: [(DeliveryJob, SendResult)], now: Date = Date(), random: inout some RandomNumberGenerator) async throws(StockwatchError) -> [DeliveryJSON] {
         let backoff = Backoff(baseSeconds: settings.backoffBaseSeconds, capSeconds: settings.backoffCapSeconds)
         var planned: [(job: DeliveryJob, result: SendResult, status: DeliveryStatus, next: Date)] = []
         for (job, result) in outcomes {
@@ -136,7 +136,7 @@ struct DeliveryQueue: Sendable {
             }
         }
         let plan = planned
-        return try database.write { db in
+        return try await database.writeAsync { db in
             var recorded: [DeliveryJSON] = []
             for item in plan {
                 var error = item.result.error

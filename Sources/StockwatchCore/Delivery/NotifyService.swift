@@ -64,11 +64,11 @@ public struct NotifyService: Sendable {
         await withTaskGroup(of: (DeliveryJob, SendResult).self) { group in
             var inFlight = 0
             var lastFlush = ContinuousClock.now
-            func flush() {
+            func flush() async {
                 lastFlush = ContinuousClock.now
                 guard !finished.isEmpty else { return }
                 do throws(StockwatchError) {
-                    report.deliveries += try queue.record(finished, random: &random)
+                    report.deliveries += try await queue.record(finished, random: &random)
                 } catch {
                     failure = failure ?? error
                 }
@@ -76,9 +76,9 @@ public struct NotifyService: Sendable {
             }
             while true {
                 if next == pending.count, !exhausted, failure == nil {
-                    flush()
+                    await flush()
                     do throws(StockwatchError) {
-                        let claim = try queue.claim(channels: channels, limit: batch, cutoff: cutoff)
+                        let claim = try await queue.claim(channels: channels, limit: batch, cutoff: cutoff)
                         report.deliveries += claim.failed
                         pending = claim.jobs
                         next = 0
@@ -101,9 +101,9 @@ public struct NotifyService: Sendable {
                 finished.append(done)
                 // Written in batches for speed, but at least every 100 ms so that a killed
                 // run sends few deliveries twice.
-                if finished.count >= batch || ContinuousClock.now - lastFlush > .milliseconds(100) { flush() }
+                if finished.count >= batch || ContinuousClock.now - lastFlush > .milliseconds(100) { await flush() }
             }
-            flush()
+            await flush()
         }
         if let failure { throw failure }
     }

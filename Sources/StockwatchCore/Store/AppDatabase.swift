@@ -78,6 +78,12 @@ public final class AppDatabase: Sendable {
         do { return try writer.write(body) } catch { throw Self.translate(error, path: path) }
     }
 
+    /// `write` for async code: the caller suspends instead of blocking its thread, so an
+    /// event loop keeps doing I/O (notify's sends) while the transaction runs.
+    public func writeAsync<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(StockwatchError) -> T {
+        do { return try await writer.write(body) } catch { throw Self.translate(error, path: path) }
+    }
+
     /// Maps SQLite failures to the documented error cases; our own errors pass through.
     static func translate(_ error: any Error, path: String) -> StockwatchError {
         if let error = error as? StockwatchError { return error }

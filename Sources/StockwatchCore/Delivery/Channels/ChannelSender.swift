@@ -36,20 +36,27 @@ final class DeliveryHTTP: Sendable {
     /// POSTs `body`; a transport failure or timeout is a description without the URL
     /// (it may carry a secret in its query).
     func post(_ url: String, headers: [(String, String)], body: Data, timeoutSeconds: Int64) async -> Result<Response, DeliveryTransportError> {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "User-Agent", value: "stockwatch/\(version)")
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
+        // The EventLoopFuture API: it collects the (small) answer in one buffer and costs
+        // less CPU per request than the async one, which matters at thousands a second.
+        let request: HTTPClient.Request
         do {
-            let response = try await client.execute(request, deadline: .now() + .seconds(timeoutSeconds))
-            let bytes = try await response.body.collect(upTo: Self.maximumBody)
-            return .success(Response(status: Int(response.status.code), headers: response.headers, body: Data(bytes.readableBytesView)))
+            var headerFields = HTTPHeaders(headers)
+            headerFields.add(name: "User-Agent", value: "stockwatch/\(version)")
+            request = try HTTPClient.Request(url: url, method: .POST, headers: headerFields, body: .bytes(body))
+        } catch {
+            return .failure(DeliveryTransportError(message: "not a valid URL"))
+        }
+        do {
+            // The accumulator aborts a larger answer instead of buffering all of it.
+            let accumulator = ResponseAccumulator(request: request, maxBodySize: Self.maximumBody)
+            let response = try await client.execute(request: request, delegate: accumulator, deadline: .now() + .seconds(timeoutSeconds)).futureResult.get()
+            let bytes = response.body.map { Data($0.readableBytesView) } ?? Data()
+            return .success(Response(status: Int(response.status.code), headers: response.headers, body: bytes))
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout {
             return .failure(DeliveryTransportError(message: "no answer within \(timeoutSeconds) s"))
         } catch let error as HTTPClientError where error == .connectTimeout {
             return .failure(DeliveryTransportError(message: "connection timed out"))
-        } catch is NIOTooManyBytesError {
+        } catch is ResponseAccumulator.ResponseTooBigError {
             return .failure(DeliveryTransportError(message: "answer larger than \(Self.maximumBody) bytes"))
         } catch {
             return .failure(DeliveryTransportError(message: Self.describe(error)))
