@@ -44,9 +44,12 @@ public struct DeviceService: Sendable {
         }
     }
 
-    public func remove(id: Int64) throws(StockwatchError) {
+    /// With `ownerID`, another user's device is reported as not found (the API's scoping).
+    public func remove(id: Int64, ownerID: Int64? = nil) throws(StockwatchError) {
         try database.write { db in
-            guard try DeviceRecord.deleteOne(db, key: id) else {
+            var request = DeviceRecord.filter(key: id)
+            if let ownerID { request = request.filter(Column("user_id") == ownerID) }
+            guard try request.deleteAll(db) == 1 else {
                 throw StockwatchError.notFound(kind: "device", id: String(id))
             }
         }

@@ -20,6 +20,8 @@ public struct Config: Sendable, Equatable {
     public var quoteRetentionSeconds: Int64 = 90 * 86_400
     /// `[notify]`: how deliveries are sent and retried.
     public var notify = NotifySettings()
+    /// `[serve]`: the API and WebSocket server.
+    public var serve = ServeSettings()
 
     public init() {}
 
@@ -53,6 +55,47 @@ public struct NotifySettings: Sendable, Equatable {
     public var leaseSeconds: Int64 = 120
 
     public init() {}
+}
+
+/// `[serve]`: where `stockwatch serve` listens and what it allows.
+public struct ServeSettings: Sendable, Equatable {
+    public var listen = ListenAddress(host: "127.0.0.1", port: 8080)
+    /// WebSocket streams one user may hold open at once (a few phones and tablets).
+    public var maxConnectionsPerUser = 8
+    /// Browser origins allowed to call the API and open the stream; none by default
+    /// (the mobile app sends no Origin header).
+    public var allowedOrigins: [String] = []
+
+    public init() {}
+
+    static func isOrigin(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else { return false }
+        return url.path.isEmpty && url.query == nil && url.fragment == nil
+    }
+}
+
+/// HOST:PORT for `serve --listen` and `[serve] listen`.
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    public static func parse(_ text: String, option: String) throws(StockwatchError) -> ListenAddress {
+        let reason = "expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080 (port 0 picks a free one)"
+        guard let colon = text.lastIndex(of: ":") else { throw .invalidValue(option: option, value: text, reason: reason) }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "/" }),
+              let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+        else { throw .invalidValue(option: option, value: text, reason: reason) }
+        return ListenAddress(host: host, port: port)
+    }
 }
 
 public enum ChannelType: String, Sendable, CaseIterable {

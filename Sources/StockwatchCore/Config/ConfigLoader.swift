@@ -44,7 +44,7 @@ private struct TableReader {
     }
 
     mutating func read(_ root: TOMLTable) throws(StockwatchError) -> Config {
-        try expectKeys(root, path: [], allowed: ["alerts", "channels", "providers", "routing", "fetch", "retention", "notify"])
+        try expectKeys(root, path: [], allowed: ["alerts", "channels", "providers", "routing", "fetch", "retention", "notify", "serve"])
         if let alerts = try table(root, "alerts", path: []) {
             try expectKeys(alerts, path: ["alerts"], allowed: ["default_notify"])
             if let value = alerts["default_notify"] {
@@ -87,6 +87,7 @@ private struct TableReader {
             if let quotes = try string(retention, "quotes", path: ["retention"]) { config.quoteRetentionSeconds = try duration(quotes, path: ["retention"], key: "quotes") }
         }
         if let notify = try table(root, "notify", path: []) { try readNotify(notify) }
+        if let serve = try table(root, "serve", path: []) { try readServe(serve) }
         // A send that outlives its lease could be claimed and sent again by another run.
         for channel in config.channels.values.sorted(by: { $0.name < $1.name })
         where channel.longestSendSeconds + 10 > config.notify.leaseSeconds {
@@ -111,6 +112,21 @@ private struct TableReader {
             throw error(path, "backoff_cap", "must not be shorter than backoff_base")
         }
         config.notify = notify
+    }
+
+    private mutating func readServe(_ table: TOMLTable) throws(StockwatchError) {
+        let path = ["serve"]
+        try expectKeys(table, path: path, allowed: ["listen", "max_connections_per_user", "allowed_origins"])
+        if let listen = try string(table, "listen", path: path) {
+            do { config.serve.listen = try ListenAddress.parse(listen, option: "listen") } catch { throw self.error(path, "listen", error.message) }
+        }
+        if let value = try integer(table, "max_connections_per_user", path: path, in: 1...1000) { config.serve.maxConnectionsPerUser = value }
+        if let value = table["allowed_origins"] {
+            config.serve.allowedOrigins = try stringList(value, key: "allowed_origins", path: path)
+            for origin in config.serve.allowedOrigins where !ServeSettings.isOrigin(origin) {
+                throw error(path, "allowed_origins", "'\(origin)' is not an origin (scheme://host[:port], no path)")
+            }
+        }
     }
 
     private func channel(named name: String, in channels: TOMLTable) throws(StockwatchError) -> ChannelConfig {

@@ -11,11 +11,14 @@ public struct HistoryService: Sendable {
         public var symbol: String?
         public var alertID: Int64?
         public var since: Date?
+        /// Only this user's notifications (the API's scoping).
+        public var userID: Int64?
         public var limit: Int
-        public init(symbol: String? = nil, alertID: Int64? = nil, since: Date? = nil, limit: Int = 100) {
+        public init(symbol: String? = nil, alertID: Int64? = nil, since: Date? = nil, userID: Int64? = nil, limit: Int = 100) {
             self.symbol = symbol
             self.alertID = alertID
             self.since = since
+            self.userID = userID
             self.limit = limit
         }
     }
@@ -27,7 +30,44 @@ public struct HistoryService: Sendable {
             if let symbol { request = request.filter(Column("symbol") == symbol) }
             if let alertID = filter.alertID { request = request.filter(Column("alert_id") == alertID) }
             if let since = filter.since { request = request.filter(Column("created_at") >= since.milliseconds) }
-            let notifications = try request.fetchAll(db)
+            if let userID = filter.userID { request = request.filter(Column("user_id") == userID) }
+            return try Self.json(request.fetchAll(db), in: db)
+        }
+    }
+
+    /// Notifications committed after `afterID`, oldest first: what `serve` streams.
+    public func notifications(afterID: Int64, limit: Int) throws(StockwatchError) -> [NotificationJSON] {
+        try database.read { db in
+            try Self.json(NotificationRecord.filter(Column("id") > afterID).order(Column("id")).limit(limit).fetchAll(db), in: db)
+        }
+    }
+
+    /// Quotes stored after `afterID`, oldest first: what `serve` streams.
+    public func quotes(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, quote: QuoteJSON)] {
+        try database.read { db in
+            try QuoteRecord.filter(Column("id") > afterID).order(Column("id")).limit(limit).fetchAll(db).map { ($0.id!, QuoteJSON($0)) }
+        }
+    }
+
+    /// The newest quote of each symbol that has one, in the order asked.
+    public func latestQuotes(symbols: [String]) throws(StockwatchError) -> [QuoteJSON] {
+        try database.read { db in
+            try symbols.compactMap { symbol in
+                try QuoteRecord.filter(Column("symbol") == symbol).order(Column("observed_at").desc).fetchOne(db).map(QuoteJSON.init)
+            }
+        }
+    }
+
+    /// The highest notification and quote ids: where a new stream starts.
+    public func newestIDs() throws(StockwatchError) -> (notification: Int64, quote: Int64) {
+        try database.read { db in
+            (try Int64.fetchOne(db, sql: "SELECT COALESCE(max(id), 0) FROM notifications") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT COALESCE(max(id), 0) FROM quotes") ?? 0)
+        }
+    }
+
+    static func json(_ notifications: [NotificationRecord], in db: Database) throws -> [NotificationJSON] {
+        do {
             let ids = notifications.compactMap(\.id)
             let deliveries = try DeliveryRecord.filter(ids.contains(Column("notification_id"))).order(Column("id")).fetchAll(db)
             let byNotification = Dictionary(grouping: deliveries, by: \.notificationId)
@@ -49,7 +89,13 @@ public struct HistoryService: Sendable {
             var request = QuoteRecord.order(Column("observed_at").desc, Column("id").desc).limit(limit)
             if let symbol { request = request.filter(Column("symbol") == symbol) }
             if let since { request = request.filter(Column("observed_at") >= since.milliseconds) }
-            return try request.fetchAll(db).map { QuoteJSON(symbol: $0.symbol, price: $0.price, provider: $0.provider, observedAt: $0.observedAt) }
+            return try request.fetchAll(db).map(QuoteJSON.init)
         }
+    }
+}
+
+extension QuoteJSON {
+    init(_ quote: QuoteRecord) {
+        self.init(symbol: quote.symbol, price: quote.price, provider: quote.provider, observedAt: quote.observedAt)
     }
 }

@@ -23,8 +23,16 @@ public struct AlertService: Sendable {
     }
 
     public func add(_ input: AlertInput, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
-        let spec = try input.spec(config: config, now: now)
-        return try database.write { db in
+        try insert(try input.spec(config: config, now: now), now: now)
+    }
+
+    /// Adds an alert given as JSON (the API); errors name the JSON field.
+    public func add(_ spec: AlertSpec, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
+        try insert(try spec.validated(config: config, now: now), now: now)
+    }
+
+    private func insert(_ spec: AlertSpec, now: Date) throws(StockwatchError) -> AlertJSON {
+        try database.write { db in
             let userID = try UserService.resolve(spec.user, in: db, now: now)
             var alert = Self.record(spec, userID: userID, now: now)
             alert.startAt = try Self.startAt(symbol: alert.symbol, in: db)
@@ -45,17 +53,20 @@ public struct AlertService: Sendable {
         }
     }
 
-    public func show(id: Int64) throws(StockwatchError) -> AlertJSON {
+    /// With `ownerID`, another user's alert is reported as not found (the API's scoping).
+    public func show(id: Int64, ownerID: Int64? = nil) throws(StockwatchError) -> AlertJSON {
         try database.read { db in
-            guard let alert = try AlertRecord.fetchOne(db, key: id) else { throw StockwatchError.notFound(kind: "alert", id: String(id)) }
+            guard let alert = try AlertRecord.fetchOne(db, key: id), ownerID.map({ $0 == alert.userId }) ?? true else { throw StockwatchError.notFound(kind: "alert", id: String(id)) }
             return AlertJSON(alert, user: try Self.userNames(db)[alert.userId] ?? "?")
         }
     }
 
-    /// All or nothing: one unknown id removes none.
-    public func remove(ids: [Int64]) throws(StockwatchError) {
+    /// All or nothing: one unknown id (or, with `ownerID`, another user's) removes none.
+    public func remove(ids: [Int64], ownerID: Int64? = nil) throws(StockwatchError) {
         try database.write { db in
-            for id in ids where try !AlertRecord.exists(db, key: id) {
+            for id in ids {
+                let owner = try Int64.fetchOne(db, sql: "SELECT user_id FROM alerts WHERE id = ?", arguments: [id])
+                if owner != nil, ownerID == nil || owner == ownerID { continue }
                 throw StockwatchError.notFound(kind: "alert", id: String(id))
             }
             try AlertRecord.deleteAll(db, keys: ids)

@@ -1,0 +1,87 @@
+import Crypto
+import Foundation
+import GRDB
+import Hummingbird
+import HummingbirdWebSocket
+import NIOPosix
+
+/// The user a request authenticated as.
+public struct AuthenticatedUser: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+}
+
+/// One context for the API routes and the WebSocket upgrade, so that both pass through
+/// the same authentication middleware.
+public struct APIRequestContext: RequestContext, WebSocketRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let webSocket: WebSocketHandlerReference<Self>
+    public var user: AuthenticatedUser?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        webSocket = .init()
+    }
+
+    /// The largest request body the API reads (an alert or a device is a few hundred bytes).
+    public var maxUploadSize: Int { APIServer.maximumBody }
+
+    /// The authenticated user; routes behind `BearerAuthentication` always have one.
+    func requireUser() throws -> AuthenticatedUser {
+        guard let user else { throw APIError.unauthorized }
+        return user
+    }
+}
+
+/// `Authorization: Bearer TOKEN`, checked against the SHA-256 hashes `user add` stored.
+struct BearerAuthentication: RouterMiddleware {
+    let database: AppDatabase
+
+    func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
+            throw APIError.unauthorized
+        }
+        let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        let hash = APIToken.hash(token)
+        let database = self.database
+        let found = try await blocking {
+            try database.read { db in
+                try Row.fetchOne(db, sql: "SELECT id, name, token_hash FROM users WHERE token_hash = ?", arguments: [hash])
+                    .map { (id: $0["id"] as Int64, name: $0["name"] as String, hash: $0["token_hash"] as String) }
+            }
+        }
+        // The lookup finds the row by its hash; the comparison that accepts it is constant-time.
+        guard let found, Self.constantTimeEqual(found.hash, hash) else { throw APIError.unauthorized }
+        var context = context
+        context.user = AuthenticatedUser(id: found.id, name: found.name)
+        return try await next(request, context)
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        var difference: UInt8 = 0
+        for index in x.indices { difference |= x[index] ^ y[index] }
+        return difference == 0
+    }
+}
+
+/// Browsers may call the API and open the stream only from `[serve] allowed_origins`;
+/// requests without an Origin header (the mobile app, curl) are not affected.
+struct OriginCheck: RouterMiddleware {
+    let allowedOrigins: Set<String>
+
+    func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
+        if let origin = request.headers[.origin], !allowedOrigins.contains(origin) {
+            throw APIError.forbiddenOrigin(origin)
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Runs blocking SQLite work (GRDB's synchronous API, which may wait on the busy
+/// timeout) on NIO's thread pool, never on an event loop.
+func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await NIOThreadPool.singleton.runIfActive(body)
+}
+

@@ -1,0 +1,61 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// Errors that exist only in HTTP; everything else is a `StockwatchError`.
+enum APIError: Error {
+    case unauthorized
+    case forbiddenOrigin(String)
+    case upgradeRequired
+}
+
+/// Turns every error into `{"error":{"code","message"}}` with a fitting status:
+/// 400 malformed body, 401 no or wrong token, 404 unknown (or another user's) id,
+/// 409 duplicate, 413 body too large, 422 a value that fails validation.
+struct ErrorRendering: RouterMiddleware {
+    typealias Context = APIRequestContext
+
+    func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let (status, code, message) = Self.describe(error)
+            if status == .internalServerError {
+                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            }
+            var headers: HTTPFields = [.contentType: "application/json"]
+            if status == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="stockwatch""# }
+            let body = JSONOutput.encode(["error": ["code": code, "message": message]])
+            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
+        }
+    }
+
+    static func describe(_ error: any Error) -> (HTTPResponse.Status, String, String) {
+        switch error {
+        case let error as StockwatchError:
+            let status: HTTPResponse.Status = switch error {
+            case .invalidValue, .usage: .unprocessableContent
+            case .invalidInput: .badRequest
+            case .notFound: .notFound
+            case .alreadyExists: .conflict
+            case .unavailable, .temporary: .serviceUnavailable
+            case .config, .insecureFile, .internal: .internalServerError
+            }
+            return (status, error.code, status == .internalServerError ? "internal error" : error.message)
+        case APIError.unauthorized:
+            return (.unauthorized, "unauthorized", "missing or wrong bearer token (Authorization: Bearer TOKEN from 'stockwatch user add')")
+        case let APIError.forbiddenOrigin(origin):
+            return (.forbidden, "forbidden_origin", "origin '\(origin.truncatedForMessage)' is not in [serve] allowed_origins")
+        case APIError.upgradeRequired:
+            return (.upgradeRequired, "upgrade_required", "GET /v1/stream is a WebSocket: send Connection: Upgrade and Upgrade: websocket")
+        case is NIOTooManyBytesError:
+            return (.contentTooLarge, "too_large", "request body larger than \(APIServer.maximumBody) bytes")
+        case let error as HTTPError:
+            let code = error.status == .notFound ? "not_found" : error.status == .methodNotAllowed ? "method_not_allowed" : "http_\(error.status.code)"
+            return (error.status, code, error.body ?? error.status.reasonPhrase)
+        default:
+            return (.internalServerError, "internal", "internal error")
+        }
+    }
+}

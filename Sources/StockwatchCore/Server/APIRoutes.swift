@@ -1,0 +1,129 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// The JSON API's handlers: the CLI's services, scoped to the authenticated user, with
+/// the CLI's JSON objects. Every database call runs off the event loop.
+struct APIRoutes: Sendable {
+    let database: AppDatabase
+    let config: Config
+
+    private var alerts: AlertService { AlertService(database: database, config: config) }
+    private var devices: DeviceService { DeviceService(database: database) }
+    private var history: HistoryService { HistoryService(database: database) }
+
+    func listAlerts(_ user: AuthenticatedUser) async throws -> Response {
+        let alerts = self.alerts
+        return try json(await blocking { try alerts.list(.init(user: user.name)) })
+    }
+
+    /// The body is an alert object as `alert list --json` prints it; id, user, state
+    /// (except paused) and timestamps other than expires_at are ignored.
+    func addAlert(_ request: Request, user: AuthenticatedUser) async throws -> Response {
+        let object = try await Self.decode(AlertJSON.self, from: request, allowedKeys: Self.alertKeys)
+        var spec = try object.spec(user: user.name)
+        if spec.state != .paused { spec.state = .armed }
+        let alerts = self.alerts, input = spec
+        return try json(await blocking { try alerts.add(input) }, status: .created)
+    }
+
+    func showAlert(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
+        let alerts = self.alerts
+        return try json(await blocking { try alerts.show(id: id, ownerID: user.id) })
+    }
+
+    func removeAlert(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
+        let alerts = self.alerts
+        try await blocking { try alerts.remove(ids: [id], ownerID: user.id) }
+        return try json(["removed": [id]])
+    }
+
+    func listDevices(_ user: AuthenticatedUser) async throws -> Response {
+        let devices = self.devices
+        return try json(await blocking { try devices.list(user: user.name) })
+    }
+
+    struct DeviceBody: Decodable {
+        var fcmToken: String
+        var label: String?
+        enum CodingKeys: String, CodingKey { case label, fcmToken = "fcm_token" }
+    }
+
+    /// Registers the app's FCM token, or refreshes it when it is known (apps send it on
+    /// every start); a token another user registered moves to this user.
+    func addDevice(_ request: Request, user: AuthenticatedUser) async throws -> Response {
+        let body = try await Self.decode(DeviceBody.self, from: request, allowedKeys: ["fcm_token", "label"])
+        let devices = self.devices
+        return try json(await blocking { try devices.add(user: user.name, fcmToken: body.fcmToken, label: body.label) })
+    }
+
+    func removeDevice(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
+        let devices = self.devices
+        try await blocking { try devices.remove(id: id, ownerID: user.id) }
+        return try json(["removed": [id]])
+    }
+
+    /// `?symbols=AAPL,EUR/USD`: the newest quote of each that has one.
+    func quotes(_ request: Request) async throws -> Response {
+        guard let list = request.uri.queryParameters["symbols"].map(String.init), !list.isEmpty else {
+            throw StockwatchError.invalidValue(option: "symbols", value: "", reason: "give symbols=AAPL,EUR/USD")
+        }
+        let symbols = try list.split(separator: ",").prefix(Self.maximumLimit + 1).map { (text) throws(StockwatchError) in
+            try Symbol.parse(String(text), option: "symbols").text
+        }
+        guard symbols.count <= Self.maximumLimit else {
+            throw StockwatchError.invalidValue(option: "symbols", value: list, reason: "at most \(Self.maximumLimit) symbols")
+        }
+        let history = self.history
+        return try json(await blocking { try history.latestQuotes(symbols: symbols) })
+    }
+
+    /// `?since=TIME&limit=N`: this user's notifications, newest first, as `history --json`.
+    func notifications(_ request: Request, user: AuthenticatedUser) async throws -> Response {
+        let parameters = request.uri.queryParameters
+        var filter = HistoryService.Filter(userID: user.id, limit: 100)
+        if let since = parameters["since"].map(String.init) {
+            guard let date = ValueParser.date(since) else {
+                throw StockwatchError.invalidValue(option: "since", value: since, reason: "an ISO 8601 time, e.g. 2026-11-25T09:30:00Z")
+            }
+            filter.since = date
+        }
+        if let limit = parameters["limit"].map(String.init) {
+            guard let value = Int(limit), (1...Self.maximumLimit).contains(value) else {
+                throw StockwatchError.invalidValue(option: "limit", value: limit, reason: "a whole number from 1 to \(Self.maximumLimit)")
+            }
+            filter.limit = value
+        }
+        let history = self.history, query = filter
+        return try json(await blocking { try history.notifications(query) })
+    }
+
+    static let maximumLimit = APIServer.maximumLimit
+    static let alertKeys: Set<String> = [
+        "id", "user", "symbol", "condition", "trigger", "cooldown_seconds", "rearm_margin_percent", "channels", "state",
+        "created_at", "last_fired_at", "expires_at", "note",
+    ]
+
+    /// Reads at most `APIServer.maximumBody` bytes (more is 413), refuses keys the object
+    /// does not have (a typo would otherwise be silently ignored), then decodes.
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, allowedKeys: Set<String>) async throws -> T {
+        let buffer = try await request.body.collect(upTo: APIServer.maximumBody)
+        let data = Data(buffer.readableBytesView)
+        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw StockwatchError.invalidInput(source: "request body", position: nil, reason: "not a JSON object")
+        }
+        if let unknown = object.keys.sorted().first(where: { !allowedKeys.contains($0) }) {
+            throw StockwatchError.invalidValue(option: "request body", value: unknown, reason: "unknown field (known: \(allowedKeys.sorted().joined(separator: ", ")))")
+        }
+        do {
+            return try JSONOutput.decoder().decode(type, from: data)
+        } catch let error as DecodingError {
+            throw StockwatchError.usage("request body: \(error.humanDescription)")
+        }
+    }
+
+    func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let text = JSONOutput.encode(value) + "\n"
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+
+/// `stockwatch serve`: the mobile app's JSON API and its WebSocket stream, on Hummingbird.
+/// Cron processes keep writing the database; this process reads what they commit.
+public struct APIServer: Sendable {
+    /// Request bodies and inbound WebSocket messages larger than this are refused.
+    public static let maximumBody = 64 * 1024
+    /// The most rows one list request returns.
+    static let maximumLimit = 500
+
+    let database: AppDatabase
+    let config: Config
+    let logger: Logger
+    let pollInterval: Duration
+
+    /// Logs go to stderr: warnings and errors, plus each start and stop with `verbose`.
+    /// Request lines are not logged (they would carry users' symbols; never tokens).
+    public init(database: AppDatabase, config: Config, verbose: Bool = false, pollInterval: Duration = .milliseconds(250)) {
+        self.database = database
+        self.config = config
+        var logger = Logger(label: "stockwatch.serve") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = verbose ? .info : .warning
+        self.logger = logger
+        self.pollInterval = pollInterval
+    }
+
+    /// Serves until SIGTERM or SIGINT (or the task is cancelled), then closes every
+    /// connection and returns. `onListening` gets the bound address (for port 0).
+    public func run(listen: ListenAddress, onListening: @escaping @Sendable (ListenAddress) -> Void = { _ in }) async throws(StockwatchError) {
+        let hub = StreamHub(history: HistoryService(database: database), maxConnectionsPerUser: config.serve.maxConnectionsPerUser, pollInterval: pollInterval, logger: logger)
+        let app = Application(
+            router: apiRouter(),
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: streamRouter(hub: hub),
+                configuration: .init(ws: .init(maxFrameSize: Self.maximumBody, autoPing: .enabled(timePeriod: .seconds(30))))),
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "stockwatch"),
+            services: [hub],
+            onServerRunning: { channel in
+                onListening(ListenAddress(host: listen.host, port: channel.localAddress?.port ?? listen.port))
+            },
+            logger: logger)
+        do {
+            try await app.runService()
+        } catch let error as StockwatchError {
+            throw error
+        } catch let error as IOError {
+            throw .unavailable("cannot listen on \(listen): \(error.description)")
+        } catch {
+            throw .unavailable("serve stopped: \(error)")
+        }
+    }
+
+    func apiRouter() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: ErrorRendering())
+        router.add(middleware: OriginCheck(allowedOrigins: Set(config.serve.allowedOrigins)))
+        router.add(middleware: CORSMiddleware(allowOrigin: .originBased, allowMethods: [.get, .post, .delete, .options]))
+        router.get("healthz") { _, _ in "ok\n" }
+        let v1 = router.group("v1").add(middleware: BearerAuthentication(database: database))
+        let routes = APIRoutes(database: database, config: config)
+        v1.get("alerts") { _, context in try await routes.listAlerts(context.requireUser()) }
+        v1.post("alerts") { request, context in try await routes.addAlert(request, user: context.requireUser()) }
+        v1.get("alerts/:id") { _, context in try await routes.showAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
+        v1.delete("alerts/:id") { _, context in try await routes.removeAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
+        v1.get("devices") { _, context in try await routes.listDevices(context.requireUser()) }
+        v1.post("devices") { request, context in try await routes.addDevice(request, user: context.requireUser()) }
+        v1.delete("devices/:id") { _, context in try await routes.removeDevice(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
+        v1.get("quotes") { request, _ in try await routes.quotes(request) }
+        v1.get("notifications") { request, context in try await routes.notifications(request, user: context.requireUser()) }
+        // Reached by an authenticated request that is not a WebSocket upgrade.
+        v1.get("stream") { _, _ -> Response in throw APIError.upgradeRequired }
+        return router
+    }
+
+    /// Upgrade requests only. A refused one (no token, bad origin) falls through to
+    /// `apiRouter`, which answers it with the JSON error.
+    func streamRouter(hub: StreamHub) -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: OriginCheck(allowedOrigins: Set(config.serve.allowedOrigins)))
+        router.add(middleware: BearerAuthentication(database: database))
+        router.ws("v1/stream") { _, context in
+            _ = try context.requireUser()
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let user = context.requestContext.user else { return }
+            try await StreamConnection(hub: hub, history: HistoryService(database: database), user: user, logger: context.logger).run(inbound: inbound, outbound: outbound)
+        }
+        return router
+    }
+}

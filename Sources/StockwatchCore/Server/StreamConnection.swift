@@ -1,0 +1,128 @@
+import Foundation
+import HummingbirdWebSocket
+import Logging
+
+/// One client of `GET /v1/stream`. It sends `{"type":"subscribe","symbols":[...]}` or
+/// `unsubscribe`; it receives `subscribed`, the newest quote of each new symbol, then
+/// every new `quote` of its symbols and every `notification` of its user, and an
+/// `error` for a message it got wrong (the connection stays open).
+struct StreamConnection: Sendable {
+    /// Symbols one connection may watch (the whole API's list limit).
+    static let maximumSymbols = APIServer.maximumLimit
+
+    let hub: StreamHub
+    let history: HistoryService
+    let user: AuthenticatedUser
+    let logger: Logger
+
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        guard let (id, outbox) = await hub.register(user) else {
+            try await outbound.close(.policyViolation, reason: "too many connections for user \(user.name)")
+            return
+        }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // The writer ends when the hub drops this client (too slow, or shutdown).
+                group.addTask {
+                    for await text in outbox { try await outbound.write(.text(text)) }
+                }
+                group.addTask {
+                    // Messages over the limit end the loop with close code 1009.
+                    for try await message in inbound.messages(maxSize: APIServer.maximumBody) {
+                        await handle(message, client: id)
+                    }
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            await hub.unregister(id)
+            throw error
+        }
+        await hub.unregister(id)
+    }
+
+    private func handle(_ message: WebSocketMessage, client id: Int) async {
+        guard case let .text(text) = message else {
+            return await hub.send(StreamMessage.error("bad_message", "send JSON text messages, not binary"), to: id)
+        }
+        let request: StreamMessage.Request
+        do {
+            request = try StreamMessage.Request.parse(text)
+        } catch {
+            return await hub.send(StreamMessage.error(error.code, error.message), to: id)
+        }
+        switch request {
+        case let .subscribe(symbols):
+            let before = await hub.subscriptionCount(id)
+            guard before + symbols.count <= Self.maximumSymbols else {
+                return await hub.send(StreamMessage.error("too_many_symbols", "one connection watches at most \(Self.maximumSymbols) symbols"), to: id)
+            }
+            let all = await hub.subscribe(id, to: symbols)
+            await hub.send(StreamMessage.subscribed(all), to: id)
+            // The newest quote of each, so that the app shows a price at once. A quote
+            // committed meanwhile may also arrive from the hub: keep the newest observed_at.
+            let history = self.history
+            if let latest = try? await blocking({ try history.latestQuotes(symbols: symbols) }) {
+                for quote in latest { await hub.send(StreamMessage.quote(quote), to: id) }
+            }
+        case let .unsubscribe(symbols):
+            await hub.send(StreamMessage.subscribed(await hub.unsubscribe(id, from: symbols)), to: id)
+        }
+    }
+}
+
+/// The stream's messages, as JSON text.
+enum StreamMessage {
+    enum Request: Equatable {
+        case subscribe([String])
+        case unsubscribe([String])
+
+        static func parse(_ text: String) throws(StockwatchError) -> Request {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+                throw .invalidInput(source: "message", position: nil, reason: "not a JSON object")
+            }
+            guard let type = object["type"] as? String else {
+                throw .invalidInput(source: "message", position: nil, reason: "missing \"type\" (subscribe or unsubscribe)")
+            }
+            guard type == "subscribe" || type == "unsubscribe" else {
+                throw .invalidValue(option: "type", value: type, reason: "one of subscribe, unsubscribe")
+            }
+            guard let list = object["symbols"] as? [String], !list.isEmpty else {
+                throw .invalidInput(source: "message", position: nil, reason: "\"symbols\" must be a non-empty array of strings")
+            }
+            var seen = Set<String>()
+            let symbols = try list.map { (text) throws(StockwatchError) in try Symbol.parse(text, option: "symbols").text }.filter { seen.insert($0).inserted }
+            return type == "subscribe" ? .subscribe(symbols) : .unsubscribe(symbols)
+        }
+    }
+
+    static func quote(_ quote: QuoteJSON) -> String {
+        JSONOutput.encode(Typed(type: "quote", body: quote))
+    }
+
+    /// The same object (and id) as `history --json` and the FCM data's notification_id.
+    static func notification(_ notification: NotificationJSON) -> String {
+        JSONOutput.encode(Typed(type: "notification", body: notification))
+    }
+
+    static func subscribed(_ symbols: [String]) -> String {
+        JSONOutput.encode(Typed(type: "subscribed", body: ["symbols": symbols]))
+    }
+
+    static func error(_ code: String, _ message: String) -> String {
+        JSONOutput.encode(Typed(type: "error", body: ["code": code, "message": message]))
+    }
+
+    /// `{"type":...}` merged into the body's own keys.
+    private struct Typed<Body: Encodable>: Encodable {
+        let type: String
+        let body: Body
+        enum Key: String, CodingKey { case type }
+        func encode(to encoder: any Encoder) throws {
+            try body.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(type, forKey: .type)
+        }
+    }
+}
