@@ -66,16 +66,23 @@ struct BearerAuthentication: RouterMiddleware {
     }
 }
 
-/// Browsers may call the API and open the stream only from `[serve] allowed_origins`;
-/// requests without an Origin header (the mobile app, curl) are not affected.
+/// Browsers may call the API and open the stream only from `[serve] allowed_origins`.
+/// Only browser origins are checked (http, https, or "null"): browsers always send one
+/// and a page cannot forge it, while other clients send none (the mobile app, curl) or
+/// one of their own making (WebSocket libraries send ws://host), which proves nothing.
 struct OriginCheck: RouterMiddleware {
     let allowedOrigins: Set<String>
 
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
-        if let origin = request.headers[.origin], !allowedOrigins.contains(origin) {
+        if let origin = request.headers[.origin], Self.isBrowserOrigin(origin), !allowedOrigins.contains(origin) {
             throw APIError.forbiddenOrigin(origin)
         }
         return try await next(request, context)
+    }
+
+    static func isBrowserOrigin(_ origin: String) -> Bool {
+        let lowered = origin.lowercased()
+        return lowered == "null" || lowered.hasPrefix("http://") || lowered.hasPrefix("https://")
     }
 }
 

@@ -76,8 +76,9 @@ public struct APIServer: Sendable {
         return router
     }
 
-    /// Upgrade requests only. A refused one (no token, bad origin) falls through to
-    /// `apiRouter`, which answers it with the JSON error.
+    /// Upgrade requests only. Hummingbird answers a refused upgrade (no or wrong token,
+    /// a browser origin not allowed) with a bare 400 before anything is upgraded; the
+    /// same request without upgrade headers gets the JSON error from `apiRouter`.
     func streamRouter(hub: StreamHub) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: OriginCheck(allowedOrigins: Set(config.serve.allowedOrigins)))
