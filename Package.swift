@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        // Tests only: reads openapi.yaml to check the API's answers against it.
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .target(
@@ -63,6 +65,15 @@ let package = Package(
             dependencies: ["TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/FakeServices"
         ),
+        // Many WebSocket clients in one process, for Benchmarks/serve.
+        .executableTarget(
+            name: "stockwatch-wsbench",
+            dependencies: [
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Tests/ServeBenchmark"
+        ),
         .testTarget(
             name: "StockwatchCoreTests",
             dependencies: ["StockwatchCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
@@ -77,8 +88,10 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                // A real WebSocket client for serve's tests.
+                // A real WebSocket client and HTTP client for serve's tests.
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Yams", package: "Yams"),
             ]
         ),
     ],

@@ -28,7 +28,7 @@ actor StreamHub: Service {
     private var lastQuoteID: Int64?
     private var lastNotificationID: Int64?
 
-    init(history: HistoryService, maxConnectionsPerUser: Int, pollInterval: Duration, logger: Logger) {
+    init(history: HistoryService, maxConnectionsPerUser: Int, pollInterval: Duration, logger: Logger = Logger(label: "stockwatch.serve")) {
         self.history = history
         self.maxConnectionsPerUser = maxConnectionsPerUser
         self.pollInterval = pollInterval

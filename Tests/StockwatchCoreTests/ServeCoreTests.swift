@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import StockwatchCore
+
+struct ServeCoreTests {
+    @Test(arguments: [
+        (#"{"type":"subscribe","symbols":["aapl","EUR/USD","AAPL"]}"#, StreamMessage.Request.subscribe(["AAPL", "EUR/USD"])),
+        (#"{"type":"unsubscribe","symbols":["MSFT"]}"#, .unsubscribe(["MSFT"])),
+    ])
+    func streamRequestsAreParsedWithCanonicalSymbols(_ text: String, _ expected: StreamMessage.Request) throws {
+        #expect(try StreamMessage.Request.parse(text) == expected)
+    }
+
+    @Test(arguments: [
+        ("", "not a JSON object"), ("[1]", "not a JSON object"), (#"{"symbols":["AAPL"]}"#, "missing \"type\""),
+        (#"{"type":"dance","symbols":["AAPL"]}"#, "one of subscribe, unsubscribe"),
+        (#"{"type":"subscribe"}"#, "non-empty array"), (#"{"type":"subscribe","symbols":[]}"#, "non-empty array"),
+        (#"{"type":"subscribe","symbols":[1]}"#, "non-empty array"), (#"{"type":"subscribe","symbols":["no way"]}"#, "symbols"),
+    ])
+    func badStreamRequestsSayWhatIsWrong(_ text: String, _ fragment: String) {
+        let error = expectError { _ = try StreamMessage.Request.parse(text) }
+        #expect(error?.message.contains(fragment) == true, "\(error?.message ?? "no error")")
+    }
+
+    @Test func streamMessagesCarryTheirTypeBesideTheObjectsOwnKeys() throws {
+        let quote = QuoteJSON(symbol: "AAPL", price: 201.5, provider: "finnhub", observedAt: Date(timeIntervalSince1970: 1_700_000_000))
+        let object = try JSONSerialization.jsonObject(with: Data(StreamMessage.quote(quote).utf8)) as? [String: Any]
+        #expect(object?["type"] as? String == "quote")
+        #expect(object?["observed_at"] as? String == "2023-11-14T22:13:20Z")
+        #expect(Set(object?.keys.map { $0 } ?? []) == ["type", "symbol", "price", "provider", "observed_at"])
+    }
+
+    @Test func serveSettingsAreReadAndCheckedWithTheirKey() throws {
+        let config = try ConfigLoader.parse(
+            "[serve]\nlisten = \"[::1]:9090\"\nmax_connections_per_user = 3\nallowed_origins = [\"https://app.example.com\"]\n",
+            file: "c.toml", environment: [:])
+        #expect(config.serve.listen == ListenAddress(host: "::1", port: 9090))
+        #expect(config.serve.listen.description == "[::1]:9090")
+        #expect(config.serve.maxConnectionsPerUser == 3)
+        #expect(config.serve.allowedOrigins == ["https://app.example.com"])
+        #expect(try ConfigLoader.parse("", file: "c.toml", environment: [:]).serve.listen.description == "127.0.0.1:8080")
+        for (text, key) in [
+            ("[serve]\nlisten = \"8080\"\n", "listen"), ("[serve]\nlisten = \"host:99999\"\n", "listen"),
+            ("[serve]\nmax_connections_per_user = 0\n", "max_connections_per_user"),
+            ("[serve]\nallowed_origins = [\"https://app.example.com/path\"]\n", "allowed_origins"),
+            ("[serve]\nallowed_origins = [\"app.example.com\"]\n", "allowed_origins"), ("[serve]\nport = 1\n", "port"),
+        ] {
+            let error = expectError { _ = try ConfigLoader.parse(text, file: "c.toml", environment: [:]) }
+            #expect(error?.exitStatus == .config)
+            #expect(error?.message.contains(key) == true, "\(error?.message ?? "no error")")
+        }
+    }
+
+    @Test func onlyBrowserOriginsAreChecked() {
+        #expect(OriginCheck.isBrowserOrigin("https://evil.example"))
+        #expect(OriginCheck.isBrowserOrigin("null"))
+        #expect(!OriginCheck.isBrowserOrigin("ws://127.0.0.1"))
+    }
+
+    @Test func tokensCompareInConstantTimeAndExactly() {
+        let hash = APIToken.hash("sw_abc")
+        #expect(BearerAuthentication.constantTimeEqual(hash, APIToken.hash("sw_abc")))
+        #expect(!BearerAuthentication.constantTimeEqual(hash, APIToken.hash("sw_abd")))
+        #expect(!BearerAuthentication.constantTimeEqual(hash, String(hash.dropLast())))
+    }
+
+    @Test func aClientThatStopsReadingIsDroppedInsteadOfBufferedWithoutBound() async throws {
+        let store = try TemporaryStore()
+        let hub = StreamHub(history: HistoryService(database: store.database), maxConnectionsPerUser: 2, pollInterval: .milliseconds(250))
+        let alice = AuthenticatedUser(id: 1, name: "alice")
+        let slow = try #require(await hub.register(alice))
+        _ = try #require(await hub.register(alice))
+        #expect(await hub.register(alice) == nil)  // the per-user limit
+
+        for n in 0..<(StreamHub.clientBuffer + 10) { await hub.send("message \(n)", to: slow.id) }
+        var received = 0
+        for await _ in slow.outbox { received += 1 }  // ends: the hub dropped the client
+        #expect(received == StreamHub.clientBuffer)
+        #expect(await hub.register(alice) != nil)  // its slot is free again
+    }
+}
