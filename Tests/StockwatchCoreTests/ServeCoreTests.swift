@@ -78,4 +78,15 @@ struct ServeCoreTests {
         #expect(received == StreamHub.clientBuffer)
         #expect(await hub.register(alice) != nil)  // its slot is free again
     }
+
+    @Test func theSymbolLimitCountsDistinctSymbols() async throws {
+        let store = try TemporaryStore()
+        let hub = StreamHub(history: HistoryService(database: store.database), maxConnectionsPerUser: 1, pollInterval: .milliseconds(250))
+        let client = try #require(await hub.register(AuthenticatedUser(id: 1, name: "alice")))
+        #expect(await hub.subscribe(client.id, to: ["AAPL", "MSFT"], limit: 2) == ["AAPL", "MSFT"])
+        #expect(await hub.subscribe(client.id, to: ["AAPL"], limit: 2) == ["AAPL", "MSFT"])  // again: still 2
+        #expect(await hub.subscribe(client.id, to: ["IBM"], limit: 2) == nil)
+        #expect(await hub.unsubscribe(client.id, from: ["MSFT"]) == ["AAPL"])
+        #expect(await hub.subscribe(client.id, to: ["IBM"], limit: 2) == ["AAPL", "IBM"])
+    }
 }

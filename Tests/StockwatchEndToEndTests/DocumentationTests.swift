@@ -12,7 +12,7 @@ import Testing
 
     static let commands = [
         "tick", "fetch", "evaluate", "notify", "alert add", "alert list", "alert show", "alert remove", "alert pause", "alert resume", "alert import",
-        "user add", "user list", "user remove", "device add", "device list", "device remove", "history", "status", "demo", "config check",
+        "user add", "user list", "user remove", "device add", "device list", "device remove", "history", "status", "serve", "demo", "config check",
     ]
 
     @Test func everyExitCodeIsDocumented() throws {

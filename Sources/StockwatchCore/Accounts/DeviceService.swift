@@ -9,13 +9,14 @@ public struct DeviceService: Sendable {
 
     /// Registers a token, or refreshes it (owner, label, active again) when it is known:
     /// apps re-send their token on every start.
-    public func add(user: String?, fcmToken: String, label: String?, now: Date = Date()) throws(StockwatchError) -> DeviceJSON {
+    /// `fields` name the culprit in errors: the CLI's flags, or the API's JSON fields.
+    public func add(user: String?, fcmToken: String, label: String?, fields: (token: String, label: String) = ("--fcm-token", "--label"), now: Date = Date()) throws(StockwatchError) -> DeviceJSON {
         let token = fcmToken.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...4096).contains(token.utf8.count), !token.contains(where: { $0.isWhitespace }) else {
-            throw .invalidValue(option: "--fcm-token", value: fcmToken, reason: "an FCM token is one word of at most 4096 bytes")
+            throw .invalidValue(option: fields.token, value: fcmToken, reason: "an FCM token is one word of at most 4096 bytes")
         }
         if let label, label.count > 200 {
-            throw .invalidValue(option: "--label", value: label, reason: "at most 200 characters")
+            throw .invalidValue(option: fields.label, value: label, reason: "at most 200 characters")
         }
         return try database.write { db in
             let userID = try UserService.resolve(user, in: db, now: now)

@@ -34,14 +34,16 @@ public struct APIRequestContext: RequestContext, WebSocketRequestContext {
 }
 
 /// `Authorization: Bearer TOKEN`, checked against the SHA-256 hashes `user add` stored.
+/// On the stream, also `Sec-WebSocket-Protocol: stockwatch.bearer, TOKEN`: the browser
+/// WebSocket API cannot send an Authorization header, only subprotocols.
 struct BearerAuthentication: RouterMiddleware {
+    static let subprotocol = "stockwatch.bearer"
+
     let database: AppDatabase
+    var acceptsSubprotocol = false
 
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization], header.count > 7, header.prefix(7).lowercased() == "bearer " else {
-            throw APIError.unauthorized
-        }
-        let token = String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        guard let token = token(in: request) else { throw APIError.unauthorized }
         let hash = APIToken.hash(token)
         let database = self.database
         let found = try await blocking {
@@ -55,6 +57,17 @@ struct BearerAuthentication: RouterMiddleware {
         var context = context
         context.user = AuthenticatedUser(id: found.id, name: found.name)
         return try await next(request, context)
+    }
+
+    func token(in request: Request) -> String? {
+        if let header = request.headers[.authorization] {
+            guard header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
+            return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
+        }
+        guard acceptsSubprotocol, let offered = request.headers[.secWebSocketProtocol] else { return nil }
+        let protocols = offered.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard protocols.count == 2, protocols[0] == Self.subprotocol else { return nil }
+        return protocols[1]
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
@@ -75,7 +88,8 @@ struct OriginCheck: RouterMiddleware {
 
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
         if let origin = request.headers[.origin], Self.isBrowserOrigin(origin), !allowedOrigins.contains(origin) {
-            throw APIError.forbiddenOrigin(origin)
+            // Answered here, outside CORSMiddleware, so that a preflight is refused too.
+            return ErrorRendering.response(for: APIError.forbiddenOrigin(origin), request: request, logger: context.logger)
         }
         return try await next(request, context)
     }

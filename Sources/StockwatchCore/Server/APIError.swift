@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// Errors that exist only in HTTP; everything else is a `StockwatchError`.
@@ -20,15 +21,19 @@ struct ErrorRendering: RouterMiddleware {
         do {
             return try await next(request, context)
         } catch {
-            let (status, code, message) = Self.describe(error)
-            if status == .internalServerError {
-                context.logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            }
-            var headers: HTTPFields = [.contentType: "application/json"]
-            if status == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="stockwatch""# }
-            let body = JSONOutput.encode(["error": ["code": code, "message": message]])
-            return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
+            return Self.response(for: error, request: request, logger: context.logger)
         }
+    }
+
+    static func response(for error: any Error, request: Request, logger: Logger) -> Response {
+        let (status, code, message) = describe(error)
+        if status == .internalServerError {
+            logger.error("request failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+        }
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if status == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="stockwatch""# }
+        let body = JSONOutput.encode(["error": ["code": code, "message": message]])
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
     }
 
     static func describe(_ error: any Error) -> (HTTPResponse.Status, String, String) {

@@ -54,7 +54,7 @@ struct APIRoutes: Sendable {
     func addDevice(_ request: Request, user: AuthenticatedUser) async throws -> Response {
         let body = try await Self.decode(DeviceBody.self, from: request, allowedKeys: ["fcm_token", "label"])
         let devices = self.devices
-        return try json(await blocking { try devices.add(user: user.name, fcmToken: body.fcmToken, label: body.label) })
+        return try json(await blocking { try devices.add(user: user.name, fcmToken: body.fcmToken, label: body.label, fields: ("fcm_token", "label")) })
     }
 
     func removeDevice(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
@@ -68,9 +68,10 @@ struct APIRoutes: Sendable {
         guard let list = request.uri.queryParameters["symbols"].map(String.init), !list.isEmpty else {
             throw StockwatchError.invalidValue(option: "symbols", value: "", reason: "give symbols=AAPL,EUR/USD")
         }
-        let symbols = try list.split(separator: ",").prefix(Self.maximumLimit + 1).map { (text) throws(StockwatchError) in
+        var seen = Set<String>()
+        let symbols = try list.split(separator: ",", omittingEmptySubsequences: false).prefix(Self.maximumLimit + 1).map { (text) throws(StockwatchError) in
             try Symbol.parse(String(text), option: "symbols").text
-        }
+        }.filter { seen.insert($0).inserted }
         guard symbols.count <= Self.maximumLimit else {
             throw StockwatchError.invalidValue(option: "symbols", value: list, reason: "at most \(Self.maximumLimit) symbols")
         }

@@ -45,10 +45,11 @@ public struct APIServer: Sendable {
             logger: logger)
         do {
             try await app.runService()
+            logger.info("stopped")
         } catch let error as StockwatchError {
             throw error
         } catch let error as IOError {
-            throw .unavailable("cannot listen on \(listen): \(error.description)")
+            throw .unavailable("cannot listen on \(listen): \(String(cString: strerror(error.errnoCode)))")
         } catch {
             throw .unavailable("serve stopped: \(error)")
         }
@@ -56,9 +57,11 @@ public struct APIServer: Sendable {
 
     func apiRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
-        router.add(middleware: ErrorRendering())
+        // Origin check, then CORS headers, then errors rendered as JSON responses: inside
+        // CORSMiddleware, which would otherwise wrap a thrown error into a type of its own.
         router.add(middleware: OriginCheck(allowedOrigins: Set(config.serve.allowedOrigins)))
         router.add(middleware: CORSMiddleware(allowOrigin: .originBased, allowMethods: [.get, .post, .delete, .options]))
+        router.add(middleware: ErrorRendering())
         router.get("healthz") { _, _ in "ok\n" }
         let v1 = router.group("v1").add(middleware: BearerAuthentication(database: database))
         let routes = APIRoutes(database: database, config: config)
@@ -82,10 +85,12 @@ public struct APIServer: Sendable {
     func streamRouter(hub: StreamHub) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: OriginCheck(allowedOrigins: Set(config.serve.allowedOrigins)))
-        router.add(middleware: BearerAuthentication(database: database))
-        router.ws("v1/stream") { _, context in
+        router.add(middleware: BearerAuthentication(database: database, acceptsSubprotocol: true))
+        router.ws("v1/stream") { request, context in
             _ = try context.requireUser()
-            return .upgrade([:])
+            // A browser fails the connection unless the server picks one offered subprotocol.
+            let offered = request.headers[.secWebSocketProtocol]?.hasPrefix(BearerAuthentication.subprotocol) ?? false
+            return .upgrade(offered ? [.secWebSocketProtocol: BearerAuthentication.subprotocol] : [:])
         } onUpgrade: { inbound, outbound, context in
             guard let user = context.requestContext.user else { return }
             try await StreamConnection(hub: hub, history: HistoryService(database: database), user: user, logger: context.logger).run(inbound: inbound, outbound: outbound)

@@ -54,11 +54,9 @@ struct StreamConnection: Sendable {
         }
         switch request {
         case let .subscribe(symbols):
-            let before = await hub.subscriptionCount(id)
-            guard before + symbols.count <= Self.maximumSymbols else {
+            guard let all = await hub.subscribe(id, to: symbols, limit: Self.maximumSymbols) else {
                 return await hub.send(StreamMessage.error("too_many_symbols", "one connection watches at most \(Self.maximumSymbols) symbols"), to: id)
             }
-            let all = await hub.subscribe(id, to: symbols)
             await hub.send(StreamMessage.subscribed(all), to: id)
             // The newest quote of each, so that the app shows a price at once. A quote
             // committed meanwhile may also arrive from the hub: keep the newest observed_at.

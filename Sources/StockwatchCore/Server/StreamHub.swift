@@ -71,9 +71,11 @@ actor StreamHub: Service {
         client.outbox.finish()
     }
 
-    /// Returns the client's symbols after the change.
-    func subscribe(_ id: Int, to symbols: [String]) -> [String] {
-        guard clients[id] != nil else { return [] }
+    /// Returns the client's symbols after the change, or nil when they would be more
+    /// than `limit` (nothing changes then).
+    func subscribe(_ id: Int, to symbols: [String], limit: Int) -> [String]? {
+        guard let client = clients[id] else { return [] }
+        guard client.symbols.union(symbols).count <= limit else { return nil }
         for symbol in symbols where clients[id]!.symbols.insert(symbol).inserted {
             subscribers[symbol, default: []].insert(id)
         }
@@ -87,8 +89,6 @@ actor StreamHub: Service {
         }
         return clients[id]!.symbols.sorted()
     }
-
-    func subscriptionCount(_ id: Int) -> Int { clients[id]?.symbols.count ?? 0 }
 
     /// Queues one message; a client whose queue is full is dropped (its stream ends
     /// and its connection closes) rather than buffered without bound.

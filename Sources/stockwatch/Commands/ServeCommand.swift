@@ -13,9 +13,15 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Address to listen on (default: [serve] listen, else 127.0.0.1:8080; port 0 picks a free one).", valueName: "host:port"))
     var listen: String?
 
+    @Option(name: .customLong("allowed-origin"), help: ArgumentHelp("A browser origin allowed to call the API and open the stream (repeatable; replaces [serve] allowed_origins).", valueName: "origin"))
+    var allowedOrigins: [String] = []
+
     func run() async throws {
-        let (database, config) = try global.open()
+        // Flags are checked before the database is opened (or created).
+        var config = try global.loadConfig()
+        if !allowedOrigins.isEmpty { try config.serve.allowOrigins(allowedOrigins, option: "--allowed-origin") }
         let address = try listen.map { (text) throws(StockwatchError) in try ListenAddress.parse(text, option: "--listen") } ?? config.serve.listen
+        let database = try AppDatabase(path: global.databasePath)
         let json = global.json
         try await APIServer(database: database, config: config, verbose: global.verbose).run(listen: address) { bound in
             // Written at once (not buffered): scripts and tests wait for this line.
