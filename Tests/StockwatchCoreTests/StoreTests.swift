@@ -14,9 +14,41 @@ import Testing
         }
         #expect(mode == "wal")
         #expect(foreignKeys == 1)
-        #expect(migrations == ["v1-users-devices-alerts-quotes-notifications", "v2-provider-budgets", "v3-evaluation-watermarks", "v4-delivery-attempts-access-tokens"])
+        #expect(migrations == ["v1-users-devices-alerts-quotes-notifications", "v2-provider-budgets", "v3-evaluation-watermarks", "v4-delivery-attempts-access-tokens", "v5-notification-ids-never-reused"])
         // Reopening runs nothing twice.
         _ = try AppDatabase(path: store.database.path)
+    }
+
+    @Test func notificationIdsAreNeverReusedAndV5KeepsExistingRows() throws {
+        let folder = NSTemporaryDirectory() + "stockwatch-core-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let path = folder + "/old.db"
+        // A database as v4 left it, with two notifications and their deliveries.
+        let old = try DatabaseQueue(path: path)
+        try AppDatabase.migrator.migrate(old, upTo: "v4-delivery-attempts-access-tokens")
+        try old.write { db in
+            try db.execute(sql: "INSERT INTO users (id, name, token_hash, created_at) VALUES (1, 'u', '\(String(repeating: "a", count: 64))', 0), (2, 'v', '\(String(repeating: "b", count: 64))', 0)")
+            for (id, user) in [(1, 1), (2, 2)] {
+                try db.execute(sql: "INSERT INTO notifications (id, user_id, symbol, price, observed_at, message, created_at) VALUES (?, ?, 'AAPL', 1, 0, 'm', 0)", arguments: [id, user])
+                try db.execute(sql: "INSERT INTO deliveries (notification_id, channel, next_attempt_at, created_at, updated_at) VALUES (?, 'stdout', 0, 0, 0)", arguments: [id])
+            }
+        }
+        try old.close()
+
+        let database = try AppDatabase(path: path)
+        let kept = try database.read { db in
+            (try Int.fetchOne(db, sql: "SELECT count(*) FROM notifications") ?? 0, try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") ?? 0)
+        }
+        #expect(kept == (2, 2))
+        // Removing the user of the newest notification must not free its id.
+        let newID = try database.write { db -> Int64 in
+            try db.execute(sql: "DELETE FROM users WHERE id = 2")
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") == 1)  // the cascade still reaches deliveries
+            try db.execute(sql: "INSERT INTO notifications (user_id, symbol, price, observed_at, message, created_at) VALUES (1, 'AAPL', 1, 0, 'm', 0)")
+            return db.lastInsertedRowID
+        }
+        #expect(newID == 3)
     }
 
     @Test func schemaRejectsInvalidRows() throws {

@@ -147,6 +147,32 @@ extension AppDatabase {
                 CREATE INDEX deliveries_leased ON deliveries(lease_until) WHERE status = 'sending';
                 """)
         }
+        migrator.registerMigration("v5-notification-ids-never-reused") { db in
+            // A notification id is what receivers deduplicate on (the webhook-id header,
+            // FCM's notification_id, the stream): without AUTOINCREMENT, deleting the newest
+            // rows (a removed user's) would hand their ids to new notifications. The table
+            // is rebuilt as SQLite requires; foreign keys are off during migrations.
+            try db.execute(sql: """
+                CREATE TABLE notifications_new (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    alert_id INTEGER REFERENCES alerts(id) ON DELETE SET NULL,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    quote_id INTEGER REFERENCES quotes(id) ON DELETE SET NULL,
+                    symbol TEXT NOT NULL,
+                    price REAL NOT NULL,
+                    observed_at INTEGER NOT NULL,
+                    message TEXT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    UNIQUE (alert_id, quote_id)
+                );
+                INSERT INTO notifications_new (id, alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
+                    SELECT id, alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at FROM notifications;
+                DROP TABLE notifications;
+                ALTER TABLE notifications_new RENAME TO notifications;
+                CREATE INDEX notifications_user_created ON notifications(user_id, created_at);
+                CREATE INDEX notifications_symbol ON notifications(symbol);
+                """)
+        }
         return migrator
     }
 }
