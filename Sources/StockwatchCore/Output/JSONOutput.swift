@@ -233,15 +233,11 @@ public struct NotificationJSON: Encodable, Sendable {
         case createdAt = "created_at"
     }
 
+    /// The receivers' object (webhook, exec, stream) plus what history adds.
     public func encode(to encoder: any Encoder) throws {
+        let payload = NotificationPayload(id: id, alertId: alertId, user: user, symbol: symbol, price: price, observedAt: observedAt, message: message)
+        try payload.encode(to: encoder)
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(alertId, forKey: .alertId)
-        try c.encode(user, forKey: .user)
-        try c.encode(symbol, forKey: .symbol)
-        try c.encode(price, forKey: .price)
-        try c.encode(observedAt, forKey: .observedAt)
-        try c.encode(message, forKey: .message)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(deliveries, forKey: .deliveries)
     }
