@@ -47,7 +47,10 @@ import Testing
         #expect(report["default_notify"] as? [String] == ["ops"])
         let providers = try #require(report["providers"] as? [[String: Any]])
         #expect(providers.map { $0["api_key"] as? String } == ["(from environment STOCKWATCH_FINNHUB_API_KEY)", "(from file \(key))"])
-        #expect(try sandbox.run(["config", "check"], extraEnvironment: env).stdout.contains("channels.ops"))
+        #expect((report["serve"] as? [String: Any])?["listen"] as? String == "127.0.0.1:8080")
+        let text = try sandbox.run(["config", "check"], extraEnvironment: env).stdout
+        #expect(text.contains("channels.ops"))
+        #expect(text.contains("serve.allowed_origins"))
 
         // The default channel now comes from config.
         let added = try sandbox.run(["alert", "add", "AAPL", "--above", "1", "--json"], extraEnvironment: env)

@@ -25,14 +25,26 @@ public struct ConfigReport: Encodable, Sendable {
         enum CodingKeys: String, CodingKey { case name, baseURL = "base_url", apiKey = "api_key" }
     }
 
+    public struct Serve: Encodable, Sendable {
+        public var listen: String
+        public var maxConnectionsPerUser: Int
+        public var allowedOrigins: [String]
+        enum CodingKeys: String, CodingKey {
+            case listen
+            case maxConnectionsPerUser = "max_connections_per_user"
+            case allowedOrigins = "allowed_origins"
+        }
+    }
+
     public var file: String?
     public var database: String
     public var defaultNotify: [String]
     public var channels: [Channel]
     public var providers: [Provider]
+    public var serve: Serve
 
     enum CodingKeys: String, CodingKey {
-        case file, database, channels, providers
+        case file, database, channels, providers, serve
         case defaultNotify = "default_notify"
     }
 
@@ -57,6 +69,7 @@ public struct ConfigReport: Encodable, Sendable {
             }
             providers.append(Provider(name: name, baseURL: provider.baseURL, apiKey: provider.apiKey?.masked))
         }
-        return ConfigReport(file: config.file, database: databasePath, defaultNotify: config.defaultNotify, channels: channels, providers: providers)
+        let serve = Serve(listen: config.serve.listen.description, maxConnectionsPerUser: config.serve.maxConnectionsPerUser, allowedOrigins: config.serve.allowedOrigins)
+        return ConfigReport(file: config.file, database: databasePath, defaultNotify: config.defaultNotify, channels: channels, providers: providers, serve: serve)
     }
 }

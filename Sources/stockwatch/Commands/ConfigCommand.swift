@@ -25,6 +25,9 @@ struct ConfigCheckCommand: ParsableCommand {
         for provider in report.providers {
             rows.append(["providers.\(provider.name)", [provider.baseURL ?? "(default URL)", provider.apiKey.map { "key \($0)" }].compactMap { $0 }.joined(separator: " ")])
         }
+        rows.append(["serve.listen", report.serve.listen])
+        rows.append(["serve.max_connections_per_user", String(report.serve.maxConnectionsPerUser)])
+        rows.append(["serve.allowed_origins", report.serve.allowedOrigins.isEmpty ? "(none)" : report.serve.allowedOrigins.joined(separator: ", ")])
         Output.table(["SETTING", "VALUE"], rows)
     }
 }
