@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import StockwatchCore
 
@@ -51,6 +52,24 @@ struct ServeCoreTests {
         }
     }
 
+    @Test func apiAlertsUseOnlyChannelsOpenToTheAPI() throws {
+        let config = try ConfigLoader.parse("""
+            [alerts]
+            default_notify = ["pager", "stdout"]
+            [channels.pager]
+            type = "exec"
+            command = ["/bin/true"]
+            """, file: "c.toml", environment: [:])
+        #expect(config.apiChannelNames == ["stdout"])  // fcm and stdout channels only, by default
+        #expect(try APIRoutes.apiChannels(nil, config: config) == ["stdout"])
+        let refused = expectError { _ = try APIRoutes.apiChannels(["pager"], config: config) }
+        #expect(refused?.message.contains("not a channel open to the API") == true)
+        let opened = try ConfigLoader.parse("[serve]\napi_channels = [\"pager\"]\n[channels.pager]\ntype = \"exec\"\ncommand = [\"/bin/true\"]\n", file: "c.toml", environment: [:])
+        #expect(try APIRoutes.apiChannels(nil, config: opened) == ["pager"])
+        let unknown = expectError { _ = try ConfigLoader.parse("[serve]\napi_channels = [\"nope\"]\n", file: "c.toml", environment: [:]) }
+        #expect(unknown?.message.contains("api_channels") == true)
+    }
+
     @Test func onlyBrowserOriginsAreChecked() {
         #expect(OriginCheck.isBrowserOrigin("https://evil.example"))
         #expect(OriginCheck.isBrowserOrigin("null"))
@@ -67,12 +86,14 @@ struct ServeCoreTests {
     @Test func aClientThatStopsReadingIsDroppedInsteadOfBufferedWithoutBound() async throws {
         let store = try TemporaryStore()
         let hub = StreamHub(history: HistoryService(database: store.database), maxConnectionsPerUser: 2, pollInterval: .milliseconds(250))
-        let alice = AuthenticatedUser(id: 1, name: "alice")
-        let slow = try #require(await hub.register(alice))
+        let alice = AuthenticatedUser(id: 1, name: "alice", tokenHash: APIToken.hash("sw_alice"))
+        let closed = Mutex(false)
+        let slow = try #require(await hub.register(alice) { closed.withLock { $0 = true } })
         _ = try #require(await hub.register(alice))
         #expect(await hub.register(alice) == nil)  // the per-user limit
 
         for n in 0..<(StreamHub.clientBuffer + 10) { await hub.send("message \(n)", to: slow.id) }
+        #expect(closed.withLock { $0 })  // its connection was closed, not just its queue
         var received = 0
         for await _ in slow.outbox { received += 1 }  // ends: the hub dropped the client
         #expect(received == StreamHub.clientBuffer)
@@ -82,11 +103,13 @@ struct ServeCoreTests {
     @Test func theSymbolLimitCountsDistinctSymbols() async throws {
         let store = try TemporaryStore()
         let hub = StreamHub(history: HistoryService(database: store.database), maxConnectionsPerUser: 1, pollInterval: .milliseconds(250))
-        let client = try #require(await hub.register(AuthenticatedUser(id: 1, name: "alice")))
-        #expect(await hub.subscribe(client.id, to: ["AAPL", "MSFT"], limit: 2) == ["AAPL", "MSFT"])
-        #expect(await hub.subscribe(client.id, to: ["AAPL"], limit: 2) == ["AAPL", "MSFT"])  // again: still 2
+        let client = try #require(await hub.register(AuthenticatedUser(id: 1, name: "alice", tokenHash: APIToken.hash("sw_alice"))))
+        let first = await hub.subscribe(client.id, to: ["AAPL", "MSFT"], limit: 2)
+        #expect(first?.all == ["AAPL", "MSFT"] && first?.added == ["AAPL", "MSFT"])
+        let again = await hub.subscribe(client.id, to: ["AAPL"], limit: 2)  // still 2, nothing new
+        #expect(again?.all == ["AAPL", "MSFT"] && again?.added == [])
         #expect(await hub.subscribe(client.id, to: ["IBM"], limit: 2) == nil)
         #expect(await hub.unsubscribe(client.id, from: ["MSFT"]) == ["AAPL"])
-        #expect(await hub.subscribe(client.id, to: ["IBM"], limit: 2) == ["AAPL", "IBM"])
+        #expect(await hub.subscribe(client.id, to: ["IBM"], limit: 2)?.all == ["AAPL", "IBM"])
     }
 }

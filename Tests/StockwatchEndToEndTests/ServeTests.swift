@@ -126,7 +126,7 @@ import Testing
         // Browsers authenticate the stream with a subprotocol (they cannot set headers).
         let stream = try await StreamClient.connect(server, token: nil, headers: [
 .secWebSocketProtocol: "stockwatch.bearer, \(alice)"])
-        try await stream.send(#"{"type":"subscribe","symbols":["AAPL"]}"#)
+        await stream.send(#"{"type":"subscribe","symbols":["AAPL"]}"#)
         _ = try await stream.next { $0["type"] as? String == "subscribed" }
         await stream.close()
         await #expect(throws: (any Error).self) {
@@ -174,13 +174,13 @@ import Testing
 
         let aliceStream = try await StreamClient.connect(server, token: alice)
         let bobStream = try await StreamClient.connect(server, token: bob)
-        try await aliceStream.send(#"{"type":"subscribe","symbols":["aapl"]}"#)
+        await aliceStream.send(#"{"type":"subscribe","symbols":["aapl"]}"#)
         let subscribed = try await aliceStream.next { $0["type"] as? String == "subscribed" }
         #expect(subscribed["symbols"] as? [String] == ["AAPL"])
         // Right after subscribing: the newest stored quote, so the app has a price at once.
         let first = try await aliceStream.next { $0["type"] as? String == "quote" }
         #expect(first["price"] as? Double == 150)
-        try await bobStream.send(#"{"type":"subscribe","symbols":["MSFT"]}"#)
+        await bobStream.send(#"{"type":"subscribe","symbols":["MSFT"]}"#)
         _ = try await bobStream.next { $0["type"] as? String == "quote" }
 
         // Another process commits new quotes: each subscriber gets its own symbol's.
@@ -226,15 +226,15 @@ import Testing
         defer { server.stop() }
         let stream = try await StreamClient.connect(server, token: alice)
         for message in ["not json", #"{"symbols":["AAPL"]}"#, #"{"type":"dance","symbols":["AAPL"]}"#, #"{"type":"subscribe","symbols":[]}"#, #"{"type":"subscribe","symbols":["no way"]}"#] {
-            try await stream.send(message)
+            await stream.send(message)
             let error = try await stream.next { $0["type"] as? String == "error" }
             #expect(error["code"] is String, "\(message)")
             #expect((error["message"] as? String)?.isEmpty == false)
         }
-        try await stream.send(#"{"type":"subscribe","symbols":["EUR/USD"]}"#)
+        await stream.send(#"{"type":"subscribe","symbols":["EUR/USD"]}"#)
         #expect(try await stream.next { $0["type"] as? String == "subscribed" }["symbols"] as? [String] == ["EUR/USD"])
 
-        try await stream.send(#"{"type":"subscribe","symbols":[""# + String(repeating: "A", count: 70_000) + #""]}"#)
+        await stream.send(#"{"type":"subscribe","symbols":[""# + String(repeating: "A", count: 70_000) + #""]}"#)
         let close = try await stream.closed()
         #expect(close?.closeCode == .messageTooLarge)
     }
@@ -259,9 +259,39 @@ import Testing
         let first = try await StreamClient.connect(server, token: alice)
         let second = try await StreamClient.connect(server, token: alice)
         #expect(try await second.closed()?.closeCode == .policyViolation)
-        try await first.send(#"{"type":"subscribe","symbols":["AAPL"]}"#)
+        await first.send(#"{"type":"subscribe","symbols":["AAPL"]}"#)
         _ = try await first.next { $0["type"] as? String == "subscribed" }
         await first.close()
+    }
+
+    @Test func removingAUserClosesTheirStreamsAndFloodingClosesWith1008() async throws {
+        let sandbox = try Sandbox()
+        let alice = try sandbox.addUser("alice"), bob = try sandbox.addUser("bob")
+        let server = try ServeProcess(sandbox)
+        defer { server.stop() }
+        let stream = try await StreamClient.connect(server, token: alice)
+        await stream.send(#"{"type":"subscribe","symbols":["AAPL"]}"#)
+        _ = try await stream.next { $0["type"] as? String == "subscribed" }
+        #expect(try sandbox.run(["user", "remove", "alice", "--yes"]).status == 0)
+        _ = try await stream.closed(timeout: .seconds(5))  // a leaked token stops working at once
+
+        let flooder = try await StreamClient.connect(server, token: bob)
+        for _ in 0..<200 { await flooder.send(#"{"type":"subscribe","symbols":["AAPL"]}"#) }
+        #expect(try await flooder.closed()?.closeCode == .policyViolation)
+    }
+
+    @Test func appUsersCannotRouteAlertsToTheAdminsChannels() async throws {
+        let sandbox = try Sandbox()
+        let alice = try sandbox.addUser("alice")
+        sandbox.writeConfig("[alerts]\ndefault_notify = [\"pager\", \"stdout\"]\n[channels.pager]\ntype = \"exec\"\ncommand = [\"/bin/true\"]\n")
+        let server = try ServeProcess(sandbox)
+        defer { server.stop() }
+        let refused = try await server.request("POST", "/v1/alerts", token: alice, body: #"{"symbol":"AAPL","condition":{"kind":"above","value":1},"channels":["pager"]}"#)
+        #expect(refused.status == 422)
+        #expect(refused.object.map { "\($0)" }?.contains("not a channel open to the API") == true)
+        let created = try await server.request("POST", "/v1/alerts", token: alice, body: #"{"symbol":"AAPL","condition":{"kind":"above","value":1}}"#)
+        #expect(created.status == 201)
+        #expect(created.object?["channels"] as? [String] == ["stdout"])
     }
 
     @Test func sigtermStopsTheServerCleanlyWithAStreamOpen() async throws {
@@ -269,7 +299,7 @@ import Testing
         let alice = try sandbox.addUser("alice")
         let server = try ServeProcess(sandbox)
         let stream = try await StreamClient.connect(server, token: alice)
-        try await stream.send(#"{"type":"subscribe","symbols":["AAPL"]}"#)
+        await stream.send(#"{"type":"subscribe","symbols":["AAPL"]}"#)
         _ = try await stream.next { $0["type"] as? String == "subscribed" }
         server.process.process.terminate()
         let close = try await stream.closed()

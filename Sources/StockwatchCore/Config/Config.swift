@@ -40,6 +40,11 @@ public struct Config: Sendable, Equatable {
     public var channelNames: [String] {
         Array(Set(channels.keys).union(["stdout"])).sorted()
     }
+
+    /// The channels alerts created through `serve`'s API may use.
+    public var apiChannelNames: [String] {
+        serve.apiChannels ?? channelNames.filter { [.fcm, .stdout].contains(channel(named: $0)!.type) }
+    }
 }
 
 /// `[notify]`: concurrency, retries with exponential backoff and full jitter, and the
@@ -65,6 +70,9 @@ public struct ServeSettings: Sendable, Equatable {
     /// Browser origins allowed to call the API and open the stream; none by default
     /// (the mobile app sends no Origin header).
     public var allowedOrigins: [String] = []
+    /// Channels an app's user may route alerts to; nil means every fcm and stdout
+    /// channel. Never the admins' webhooks and programs unless listed.
+    public var apiChannels: [String]?
 
     public init() {}
 

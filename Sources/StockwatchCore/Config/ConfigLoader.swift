@@ -96,6 +96,9 @@ private struct TableReader {
         for name in config.defaultNotify where config.channel(named: name) == nil {
             throw error(["alerts"], "default_notify", "no channel named '\(name)'")
         }
+        for name in config.serve.apiChannels ?? [] where config.channel(named: name) == nil {
+            throw error(["serve"], "api_channels", "no channel named '\(name)'")
+        }
         return config
     }
 
@@ -116,7 +119,7 @@ private struct TableReader {
 
     private mutating func readServe(_ table: TOMLTable) throws(StockwatchError) {
         let path = ["serve"]
-        try expectKeys(table, path: path, allowed: ["listen", "max_connections_per_user", "allowed_origins"])
+        try expectKeys(table, path: path, allowed: ["listen", "max_connections_per_user", "allowed_origins", "api_channels"])
         if let listen = try string(table, "listen", path: path) {
             do { config.serve.listen = try ListenAddress.parse(listen, option: "listen") } catch { throw self.error(path, "listen", error.message) }
         }
@@ -126,6 +129,9 @@ private struct TableReader {
             for origin in config.serve.allowedOrigins where !ServeSettings.isOrigin(origin) {
                 throw error(path, "allowed_origins", "'\(origin)' is not an origin (scheme://host[:port], no path)")
             }
+        }
+        if let value = table["api_channels"] {
+            config.serve.apiChannels = try stringList(value, key: "api_channels", path: path)
         }
     }
 

@@ -29,10 +29,12 @@ public struct ConfigReport: Encodable, Sendable {
         public var listen: String
         public var maxConnectionsPerUser: Int
         public var allowedOrigins: [String]
+        public var apiChannels: [String]
         enum CodingKeys: String, CodingKey {
             case listen
             case maxConnectionsPerUser = "max_connections_per_user"
             case allowedOrigins = "allowed_origins"
+            case apiChannels = "api_channels"
         }
     }
 
@@ -69,7 +71,7 @@ public struct ConfigReport: Encodable, Sendable {
             }
             providers.append(Provider(name: name, baseURL: provider.baseURL, apiKey: provider.apiKey?.masked))
         }
-        let serve = Serve(listen: config.serve.listen.description, maxConnectionsPerUser: config.serve.maxConnectionsPerUser, allowedOrigins: config.serve.allowedOrigins)
+        let serve = Serve(listen: config.serve.listen.description, maxConnectionsPerUser: config.serve.maxConnectionsPerUser, allowedOrigins: config.serve.allowedOrigins, apiChannels: config.apiChannelNames)
         return ConfigReport(file: config.file, database: databasePath, defaultNotify: config.defaultNotify, channels: channels, providers: providers, serve: serve)
     }
 }

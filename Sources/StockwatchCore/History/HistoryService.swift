@@ -35,10 +35,22 @@ public struct HistoryService: Sendable {
         }
     }
 
-    /// Notifications committed after `afterID`, oldest first: what `serve` streams.
-    public func notifications(afterID: Int64, limit: Int) throws(StockwatchError) -> [NotificationJSON] {
+    /// Notifications committed after `afterID`, oldest first, with their user's id: what
+    /// `serve` streams.
+    public func notifications(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, userID: Int64, notification: NotificationJSON)] {
         try database.read { db in
-            try Self.json(NotificationRecord.filter(Column("id") > afterID).order(Column("id")).limit(limit).fetchAll(db), in: db)
+            let records = try NotificationRecord.filter(Column("id") > afterID).order(Column("id")).limit(limit).fetchAll(db)
+            guard !records.isEmpty else { return [] }
+            return zip(records, try Self.json(records, in: db)).map { ($0.id!, $0.userId, $1) }
+        }
+    }
+
+    /// Every user's token hash, by user id: `serve` closes the streams of removed users.
+    func userTokens() throws(StockwatchError) -> [Int64: String] {
+        try database.read { db in
+            var tokens: [Int64: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, token_hash FROM users") { tokens[row["id"]] = row["token_hash"] }
+            return tokens
         }
     }
 

@@ -3,12 +3,15 @@ import Foundation
 import GRDB
 import Hummingbird
 import HummingbirdWebSocket
+import NIOCore
 import NIOPosix
 
 /// The user a request authenticated as.
 public struct AuthenticatedUser: Sendable, Equatable {
     public var id: Int64
     public var name: String
+    /// The stored hash the token matched: a stream ends when it no longer exists.
+    var tokenHash: String
 }
 
 /// One context for the API routes and the WebSocket upgrade, so that both pass through
@@ -17,10 +20,13 @@ public struct APIRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let webSocket: WebSocketHandlerReference<Self>
     public var user: AuthenticatedUser?
+    /// The connection, so that the stream can close a client that stopped reading.
+    let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
+        channel = source.channel
     }
 
     /// The largest request body the API reads (an alert or a device is a few hundred bytes).
@@ -55,7 +61,7 @@ struct BearerAuthentication: RouterMiddleware {
         // The lookup finds the row by its hash; the comparison that accepts it is constant-time.
         guard let found, Self.constantTimeEqual(found.hash, hash) else { throw APIError.unauthorized }
         var context = context
-        context.user = AuthenticatedUser(id: found.id, name: found.name)
+        context.user = AuthenticatedUser(id: found.id, name: found.name, tokenHash: found.hash)
         return try await next(request, context)
     }
 
@@ -100,9 +106,17 @@ struct OriginCheck: RouterMiddleware {
     }
 }
 
-/// Runs blocking SQLite work (GRDB's synchronous API, which may wait on the busy
-/// timeout) on NIO's thread pool, never on an event loop.
+/// Runs blocking SQLite work (GRDB's synchronous API, which may wait up to the busy
+/// timeout while a cron process writes) on threads of its own, never on an event loop.
+/// More threads than cores: a few requests waiting for the write lock must not stall
+/// authentication, reads and the stream's poll.
 func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await NIOThreadPool.singleton.runIfActive(body)
+    try await databaseThreads.runIfActive(body)
 }
+
+private let databaseThreads: NIOThreadPool = {
+    let pool = NIOThreadPool(numberOfThreads: 16)
+    pool.start()
+    return pool
+}()
 

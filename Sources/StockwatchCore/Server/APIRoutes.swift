@@ -23,6 +23,7 @@ struct APIRoutes: Sendable {
         let object = try await Self.decode(AlertJSON.self, from: request, allowedKeys: Self.alertKeys)
         var spec = try object.spec(user: user.name)
         if spec.state != .paused { spec.state = .armed }
+        spec.channels = try Self.apiChannels(spec.channels, config: config)
         let alerts = self.alerts, input = spec
         return try json(await blocking { try alerts.add(input) }, status: .created)
     }
@@ -68,15 +69,18 @@ struct APIRoutes: Sendable {
         guard let list = request.uri.queryParameters["symbols"].map(String.init), !list.isEmpty else {
             throw StockwatchError.invalidValue(option: "symbols", value: "", reason: "give symbols=AAPL,EUR/USD")
         }
+        var symbols: [String] = []
         var seen = Set<String>()
-        let symbols = try list.split(separator: ",", omittingEmptySubsequences: false).prefix(Self.maximumLimit + 1).map { (text) throws(StockwatchError) in
-            try Symbol.parse(String(text), option: "symbols").text
-        }.filter { seen.insert($0).inserted }
-        guard symbols.count <= Self.maximumLimit else {
-            throw StockwatchError.invalidValue(option: "symbols", value: list, reason: "at most \(Self.maximumLimit) symbols")
+        for text in list.split(separator: ",", omittingEmptySubsequences: false) {
+            let symbol = try Symbol.parse(String(text), option: "symbols").text
+            guard seen.insert(symbol).inserted else { continue }
+            guard symbols.count < Self.maximumLimit else {
+                throw StockwatchError.invalidValue(option: "symbols", value: list, reason: "at most \(Self.maximumLimit) symbols")
+            }
+            symbols.append(symbol)
         }
-        let history = self.history
-        return try json(await blocking { try history.latestQuotes(symbols: symbols) })
+        let history = self.history, wanted = symbols
+        return try json(await blocking { try history.latestQuotes(symbols: wanted) })
     }
 
     /// `?since=TIME&limit=N`: this user's notifications, newest first, as `history --json`.
@@ -97,6 +101,23 @@ struct APIRoutes: Sendable {
         }
         let history = self.history, query = filter
         return try json(await blocking { try history.notifications(query) })
+    }
+
+    /// An app's user may route alerts only to `[serve] api_channels`; without a list,
+    /// to the defaults among them (or all of them when no default is one).
+    static func apiChannels(_ asked: [String]?, config: Config) throws(StockwatchError) -> [String] {
+        let allowed = config.apiChannelNames
+        guard !allowed.isEmpty else {
+            throw .unavailable("no channel is open to the API; list some in [serve] api_channels")
+        }
+        guard let asked else {
+            let defaults = config.defaultNotify.filter(allowed.contains)
+            return defaults.isEmpty ? allowed : defaults
+        }
+        for channel in asked where !allowed.contains(channel) {
+            throw .invalidValue(option: "channels", value: channel, reason: "not a channel open to the API (open: \(allowed.joined(separator: ", ")))")
+        }
+        return asked
     }
 
     static let maximumLimit = APIServer.maximumLimit

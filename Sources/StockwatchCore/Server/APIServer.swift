@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// `stockwatch serve`: the mobile app's JSON API and its WebSocket stream, on Hummingbird.
 /// Cron processes keep writing the database; this process reads what they commit.
@@ -36,15 +37,24 @@ public struct APIServer: Sendable {
             router: apiRouter(),
             server: .http1WebSocketUpgrade(
                 webSocketRouter: streamRouter(hub: hub),
-                configuration: .init(ws: .init(maxFrameSize: Self.maximumBody, autoPing: .enabled(timePeriod: .seconds(30))))),
+                configuration: .init(
+                    // An HTTP connection that sends nothing for a minute is closed.
+                    http1: .init(idleTimeout: .seconds(60)),
+                    ws: .init(maxFrameSize: Self.maximumBody, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)))),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "stockwatch"),
-            services: [hub],
             onServerRunning: { channel in
                 onListening(ListenAddress(host: listen.host, port: channel.localAddress?.port ?? listen.port))
             },
             logger: logger)
+        // Services shut down in reverse order: the hub first, ending every stream, then the
+        // server, which waits for its connections. A client that does not answer its close
+        // frame cannot hold the process longer than the maximum.
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: app), .init(service: hub, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(10)
         do {
-            try await app.runService()
+            try await ServiceGroup(configuration: group).run()
             logger.info("stopped")
         } catch let error as StockwatchError {
             throw error
@@ -93,7 +103,7 @@ public struct APIServer: Sendable {
             return .upgrade(offered ? [.secWebSocketProtocol: BearerAuthentication.subprotocol] : [:])
         } onUpgrade: { inbound, outbound, context in
             guard let user = context.requestContext.user else { return }
-            try await StreamConnection(hub: hub, history: HistoryService(database: database), user: user, logger: context.logger).run(inbound: inbound, outbound: outbound)
+            try await StreamConnection(hub: hub, history: HistoryService(database: database), user: user, channel: context.requestContext.channel, logger: context.logger).run(inbound: inbound, outbound: outbound)
         }
         return router
     }

@@ -1,6 +1,7 @@
 import Foundation
 import HummingbirdWebSocket
 import Logging
+import NIOCore
 
 /// One client of `GET /v1/stream`. It sends `{"type":"subscribe","symbols":[...]}` or
 /// `unsubscribe`; it receives `subscribed`, the newest quote of each new symbol, then
@@ -9,14 +10,20 @@ import Logging
 struct StreamConnection: Sendable {
     /// Symbols one connection may watch (the whole API's list limit).
     static let maximumSymbols = APIServer.maximumLimit
+    /// Inbound messages: a burst of this many, then this many a second. An app sends a
+    /// handful; more is a bug or abuse, and the connection is closed with 1008.
+    static let messageBurst = 50.0
+    static let messagesPerSecond = 20.0
 
     let hub: StreamHub
     let history: HistoryService
     let user: AuthenticatedUser
+    let channel: any Channel
     let logger: Logger
 
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
-        guard let (id, outbox) = await hub.register(user) else {
+        let channel = self.channel
+        guard let (id, outbox) = await hub.register(user, close: { channel.close(promise: nil) }) else {
             try await outbound.close(.policyViolation, reason: "too many connections for user \(user.name)")
             return
         }
@@ -27,8 +34,18 @@ struct StreamConnection: Sendable {
                     for await text in outbox { try await outbound.write(.text(text)) }
                 }
                 group.addTask {
-                    // Messages over the limit end the loop with close code 1009.
+                    var allowance = Self.messageBurst
+                    var last = ContinuousClock.now
+                    // Messages over the size limit end the loop with close code 1009.
                     for try await message in inbound.messages(maxSize: APIServer.maximumBody) {
+                        let now = ContinuousClock.now
+                        allowance = min(Self.messageBurst, allowance + (now - last) / .seconds(1) * Self.messagesPerSecond)
+                        last = now
+                        guard allowance >= 1 else {
+                            try await outbound.close(.policyViolation, reason: "more than \(Int(Self.messagesPerSecond)) messages a second")
+                            return
+                        }
+                        allowance -= 1
                         await handle(message, client: id)
                     }
                 }
@@ -54,15 +71,15 @@ struct StreamConnection: Sendable {
         }
         switch request {
         case let .subscribe(symbols):
-            guard let all = await hub.subscribe(id, to: symbols, limit: Self.maximumSymbols) else {
+            guard let (all, added) = await hub.subscribe(id, to: symbols, limit: Self.maximumSymbols) else {
                 return await hub.send(StreamMessage.error("too_many_symbols", "one connection watches at most \(Self.maximumSymbols) symbols"), to: id)
             }
             await hub.send(StreamMessage.subscribed(all), to: id)
-            // The newest quote of each, so that the app shows a price at once. A quote
-            // committed meanwhile may also arrive from the hub: keep the newest observed_at.
+            // The newest quote of each new symbol, so that the app shows a price at once. A
+            // quote committed meanwhile may also arrive from the hub: keep the newest observed_at.
             let history = self.history
-            if let latest = try? await blocking({ try history.latestQuotes(symbols: symbols) }) {
-                for quote in latest { await hub.send(StreamMessage.quote(quote), to: id) }
+            if !added.isEmpty, let latest = try? await blocking({ try history.latestQuotes(symbols: added) }) {
+                await hub.send(latest.map(StreamMessage.quote), to: id)
             }
         case let .unsubscribe(symbols):
             await hub.send(StreamMessage.subscribed(await hub.unsubscribe(id, from: symbols)), to: id)

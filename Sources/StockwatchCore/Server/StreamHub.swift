@@ -11,10 +11,16 @@ actor StreamHub: Service {
     static let clientBuffer = 1024
     /// Rows read per poll; a burst larger than this is sent over the next polls.
     static let batch = 5000
+    /// Every this many polls (about a second) the users' tokens are read again, so that a
+    /// removed user's streams are closed.
+    static let tokenCheckEvery = 4
 
     struct Client {
         let user: AuthenticatedUser
         let outbox: AsyncStream<String>.Continuation
+        /// Closes the connection itself: a writer blocked on a client that stopped
+        /// reading would never see its outbox end.
+        let close: @Sendable () -> Void
         var symbols: Set<String> = []
     }
 
@@ -24,9 +30,14 @@ actor StreamHub: Service {
     private let logger: Logger
     private var clients: [Int: Client] = [:]
     private var subscribers: [String: Set<Int>] = [:]
+    private var clientsOfUser: [Int64: Set<Int>] = [:]
+    /// The observed time of the newest quote streamed per symbol: an older one stored
+    /// later (a backfill) is history, not a live price, and is not streamed.
+    private var newestStreamed: [String: Date] = [:]
     private var nextClientID = 1
     private var lastQuoteID: Int64?
     private var lastNotificationID: Int64?
+    private var polls = 0
 
     init(history: HistoryService, maxConnectionsPerUser: Int, pollInterval: Duration, logger: Logger = Logger(label: "stockwatch.serve")) {
         self.history = history
@@ -35,8 +46,7 @@ actor StreamHub: Service {
         self.logger = logger
     }
 
-    /// Polls until graceful shutdown, then ends every client's stream so that their
-    /// connections close and the server can stop.
+    /// Polls until graceful shutdown or cancellation, then ends every client's stream.
     func run() async throws {
         let history = self.history
         let start = try await blocking { try history.newestIDs() }
@@ -56,71 +66,104 @@ actor StreamHub: Service {
     }
 
     /// A new client, or nil when the user already has the most connections allowed.
-    func register(_ user: AuthenticatedUser) -> (id: Int, outbox: AsyncStream<String>)? {
-        guard clients.values.count(where: { $0.user.id == user.id }) < maxConnectionsPerUser else { return nil }
+    func register(_ user: AuthenticatedUser, close: @escaping @Sendable () -> Void = {}) -> (id: Int, outbox: AsyncStream<String>)? {
+        guard clientsOfUser[user.id, default: []].count < maxConnectionsPerUser else { return nil }
         let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(Self.clientBuffer))
         let id = nextClientID
         nextClientID += 1
-        clients[id] = Client(user: user, outbox: continuation)
+        clients[id] = Client(user: user, outbox: continuation, close: close)
+        clientsOfUser[user.id, default: []].insert(id)
         return (id, stream)
     }
 
     func unregister(_ id: Int) {
         guard let client = clients.removeValue(forKey: id) else { return }
-        for symbol in client.symbols { subscribers[symbol]?.remove(id) }
+        for symbol in client.symbols { removeSubscriber(id, from: symbol) }
+        clientsOfUser[client.user.id]?.remove(id)
+        if clientsOfUser[client.user.id]?.isEmpty == true { clientsOfUser[client.user.id] = nil }
         client.outbox.finish()
     }
 
-    /// Returns the client's symbols after the change, or nil when they would be more
-    /// than `limit` (nothing changes then).
-    func subscribe(_ id: Int, to symbols: [String], limit: Int) -> [String]? {
-        guard let client = clients[id] else { return [] }
+    /// Returns the symbols newly watched, or nil when the client would watch more than
+    /// `limit` (nothing changes then).
+    func subscribe(_ id: Int, to symbols: [String], limit: Int) -> (all: [String], added: [String])? {
+        guard let client = clients[id] else { return ([], []) }
         guard client.symbols.union(symbols).count <= limit else { return nil }
-        for symbol in symbols where clients[id]!.symbols.insert(symbol).inserted {
+        let added = symbols.filter { !client.symbols.contains($0) }
+        for symbol in added {
+            clients[id]!.symbols.insert(symbol)
             subscribers[symbol, default: []].insert(id)
         }
-        return clients[id]!.symbols.sorted()
+        return (clients[id]!.symbols.sorted(), added)
     }
 
     func unsubscribe(_ id: Int, from symbols: [String]) -> [String] {
         guard clients[id] != nil else { return [] }
         for symbol in symbols where clients[id]!.symbols.remove(symbol) != nil {
-            subscribers[symbol]?.remove(id)
+            removeSubscriber(id, from: symbol)
         }
         return clients[id]!.symbols.sorted()
     }
 
-    /// Queues one message; a client whose queue is full is dropped (its stream ends
-    /// and its connection closes) rather than buffered without bound.
-    func send(_ text: String, to id: Int) {
-        guard let client = clients[id] else { return }
-        if case .dropped = client.outbox.yield(text) {
-            logger.notice("dropped a slow stream client", metadata: ["user": "\(client.user.name)"])
-            unregister(id)
+    private func removeSubscriber(_ id: Int, from symbol: String) {
+        subscribers[symbol]?.remove(id)
+        if subscribers[symbol]?.isEmpty == true { subscribers[symbol] = nil }
+    }
+
+    /// Queues messages in order; a client whose queue is full is dropped and its
+    /// connection closed, rather than buffered without bound.
+    func send(_ texts: [String], to id: Int) {
+        for text in texts {
+            guard let client = clients[id] else { return }
+            if case .dropped = client.outbox.yield(text) {
+                logger.notice("dropped a slow stream client", metadata: ["user": "\(client.user.name)"])
+                drop(id)
+            }
         }
+    }
+
+    func send(_ text: String, to id: Int) { send([text], to: id) }
+
+    private func drop(_ id: Int) {
+        let close = clients[id]?.close
+        unregister(id)
+        close?()
     }
 
     private func poll() async throws {
         guard let afterQuote = lastQuoteID, let afterNotification = lastNotificationID else { return }
+        polls += 1
+        let checkTokens = polls % Self.tokenCheckEvery == 0 && !clients.isEmpty
         let history = self.history
-        let (quotes, notifications) = try await blocking {
-            (try history.quotes(afterID: afterQuote, limit: Self.batch), try history.notifications(afterID: afterNotification, limit: Self.batch))
+        let (quotes, notifications, tokens) = try await blocking {
+            (try history.quotes(afterID: afterQuote, limit: Self.batch),
+             try history.notifications(afterID: afterNotification, limit: Self.batch),
+             checkTokens ? try history.userTokens() : nil)
+        }
+        if let tokens {
+            for (id, client) in clients where tokens[client.user.id] != client.user.tokenHash {
+                logger.notice("closed a stream of a removed user", metadata: ["user": "\(client.user.name)"])
+                drop(id)
+            }
         }
         if let last = quotes.last { lastQuoteID = last.id }
         if let last = notifications.last { lastNotificationID = last.id }
         for (_, quote) in quotes {
-            guard let ids = subscribers[quote.symbol], !ids.isEmpty else { continue }
+            if let newest = newestStreamed[quote.symbol], quote.observedAt <= newest { continue }
+            newestStreamed[quote.symbol] = quote.observedAt
+            guard let ids = subscribers[quote.symbol] else { continue }
             let text = StreamMessage.quote(quote)
             for id in ids { send(text, to: id) }
         }
-        for notification in notifications {
-            let ids = clients.filter { $0.value.user.name == notification.user }.map(\.key)
-            guard !ids.isEmpty else { continue }
+        for (_, userID, notification) in notifications {
+            guard let ids = clientsOfUser[userID] else { continue }
             let text = StreamMessage.notification(notification)
             for id in ids { send(text, to: id) }
         }
     }
 
+    /// At shutdown every stream ends normally: its handler returns and the connection is
+    /// closed with 1000 (the service group's maximum bounds a client that never answers).
     private func closeAll() {
         for id in Array(clients.keys) { unregister(id) }
     }

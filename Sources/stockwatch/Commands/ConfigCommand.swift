@@ -28,6 +28,7 @@ struct ConfigCheckCommand: ParsableCommand {
         rows.append(["serve.listen", report.serve.listen])
         rows.append(["serve.max_connections_per_user", String(report.serve.maxConnectionsPerUser)])
         rows.append(["serve.allowed_origins", report.serve.allowedOrigins.isEmpty ? "(none)" : report.serve.allowedOrigins.joined(separator: ", ")])
+        rows.append(["serve.api_channels", report.serve.apiChannels.isEmpty ? "(none)" : report.serve.apiChannels.joined(separator: ", ")])
         Output.table(["SETTING", "VALUE"], rows)
     }
 }
