@@ -54,7 +54,7 @@ enum Failure {
     }
 
     private static func emit(code: String, message: String, status: Int32, json: Bool) -> Int32 {
-        var line = "stockwatch: error: \(message)\n"
+        var line = Output.errorText(message)
         if json { line += JSONOutput.errorDocument(code: code, message: message, exitStatus: status) + "\n" }
         FileHandle.standardError.write(Data(line.utf8))
         return status

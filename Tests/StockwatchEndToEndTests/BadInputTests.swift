@@ -52,6 +52,12 @@ import Testing
         Case(arguments: ["history", "--limit", "0"], status: 64, culprit: "--limit"),
         Case(arguments: ["history", "--symbol", "!!"], status: 64, culprit: "'!!'"),
         Case(arguments: ["frobnicate"], status: 64, culprit: "frobnicate"),
+        // Control characters from arguments are escaped: one line, no terminal escapes.
+        Case(arguments: ["user", "remove", "esc\u{1b}[31mred", "--yes"], status: 65, culprit: "esc\\u{1b}[31mred"),
+        Case(arguments: ["alert", "import", "a\nb"], status: 65, culprit: "a\\nb"),
+        Case(arguments: ["alert", "pause", "cr\rhere"], status: 64, culprit: "cr\\rhere"),
+        Case(arguments: ["serve", "--listen", "[::1"], status: 64, culprit: "'[::1'"),
+        Case(arguments: ["serve", "--listen", "[zz]:80"], status: 64, culprit: "'[zz]:80'"),
     ]
 
     @Test(arguments: cases)
@@ -68,6 +74,7 @@ import Testing
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.hasPrefix("stockwatch: error: "))
         #expect(result.stderr.filter { $0 == "\n" }.count == 1, "one line: \(result.stderr)")
+        #expect(!result.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" }, "control characters: \(result.stderr)")
         #expect(result.stderr.contains(testCase.culprit), "\(result.stderr) should name \(testCase.culprit)")
         #expect(result.stderr.count < 400)
 
@@ -78,5 +85,24 @@ import Testing
         #expect(error["code"] is String)
         #expect((error["message"] as? String)?.isEmpty == false)
         #expect(error["exit_status"] as? Int == Int(testCase.status))
+    }
+
+    @Test func aOneCharacterDatabasePathIsCreatedNotACrash() throws {
+        let sandbox = try Sandbox()
+        let result = try sandbox.run(["alert", "list", "--db", "x"], in: sandbox.folder)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(FileManager.default.fileExists(atPath: sandbox.folder + "/x"))
+    }
+
+    @Test func aNulByteInTheConfigIsASyntaxErrorNotTheEndOfTheFile() throws {
+        let sandbox = try Sandbox()
+        let config = sandbox.write("c.toml", "# comment \u{0} hidden\n[bogus]\nx = 1\n")
+        let result = try sandbox.run(["config", "check", "--config", config])
+        #expect(result.status == 78)
+        #expect(result.stderr.hasPrefix("stockwatch: error: \(config):1: syntax error: a NUL byte"), "\(result.stderr)")
+        let listen = sandbox.write("l.toml", "[serve]\nlisten = \"[::1\"\n")
+        let bad = try sandbox.run(["config", "check", "--config", listen])
+        #expect(bad.status == 78)
+        #expect(bad.stderr.contains("listen"), "\(bad.stderr)")
     }
 }

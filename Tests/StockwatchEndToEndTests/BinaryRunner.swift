@@ -45,12 +45,12 @@ final class Sandbox: @unchecked Sendable {
     }
 
     @discardableResult
-    func run(_ arguments: [String], stdin: String? = nil, extraEnvironment: [String: String] = [:]) throws -> Result {
-        let process = try start(arguments, stdin: stdin, extraEnvironment: extraEnvironment)
+    func run(_ arguments: [String], stdin: String? = nil, extraEnvironment: [String: String] = [:], in directory: String? = nil) throws -> Result {
+        let process = try start(arguments, stdin: stdin, extraEnvironment: extraEnvironment, in: directory)
         return try process.finish()
     }
 
-    func start(_ arguments: [String], stdin: String? = nil, extraEnvironment: [String: String] = [:]) throws -> Running {
+    func start(_ arguments: [String], stdin: String? = nil, extraEnvironment: [String: String] = [:], in directory: String? = nil) throws -> Running {
         let id = UUID().uuidString
         let outPath = folder + "/out-\(id)", errPath = folder + "/err-\(id)"
         FileManager.default.createFile(atPath: outPath, contents: nil)
@@ -59,6 +59,7 @@ final class Sandbox: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = arguments
         process.environment = environment.merging(extraEnvironment) { $1 }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         if let stdin {

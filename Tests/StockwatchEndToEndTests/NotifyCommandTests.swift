@@ -19,6 +19,9 @@ import TestSupport
             timeout = "\(timeout)"
             [notify]
             lease = "\(lease)"
+            # A send that times out under a loaded machine is due again by the next run.
+            backoff_base = "1s"
+            backoff_cap = "1s"
             """)
         return sandbox
     }

@@ -106,8 +106,16 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         let reason = "expected HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080 (port 0 picks a free one)"
         guard let colon = text.lastIndex(of: ":") else { throw .invalidValue(option: option, value: text, reason: reason) }
         var host = String(text[..<colon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "/" }),
+        // An IPv6 address is bracketed, and only one is: "[::1" or "[zz]" is a typo.
+        if host.hasPrefix("[") || host.hasSuffix("]") {
+            guard host.hasPrefix("["), host.hasSuffix("]"), host.count > 2, host.dropFirst().dropLast().contains(":") else {
+                throw .invalidValue(option: option, value: text, reason: reason)
+            }
+            host = String(host.dropFirst().dropLast())
+        } else if host.contains(":") {
+            throw .invalidValue(option: option, value: text, reason: reason)
+        }
+        guard !host.isEmpty, !host.contains(where: { $0.isWhitespace || $0 == "/" || $0 == "[" || $0 == "]" }),
               let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
         else { throw .invalidValue(option: option, value: text, reason: reason) }
         return ListenAddress(host: host, port: port)

@@ -16,6 +16,12 @@ public enum ConfigLoader {
     }
 
     public static func parse(_ text: String, file: String, environment: [String: String]) throws(StockwatchError) -> Config {
+        // TOML forbids NUL, and the C parser underneath would stop reading at it,
+        // silently ignoring the rest of the file.
+        if let nul = text.utf8.firstIndex(of: 0) {
+            let line = text.utf8[..<nul].count(where: { $0 == UInt8(ascii: "\n") }) + 1
+            throw .config(file: file, line: line, key: nil, reason: "syntax error: a NUL byte (TOML allows none)")
+        }
         let root: TOMLTable
         do {
             root = try TOMLTable(string: text)

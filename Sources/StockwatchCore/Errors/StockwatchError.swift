@@ -108,6 +108,24 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
 }
 
 extension String {
+    /// An error line as the terminal and the log get it: control characters escaped (a
+    /// newline, CR or escape sequence from an argument or path can neither split the line
+    /// nor drive the terminal), and at most 1,000 characters.
+    public var printableLine: String {
+        var out = ""
+        for scalar in unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F || (0x80..<0xA0).contains(scalar.value):
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out.count > 1000 ? String(out.prefix(997)) + "..." : out
+    }
+
     /// Keeps error lines one line and readable even when the culprit is huge or has newlines.
     var truncatedForMessage: String {
         let flat = self.replacingOccurrences(of: "\n", with: "\\n")

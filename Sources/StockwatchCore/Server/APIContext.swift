@@ -49,30 +49,38 @@ struct BearerAuthentication: RouterMiddleware {
     var acceptsSubprotocol = false
 
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
-        guard let token = token(in: request) else { throw APIError.unauthorized }
-        let hash = APIToken.hash(token)
+        let token = Self.token(
+            authorization: request.headers[.authorization], subprotocols: acceptsSubprotocol ? request.headers[.secWebSocketProtocol] : nil)
+        guard let token else { throw APIError.unauthorized }
         let database = self.database
-        let found = try await blocking {
-            try database.read { db in
-                try Row.fetchOne(db, sql: "SELECT id, name, token_hash FROM users WHERE token_hash = ?", arguments: [hash])
-                    .map { (id: $0["id"] as Int64, name: $0["name"] as String, hash: $0["token_hash"] as String) }
-            }
-        }
-        // The lookup finds the row by its hash; the comparison that accepts it is constant-time.
-        guard let found, Self.constantTimeEqual(found.hash, hash) else { throw APIError.unauthorized }
+        guard let user = try await blocking({ try Self.user(token: token, database: database) }) else { throw APIError.unauthorized }
         var context = context
-        context.user = AuthenticatedUser(id: found.id, name: found.name, tokenHash: found.hash)
+        context.user = user
         return try await next(request, context)
     }
 
-    func token(in request: Request) -> String? {
-        if let header = request.headers[.authorization] {
+    /// The user whose stored hash matches the token's, or nil. The lookup finds the row by
+    /// its hash; the comparison that accepts it is constant-time.
+    static func user(token: String, database: AppDatabase) throws -> AuthenticatedUser? {
+        let hash = APIToken.hash(token)
+        let found = try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT id, name, token_hash FROM users WHERE token_hash = ?", arguments: [hash])
+                .map { AuthenticatedUser(id: $0["id"], name: $0["name"], tokenHash: $0["token_hash"]) }
+        }
+        guard let found, constantTimeEqual(found.tokenHash, hash) else { return nil }
+        return found
+    }
+
+    /// From `Authorization: Bearer TOKEN`, or (when given) `Sec-WebSocket-Protocol:
+    /// stockwatch.bearer, TOKEN`.
+    static func token(authorization: String?, subprotocols: String?) -> String? {
+        if let header = authorization {
             guard header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
             return String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)
         }
-        guard acceptsSubprotocol, let offered = request.headers[.secWebSocketProtocol] else { return nil }
+        guard let offered = subprotocols else { return nil }
         let protocols = offered.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard protocols.count == 2, protocols[0] == Self.subprotocol else { return nil }
+        guard protocols.count == 2, protocols[0] == subprotocol else { return nil }
         return protocols[1]
     }
 
@@ -114,7 +122,7 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
     try await databaseThreads.runIfActive(body)
 }
 
-private let databaseThreads: NIOThreadPool = {
+let databaseThreads: NIOThreadPool = {
     let pool = NIOThreadPool(numberOfThreads: 16)
     pool.start()
     return pool

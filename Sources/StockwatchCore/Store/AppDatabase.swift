@@ -39,7 +39,8 @@ public final class AppDatabase: Sendable {
     private static func createFileIfMissing(_ path: String) throws(StockwatchError) {
         let fm = FileManager.default
         if fm.fileExists(atPath: path) { return }
-        let parent = (path as NSString).deletingLastPathComponent
+        // Not NSString.deletingLastPathComponent: it traps on a one-character path.
+        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
         if !parent.isEmpty {
             do {
                 try fm.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])

@@ -33,7 +33,7 @@ struct FetchCommand: AsyncParsableCommand {
             }
             // Failures go to stderr even without -v: cron mails them.
             if report.exitStatus != .success {
-                for error in report.errors { FileHandle.standardError.write(Data("stockwatch: error: \(error.message)\n".utf8)) }
+                for error in report.errors { Output.errorLine(error.message) }
             }
         }
         if report.exitStatus != .success { throw ExitCode(report.exitStatus.rawValue) }

@@ -25,13 +25,13 @@ struct TickCommand: AsyncParsableCommand {
             Output.json(report)
         } else {
             if let fetch = report.fetch, fetch.exitStatus != .success {
-                for error in fetch.errors { FileHandle.standardError.write(Data("stockwatch: error: fetch: \(error.message)\n".utf8)) }
+                for error in fetch.errors { Output.errorLine("fetch: \(error.message)") }
             }
             if global.verbose, let evaluate = report.evaluate {
                 print("fetched \(report.fetch?.quotes.count ?? 0) quotes; evaluated \(evaluate.evaluated) alerts, \(evaluate.notifications.count) notifications")
             }
         }
-        for error in report.errors { FileHandle.standardError.write(Data("stockwatch: error: \(error.message)\n".utf8)) }
+        for error in report.errors { Output.errorLine(error.message) }
         if let notify = report.notify { Output.notify(notify, global: global, printJSON: false) }
         if report.exitStatus != .success { throw ExitCode(report.exitStatus.rawValue) }
     }

@@ -7,6 +7,11 @@ enum Output {
         print(JSONOutput.encode(value))
     }
 
+    /// Every error line on stderr: one line, control characters escaped, length capped.
+    static func errorText(_ message: String) -> String { "stockwatch: error: \(message.printableLine)\n" }
+
+    static func errorLine(_ message: String) { FileHandle.standardError.write(Data(errorText(message).utf8)) }
+
     /// Columns padded to their widest cell; a column named in `rightAligned` is right-aligned.
     static func table(_ headers: [String], _ rows: [[String]], rightAligned: Set<Int> = []) {
         var widths = headers.map(\.count)
@@ -64,6 +69,6 @@ extension Output {
             }
             if unsent.count > 20 { problems.append("... and \(unsent.count - 20) more deliveries not sent (see 'stockwatch status')") }
         }
-        for line in problems { FileHandle.standardError.write(Data("stockwatch: error: \(line)\n".utf8)) }
+        for line in problems { errorLine(line) }
     }
 }
