@@ -55,7 +55,8 @@ enum Failure {
 
     private static func emit(code: String, message: String, status: Int32, json: Bool) -> Int32 {
         var line = Output.errorText(message)
-        if json { line += JSONOutput.errorDocument(code: code, message: message, exitStatus: status) + "\n" }
+        // The JSON message is the text line's message, escaped and capped the same way.
+        if json { line += JSONOutput.errorDocument(code: code, message: message.printableLine, exitStatus: status) + "\n" }
         FileHandle.standardError.write(Data(line.utf8))
         return status
     }
