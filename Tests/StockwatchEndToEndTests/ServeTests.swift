@@ -259,7 +259,9 @@ import Testing
 
         let first = try await StreamClient.connect(server, token: alice)
         let second = try await StreamClient.connect(server, token: alice)
-        #expect(try await second.closed()?.closeCode == .policyViolation)
+        // A generous wait: on a loaded machine the close handshake can run into the
+        // server's 5 s close timeout; what matters is the code.
+        #expect(try await second.closed(timeout: .seconds(30))?.closeCode == .policyViolation)
         await first.send(#"{"type":"subscribe","symbols":["AAPL"]}"#)
         _ = try await first.next { $0["type"] as? String == "subscribed" }
         await first.close()
@@ -278,7 +280,7 @@ import Testing
 
         let flooder = try await StreamClient.connect(server, token: bob)
         for _ in 0..<200 { await flooder.send(#"{"type":"subscribe","symbols":["AAPL"]}"#) }
-        #expect(try await flooder.closed()?.closeCode == .policyViolation)
+        #expect(try await flooder.closed(timeout: .seconds(30))?.closeCode == .policyViolation)
     }
 
     @Test func appUsersCannotRouteAlertsToTheAdminsChannels() async throws {
@@ -338,16 +340,6 @@ extension Sandbox {
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Waits for a condition, polling; fails after `timeout`.
-func waitUntil(timeout: Duration = .seconds(10), _ what: String, _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if try await condition() { return }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    throw TestFailure("timed out waiting for \(what)")
 }
 
 /// `stockwatch serve --listen 127.0.0.1:0`, started and waited for.

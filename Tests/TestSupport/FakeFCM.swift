@@ -213,12 +213,7 @@ public final class FakeFCM: @unchecked Sendable {
 
     /// Waits until at least `count` messages were accepted; false on timeout.
     public func waitForMessages(count: Int, timeout: Duration = .seconds(10)) async -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while messageCount < count {
-            if ContinuousClock.now >= deadline { return false }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return true
+        await waitUntil(timeout: timeout) { messageCount >= count }
     }
 
     public func stop() async {

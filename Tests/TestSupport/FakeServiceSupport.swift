@@ -232,3 +232,14 @@ struct POSIXFailure: Error, CustomStringConvertible {
 }
 
 func currentUnixTime() -> Double { Date().timeIntervalSince1970 }
+
+/// Polls `condition` until it holds (true) or `timeout` passes (false): tests wait on
+/// conditions, not on sleeps.
+public func waitUntil(timeout: Duration, _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now.advanced(by: timeout)
+    while !condition() {
+        if ContinuousClock.now >= deadline { return false }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return true
+}

@@ -82,12 +82,7 @@ public final class FakeWebhookReceiver: @unchecked Sendable {
 
     /// Waits until at least `count` POSTs were received; false on timeout.
     public func waitForRequests(count: Int, timeout: Duration = .seconds(10)) async -> Bool {
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while requestCount < count {
-            if ContinuousClock.now >= deadline { return false }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        return true
+        await waitUntil(timeout: timeout) { requestCount >= count }
     }
 
     public func stop() async {
