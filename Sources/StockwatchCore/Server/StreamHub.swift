@@ -65,6 +65,12 @@ actor StreamHub: Service {
         closeAll()
     }
 
+    /// Whether the user may open one more stream (checked before the upgrade; `register`
+    /// enforces it again for two connects racing).
+    func hasRoom(for user: AuthenticatedUser) -> Bool {
+        clientsOfUser[user.id, default: []].count < maxConnectionsPerUser
+    }
+
     /// A new client, or nil when the user already has the most connections allowed.
     func register(_ user: AuthenticatedUser, close: @escaping @Sendable () -> Void = {}) -> (id: Int, outbox: AsyncStream<String>)? {
         guard clientsOfUser[user.id, default: []].count < maxConnectionsPerUser else { return nil }
