@@ -249,10 +249,11 @@ import Testing
         await #expect(throws: (any Error).self) { _ = try await StreamClient.connect(server, token: nil) }
         await #expect(throws: (any Error).self) { _ = try await StreamClient.connect(server, token: "sw_wrong") }
         let upgrade = ["Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="]
-        // Hummingbird answers every refused upgrade with a bare 400, before upgrading.
+        // A missing or wrong token gets the API's 401, and nothing is upgraded.
         for token in [nil, "sw_wrong"] {
             let refused = try await server.request("GET", "/v1/stream", token: token, headers: upgrade, ownConnection: true)
-            #expect(refused.status == 400)
+            #expect(refused.status == 401)
+            #expect(refused.errorCode == "unauthorized")
             #expect(refused.headers["Upgrade"].isEmpty)
         }
 

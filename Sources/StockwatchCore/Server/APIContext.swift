@@ -122,7 +122,7 @@ func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
     try await databaseThreads.runIfActive(body)
 }
 
-private let databaseThreads: NIOThreadPool = {
+let databaseThreads: NIOThreadPool = {
     let pool = NIOThreadPool(numberOfThreads: 16)
     pool.start()
     return pool

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
@@ -33,14 +34,21 @@ public struct APIServer: Sendable {
     /// connection and returns. `onListening` gets the bound address (for port 0).
     public func run(listen: ListenAddress, onListening: @escaping @Sendable (ListenAddress) -> Void = { _ in }) async throws(StockwatchError) {
         let hub = StreamHub(history: HistoryService(database: database), maxConnectionsPerUser: config.serve.maxConnectionsPerUser, pollInterval: pollInterval, logger: logger)
+        let streamResponder = streamRouter(hub: hub).buildResponder()
+        let database = self.database
+        let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
+            // An HTTP connection that sends nothing for a minute is closed.
+            http1: .init(idleTimeout: .seconds(60)),
+            ws: .init(maxFrameSize: Self.maximumBody, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)))
         let app = Application(
             router: apiRouter(),
-            server: .http1WebSocketUpgrade(
-                webSocketRouter: streamRouter(hub: hub),
-                configuration: .init(
-                    // An HTTP connection that sends nothing for a minute is closed.
-                    http1: .init(idleTimeout: .seconds(60)),
-                    ws: .init(maxFrameSize: Self.maximumBody, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)))),
+            // Hummingbird's HTTP/1 + WebSocket channel, with the token checked before an
+            // upgrade is attempted (see StreamUpgradeGate).
+            server: HTTPServerBuilder { responder in
+                GatedWebSocketChannel(
+                    inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: streamResponder, configuration: channelConfiguration),
+                    database: database)
+            },
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "stockwatch"),
             onServerRunning: { channel in
                 onListening(ListenAddress(host: listen.host, port: channel.localAddress?.port ?? listen.port))
@@ -89,9 +97,10 @@ public struct APIServer: Sendable {
         return router
     }
 
-    /// Upgrade requests only. Hummingbird answers a refused upgrade (no or wrong token,
-    /// a browser origin not allowed) with a bare 400 before anything is upgraded; the
-    /// same request without upgrade headers gets the JSON error from `apiRouter`.
+    /// Upgrade requests only, whose token StreamUpgradeGate has checked (a request that
+    /// fails it reaches `apiRouter` as plain HTTP and gets its JSON 401). Hummingbird
+    /// answers an upgrade refused here (a browser origin not allowed, a user at the
+    /// stream limit) with a bare 400.
     func streamRouter(hub: StreamHub) -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: OriginCheck(allowedOrigins: Set(config.serve.allowedOrigins)))

@@ -1,0 +1,86 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOHTTP1
+
+/// Hummingbird answers every refused WebSocket upgrade with a bare 400. So that a missing
+/// or wrong token gets the API's 401 (as JSON) before anything is upgraded, this handler
+/// sits in front of the upgrade handler and checks the token of an upgrade request
+/// first: a request that fails loses its upgrade headers and goes on as plain HTTP, where
+/// the router answers it; one that passes goes on unchanged, and the handler leaves the
+/// pipeline (after an upgrade the bytes are WebSocket frames, not HTTP).
+final class StreamUpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    /// Parts that arrived while a token was being checked (a GET has a head and an end).
+    private static let maximumHeld = 16
+    private let database: AppDatabase
+    private var held: [HTTPServerRequestPart]?
+
+    init(database: AppDatabase) { self.database = database }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        if held != nil {
+            held!.append(part)
+            if held!.count > Self.maximumHeld { context.close(promise: nil) }
+            return
+        }
+        guard case let .head(head) = part, Self.isUpgrade(head) else {
+            context.fireChannelRead(data)
+            return
+        }
+        held = []
+        let token = BearerAuthentication.token(
+            authorization: head.headers.first(name: "authorization"), subprotocols: head.headers.first(name: "sec-websocket-protocol"))
+        let database = self.database
+        let check: EventLoopFuture<Bool> = token.map { token in
+            databaseThreads.runIfActive(eventLoop: context.eventLoop) { try BearerAuthentication.user(token: token, database: database) != nil }
+        } ?? context.eventLoop.makeSucceededFuture(false)
+        let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
+        let boundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
+        check.whenComplete { result in
+            let context = boundContext.value, gate = boundSelf.value
+            let allowed = (try? result.get()) ?? false
+            var forwarded = head
+            if !allowed {
+                // The HTTP decoder saw an upgrade and parses nothing after it, so the
+                // connection is closed once this request is answered.
+                forwarded.headers.remove(name: "upgrade")
+                forwarded.headers.replaceOrAdd(name: "connection", value: "close")
+            }
+            let rest = gate.held ?? []
+            gate.held = nil
+            context.fireChannelRead(gate.wrapInboundOut(.head(forwarded)))
+            for part in rest { context.fireChannelRead(gate.wrapInboundOut(part)) }
+            context.fireChannelReadComplete()
+            if allowed { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
+        }
+    }
+
+    static func isUpgrade(_ head: HTTPRequestHead) -> Bool {
+        head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+            && head.headers.first(name: "upgrade")?.lowercased() == "websocket"
+    }
+}
+
+/// Hummingbird's HTTP/1 + WebSocket channel with the gate inserted before its upgrade handler.
+struct GatedWebSocketChannel: ServerChildChannel {
+    let inner: HTTP1WebSocketUpgradeChannel
+    let database: AppDatabase
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value> {
+        inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
+            let upgrader = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<HTTP1WebSocketUpgradeChannel.UpgradeResult>.self)
+            try channel.pipeline.syncOperations.addHandler(StreamUpgradeGate(database: database), position: .before(upgrader))
+            return value
+        }
+    }
+
+    func handle(value: HTTP1WebSocketUpgradeChannel.Value, logger: Logger) async {
+        await inner.handle(value: value, logger: logger)
+    }
+}
