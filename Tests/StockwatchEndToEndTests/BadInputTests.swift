@@ -58,6 +58,9 @@ import Testing
         Case(arguments: ["alert", "pause", "cr\rhere"], status: 64, culprit: "cr\\rhere"),
         Case(arguments: ["serve", "--listen", "[::1"], status: 64, culprit: "'[::1'"),
         Case(arguments: ["serve", "--listen", "[zz]:80"], status: 64, culprit: "'[zz]:80'"),
+        // An empty path (an unset shell variable) is refused, not read as "the default".
+        Case(arguments: ["alert", "list", "--config", ""], status: 64, culprit: "--config"),
+        Case(arguments: ["alert", "list", "--db", ""], status: 64, culprit: "--db"),
     ]
 
     @Test(arguments: cases)

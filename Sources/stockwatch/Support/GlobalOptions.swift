@@ -21,6 +21,10 @@ struct GlobalOptions: ParsableArguments {
     var databasePath: String { Paths.databasePath(explicit: db, environment: environment) }
 
     func loadConfig() throws(StockwatchError) -> Config {
+        // An empty flag is a mistake (an unset shell variable), not a request for defaults.
+        for (option, value) in [("--config", config), ("--db", db)] where value?.isEmpty == true {
+            throw .invalidValue(option: option, value: "", reason: "an empty path; leave the option out for the default")
+        }
         let (path, named) = Paths.configPath(explicit: config, environment: environment)
         return try ConfigLoader.load(path: path, named: named, environment: environment)
     }
