@@ -76,7 +76,7 @@ public struct ServeSettings: Sendable, Equatable {
 
     public init() {}
 
-    /// Replaces `allowed_origins` (for `serve --allowed-origin`), checking each.
+    /// Replaces `allowed_origins` (the config key, or `serve --allowed-origin`), checking each.
     public mutating func allowOrigins(_ origins: [String], option: String) throws(StockwatchError) {
         for origin in origins where !Self.isOrigin(origin) {
             throw .invalidValue(option: option, value: origin, reason: "an origin is scheme://host[:port] with no path, e.g. https://app.example.com")
@@ -84,7 +84,7 @@ public struct ServeSettings: Sendable, Equatable {
         allowedOrigins = origins
     }
 
-    static func isOrigin(_ text: String) -> Bool {
+    private static func isOrigin(_ text: String) -> Bool {
         guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else { return false }
         return url.path.isEmpty && url.query == nil && url.fragment == nil
     }

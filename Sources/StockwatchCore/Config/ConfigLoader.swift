@@ -131,10 +131,8 @@ private struct TableReader {
         }
         if let value = try integer(table, "max_connections_per_user", path: path, in: 1...1000) { config.serve.maxConnectionsPerUser = value }
         if let value = table["allowed_origins"] {
-            config.serve.allowedOrigins = try stringList(value, key: "allowed_origins", path: path)
-            for origin in config.serve.allowedOrigins where !ServeSettings.isOrigin(origin) {
-                throw error(path, "allowed_origins", "'\(origin)' is not an origin (scheme://host[:port], no path)")
-            }
+            let origins = try stringList(value, key: "allowed_origins", path: path)
+            do { try config.serve.allowOrigins(origins, option: "allowed_origins") } catch { throw self.error(path, "allowed_origins", error.message) }
         }
         if let value = table["api_channels"] {
             config.serve.apiChannels = try stringList(value, key: "api_channels", path: path)
