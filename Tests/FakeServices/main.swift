@@ -7,7 +7,8 @@
 //
 // Prints one JSON line {"fcm":"http://127.0.0.1:P","webhook":"http://127.0.0.1:Q/hook"} once ready,
 // then serves until stdin reaches EOF (not watched when stdin is /dev/null or with --ignore-stdin),
-// SIGTERM or SIGINT. GET <fcm>/stats answers counters as JSON.
+// SIGTERM or SIGINT. GET <fcm>/stats answers counters as JSON, GET <fcm>/delivered every accepted
+// message (FCM per device token and notification id, webhooks per webhook-id) with its count.
 
 import Dispatch
 import Foundation
@@ -145,6 +146,14 @@ func jsonString(_ s: String) -> String {
     return String(text.dropFirst().dropLast())
 }
 
+/// Every accepted message, for checking that none was lost or doubled:
+/// {"fcm":[["TOKEN","NOTIFICATION_ID",COUNT],...],"webhook":[["WEBHOOK_ID",COUNT],...]}.
+func deliveredJSON(fcm: FakeFCM, webhooks: FakeWebhookReceiver?) -> String {
+    let fcmRows = fcm.acceptedCounts.map { "[\(jsonString($0.deviceToken)),\(jsonString($0.notificationID)),\($0.count)]" }
+    let hookRows = (webhooks?.acceptedCounts ?? [:]).map { "[\(jsonString($0.key)),\($0.value)]" }
+    return #"{"fcm":[\#(fcmRows.joined(separator: ","))],"webhook":[\#(hookRows.joined(separator: ","))]}"#
+}
+
 func run() async throws {
     let options = parseOptions(Array(CommandLine.arguments.dropFirst()))
     signal(SIGPIPE, SIG_IGN)
@@ -170,13 +179,17 @@ func run() async throws {
 
     let webhooks = receiver
     fcm.customRoute = { [weak fcm] method, path in
-        guard method == "GET", path == "/stats", let fcm else { return nil }
+        guard method == "GET", let fcm else { return nil }
+        if path == "/delivered" { return (200, deliveredJSON(fcm: fcm, webhooks: webhooks)) }
+        guard path == "/stats" else { return nil }
         let s = fcm.currentStats
         let body = """
             {"messages":\(s.messages),"send_requests":\(s.sendRequests),"token_requests":\(s.tokenRequests),\
             "distinct_notifications":\(s.distinctNotifications),"duplicate_messages":\(s.duplicateMessages),\
             "rejections":\(s.rejections),"webhooks":\(webhooks?.requestCount ?? 0),\
-            "webhook_bad_signatures":\(webhooks?.badSignatureCount ?? 0)}
+            "webhook_bad_signatures":\(webhooks?.badSignatureCount ?? 0),\
+            "webhook_distinct":\(webhooks?.acceptedCounts.count ?? 0),\
+            "webhook_duplicates":\(webhooks?.acceptedCounts.values.reduce(0) { $0 + $1 - 1 } ?? 0)}
             """
         return (200, body)
     }

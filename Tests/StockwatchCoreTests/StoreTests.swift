@@ -102,4 +102,43 @@ import Testing
         #expect(try store.database.read { try AlertRecord.fetchCount($0) } == 100)
         #expect(try store.database.read { try UserRecord.fetchCount($0) } == 1)
     }
+
+    /// A full disk and a read-only file system, on a small tmpfs (mounting one needs root;
+    /// the test is skipped without it): each a one-line error with its documented code.
+    @Test func fullDiskAndReadOnlyFileSystemAreClearErrors() throws {
+        let mount = NSTemporaryDirectory() + "stockwatch-fs-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: mount) }
+        guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mount]) else { return }
+        defer { _ = run("/bin/umount", ["-l", mount]) }
+        let path = mount + "/stockwatch.db"
+        _ = try UserService(database: AppDatabase(path: path)).add(name: "bob")
+        // Full: fill what is left, with SQLite's -wal and -shm gone (every process closed).
+        FileManager.default.createFile(atPath: mount + "/filler", contents: nil)
+        let filler = try #require(FileHandle(forWritingAtPath: mount + "/filler"))
+        while (try? filler.write(contentsOf: Data(count: 65536))) != nil {}
+        while (try? filler.write(contentsOf: Data(count: 512))) != nil {}
+        try? filler.close()
+        #expect(throws: StockwatchError.temporary("database \(path): disk full; nothing was written")) {
+            _ = try UserService(database: AppDatabase(path: path)).add(name: "carol")
+        }
+        try FileManager.default.removeItem(atPath: mount + "/filler")
+        #expect(try AppDatabase(path: path).read { try UserRecord.fetchCount($0) } == 1)
+
+        #expect(run("/bin/mount", ["-o", "remount,ro", mount]))
+        var caught: StockwatchError?
+        do { _ = try AppDatabase(path: path).read { try UserRecord.fetchCount($0) } } catch { caught = error }
+        #expect(caught?.exitStatus == .unavailable)
+        #expect(caught?.message.contains("\(mount) is on a read-only file system") == true)
+    }
+
+    private func run(_ tool: String, _ arguments: [String]) -> Bool {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: tool)
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }
 }

@@ -194,6 +194,15 @@ public final class FakeFCM: @unchecked Sendable {
     /// Why requests were refused, prefixed "token: ", "auth: " or "send: ".
     public var rejections: [String] { lock.withLock { _rejections } }
     public var currentStats: Stats { lock.withLock { stats } }
+    /// Accepted messages per (device token, notification_id): more than 1 is a duplicate.
+    public var acceptedCounts: [(deviceToken: String, notificationID: String, count: Int)] {
+        lock.withLock {
+            accepted.map { key, count in
+                let parts = key.split(separator: "\u{0}", maxSplits: 1, omittingEmptySubsequences: false)
+                return (String(parts[0]), parts.count > 1 ? String(parts[1]) : "", count)
+            }
+        }
+    }
 
     public init(account: ServiceAccount, tokenLifetime: Int = 3599) async throws {
         self.account = account

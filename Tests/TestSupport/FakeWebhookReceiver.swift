@@ -49,6 +49,7 @@ public final class FakeWebhookReceiver: @unchecked Sendable {
     private let lock = NSLock()
     private var _received: [Received] = []
     private var attempts: [String: Int] = [:]
+    private var accepted: [String: Int] = [:]  // webhook-id -> validly signed POSTs answered 2xx
     private var _behaviour: @Sendable (String, Int) -> WebhookOutcome = { _, _ in .status(200) }
 
     public var port: Int { server.port }
@@ -58,6 +59,8 @@ public final class FakeWebhookReceiver: @unchecked Sendable {
 
     public var received: [Received] { lock.withLock { _received } }
     public var requestCount: Int { lock.withLock { _received.count } }
+    /// Validly signed POSTs answered 2xx, per webhook-id: more than 1 is a duplicate.
+    public var acceptedCounts: [String: Int] { lock.withLock { accepted } }
     public var badSignatureCount: Int { lock.withLock { _received.reduce(0) { $0 + ($1.signatureValid ? 0 : 1) } } }
 
     /// Decides the answer to each POST; `attempt` counts POSTs with this webhook-id, from 1. Default: 200.
@@ -114,6 +117,7 @@ public final class FakeWebhookReceiver: @unchecked Sendable {
         case .hang:
             return nil
         case let .status(status, retryAfter):
+            if problem == nil && (200..<300).contains(status) { lock.withLock { accepted[id, default: 0] += 1 } }
             return RawResponse(status: status, headers: retryAfter.map { [("Retry-After", String($0))] } ?? [], body: "")
         }
     }

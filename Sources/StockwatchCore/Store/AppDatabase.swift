@@ -85,6 +85,26 @@ public final class AppDatabase: Sendable {
         do { return try await writer.write(body) } catch { throw Self.translate(error, path: path) }
     }
 
+    /// Less than 1 MiB left for this user on the database's file system.
+    static func folderIsFull(_ path: String) -> Bool {
+        var fs = statvfs()
+        guard statvfs(URL(fileURLWithPath: path).deletingLastPathComponent().path, &fs) == 0 else { return false }
+        return UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20
+    }
+
+    /// Why the database cannot be written, when the file system says so: every command,
+    /// reads included, needs to write `DB-wal` and `DB-shm` beside the file.
+    static func whyNotWritable(_ path: String) -> String? {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        var fs = statvfs()
+        if statvfs(folder, &fs) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 {
+            return "\(folder) is on a read-only file system"
+        }
+        if access(path, F_OK) == 0, access(path, W_OK) != 0 { return "the file is read-only for this user" }
+        if access(folder, W_OK) != 0 { return "this user cannot write to \(folder), where SQLite keeps its -wal and -shm files" }
+        return nil
+    }
+
     /// Maps SQLite failures to the documented error cases; our own errors pass through.
     static func translate(_ error: any Error, path: String) -> StockwatchError {
         if let error = error as? StockwatchError { return error }
@@ -97,7 +117,13 @@ public final class AppDatabase: Sendable {
             return .temporary("database \(path) is busy (another process held it for over \(Int(busyTimeout)) s); try again")
         case .SQLITE_FULL:
             return .temporary("database \(path): disk full; nothing was written")
-        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_IOERR, .SQLITE_NOTADB:
+        case .SQLITE_IOERR where folderIsFull(path), .SQLITE_CANTOPEN where folderIsFull(path):
+            // A full disk shows up as an I/O error when SQLite cannot grow its -shm file.
+            return .temporary("database \(path): disk full; nothing was written")
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_IOERR:
+            // SQLite's own words ("unable to open database file") do not say why.
+            return .unavailable("database \(path): \(detail)" + (whyNotWritable(path).map { " (\($0))" } ?? ""))
+        case .SQLITE_NOTADB:
             return .unavailable("database \(path): \(detail)")
         case .SQLITE_CONSTRAINT:
             return .internal("database \(path): constraint failed: \(detail)")
