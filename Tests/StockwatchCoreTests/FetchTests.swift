@@ -160,6 +160,49 @@ import TestSupport
         await fixer.stop(); await layer.stop()
     }
 
+    /// Found by the provider-faults section: the client's deadline ended with the headers,
+    /// so a body that never finished hung fetch (and every later tick) for good.
+    @Test func providerStallingInTheBodyTimesOutAndFailsOver() async throws {
+        let ts = self.ts
+        let fixer = try await FakeHTTPServer { _ in .stallInBody(status: 200, body: #"{"success":true,"timestamp":\#(ts),"base":"EUR","rates":{"USD":2}}"#) }
+        let layer = try await FakeHTTPServer { _ in .json(#"{"success":true,"timestamp":\#(ts),"source":"USD","quotes":{"USDEUR":0.5}}"#) }
+        let store = try TemporaryStore()
+        let service = FetchService(
+            database: store.database,
+            config: config(store, [(.fixer, fixer.baseURL), (.currencylayer, layer.baseURL)]) { $0.timeoutSeconds = 1 }, environment: [:])
+        let started = Date()
+        let report = try await service.run(symbols: ["EUR/USD"], now: now)
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(report.errors.first?.message == "fixer: no answer within 1 s")
+        #expect(report.exitStatus == .success)
+        #expect(try quotes(store)["EUR/USD"] == 2)
+        await fixer.stop(); await layer.stop()
+    }
+
+    /// Rates in another base than asked would be stored as wrong prices.
+    @Test func answerInAnotherBaseIsRefusedAndFailsOver() async throws {
+        let ts = self.ts
+        let fixer = try await FakeHTTPServer { _ in .json(#"{"success":true,"timestamp":\#(ts),"base":"USD","rates":{"GBP":0.8,"USD":1}}"#) }
+        let layer = try await FakeHTTPServer { _ in .json(#"{"success":true,"timestamp":\#(ts),"source":"USD","quotes":{"USDEUR":0.5}}"#) }
+        let store = try TemporaryStore()
+        let service = FetchService(
+            database: store.database, config: config(store, [(.fixer, fixer.baseURL), (.currencylayer, layer.baseURL)]), environment: [:])
+        let report = try await service.run(symbols: ["EUR/USD"], now: now)
+        #expect(report.errors.first?.message == "fixer: answered with base USD, not the EUR asked for")
+        #expect(try quotes(store)["EUR/USD"] == 2)
+        await fixer.stop(); await layer.stop()
+    }
+
+    @Test func invalidBaseCurrencyIsAConfigError() async throws {
+        let fixer = try await FakeHTTPServer { _ in .json(#"{"success":false,"error":{"code":201,"type":"invalid_base_currency"}}"#) }
+        let store = try TemporaryStore()
+        let service = FetchService(database: store.database, config: config(store, [(.fixer, fixer.baseURL)]), environment: [:])
+        let report = try await service.run(symbols: ["EUR/USD"], now: now)
+        #expect(report.exitStatus == .config)
+        #expect(report.errors.first?.message.hasSuffix("the base currency EUR is not valid; check base in [providers.fixer]") == true)
+        await fixer.stop()
+    }
+
     @Test(arguments: [("0", "not a positive"), ("-3.5", "not a positive"), ("1e400", "not a positive")])
     func invalidPricesAreNeverStored(price: String, reason: String) async throws {
         let ts = self.ts

@@ -19,6 +19,8 @@ public final class FakeHTTPServer: @unchecked Sendable {
     public enum Reply: Sendable {
         case respond(status: Int, headers: [(String, String)] = [], body: String)
         case hang
+        /// The status line, headers and the start of `body`, then nothing (the connection stays open).
+        case stallInBody(status: Int, body: String)
         public static func json(_ body: String, status: Int = 200) -> Reply { .respond(status: status, headers: [("Content-Type", "application/json")], body: body) }
     }
 
@@ -71,6 +73,13 @@ public final class FakeHTTPServer: @unchecked Sendable {
                 var headers: [String: String] = [:]
                 for (name, value) in head.headers { headers[name.lowercased()] = value }
                 let reply = server.record(Request(method: "\(head.method)", uri: head.uri, headers: headers))
+                if case let .stallInBody(status, body) = reply {
+                    var responseHeaders = HTTPHeaders([("Content-Type", "application/json")])
+                    responseHeaders.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")
+                    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: responseHeaders))), promise: nil)
+                    context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(body.prefix(body.count / 2)))))), promise: nil)
+                    return
+                }
                 guard case let .respond(status, extra, body) = reply else { return }
                 var responseHeaders = HTTPHeaders(extra)
                 responseHeaders.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")

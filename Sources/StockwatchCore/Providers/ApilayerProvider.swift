@@ -46,6 +46,8 @@ struct ApilayerProvider: QuoteProvider {
         }
         var success: Bool?
         var timestamp: Double?
+        var base: String?  // fixer
+        var source: String?  // currencylayer
         var rates: [String: Double]?
         var quotes: [String: Double]?
         var error: APIError?
@@ -68,7 +70,15 @@ struct ApilayerProvider: QuoteProvider {
             guard let error = envelope.error else {
                 throw ProviderFailure(.unavailable, "\(prefix): malformed answer (HTTP \(response.status), no success flag)")
             }
-            throw failure(for: error.code ?? 0, type: error.type, info: error.info)
+            guard let code = error.code else {
+                throw ProviderFailure(.unavailable, "\(prefix): malformed answer (an error without a code)")
+            }
+            throw failure(for: code, type: error.type, info: error.info)
+        }
+        // Rates from another base would be stored as wrong prices: refuse them, so the
+        // run fails over.
+        if let answered = envelope.base ?? envelope.source, answered != base {
+            throw ProviderFailure(.unavailable, "\(prefix): answered with base \(answered), not the \(base) asked for")
         }
         guard let timestamp = envelope.timestamp else { throw ProviderFailure(.unavailable, "\(prefix): malformed answer (no timestamp)") }
         var rates: [String: Double] = [base: 1]
@@ -87,13 +97,16 @@ struct ApilayerProvider: QuoteProvider {
         let detail = [type, info].compactMap { $0 }.joined(separator: ": ")
         let prefix = "\(name.rawValue): error \(code)\(detail.isEmpty ? "" : " (\(detail))")"
         switch code {
-        case 101: return ProviderFailure(.config, "\(prefix): the access key is missing or invalid; check api_key_file")
+        case 101: return ProviderFailure(.config, "\(prefix): the access key is missing or invalid; check api_key_file or api_key in [providers.\(name.rawValue)], or \(name.keyEnvironmentVariable)")
         case 102: return ProviderFailure(.config, "\(prefix): the account is inactive")
         case 105:
             let hint = type == "https_access_restricted" ? "; set base_url to the http:// address" : type == "base_currency_access_restricted" ? "; the free plan allows only the default base" : ""
             return ProviderFailure(.config, "\(prefix): the plan does not allow this\(hint)")
         case 104: return ProviderFailure(.quota, "\(prefix): monthly request allowance reached")
-        case 201, 202: return ProviderFailure(.badRequest, "\(prefix): invalid currency codes")
+        case 201:
+            let key = name == .fixer ? "base" : "source"
+            return ProviderFailure(.config, "\(prefix): the \(key) currency \(config.effectiveBaseCurrency) is not valid; check \(key) in [providers.\(name.rawValue)]")
+        case 202: return ProviderFailure(.badRequest, "\(prefix): invalid currency codes")
         case 106: return ProviderFailure(.unavailable, "\(prefix): no results")
         default: return ProviderFailure(.unavailable, prefix)
         }

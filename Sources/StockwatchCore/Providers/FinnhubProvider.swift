@@ -30,7 +30,7 @@ struct FinnhubProvider: QuoteProvider {
                         answer.quotes.append(FetchedQuote(symbol: symbol.text, price: price, observedAt: Date(timeIntervalSince1970: time)))
                     }
                 case 401, 403:
-                    throw ProviderFailure(.config, "finnhub: token rejected (HTTP \(response.status)); check api_key_file")
+                    throw ProviderFailure(.config, "finnhub: token rejected (HTTP \(response.status)); check api_key_file or api_key in [providers.finnhub], or \(ProviderName.finnhub.keyEnvironmentVariable)")
                 case 429:
                     throw ProviderFailure(.rateLimited, "finnhub: too many requests (HTTP 429)", retryAfter: HTTPFetcher.retryAfter(response.headers))
                 default:

@@ -31,10 +31,26 @@ public final class HTTPFetcher: Sendable {
         request.headers.add(name: "User-Agent", value: "stockwatch/\(version)")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         let deadline = NIODeadline.now() + .seconds(timeoutSeconds)
+        let client = self.client
+        let prepared = request
         do {
-            let response = try await client.execute(request, deadline: deadline)
-            let body = try await response.body.collect(upTo: Self.maximumBody)
-            return Response(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
+            // The client's deadline ends when the headers arrive; a server that then sends
+            // the body slowly, or never, is cut off by racing the whole exchange against it.
+            let answer = try await withThrowingTaskGroup(of: Response?.self) { group in
+                group.addTask {
+                    let response = try await client.execute(prepared, deadline: deadline)
+                    let body = try await response.body.collect(upTo: Self.maximumBody)
+                    return Response(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(timeoutSeconds))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? nil
+            }
+            guard let answer else { throw HTTPClientError.deadlineExceeded }
+            return answer
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw ProviderFailure(.unavailable, "\(provider.rawValue): no answer within \(timeoutSeconds) s")
         } catch let error as NIOTooManyBytesError {
