@@ -606,10 +606,11 @@ def section_crash(a, root, checks):
                 unexplained.append("notification %s received %d times, in flight at %d kills" % (nid, c, len(caught)))
             for k in caught[:c - 1]:
                 per_kill[k] = per_kill.get(k, 0) + 1
-        checks.add("duplicates received", "%d, after %d notify kills" % (dups, by_step["notify"]), "only from kills",
-                   not unexplained, unexplained and unexplained[0])
-        checks.info.append("duplicates: %d copies, at most %d from one kill (a kill can catch up to [notify] "
-                           "concurrency sends and the outcomes not yet written)" % (dups, max(per_kill.values() or [0])))
+        checks.add("duplicates: copies per message per kill", "%d copies after %d notify kills" % (dups, by_step["notify"]),
+                   "<= 1, of a kill's", not unexplained, unexplained and unexplained[0])
+        checks.info.append("duplicates: the most messages one kill doubled: %d (a kill catches up to [notify] "
+                           "concurrency sends in flight, and outcomes not yet written, at most 100 ms of them)"
+                           % max(per_kill.values() or [0]))
         checks.add("integrity_check at the end", integrity(dep.db)[0], "ok", integrity(dep.db) == ["ok"])
     finally:
         fakes.stop()
