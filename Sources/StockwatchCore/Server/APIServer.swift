@@ -21,7 +21,7 @@ public struct APIServer: Sendable {
 
     /// Logs go to stderr: warnings and errors, plus each start and stop with `verbose`.
     /// Request lines are not logged (they would carry users' symbols; never tokens).
-    public init(database: AppDatabase, config: Config, verbose: Bool = false, pollInterval: Duration = .milliseconds(250)) {
+    public init(database: AppDatabase, config: Config, verbose: Bool = false, pollInterval: Duration = .milliseconds(100)) {
         self.database = database
         self.config = config
         var logger = Logger(label: "stockwatch.serve") { StreamLogHandler.standardError(label: $0) }

@@ -11,9 +11,9 @@ actor StreamHub: Service {
     static let clientBuffer = 1024
     /// Rows read per poll; a burst larger than this is sent over the next polls.
     static let batch = 5000
-    /// Every this many polls (about a second) the users' tokens are read again, so that a
-    /// removed user's streams are closed.
-    static let tokenCheckEvery = 4
+    /// Every this many polls (about a second at the default 100 ms) the users' tokens are
+    /// read again, so that a removed user's streams are closed.
+    static let tokenCheckEvery = 10
 
     struct Client {
         let user: AuthenticatedUser
