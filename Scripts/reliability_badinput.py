@@ -470,8 +470,12 @@ connect_timeout = "1s"
 def make_secrets(sdir):
     os.makedirs(sdir, exist_ok=True)
     os.chmod(sdir, 0o700)
+    # config check loads the key as notify does: it must be a real RSA key
+    pem = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                         capture_output=True, check=True).stdout.decode()
+    write(os.path.join(sdir, "page-oncall"), "#!/bin/sh\ncat >/dev/null\n", 0o700)
     sa = {"type": "service_account", "project_id": "reliability", "private_key_id": "k1",
-          "private_key": "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+          "private_key": pem,
           "client_email": "stockwatch@reliability.iam.gserviceaccount.com",
           "token_uri": "http://127.0.0.1:9/token"}
     write(os.path.join(sdir, "firebase-service-account.json"), json.dumps(sa), 0o600)
@@ -1103,6 +1107,7 @@ def make_config(rng, base, secrets, i):
 def base_config(example, secrets):
     text = open(example, "rb").read()
     text = text.replace(b"/etc/stockwatch/", secrets.encode() + b"/")
+    text = text.replace(b"/usr/local/bin/page-oncall", secrets.encode() + b"/page-oncall")
     text = text.replace(b"[providers.finnhub]\n",
                         b"[providers.finnhub]\napi_key_file = \"" + secrets.encode() + b"/finnhub.key\"\n")
     return text

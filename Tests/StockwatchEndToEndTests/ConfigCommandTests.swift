@@ -82,4 +82,26 @@ import Testing
         #expect(fixed.status == 0)
         #expect(fixed.stdout.contains("(inline, ********)") && !fixed.stdout.contains("INLINESECRET"))
     }
+
+    /// config check makes the checks notify makes before it sends, so a config that
+    /// passes it never makes notify exit 78.
+    @Test(arguments: [
+        ("webhook", "secret_file = \"SECRET\"\nurl = \"https://hooks.example.com/x\"", "must be written whsec_"),
+        ("fcm", "service_account_file = \"ACCOUNT\"", "private_key': is not a PEM RSA private key"),
+        ("exec", "command = [\"/nonexistent/page-oncall\"]", "/nonexistent/page-oncall is not an executable file"),
+    ])
+    func checkFindsWhatNotifyWouldRefuse(type: String, keys: String, message: String) throws {
+        let sandbox = try Sandbox()
+        let secret = sandbox.write("keys/hook", "not-a-whsec-secret\n", mode: 0o600)
+        let account = sandbox.write("keys/firebase.json", #"{"type":"service_account","project_id":"p","client_email":"a@b","private_key":"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n"}"#, mode: 0o600)
+        _ = sandbox.write("config/stockwatch/config.toml", """
+            [channels.broken]
+            type = "\(type)"
+            \(keys.replacingOccurrences(of: "SECRET", with: secret).replacingOccurrences(of: "ACCOUNT", with: account))
+            """)
+        let check = try sandbox.run(["config", "check"])
+        #expect(check.status == 78)
+        #expect(check.stderr.contains(message), "\(check.stderr)")
+        #expect(check.stderr.split(separator: "\n").count == 1)
+    }
 }

@@ -11,8 +11,17 @@ struct WebhookSender: ChannelSender {
     let keyBytes: Data
     let http: DeliveryHTTP
 
-    /// Reads the channel's `whsec_<base64>` secret; a malformed one is a config error.
     init(channel: ChannelConfig, http: DeliveryHTTP, environment: [String: String]) throws(StockwatchError) {
+        let (url, key) = try Self.urlAndKey(of: channel, environment: environment)
+        self.channel = channel
+        self.url = url
+        self.keyBytes = key.withUnsafeBytes { Data($0) }
+        self.http = http
+    }
+
+    /// Reads the channel's `whsec_<base64>` secret; a malformed one is a config error
+    /// (for `notify` and for `config check`).
+    static func urlAndKey(of channel: ChannelConfig, environment: [String: String]) throws(StockwatchError) -> (String, SymmetricKey) {
         guard let url = channel.url, let source = channel.secret else {
             throw .config(file: "config", line: nil, key: "channels.\(channel.name)", reason: "a webhook channel needs url and secret_file")
         }
@@ -22,10 +31,7 @@ struct WebhookSender: ChannelSender {
                 file: source.masked, line: nil, key: "channels.\(channel.name).secret",
                 reason: "must be written whsec_<base64 of 24 to 64 random bytes>, e.g. from: echo whsec_$(head -c 32 /dev/urandom | base64)")
         }
-        self.channel = channel
-        self.url = url
-        self.keyBytes = key.withUnsafeBytes { Data($0) }
-        self.http = http
+        return (url, key)
     }
 
     static func key(fromSecret secret: String) -> SymmetricKey? {
