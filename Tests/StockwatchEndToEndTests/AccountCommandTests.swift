@@ -19,6 +19,26 @@ import Testing
         #expect((json["user"] as? [String: Any])?["name"] as? String == "bob")
     }
 
+    /// A token on argv is visible to every user in ps: it can come from a file or stdin.
+    @Test func deviceTokenFromFileOrStdin() throws {
+        let sandbox = try Sandbox()
+        let file = sandbox.write("token", "fcm-from-file\n")
+        #expect(try sandbox.run(["device", "add", "--fcm-token-file", file]).stdout == "1\n")
+        #expect(try sandbox.run(["device", "add", "--fcm-token-file", "-"], stdin: "fcm-from-stdin\n").stdout == "2\n")
+        let tokens = try DatabaseQueue(path: sandbox.db).read { try String.fetchAll($0, sql: "SELECT fcm_token FROM devices ORDER BY id") }
+        #expect(tokens == ["fcm-from-file", "fcm-from-stdin"])
+
+        let neither = try sandbox.run(["device", "add"])
+        #expect(neither.status == 64)
+        #expect(neither.stderr == "stockwatch: error: give the token with --fcm-token-file PATH (or - for stdin) or --fcm-token TOKEN\n")
+        #expect(try sandbox.run(["device", "add", "--fcm-token", "a", "--fcm-token-file", file]).status == 64)
+        let empty = try sandbox.run(["device", "add", "--fcm-token-file", sandbox.write("empty", "\n")])
+        #expect(empty.status == 64)
+        #expect(empty.stderr.contains("--fcm-token-file"))
+        #expect(try sandbox.run(["device", "add", "--fcm-token-file", sandbox.folder + "/missing"]).status == 65)
+        #expect(try DatabaseQueue(path: sandbox.db).read { try Int.fetchOne($0, sql: "SELECT count(*) FROM devices") } == 2)
+    }
+
     @Test func usersDevicesAndCascadingRemoval() throws {
         let sandbox = try Sandbox()
         try sandbox.run(["user", "add", "alice"])

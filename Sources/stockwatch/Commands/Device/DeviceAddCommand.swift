@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import StockwatchCore
 
 struct DeviceAddCommand: ParsableCommand {
@@ -6,13 +7,33 @@ struct DeviceAddCommand: ParsableCommand {
         commandName: "add", abstract: "Register a device's FCM token (a known token is refreshed); prints its id.")
 
     @Option(help: ArgumentHelp("The owner (default: the user named default).", valueName: "name")) var user: String?
-    @Option(help: ArgumentHelp("The app's Firebase Cloud Messaging registration token.", valueName: "token")) var fcmToken: String
+    @Option(help: ArgumentHelp("The app's Firebase Cloud Messaging registration token (other users can see it in ps; see --fcm-token-file).", valueName: "token"))
+    var fcmToken: String?
+    @Option(help: ArgumentHelp("Read the token from this file, or from stdin with -.", valueName: "path"))
+    var fcmTokenFile: String?
     @Option(help: ArgumentHelp("A name to recognise the device by.", valueName: "text")) var label: String?
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        let token = try Self.token(fcmToken, file: fcmTokenFile)
         let (database, _) = try global.open()
-        let device = try DeviceService(database: database).add(user: user, fcmToken: fcmToken, label: label)
+        let device = try DeviceService(database: database).add(
+            user: user, fcmToken: token, label: label, fields: (fcmTokenFile == nil ? "--fcm-token" : "--fcm-token-file", "--label"))
         if global.json { Output.json(device) } else { print(device.id) }
+    }
+
+    /// Exactly one of the two; a file's token is its text without surrounding whitespace.
+    static func token(_ inline: String?, file: String?) throws(StockwatchError) -> String {
+        switch (inline, file) {
+        case let (token?, nil): return token
+        case let (nil, path?):
+            let (data, source) = try InputFile.read(path)
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw .invalidInput(source: source, position: nil, reason: "the token is not UTF-8 text")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        case (nil, nil): throw .usage("give the token with --fcm-token-file PATH (or - for stdin) or --fcm-token TOKEN")
+        case (_?, _?): throw .usage("give either --fcm-token or --fcm-token-file, not both")
+        }
     }
 }
