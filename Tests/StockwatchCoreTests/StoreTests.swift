@@ -103,13 +103,42 @@ import Testing
         #expect(try store.database.read { try UserRecord.fetchCount($0) } == 1)
     }
 
+    /// AlertRecord reads its columns directly (not through Codable): every column must
+    /// come back as it was written, set or NULL.
+    @Test func alertRecordReadsBackWhatWasWritten() throws {
+        let store = try TemporaryStore()
+        let user = try store.database.write { db in
+            try db.execute(sql: "INSERT INTO users (name, token_hash, created_at) VALUES ('u', '\(String(repeating: "a", count: 64))', 0)")
+            return db.lastInsertedRowID
+        }
+        let ms = { (value: Int64) in Date(milliseconds: value) }
+        let full = AlertRecord(
+            userId: user, symbol: "EUR/USD", kind: .rise, value: nil, percent: 2.5, windowSeconds: 3600, trigger: .rearm,
+            cooldownSeconds: 900, rearmMarginPercent: 0.5, channels: ["phone", "ops-hook"], state: .firing, note: "n",
+            createdAt: ms(1_764_000_000_123), expiresAt: ms(1_800_000_000_456), lastFiredAt: ms(1_764_000_100_789), startAt: 42)
+        let bare = AlertRecord(
+            userId: user, symbol: "AAPL", kind: .above, value: 200.25, percent: nil, windowSeconds: nil, trigger: .once,
+            cooldownSeconds: 0, rearmMarginPercent: 0, channels: ["stdout"], state: .armed, note: nil,
+            createdAt: ms(1_764_000_000_000), expiresAt: nil, lastFiredAt: nil, startAt: nil)
+        for record in [full, bare] {
+            let written = try store.database.write { db -> AlertRecord in
+                var copy = record
+                try copy.insert(db)
+                return copy
+            }
+            let read = try store.database.read { db in try AlertRecord.fetchOne(db, key: written.id) }
+            #expect(String(describing: read) == String(describing: Optional(written)))
+        }
+    }
+
     /// A full disk and a read-only file system, on a small tmpfs (mounting one needs root;
-    /// the test is skipped without it): each a one-line error with its documented code.
-    @Test func fullDiskAndReadOnlyFileSystemAreClearErrors() throws {
+    /// the test is skipped, and says so, without it): each a one-line error with its code.
+    @Test(.enabled(if: getuid() == 0, "mounts a tmpfs, which needs root"))
+    func fullDiskAndReadOnlyFileSystemAreClearErrors() throws {
         let mount = NSTemporaryDirectory() + "stockwatch-fs-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: mount) }
-        guard run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mount]) else { return }
+        try #require(run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mount]), "mount -t tmpfs failed")
         defer { _ = run("/bin/umount", ["-l", mount]) }
         let path = mount + "/stockwatch.db"
         _ = try UserService(database: AppDatabase(path: path)).add(name: "bob")

@@ -10,9 +10,14 @@ public struct DeviceService: Sendable {
     /// Registers a token, or refreshes it (owner, label, active again) when it is known:
     /// apps re-send their token on every start.
     /// `fields` name the culprit in errors: the CLI's flags, or the API's JSON fields.
+    /// One word of 1 to 4096 bytes, as FCM registration tokens are.
+    public static func isFCMToken(_ token: String) -> Bool {
+        (1...4096).contains(token.utf8.count) && !token.contains(where: { $0.isWhitespace })
+    }
+
     public func add(user: String?, fcmToken: String, label: String?, fields: (token: String, label: String) = ("--fcm-token", "--label"), now: Date = Date()) throws(StockwatchError) -> DeviceJSON {
         let token = fcmToken.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...4096).contains(token.utf8.count), !token.contains(where: { $0.isWhitespace }) else {
+        guard Self.isFCMToken(token) else {
             throw .invalidValue(option: fields.token, value: fcmToken, reason: "an FCM token is one word of at most 4096 bytes")
         }
         if let label, label.count > 200 {

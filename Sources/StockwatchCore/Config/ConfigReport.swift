@@ -54,8 +54,8 @@ public struct ConfigReport: Encodable, Sendable {
         var channels: [Channel] = []
         for name in config.channelNames {
             let channel = config.channel(named: name)!
-            // The same checks notify makes before it sends, so that a config that passes
-            // here never makes notify exit 78.
+            // The same checks notify makes before it sends (NotifyService.makeSender), so
+            // that a config that passes here never makes notify exit 78.
             switch channel.type {
             case .webhook: _ = try WebhookSender.urlAndKey(of: channel, environment: environment)
             case .fcm: if let file = channel.serviceAccountFile { _ = try ServiceAccount.load(path: file) }

@@ -122,7 +122,8 @@ public struct NotifyService: Sendable {
     }
 
     /// The sender of one channel; a missing or broken channel is a config error, and its
-    /// deliveries wait (untouched) until the config is fixed.
+    /// deliveries wait (untouched) until the config is fixed. `ConfigReport.check` makes
+    /// the same checks: keep the two in step.
     private func makeSender(_ name: String, http: DeliveryHTTP?) throws(StockwatchError) -> any ChannelSender {
         guard let channel = config.channel(named: name) else {
             throw .config(

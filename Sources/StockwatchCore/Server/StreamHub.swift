@@ -11,9 +11,9 @@ actor StreamHub: Service {
     static let clientBuffer = 1024
     /// Rows read per poll; a burst larger than this is sent over the next polls.
     static let batch = 5000
-    /// Every this many polls (about a second at the default 100 ms) the users' tokens are
-    /// read again, so that a removed user's streams are closed.
-    static let tokenCheckEvery = 10
+    /// About this often the users' tokens are read again, so that a removed user's
+    /// streams are closed.
+    static let tokenCheckInterval: Duration = .seconds(1)
 
     struct Client {
         let user: AuthenticatedUser
@@ -37,7 +37,7 @@ actor StreamHub: Service {
     private var nextClientID = 1
     private var lastQuoteID: Int64?
     private var lastNotificationID: Int64?
-    private var polls = 0
+    private var lastTokenCheck = ContinuousClock.now
 
     init(history: HistoryService, maxConnectionsPerUser: Int, pollInterval: Duration, logger: Logger = Logger(label: "stockwatch.serve")) {
         self.history = history
@@ -138,8 +138,8 @@ actor StreamHub: Service {
 
     private func poll() async throws {
         guard let afterQuote = lastQuoteID, let afterNotification = lastNotificationID else { return }
-        polls += 1
-        let checkTokens = polls % Self.tokenCheckEvery == 0 && !clients.isEmpty
+        let checkTokens = !clients.isEmpty && ContinuousClock.now - lastTokenCheck >= Self.tokenCheckInterval
+        if checkTokens { lastTokenCheck = ContinuousClock.now }
         let history = self.history
         let (quotes, notifications, tokens) = try await blocking {
             (try history.quotes(afterID: afterQuote, limit: Self.batch),

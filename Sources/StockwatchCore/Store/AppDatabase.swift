@@ -85,10 +85,12 @@ public final class AppDatabase: Sendable {
         do { return try await writer.write(body) } catch { throw Self.translate(error, path: path) }
     }
 
-    /// Less than 1 MiB left for this user on the database's file system.
+    /// Less than 1 MiB left for this user on the database's writable file system (a
+    /// read-only one, such as squashfs, reports no space left: that is not "full").
     static func folderIsFull(_ path: String) -> Bool {
         var fs = statvfs()
         guard statvfs(URL(fileURLWithPath: path).deletingLastPathComponent().path, &fs) == 0 else { return false }
+        guard fs.f_flag & UInt(ST_RDONLY) == 0 else { return false }
         return UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20
     }
 

@@ -10,4 +10,14 @@ enum InputFile {
         }
         return (contents, path)
     }
+
+    /// A small input (a token): more than `limit` bytes is refused without reading it all.
+    static func read(_ path: String, limit: Int) throws(StockwatchError) -> (data: Data, source: String) {
+        let source = path == "-" ? "stdin" : path
+        guard let handle = path == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: path),
+            let contents = try? handle.read(upToCount: limit + 1) ?? Data()
+        else { throw .invalidInput(source: source, position: nil, reason: "cannot read file") }
+        guard contents.count <= limit else { throw .invalidInput(source: source, position: nil, reason: "longer than \(limit) bytes") }
+        return (contents, source)
+    }
 }

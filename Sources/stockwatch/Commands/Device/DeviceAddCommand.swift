@@ -17,21 +17,22 @@ struct DeviceAddCommand: ParsableCommand {
     func run() throws {
         let token = try Self.token(fcmToken, file: fcmTokenFile)
         let (database, _) = try global.open()
-        let device = try DeviceService(database: database).add(
-            user: user, fcmToken: token, label: label, fields: (fcmTokenFile == nil ? "--fcm-token" : "--fcm-token-file", "--label"))
+        let device = try DeviceService(database: database).add(user: user, fcmToken: token, label: label)
         if global.json { Output.json(device) } else { print(device.id) }
     }
 
-    /// Exactly one of the two; a file's token is its text without surrounding whitespace.
+    /// Exactly one of the two. A file must hold one token (whitespace around it is
+    /// dropped); its errors name the file, never its contents.
     static func token(_ inline: String?, file: String?) throws(StockwatchError) -> String {
         switch (inline, file) {
         case let (token?, nil): return token
         case let (nil, path?):
-            let (data, source) = try InputFile.read(path)
-            guard let text = String(data: data, encoding: .utf8) else {
-                throw .invalidInput(source: source, position: nil, reason: "the token is not UTF-8 text")
+            let (data, source) = try InputFile.read(path, limit: 8192)
+            let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard DeviceService.isFCMToken(token) else {
+                throw .invalidInput(source: source, position: nil, reason: "does not hold one FCM token (one word of at most 4096 bytes)")
             }
-            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+            return token
         case (nil, nil): throw .usage("give the token with --fcm-token-file PATH (or - for stdin) or --fcm-token TOKEN")
         case (_?, _?): throw .usage("give either --fcm-token or --fcm-token-file, not both")
         }
