@@ -10,8 +10,8 @@ struct NotifyFixture {
     var config = Config()
     let now = Date()
 
-    init() throws {
-        store = try TemporaryStore()
+    init(migratedFrom migration: String? = nil) throws {
+        store = try TemporaryStore(migratedFrom: migration)
         config.notify.leaseSeconds = 60
     }
 

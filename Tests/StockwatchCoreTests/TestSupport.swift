@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 @testable import StockwatchCore
 
 /// A fresh database in its own temporary folder, removed at deinit.
@@ -6,11 +7,22 @@ final class TemporaryStore {
     let folder: String
     let database: AppDatabase
 
-    init() throws {
+    /// `migratedFrom`: the database is first created at that migration (a schema an
+    /// earlier release left behind), then opened, which migrates it to today's.
+    init(migratedFrom migration: String? = nil) throws {
         folder = NSTemporaryDirectory() + "stockwatch-core-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        if let migration {
+            let old = try DatabaseQueue(path: folder + "/test.db")
+            try AppDatabase.migrator.migrate(old, upTo: migration)
+            try old.close()
+        }
         database = try AppDatabase(path: folder + "/test.db")
     }
+
+    /// The schema of the release before ids were never reused (issue: a removed phone's
+    /// retry reached another user's phone).
+    static let previousSchema = "v5-notification-ids-never-reused"
 
     deinit { try? FileManager.default.removeItem(atPath: folder) }
 

@@ -7,15 +7,19 @@ public struct DeviceService: Sendable {
 
     public init(database: AppDatabase) { self.database = database }
 
-    /// Registers a token, or refreshes it (owner, label, active again) when it is known:
-    /// apps re-send their token on every start.
-    /// `fields` name the culprit in errors: the CLI's flags, or the API's JSON fields.
     /// One word of 1 to 4096 bytes, as FCM registration tokens are.
     public static func isFCMToken(_ token: String) -> Bool {
         (1...4096).contains(token.utf8.count) && !token.contains(where: { $0.isWhitespace })
     }
 
-    public func add(user: String?, fcmToken: String, label: String?, fields: (token: String, label: String) = ("--fcm-token", "--label"), now: Date = Date()) throws(StockwatchError) -> DeviceJSON {
+    /// Registers a token, or refreshes it (label, active again) when this user has it:
+    /// apps re-send their token on every start. `fields` name the culprit in errors: the
+    /// CLI's flags, or the API's JSON fields.
+    /// With `limitPerUser`, a new device of a user who has that many gets `limitReached`.
+    public func add(
+        user: String?, fcmToken: String, label: String?, fields: (token: String, label: String) = ("--fcm-token", "--label"),
+        limitPerUser: Int? = nil, now: Date = Date()
+    ) throws(StockwatchError) -> DeviceJSON {
         let token = fcmToken.trimmingCharacters(in: .whitespacesAndNewlines)
         guard Self.isFCMToken(token) else {
             throw .invalidValue(option: fields.token, value: fcmToken, reason: "an FCM token is one word of at most 4096 bytes")
@@ -26,8 +30,7 @@ public struct DeviceService: Sendable {
         return try database.write { db in
             let userID = try UserService.resolve(user, in: db, now: now)
             var device: DeviceRecord
-            if var existing = try DeviceRecord.filter(Column("fcm_token") == token).fetchOne(db) {
-                existing.userId = userID
+            if var existing = try DeviceRecord.filter(Column("fcm_token") == token).fetchOne(db), existing.userId == userID {
                 existing.label = label ?? existing.label
                 existing.active = true
                 existing.deactivatedReason = nil
@@ -35,6 +38,16 @@ public struct DeviceService: Sendable {
                 try existing.update(db)
                 device = existing
             } else {
+                // A token another user registered (a shared phone, a new login) becomes a
+                // new device: the previous owner's waiting deliveries to it end failed, and
+                // neither its id nor its label carries over.
+                if let limit = limitPerUser, try DeviceRecord.filter(Column("user_id") == userID).fetchCount(db) >= limit {
+                    throw StockwatchError.limitReached(kind: "device", limit: limit, key: "[serve] max_devices_per_user")
+                }
+                if let previous = try DeviceRecord.filter(Column("fcm_token") == token).fetchOne(db) {
+                    try DeliveryQueue.failWaiting(db, deviceIDs: [previous.id!], reason: DeliveryQueue.deviceMovedReason, now: now)
+                    _ = try previous.delete(db)
+                }
                 device = DeviceRecord(userId: userID, fcmToken: token, label: label, active: true, createdAt: now, updatedAt: now)
                 try device.insert(db)
             }
@@ -42,22 +55,28 @@ public struct DeviceService: Sendable {
         }
     }
 
-    public func list(user: String?) throws(StockwatchError) -> [DeviceJSON] {
+    /// All, or a page: ids above `afterID`, at most `limit` (the API's cursor).
+    public func list(user: String?, afterID: Int64? = nil, limit: Int? = nil) throws(StockwatchError) -> [DeviceJSON] {
         try database.read { db in
             var request = DeviceRecord.order(Column("id"))
             if let user { request = request.filter(Column("user_id") == (try UserService.existingID(user, in: db))) }
+            if let afterID { request = request.filter(Column("id") > afterID) }
+            if let limit { request = request.limit(limit) }
             return try request.fetchAll(db).map { try Self.json($0, in: db) }
         }
     }
 
     /// With `ownerID`, another user's device is reported as not found (the API's scoping).
-    public func remove(id: Int64, ownerID: Int64? = nil) throws(StockwatchError) {
+    /// Its waiting deliveries end failed, kept in history: they must never be sent later.
+    public func remove(id: Int64, ownerID: Int64? = nil, now: Date = Date()) throws(StockwatchError) {
         try database.write { db in
             var request = DeviceRecord.filter(key: id)
             if let ownerID { request = request.filter(Column("user_id") == ownerID) }
-            guard try request.deleteAll(db) == 1 else {
+            guard try request.fetchCount(db) == 1 else {
                 throw StockwatchError.notFound(kind: "device", id: String(id))
             }
+            try DeliveryQueue.failWaiting(db, deviceIDs: [id], reason: DeliveryQueue.deviceGoneReason, now: now)
+            try request.deleteAll(db)
         }
     }
 

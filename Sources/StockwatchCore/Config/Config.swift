@@ -73,6 +73,12 @@ public struct ServeSettings: Sendable, Equatable {
     /// Channels an app's user may route alerts to; nil means every fcm and stdout
     /// channel. Never the admins' webhooks and programs unless listed.
     public var apiChannels: [String]?
+    /// What one app user may hold and do through the API (admins at the shell are not
+    /// limited): each alert can fire every evaluate and each device multiplies every push.
+    public var maxAlertsPerUser = 1_000
+    public var maxDevicesPerUser = 20
+    /// Writes (POST and DELETE) one user may make per minute on one serve instance.
+    public var writesPerMinute = 120
 
     public init() {}
 

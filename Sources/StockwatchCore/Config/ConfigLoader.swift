@@ -9,6 +9,8 @@ public enum ConfigLoader {
             if named { throw .config(file: path, line: nil, key: nil, reason: "file not found") }
             return Config()
         }
+        // The config names programs the exec channel runs: nobody else may swap it.
+        try PathSafety.check(path)
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw .config(file: path, line: nil, key: nil, reason: "cannot read file (permissions, or not UTF-8)")
         }
@@ -125,11 +127,16 @@ private struct TableReader {
 
     private mutating func readServe(_ table: TOMLTable) throws(StockwatchError) {
         let path = ["serve"]
-        try expectKeys(table, path: path, allowed: ["listen", "max_connections_per_user", "allowed_origins", "api_channels"])
+        try expectKeys(table, path: path, allowed: [
+            "listen", "max_connections_per_user", "allowed_origins", "api_channels", "max_alerts_per_user", "max_devices_per_user", "writes_per_minute",
+        ])
         if let listen = try string(table, "listen", path: path) {
             do { config.serve.listen = try ListenAddress.parse(listen, option: "listen") } catch { throw self.error(path, "listen", error.message) }
         }
         if let value = try integer(table, "max_connections_per_user", path: path, in: 1...1000) { config.serve.maxConnectionsPerUser = value }
+        if let value = try integer(table, "max_alerts_per_user", path: path, in: 1...1_000_000) { config.serve.maxAlertsPerUser = value }
+        if let value = try integer(table, "max_devices_per_user", path: path, in: 1...1000) { config.serve.maxDevicesPerUser = value }
+        if let value = try integer(table, "writes_per_minute", path: path, in: 1...100_000) { config.serve.writesPerMinute = value }
         if let value = table["allowed_origins"] {
             let origins = try stringList(value, key: "allowed_origins", path: path)
             do { try config.serve.allowOrigins(origins, option: "allowed_origins") } catch { throw self.error(path, "allowed_origins", error.message) }

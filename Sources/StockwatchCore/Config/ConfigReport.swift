@@ -30,9 +30,15 @@ public struct ConfigReport: Encodable, Sendable {
         public var maxConnectionsPerUser: Int
         public var allowedOrigins: [String]
         public var apiChannels: [String]
+        public var maxAlertsPerUser: Int
+        public var maxDevicesPerUser: Int
+        public var writesPerMinute: Int
         enum CodingKeys: String, CodingKey {
             case listen
             case maxConnectionsPerUser = "max_connections_per_user"
+            case maxAlertsPerUser = "max_alerts_per_user"
+            case maxDevicesPerUser = "max_devices_per_user"
+            case writesPerMinute = "writes_per_minute"
             case allowedOrigins = "allowed_origins"
             case apiChannels = "api_channels"
         }
@@ -77,7 +83,8 @@ public struct ConfigReport: Encodable, Sendable {
             }
             providers.append(Provider(name: name, baseURL: provider.baseURL, apiKey: provider.apiKey?.masked))
         }
-        let serve = Serve(listen: config.serve.listen.description, maxConnectionsPerUser: config.serve.maxConnectionsPerUser, allowedOrigins: config.serve.allowedOrigins, apiChannels: config.apiChannelNames)
+        let serve = Serve(listen: config.serve.listen.description, maxConnectionsPerUser: config.serve.maxConnectionsPerUser, allowedOrigins: config.serve.allowedOrigins, apiChannels: config.apiChannelNames,
+            maxAlertsPerUser: config.serve.maxAlertsPerUser, maxDevicesPerUser: config.serve.maxDevicesPerUser, writesPerMinute: config.serve.writesPerMinute)
         return ConfigReport(file: config.file, database: databasePath, defaultNotify: config.defaultNotify, channels: channels, providers: providers, serve: serve)
     }
 }

@@ -2,8 +2,10 @@ import Foundation
 
 /// Reads secrets and refuses files that others can read, as ssh does with private keys.
 public enum SecretReader {
-    /// Refuses a file readable or writable by group or others.
+    /// Refuses a file readable or writable by group or others, or one that others could
+    /// swap (see `PathSafety`).
     public static func checkPrivate(_ path: String) throws(StockwatchError) {
+        try PathSafety.check(path)
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw .config(file: path, line: nil, key: nil, reason: "cannot read secret file: \(String(cString: strerror(errno)))")

@@ -62,7 +62,7 @@ struct DeliveryQueue: Sendable {
                         WHERE n.id = ? AND d.active = 1 ORDER BY d.id
                         """), arguments: [notificationID])
                 if devices.isEmpty {
-                    let error = "user has no active device (register one with 'stockwatch device add' or the app)"
+                    let error = Self.noDeviceReason
                     try Self.finish(db, id: id, attempt: row["attempts"], status: .failed, nextAttemptAt: now, error: error, now: now)
                     failed.append(DeliveryJSON(id: id, notificationId: notificationID, channel: channel, target: nil, status: .failed, attempts: row["attempts"], error: error))
                     continue
@@ -70,10 +70,10 @@ struct DeliveryQueue: Sendable {
                 try db.cachedStatement(sql: "DELETE FROM deliveries WHERE id = ?").execute(arguments: [id])
                 for device in devices {
                     try db.cachedStatement(sql: """
-                        INSERT INTO deliveries (notification_id, channel, target, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
-                        VALUES (?, ?, ?, 'sending', 1, ?, ?, ?, ?)
+                        INSERT INTO deliveries (notification_id, channel, target, device_id, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
                         """
-                    ).execute(arguments: [notificationID, channel, Self.deviceTarget(device), now.milliseconds, leaseUntil, now.milliseconds, now.milliseconds])
+                    ).execute(arguments: [notificationID, channel, Self.deviceTarget(device), device, now.milliseconds, leaseUntil, now.milliseconds, now.milliseconds])
                     ids.append(db.lastInsertedRowID)
                 }
             }
@@ -83,36 +83,57 @@ struct DeliveryQueue: Sendable {
 
     static func deviceTarget(_ id: Int64) -> String { "device:\(id)" }
 
-    static func deviceID(fromTarget target: String?) -> Int64? {
-        guard let target, target.hasPrefix("device:") else { return nil }
-        return Int64(target.dropFirst("device:".count))
-    }
+    /// Why a device's waiting delivery ended without a send.
+    static let deviceGoneReason = "device removed before this delivery was sent"
+    static let deviceMovedReason = "device's FCM token was registered by another user before this delivery was sent"
+    static let noDeviceReason = "user has no active device (register one with 'stockwatch device add' or the app)"
+    /// Reasons an app user may read as they are (see `DeliveryJSON.forApp`).
+    static let publicReasons: Set<String> = [deviceGoneReason, deviceMovedReason, noDeviceReason]
 
-    /// The claimed rows joined with their notification, user and device.
+    /// The claimed rows joined with their notification, user and device. A device is
+    /// found only while it still belongs to the notification's user, so a delivery can
+    /// never reach another user's phone, whatever happened to the device meanwhile.
     private static func jobs(_ db: Database, ids: [Int64]) throws -> [DeliveryJob] {
         guard !ids.isEmpty else { return [] }
         let rows = try Row.fetchAll(
             db,
             sql: """
-                SELECT d.id, d.channel, d.target, d.attempts, n.id AS nid, n.alert_id, u.name, n.symbol, n.price, n.observed_at, n.message
+                SELECT d.id, d.channel, d.target, d.attempts, n.id AS nid, n.alert_id, u.name, n.symbol, n.price, n.observed_at, n.message,
+                       dv.id AS device_id, dv.fcm_token, dv.active
                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id JOIN users u ON u.id = n.user_id
+                LEFT JOIN devices dv ON dv.id = d.device_id AND dv.user_id = n.user_id
                 WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id
                 """, arguments: [JSONOutput.encode(ids)])
-        let deviceIDs = rows.compactMap { deviceID(fromTarget: $0["target"]) }
-        var devices: [Int64: DeliveryJob.Device] = [:]
-        if !deviceIDs.isEmpty {
-            for row in try Row.fetchAll(db, sql: "SELECT id, fcm_token, active FROM devices WHERE id IN (SELECT value FROM json_each(?))", arguments: [JSONOutput.encode(deviceIDs)]) {
-                devices[row["id"]] = DeliveryJob.Device(id: row["id"], fcmToken: row["fcm_token"], active: row["active"])
-            }
-        }
         return rows.map { row in
-            let target: String? = row["target"]
+            let deviceID: Int64? = row["device_id"]
             return DeliveryJob(
-                deliveryID: row["id"], attempt: row["attempts"], channel: row["channel"], target: target,
+                deliveryID: row["id"], attempt: row["attempts"], channel: row["channel"], target: row["target"],
                 notification: NotificationPayload(
                     id: row["nid"], alertId: row["alert_id"], user: row["name"], symbol: row["symbol"], price: row["price"],
                     observedAt: Date(milliseconds: row["observed_at"]), message: row["message"]),
-                device: deviceID(fromTarget: target).flatMap { devices[$0] })
+                device: deviceID.map { DeliveryJob.Device(id: $0, fcmToken: row["fcm_token"], active: row["active"]) })
+        }
+    }
+
+    /// Ends the waiting deliveries (pending, retry, or claimed and in flight) of the given
+    /// devices as failed with `reason`, in the caller's transaction: called before a
+    /// device is removed or its token moves to another user. An in-flight send's outcome
+    /// is then dropped by `finish`'s fence.
+    static func failWaiting(_ db: Database, deviceIDs: [Int64], reason: String, now: Date) throws {
+        guard !deviceIDs.isEmpty else { return }
+        let rows = try Row.fetchAll(
+            db, sql: """
+                SELECT id, attempts, status FROM deliveries
+                WHERE device_id IN (SELECT value FROM json_each(?)) AND status IN ('pending', 'retry', 'sending')
+                """, arguments: [JSONOutput.encode(deviceIDs)])
+        for row in rows {
+            // A claimed row's attempt is the one in flight; a waiting one's is the next.
+            let attempt = (row["attempts"] as Int) + (row["status"] as String == "sending" ? 0 : 1)
+            try db.cachedStatement(sql: """
+                UPDATE deliveries SET status = 'failed', attempts = ?, lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?
+                """).execute(arguments: [attempt, reason, now.milliseconds, row["id"] as Int64])
+            try db.cachedStatement(sql: "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, 'failed', ?) ON CONFLICT DO NOTHING")
+                .execute(arguments: [row["id"] as Int64, attempt, now.milliseconds, reason])
         }
     }
 

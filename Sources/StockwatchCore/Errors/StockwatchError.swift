@@ -11,12 +11,16 @@ public enum StockwatchError: Error, Equatable, Sendable {
     case notFound(kind: String, id: String)
     /// Something that must be unique already exists.
     case alreadyExists(kind: String, id: String)
+    /// A per-user limit (`[serve] max_alerts_per_user`, ...) would be exceeded.
+    case limitReached(kind: String, limit: Int, key: String)
     /// Input data (an import file, a quote feed) is unreadable or malformed.
     case invalidInput(source: String, position: String?, reason: String)
     /// The configuration is wrong: a syntax error, an unknown key, a bad value.
     case config(file: String, line: Int?, key: String?, reason: String)
     /// A secret file (or a config file holding an inline secret) that others can read.
     case insecureFile(path: String, mode: Int)
+    /// A database, config or secret reachable through a folder other users may write.
+    case insecureFolder(path: String, folder: String, mode: Int)
     /// A service or resource stockwatch needs is not there.
     case unavailable(String)
     /// Retry later: the database is busy, another run holds the lock, a partial failure.
@@ -26,9 +30,9 @@ public enum StockwatchError: Error, Equatable, Sendable {
 
     public var exitStatus: ExitStatus {
         switch self {
-        case .invalidValue, .usage: .usage
+        case .invalidValue, .usage, .limitReached: .usage
         case .notFound, .alreadyExists, .invalidInput: .dataError
-        case .config, .insecureFile: .config
+        case .config, .insecureFile, .insecureFolder: .config
         case .unavailable: .unavailable
         case .temporary: .temporary
         case .internal: .software
@@ -42,9 +46,10 @@ public enum StockwatchError: Error, Equatable, Sendable {
         case .usage: "usage"
         case .notFound: "not_found"
         case .alreadyExists: "already_exists"
+        case .limitReached: "limit_reached"
         case .invalidInput: "invalid_input"
         case .config: "config"
-        case .insecureFile: "insecure_file"
+        case .insecureFile, .insecureFolder: "insecure_file"
         case .unavailable: "unavailable"
         case .temporary: "temporary"
         case .internal: "internal"
@@ -66,6 +71,8 @@ extension StockwatchError: LocalizedError {
             "no \(kind) '\(id.truncatedForMessage)'"
         case let .alreadyExists(kind, id):
             "\(kind) '\(id.truncatedForMessage)' already exists"
+        case let .limitReached(kind, limit, key):
+            "limit of \(limit) \(kind)s per user reached (\(key)); remove some first"
         case let .invalidInput(source, position, reason):
             [source, position].compactMap { $0 }.joined(separator: ": ") + ": " + reason
         case let .config(file, line, key, reason):
@@ -73,6 +80,8 @@ extension StockwatchError: LocalizedError {
                 .compactMap { $0 }.joined(separator: ": ")
         case let .insecureFile(path, mode):
             "\(path) is readable by group or others (mode \(String(mode, radix: 8))); run 'chmod 600 \(path)'"
+        case let .insecureFolder(path, folder, mode):
+            "\(path) is reachable through \(folder), which other users may write (mode \(String(mode, radix: 8))); run 'chmod o-w \(folder)' or move it"
         case let .unavailable(text), let .temporary(text):
             text
         case let .internal(text):

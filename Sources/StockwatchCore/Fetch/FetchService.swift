@@ -18,8 +18,15 @@ public struct FetchService: Sendable {
     public func run(symbols explicit: [String] = [], now: Date = Date()) async throws(StockwatchError) -> FetchReport {
         var named: [Symbol] = []
         for text in explicit { named.append(try Symbol.parse(text)) }
-        let symbols = explicit.isEmpty ? try watchedSymbols() : named
         var report = FetchReport()
+        var symbols = named
+        if explicit.isEmpty {
+            let backedOff = try symbolsBackingOff(now: now)
+            symbols = try watchedSymbols().filter { backedOff[$0.text] == nil }
+            report.skipped += backedOff.sorted { $0.key < $1.key }.map { symbol, until in
+                .init(symbol: symbol, provider: "*", reason: "no provider had data for it; next try after \(ISO8601DateFormatter().string(from: until))")
+            }
+        }
         guard !symbols.isEmpty else { return report }
 
         var states = try database.read { db in
@@ -38,8 +45,13 @@ public struct FetchService: Sendable {
         let changedStates = Array(states.values)
         let toStore = accepted
         let retention = config.quoteRetentionSeconds
+        let served = report.servedSymbols
+        let noData = Dictionary(
+            report.errors.filter { $0.code == "no_data" }.compactMap { e in e.symbol.map { ($0, e.message) } }, uniquingKeysWith: { a, _ in a }
+        ).filter { !served.contains($0.key) }
         let stored = try database.write { db -> [QuoteJSON] in
             for var state in changedStates { try state.save(db) }
+            try Self.recordBackoff(db, served: served, noData: noData, now: now)
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (symbol, observed_at) DO NOTHING
@@ -58,14 +70,19 @@ public struct FetchService: Sendable {
         return report
     }
 
-    /// Symbols of active alerts (armed or firing) and `[fetch] watch`, stalest first, so a
-    /// per-run request budget rotates through all of them.
+    /// Symbols of active alerts (armed or firing) and `[fetch] watch`, in turns across
+    /// users (every user's stalest symbol, then every user's next one, ...), so that no
+    /// user's many symbols crowd out another's from a per-run request budget, and within
+    /// a turn stalest first, so that the budget rotates through all of them.
     func watchedSymbols() throws(StockwatchError) -> [Symbol] {
         let texts = try database.read { db in
             try String.fetchAll(db, sql: """
-                SELECT a.symbol FROM (SELECT DISTINCT symbol FROM alerts WHERE state IN ('armed', 'firing')) a
-                LEFT JOIN (SELECT symbol, max(observed_at) AS newest FROM quotes GROUP BY symbol) q ON q.symbol = a.symbol
-                ORDER BY q.newest IS NOT NULL, q.newest, a.symbol
+                WITH newest AS (SELECT symbol, max(observed_at) AS at FROM quotes GROUP BY symbol),
+                watched AS (SELECT DISTINCT user_id, symbol FROM alerts WHERE state IN ('armed', 'firing')),
+                turns AS (
+                    SELECT w.symbol, n.at, ROW_NUMBER() OVER (PARTITION BY w.user_id ORDER BY n.at IS NOT NULL, n.at, w.symbol) AS turn
+                    FROM watched w LEFT JOIN newest n ON n.symbol = w.symbol)
+                SELECT symbol FROM turns GROUP BY symbol ORDER BY min(turn), at IS NOT NULL, at, symbol
                 """)
         }
         var seen = Set<String>()
@@ -74,6 +91,33 @@ public struct FetchService: Sendable {
             result.append(try Symbol.parse(text))
         }
         return result
+    }
+
+    /// Symbols waiting out a no-data back-off, with the time of their next try.
+    func symbolsBackingOff(now: Date) throws(StockwatchError) -> [String: Date] {
+        try database.read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT symbol, retry_at FROM symbol_fetch_state WHERE retry_at > ?", arguments: [now.milliseconds])
+                .map { ($0["symbol"], Date(milliseconds: $0["retry_at"])) })
+        }
+    }
+
+    /// The first no-data answer of a symbol waits 5 minutes, each next one twice as long,
+    /// at most a day; a quote from any provider ends the back-off.
+    static func noDataBackoffSeconds(afterAnswers count: Int) -> Int64 {
+        min(300 << Int64(min(count - 1, 20)), 86_400)
+    }
+
+    static func recordBackoff(_ db: Database, served: Set<String>, noData: [String: String], now: Date) throws {
+        let clear = try db.cachedStatement(sql: "DELETE FROM symbol_fetch_state WHERE symbol = ?")
+        for symbol in served { try clear.execute(arguments: [symbol]) }
+        for (symbol, reason) in noData {
+            let count = (try Int.fetchOne(db, sql: "SELECT no_data_count FROM symbol_fetch_state WHERE symbol = ?", arguments: [symbol]) ?? 0) + 1
+            let retryAt = now.milliseconds + noDataBackoffSeconds(afterAnswers: count) * 1000
+            try db.execute(sql: """
+                INSERT INTO symbol_fetch_state (symbol, no_data_count, retry_at, last_reason) VALUES (?, ?, ?, ?)
+                ON CONFLICT (symbol) DO UPDATE SET no_data_count = excluded.no_data_count, retry_at = excluded.retry_at, last_reason = excluded.last_reason
+                """, arguments: [symbol, count, retryAt, reason])
+        }
     }
 
     private func fetch(

@@ -13,8 +13,11 @@ public struct HistoryService: Sendable {
         public var since: Date?
         /// Only this user's notifications (the API's scoping).
         public var userID: Int64?
+        /// Only notifications older than this id, newest id first (the API's cursor).
+        public var beforeID: Int64?
         public var limit: Int
-        public init(symbol: String? = nil, alertID: Int64? = nil, since: Date? = nil, userID: Int64? = nil, limit: Int = 100) {
+        public init(symbol: String? = nil, alertID: Int64? = nil, since: Date? = nil, userID: Int64? = nil, beforeID: Int64? = nil, limit: Int = 100) {
+            self.beforeID = beforeID
             self.symbol = symbol
             self.alertID = alertID
             self.since = since
@@ -27,6 +30,7 @@ public struct HistoryService: Sendable {
         let symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "--symbol").text }
         return try database.read { db in
             var request = NotificationRecord.order(Column("created_at").desc, Column("id").desc).limit(filter.limit)
+            if let beforeID = filter.beforeID { request = request.filter(Column("id") < beforeID).order(Column("id").desc) }
             if let symbol { request = request.filter(Column("symbol") == symbol) }
             if let alertID = filter.alertID { request = request.filter(Column("alert_id") == alertID) }
             if let since = filter.since { request = request.filter(Column("created_at") >= since.milliseconds) }

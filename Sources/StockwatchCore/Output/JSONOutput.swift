@@ -215,6 +215,31 @@ public struct DeliveryJSON: Encodable, Sendable {
     }
 }
 
+extension DeliveryJSON {
+    /// What an app user is shown of a delivery: a short reason instead of the detail
+    /// (token URIs, receivers' answers, the host's clock), which stays in the admin's
+    /// `history`.
+    public var forApp: DeliveryJSON {
+        var copy = self
+        guard let error, !DeliveryQueue.publicReasons.contains(error) else { return copy }
+        switch status {
+        case .retry, .sending, .pending: copy.error = "not delivered yet; will retry"
+        case .dead: copy.error = "not delivered after \(attempts) attempts"
+        case .failed, .sent: copy.error = "not delivered"
+        }
+        return copy
+    }
+}
+
+extension NotificationJSON {
+    /// The API's and the stream's view: deliveries with app-level reasons only.
+    public var forApp: NotificationJSON {
+        var copy = self
+        copy.deliveries = deliveries.map(\.forApp)
+        return copy
+    }
+}
+
 public struct NotificationJSON: Encodable, Sendable {
     public var id: Int64
     public var alertId: Int64?

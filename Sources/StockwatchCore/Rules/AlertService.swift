@@ -15,7 +15,12 @@ public struct AlertService: Sendable {
         public var user: String?
         public var symbol: String?
         public var state: AlertState?
-        public init(user: String? = nil, symbol: String? = nil, state: AlertState? = nil) {
+        /// A page: alerts with ids above `afterID`, at most `limit` (the API's cursor).
+        public var afterID: Int64?
+        public var limit: Int?
+        public init(user: String? = nil, symbol: String? = nil, state: AlertState? = nil, afterID: Int64? = nil, limit: Int? = nil) {
+            self.afterID = afterID
+            self.limit = limit
             self.user = user
             self.symbol = symbol
             self.state = state
@@ -26,14 +31,18 @@ public struct AlertService: Sendable {
         try insert(try input.spec(config: config, now: now), now: now)
     }
 
-    /// Adds an alert given as JSON (the API); errors name the JSON field.
-    public func add(_ spec: AlertSpec, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
-        try insert(try spec.validated(config: config, now: now), now: now)
+    /// Adds an alert given as JSON (the API); errors name the JSON field. With
+    /// `limitPerUser`, a user who has that many alerts gets `limitReached`.
+    public func add(_ spec: AlertSpec, limitPerUser: Int? = nil, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
+        try insert(try spec.validated(config: config, now: now), limitPerUser: limitPerUser, now: now)
     }
 
-    private func insert(_ spec: AlertSpec, now: Date) throws(StockwatchError) -> AlertJSON {
+    private func insert(_ spec: AlertSpec, limitPerUser: Int? = nil, now: Date) throws(StockwatchError) -> AlertJSON {
         try database.write { db in
             let userID = try UserService.resolve(spec.user, in: db, now: now)
+            if let limit = limitPerUser, try AlertRecord.filter(Column("user_id") == userID).fetchCount(db) >= limit {
+                throw StockwatchError.limitReached(kind: "alert", limit: limit, key: "[serve] max_alerts_per_user")
+            }
             var alert = Self.record(spec, userID: userID, now: now)
             alert.startAt = try Self.startAt(symbol: alert.symbol, in: db)
             try alert.insert(db)
@@ -48,6 +57,8 @@ public struct AlertService: Sendable {
             if let user = filter.user { request = request.filter(Column("user_id") == (try UserService.existingID(user, in: db))) }
             if let symbol { request = request.filter(Column("symbol") == symbol) }
             if let state = filter.state { request = request.filter(Column("state") == state) }
+            if let afterID = filter.afterID { request = request.filter(Column("id") > afterID) }
+            if let limit = filter.limit { request = request.limit(limit) }
             let names = try Self.userNames(db)
             return try request.fetchAll(db).map { AlertJSON($0, user: names[$0.userId] ?? "?") }
         }

@@ -9,11 +9,14 @@ enum APIError: Error {
     case unauthorized
     case forbiddenOrigin(String)
     case upgradeRequired
+    /// `[serve] writes_per_minute` used up; the client may write again after that many seconds.
+    case tooManyWrites(retryAfterSeconds: Int)
 }
 
 /// Turns every error into `{"error":{"code","message"}}` with a fitting status:
 /// 400 malformed body, 401 no or wrong token, 404 unknown (or another user's) id,
-/// 409 duplicate, 413 body too large, 422 a value that fails validation.
+/// 409 duplicate, 413 body too large, 422 a value that fails validation or a per-user
+/// limit, 429 too many writes.
 struct ErrorRendering: RouterMiddleware {
     typealias Context = APIRequestContext
 
@@ -32,6 +35,7 @@ struct ErrorRendering: RouterMiddleware {
         }
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="stockwatch""# }
+        if case let APIError.tooManyWrites(seconds) = error { headers[.retryAfter] = String(seconds) }
         let body = JSONOutput.encode(["error": ["code": code, "message": message]])
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
     }
@@ -40,12 +44,12 @@ struct ErrorRendering: RouterMiddleware {
         switch error {
         case let error as StockwatchError:
             let status: HTTPResponse.Status = switch error {
-            case .invalidValue, .usage: .unprocessableContent
+            case .invalidValue, .usage, .limitReached: .unprocessableContent
             case .invalidInput: .badRequest
             case .notFound: .notFound
             case .alreadyExists: .conflict
             case .unavailable, .temporary: .serviceUnavailable
-            case .config, .insecureFile, .internal: .internalServerError
+            case .config, .insecureFile, .insecureFolder, .internal: .internalServerError
             }
             return (status, error.code, status == .internalServerError ? "internal error" : error.message)
         case APIError.unauthorized:
@@ -54,6 +58,8 @@ struct ErrorRendering: RouterMiddleware {
             return (.forbidden, "forbidden_origin", "origin '\(origin.truncatedForMessage)' is not in [serve] allowed_origins")
         case APIError.upgradeRequired:
             return (.upgradeRequired, "upgrade_required", "GET /v1/stream is a WebSocket: send Connection: Upgrade and Upgrade: websocket")
+        case let APIError.tooManyWrites(seconds):
+            return (.tooManyRequests, "too_many_writes", "more than [serve] writes_per_minute writes; try again in \(seconds) s")
         case is NIOTooManyBytesError:
             return (.contentTooLarge, "too_large", "request body larger than \(APIServer.maximumBody) bytes")
         case let error as HTTPError:

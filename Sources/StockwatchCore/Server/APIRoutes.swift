@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -7,25 +8,36 @@ import NIOCore
 struct APIRoutes: Sendable {
     let database: AppDatabase
     let config: Config
+    let writes: WriteRateLimiter
+
+    init(database: AppDatabase, config: Config) {
+        self.database = database
+        self.config = config
+        writes = WriteRateLimiter(perMinute: config.serve.writesPerMinute)
+    }
 
     private var alerts: AlertService { AlertService(database: database, config: config) }
     private var devices: DeviceService { DeviceService(database: database) }
     private var history: HistoryService { HistoryService(database: database) }
 
-    func listAlerts(_ user: AuthenticatedUser) async throws -> Response {
+    /// `?limit=N&after=ID`: a page of this user's alerts by id.
+    func listAlerts(_ request: Request, user: AuthenticatedUser) async throws -> Response {
+        let page = try Page(request, cursor: "after")
         let alerts = self.alerts
-        return try json(await blocking { try alerts.list(.init(user: user.name)) })
+        let list = try await blocking { try alerts.list(.init(user: user.name, afterID: page.cursor, limit: page.limit)) }
+        return try json(list, next: page.next(after: list.last?.id, count: list.count, request: request))
     }
 
     /// The body is an alert object as `alert list --json` prints it; id, user, state
     /// (except paused) and timestamps other than expires_at are ignored.
     func addAlert(_ request: Request, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
         let object = try await Self.decode(AlertJSON.self, from: request, allowedKeys: Self.alertKeys)
         var spec = try object.spec(user: user.name)
         if spec.state != .paused { spec.state = .armed }
         spec.channels = try Self.apiChannels(spec.channels, config: config)
-        let alerts = self.alerts, input = spec
-        return try json(await blocking { try alerts.add(input) }, status: .created)
+        let alerts = self.alerts, input = spec, limit = config.serve.maxAlertsPerUser
+        return try json(await blocking { try alerts.add(input, limitPerUser: limit) }, status: .created)
     }
 
     func showAlert(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
@@ -34,14 +46,18 @@ struct APIRoutes: Sendable {
     }
 
     func removeAlert(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
         let alerts = self.alerts
         try await blocking { try alerts.remove(ids: [id], ownerID: user.id) }
         return try json(["removed": [id]])
     }
 
-    func listDevices(_ user: AuthenticatedUser) async throws -> Response {
+    /// `?limit=N&after=ID`: a page of this user's devices by id.
+    func listDevices(_ request: Request, user: AuthenticatedUser) async throws -> Response {
+        let page = try Page(request, cursor: "after")
         let devices = self.devices
-        return try json(await blocking { try devices.list(user: user.name) })
+        let list = try await blocking { try devices.list(user: user.name, afterID: page.cursor, limit: page.limit) }
+        return try json(list, next: page.next(after: list.last?.id, count: list.count, request: request))
     }
 
     struct DeviceBody: Decodable {
@@ -50,15 +66,18 @@ struct APIRoutes: Sendable {
         enum CodingKeys: String, CodingKey { case label, fcmToken = "fcm_token" }
     }
 
-    /// Registers the app's FCM token, or refreshes it when it is known (apps send it on
-    /// every start); a token another user registered moves to this user.
+    /// Registers the app's FCM token, or refreshes it when this user has it (apps send it
+    /// on every start); a token another user registered becomes a new device of this
+    /// user, without the previous owner's label or waiting deliveries.
     func addDevice(_ request: Request, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
         let body = try await Self.decode(DeviceBody.self, from: request, allowedKeys: ["fcm_token", "label"])
-        let devices = self.devices
-        return try json(await blocking { try devices.add(user: user.name, fcmToken: body.fcmToken, label: body.label, fields: ("fcm_token", "label")) })
+        let devices = self.devices, limit = config.serve.maxDevicesPerUser
+        return try json(await blocking { try devices.add(user: user.name, fcmToken: body.fcmToken, label: body.label, fields: ("fcm_token", "label"), limitPerUser: limit) })
     }
 
     func removeDevice(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
         let devices = self.devices
         try await blocking { try devices.remove(id: id, ownerID: user.id) }
         return try json(["removed": [id]])
@@ -83,24 +102,57 @@ struct APIRoutes: Sendable {
         return try json(await blocking { try history.latestQuotes(symbols: wanted) })
     }
 
-    /// `?since=TIME&limit=N`: this user's notifications, newest first, as `history --json`.
+    /// `?since=TIME&limit=N&before=ID`: this user's notifications, newest first, as
+    /// `history --json` with app-level delivery reasons.
     func notifications(_ request: Request, user: AuthenticatedUser) async throws -> Response {
-        let parameters = request.uri.queryParameters
-        var filter = HistoryService.Filter(userID: user.id, limit: 100)
-        if let since = parameters["since"].map(String.init) {
+        let page = try Page(request, cursor: "before")
+        var filter = HistoryService.Filter(userID: user.id, beforeID: page.cursor, limit: page.limit)
+        if let since = request.uri.queryParameters["since"].map(String.init) {
             guard let date = ValueParser.date(since) else {
                 throw StockwatchError.invalidValue(option: "since", value: since, reason: "an ISO 8601 time, e.g. 2026-11-25T09:30:00Z")
             }
             filter.since = date
         }
-        if let limit = parameters["limit"].map(String.init) {
-            guard let value = Int(limit), (1...Self.maximumLimit).contains(value) else {
-                throw StockwatchError.invalidValue(option: "limit", value: limit, reason: "a whole number from 1 to \(Self.maximumLimit)")
-            }
-            filter.limit = value
-        }
         let history = self.history, query = filter
-        return try json(await blocking { try history.notifications(query) })
+        let list = try await blocking { try history.notifications(query).map(\.forApp) }
+        return try json(list, next: page.next(after: list.last?.id, count: list.count, request: request))
+    }
+
+    /// `limit` (1 to `maximumLimit`, default 100) and a cursor (an id) of a list route.
+    /// A full page links to the next one in a `Link: <...>; rel="next"` header, so the
+    /// body stays a plain array.
+    struct Page {
+        var limit: Int
+        var cursor: Int64?
+        let cursorName: String
+
+        init(_ request: Request, cursor name: String) throws(StockwatchError) {
+            let parameters = request.uri.queryParameters
+            cursorName = name
+            limit = 100
+            if let text = parameters["limit"].map(String.init) {
+                guard let value = Int(text), (1...APIRoutes.maximumLimit).contains(value) else {
+                    throw .invalidValue(option: "limit", value: text, reason: "a whole number from 1 to \(APIRoutes.maximumLimit)")
+                }
+                limit = value
+            }
+            if let text = parameters[Substring(name)].map(String.init) {
+                guard let value = Int64(text), value >= 0 else {
+                    throw .invalidValue(option: name, value: text, reason: "an id from the previous page's Link header")
+                }
+                cursor = value
+            }
+        }
+
+        /// The next page's path and query when this page is full.
+        func next(after lastID: Int64?, count: Int, request: Request) -> String? {
+            guard let lastID, count == limit else { return nil }
+            var query = request.uri.queryParameters.filter { $0.key != Substring(cursorName) && $0.key != "limit" }
+                .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed.subtracting(["&", "+", "="])) ?? "")" }
+            query.sort()
+            query += ["limit=\(limit)", "\(cursorName)=\(lastID)"]
+            return request.uri.path + "?" + query.joined(separator: "&")
+        }
     }
 
     /// An app's user may route alerts only to `[serve] api_channels`; without a list,
@@ -121,6 +173,7 @@ struct APIRoutes: Sendable {
     }
 
     static let maximumLimit = APIServer.maximumLimit
+    static let link = HTTPField.Name("Link")!
     static let alertKeys: Set<String> = [
         "id", "user", "symbol", "condition", "trigger", "cooldown_seconds", "rearm_margin_percent", "channels", "state",
         "created_at", "last_fired_at", "expires_at", "note",
@@ -142,6 +195,12 @@ struct APIRoutes: Sendable {
         } catch let error as DecodingError {
             throw StockwatchError.usage("request body: \(error.humanDescription)")
         }
+    }
+
+    func json<T: Encodable>(_ list: [T], next: String?) throws -> Response {
+        var response = try json(list)
+        if let next { response.headers[Self.link] = "<\(next)>; rel=\"next\"" }
+        return response
     }
 
     func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

@@ -83,11 +83,11 @@ public struct APIServer: Sendable {
         router.get("healthz") { _, _ in "ok\n" }
         let v1 = router.group("v1").add(middleware: BearerAuthentication(database: database))
         let routes = APIRoutes(database: database, config: config)
-        v1.get("alerts") { _, context in try await routes.listAlerts(context.requireUser()) }
+        v1.get("alerts") { request, context in try await routes.listAlerts(request, user: context.requireUser()) }
         v1.post("alerts") { request, context in try await routes.addAlert(request, user: context.requireUser()) }
         v1.get("alerts/:id") { _, context in try await routes.showAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
         v1.delete("alerts/:id") { _, context in try await routes.removeAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
-        v1.get("devices") { _, context in try await routes.listDevices(context.requireUser()) }
+        v1.get("devices") { request, context in try await routes.listDevices(request, user: context.requireUser()) }
         v1.post("devices") { request, context in try await routes.addDevice(request, user: context.requireUser()) }
         v1.delete("devices/:id") { _, context in try await routes.removeDevice(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
         v1.get("quotes") { request, _ in try await routes.quotes(request) }

@@ -118,7 +118,7 @@ enum StreamMessage {
 
     /// The same object (and id) as `history --json` and the FCM data's notification_id.
     static func notification(_ notification: NotificationJSON) -> String {
-        JSONOutput.encode(Typed(type: "notification", body: notification))
+        JSONOutput.encode(Typed(type: "notification", body: notification.forApp))
     }
 
     static func subscribed(_ symbols: [String]) -> String {

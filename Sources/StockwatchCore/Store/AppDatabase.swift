@@ -35,8 +35,11 @@ public final class AppDatabase: Sendable {
     }
 
     /// Creates a new database file with mode 0600 before SQLite opens it: quotes and
-    /// alerts are private, and SQLite gives the -wal and -shm files the same mode.
-    private static func createFileIfMissing(_ path: String) throws(StockwatchError) {
+    /// alerts are private, and SQLite gives the -wal and -shm files the same mode. A path
+    /// that is a link (dangling or not) is followed, so its target gets that mode too.
+    private static func createFileIfMissing(_ given: String) throws(StockwatchError) {
+        try PathSafety.check(given)
+        let path = PathSafety.resolved(given)
         let fm = FileManager.default
         if fm.fileExists(atPath: path) { return }
         // Not NSString.deletingLastPathComponent: it traps on a one-character path.

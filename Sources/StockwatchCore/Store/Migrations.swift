@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 extension AppDatabase {
@@ -171,6 +172,108 @@ extension AppDatabase {
                 ALTER TABLE notifications_new RENAME TO notifications;
                 CREATE INDEX notifications_user_created ON notifications(user_id, created_at);
                 CREATE INDEX notifications_symbol ON notifications(symbol);
+                """)
+        }
+        migrator.registerMigration("v6-ids-never-reused-deliveries-name-their-device") { db in
+            // Ids of users, devices and alerts leave the database (the API, the CLI, a
+            // delivery's target) and were reused after a delete: a removed phone's id went
+            // to another user's phone, which then received the first user's retries. The
+            // tables are rebuilt with AUTOINCREMENT, keeping their ids. A delivery now names
+            // its device by a foreign key; the text target stays as the label history shows.
+            try db.execute(sql: """
+                CREATE TABLE users_new (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 64),
+                    token_hash TEXT NOT NULL UNIQUE CHECK (length(token_hash) = 64),
+                    created_at INTEGER NOT NULL
+                );
+                INSERT INTO users_new (id, name, token_hash, created_at) SELECT id, name, token_hash, created_at FROM users;
+                DROP TABLE users;
+                ALTER TABLE users_new RENAME TO users;
+
+                CREATE TABLE devices_new (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    fcm_token TEXT NOT NULL UNIQUE CHECK (length(fcm_token) BETWEEN 1 AND 4096),
+                    label TEXT CHECK (label IS NULL OR length(label) <= 200),
+                    active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+                    deactivated_reason TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL
+                );
+                INSERT INTO devices_new (id, user_id, fcm_token, label, active, deactivated_reason, created_at, updated_at)
+                    SELECT id, user_id, fcm_token, label, active, deactivated_reason, created_at, updated_at FROM devices;
+                DROP TABLE devices;
+                ALTER TABLE devices_new RENAME TO devices;
+                CREATE INDEX devices_user ON devices(user_id);
+
+                CREATE TABLE alerts_new (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    symbol TEXT NOT NULL CHECK (length(symbol) BETWEEN 1 AND 16 AND symbol = upper(symbol)),
+                    kind TEXT NOT NULL CHECK (kind IN ('above', 'below', 'crosses_above', 'crosses_below', 'rise', 'fall')),
+                    value REAL CHECK (value > 0 AND value < 1e15),
+                    percent REAL CHECK (percent > 0 AND percent <= 1000),
+                    window_seconds INTEGER CHECK (window_seconds > 0),
+                    trigger TEXT NOT NULL CHECK (trigger IN ('once', 'rearm', 'every')),
+                    cooldown_seconds INTEGER NOT NULL DEFAULT 0 CHECK (cooldown_seconds >= 0),
+                    rearm_margin_percent REAL NOT NULL DEFAULT 0 CHECK (rearm_margin_percent >= 0 AND rearm_margin_percent < 100),
+                    channels TEXT NOT NULL CHECK (json_valid(channels) AND json_type(channels) = 'array' AND json_array_length(channels) >= 1),
+                    state TEXT NOT NULL DEFAULT 'armed' CHECK (state IN ('armed', 'firing', 'fired', 'paused', 'expired')),
+                    note TEXT CHECK (note IS NULL OR length(note) <= 1000),
+                    created_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    last_fired_at INTEGER,
+                    start_at INTEGER CHECK (start_at IS NULL OR start_at >= 0),
+                    CHECK ((kind IN ('rise', 'fall')) = (percent IS NOT NULL AND window_seconds IS NOT NULL AND value IS NULL)),
+                    CHECK ((kind IN ('rise', 'fall')) OR (value IS NOT NULL AND percent IS NULL AND window_seconds IS NULL)),
+                    CHECK (kind <> 'fall' OR percent < 100),
+                    CHECK (rearm_margin_percent = 0 OR trigger = 'rearm')
+                );
+                INSERT INTO alerts_new (id, user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
+                        rearm_margin_percent, channels, state, note, created_at, expires_at, last_fired_at, start_at)
+                    SELECT id, user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
+                        rearm_margin_percent, channels, state, note, created_at, expires_at, last_fired_at, start_at FROM alerts;
+                DROP TABLE alerts;
+                ALTER TABLE alerts_new RENAME TO alerts;
+                CREATE INDEX alerts_user ON alerts(user_id);
+                CREATE INDEX alerts_symbol_state ON alerts(symbol, state);
+                CREATE INDEX alerts_starting ON alerts(symbol, start_at) WHERE start_at IS NOT NULL;
+                CREATE INDEX alerts_expiring ON alerts(expires_at) WHERE expires_at IS NOT NULL;
+                CREATE INDEX alerts_rising ON alerts(symbol, state, value) WHERE kind IN ('above', 'crosses_above');
+                CREATE INDEX alerts_falling ON alerts(symbol, state, value) WHERE kind IN ('below', 'crosses_below');
+                CREATE INDEX alerts_changes ON alerts(symbol, kind, window_seconds, state, percent) WHERE window_seconds IS NOT NULL;
+
+                ALTER TABLE deliveries ADD COLUMN device_id INTEGER REFERENCES devices(id) ON DELETE SET NULL;
+                UPDATE deliveries SET device_id = (
+                        SELECT d.id FROM devices d JOIN notifications n ON n.id = deliveries.notification_id
+                        WHERE d.id = CAST(substr(deliveries.target, 8) AS INTEGER) AND d.user_id = n.user_id)
+                    WHERE target LIKE 'device:%';
+                CREATE INDEX deliveries_device ON deliveries(device_id) WHERE device_id IS NOT NULL;
+                """)
+            // A waiting delivery whose device is gone, or now another user's (an id reused
+            // before this migration), must never be sent: it ends failed, kept in history.
+            let now = Date().milliseconds
+            let reason = DeliveryQueue.deviceGoneReason
+            try db.execute(sql: """
+                INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error)
+                    SELECT id, attempts + (status <> 'sending'), ?, 'failed', ? FROM deliveries
+                    WHERE target LIKE 'device:%' AND device_id IS NULL AND status IN ('pending', 'retry', 'sending')
+                    ON CONFLICT DO NOTHING;
+                UPDATE deliveries SET status = 'failed', attempts = attempts + (status <> 'sending'), lease_until = NULL, last_error = ?, updated_at = ?
+                    WHERE target LIKE 'device:%' AND device_id IS NULL AND status IN ('pending', 'retry', 'sending');
+                """, arguments: [now, reason, reason, now])
+        }
+        migrator.registerMigration("v7-symbol-fetch-backoff") { db in
+            // A symbol that no provider has data for (a typo, a delisted ticker, or many
+            // made up to crowd others out) backs off, so it stops spending request budgets.
+            try db.execute(sql: """
+                CREATE TABLE symbol_fetch_state (
+                    symbol TEXT PRIMARY KEY CHECK (length(symbol) BETWEEN 1 AND 16),
+                    no_data_count INTEGER NOT NULL CHECK (no_data_count >= 1),
+                    retry_at INTEGER NOT NULL,
+                    last_reason TEXT
+                );
                 """)
         }
         return migrator

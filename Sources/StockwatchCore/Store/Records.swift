@@ -130,6 +130,8 @@ public struct DeliveryRecord: StoredRecord, Identifiable {
     public var notificationId: Int64
     public var channel: String
     public var target: String?
+    /// fcm: the device of a fanned-out delivery (a foreign key; NULL once it is removed).
+    public var deviceId: Int64?
     public var status: DeliveryStatus
     public var attempts: Int
     public var nextAttemptAt: Date

@@ -27,6 +27,9 @@ struct ConfigCheckCommand: ParsableCommand {
         }
         rows.append(["serve.listen", report.serve.listen])
         rows.append(["serve.max_connections_per_user", String(report.serve.maxConnectionsPerUser)])
+        rows.append(["serve.max_alerts_per_user", String(report.serve.maxAlertsPerUser)])
+        rows.append(["serve.max_devices_per_user", String(report.serve.maxDevicesPerUser)])
+        rows.append(["serve.writes_per_minute", String(report.serve.writesPerMinute)])
         rows.append(["serve.allowed_origins", report.serve.allowedOrigins.isEmpty ? "(none)" : report.serve.allowedOrigins.joined(separator: ", ")])
         rows.append(["serve.api_channels", report.serve.apiChannels.isEmpty ? "(none)" : report.serve.apiChannels.joined(separator: ", ")])
         Output.table(["SETTING", "VALUE"], rows)
