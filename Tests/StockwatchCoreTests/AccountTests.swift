@@ -35,7 +35,9 @@ import Testing
         let store = try TemporaryStore()
         let devices = DeviceService(database: store.database)
         _ = try UserService(database: store.database).add(name: "carol")
-        let first = try devices.add(user: nil, fcmToken: "tok-1", label: "old")
+        // the same user registering again (a token moving to another user becomes a new
+        // device: UserIsolationTests)
+        let first = try devices.add(user: "carol", fcmToken: "tok-1", label: "old")
         try store.database.write { db in try db.execute(sql: "UPDATE devices SET active = 0, deactivated_reason = 'UNREGISTERED'") }
         let again = try devices.add(user: "carol", fcmToken: "tok-1", label: "new")
         #expect(again.id == first.id)

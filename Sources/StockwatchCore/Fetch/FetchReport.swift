@@ -4,8 +4,17 @@ import Foundation
 public struct FetchReport: Encodable, Sendable {
     public struct Skipped: Encodable, Sendable, Equatable {
         public var symbol: String
-        public var provider: String
+        /// nil when no provider was asked (a symbol backing off after "no data").
+        public var provider: String?
         public var reason: String
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(symbol, forKey: .symbol)
+            try c.encode(provider, forKey: .provider)
+            try c.encode(reason, forKey: .reason)
+        }
+        enum CodingKeys: String, CodingKey { case symbol, provider, reason }
     }
 
     public struct Failure: Encodable, Sendable, Equatable {

@@ -24,7 +24,7 @@ public struct FetchService: Sendable {
             let backedOff = try symbolsBackingOff(now: now)
             symbols = try watchedSymbols().filter { backedOff[$0.text] == nil }
             report.skipped += backedOff.sorted { $0.key < $1.key }.map { symbol, until in
-                .init(symbol: symbol, provider: "*", reason: "no provider had data for it; next try after \(ISO8601DateFormatter().string(from: until))")
+                .init(symbol: symbol, provider: nil, reason: "no provider had data for it; next try after \(ISO8601DateFormatter().string(from: until))")
             }
         }
         guard !symbols.isEmpty else { return report }
