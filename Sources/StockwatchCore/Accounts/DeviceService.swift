@@ -38,12 +38,12 @@ public struct DeviceService: Sendable {
                 try existing.update(db)
                 device = existing
             } else {
-                // A token another user registered (a shared phone, a new login) becomes a
-                // new device: the previous owner's waiting deliveries to it end failed, and
-                // neither its id nor its label carries over.
                 if let limit = limitPerUser, try DeviceRecord.filter(Column("user_id") == userID).fetchCount(db) >= limit {
                     throw StockwatchError.limitReached(kind: "device", limit: limit, key: "[serve] max_devices_per_user")
                 }
+                // A token another user registered (a shared phone, a new login) becomes a
+                // new device: the previous owner's waiting deliveries to it end failed, and
+                // neither its id nor its label carries over.
                 if let previous = try DeviceRecord.filter(Column("fcm_token") == token).fetchOne(db) {
                     try DeliveryQueue.failWaiting(db, deviceIDs: [previous.id!], reason: DeliveryQueue.deviceMovedReason, now: now)
                     _ = try previous.delete(db)
