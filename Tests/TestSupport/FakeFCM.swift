@@ -50,6 +50,8 @@ public enum FCMErrorCode: String, Sendable, CaseIterable {
 public enum FCMOutcome: Sendable {
     case success
     case error(FCMErrorCode, retryAfter: Int? = nil)
+    /// The error with a Retry-After header of any text (e.g. "1e300"), as a hostile server may send.
+    case errorWithRetryAfterText(FCMErrorCode, String)
     /// Never answer (the connection stays open until the client gives up or the fake stops).
     case hang
     /// 401 UNAUTHENTICATED without FcmError details, as for an expired access token.
@@ -180,6 +182,14 @@ public final class FakeFCM: @unchecked Sendable {
         set { lock.withLock { _customRoute = newValue } }
     }
 
+    private var _expiresInText: String?
+    /// When set, the token endpoint's `expires_in` is this JSON text (e.g. "1e300", "-5")
+    /// instead of `tokenLifetime`; tokens still work for `tokenLifetime` seconds.
+    public var expiresInText: String? {
+        get { lock.withLock { _expiresInText } }
+        set { lock.withLock { _expiresInText = newValue } }
+    }
+
     private var _recordsMessages = true
     /// When false, accepted messages are only counted (not kept in `messages`): for long benchmarks.
     public var recordsMessages: Bool {
@@ -266,13 +276,13 @@ public final class FakeFCM: @unchecked Sendable {
             let body = #"{"error":"invalid_grant","error_description":\#(FakeJSON.string("Invalid JWT: " + reason))}"#
             return .json(400, body)
         }
-        let token = lock.withLock { () -> String in
+        let (token, expiresIn) = lock.withLock { () -> (String, String) in
             tokenCounter += 1
             let token = "ya29.fake-\(tokenCounter)"
             issued[token] = now + Double(tokenLifetime)
-            return token
+            return (token, _expiresInText ?? String(tokenLifetime))
         }
-        return .json(200, #"{"access_token":"\#(token)","expires_in":\#(tokenLifetime),"token_type":"Bearer"}"#)
+        return .json(200, #"{"access_token":"\#(token)","expires_in":\#(expiresIn),"token_type":"Bearer"}"#)
     }
 
     private func verifyTokenRequest(_ request: RawRequest, now: Double) -> String? {
@@ -372,6 +382,15 @@ public final class FakeFCM: @unchecked Sendable {
         .json(401, unauthenticatedBody, headers: [("WWW-Authenticate", #"Bearer realm="https://accounts.google.com/", error="invalid_token""#)])
     }
 
+    private static func errorResponse(_ code: FCMErrorCode, retryAfter: String?) -> RawResponse {
+        var details = [fcmDetail(code)]
+        if code == .INVALID_ARGUMENT {
+            details.append(#"{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.token","description":"Invalid registration token"}]}"#)
+        }
+        let body = errorBody(code: code.httpStatus, message: code.defaultMessage, status: code.rpcStatus, details: details)
+        return .json(code.httpStatus, body, headers: retryAfter.map { [("Retry-After", $0)] } ?? [])
+    }
+
     private static func errorBody(code: Int, message: String, status: String, details: [String] = []) -> String {
         var body = #"{"error":{"code":\#(code),"message":\#(FakeJSON.string(message)),"status":"\#(status)""#
         if !details.isEmpty { body += #","details":[\#(details.joined(separator: ","))]"# }
@@ -434,12 +453,9 @@ public final class FakeFCM: @unchecked Sendable {
         case .unauthorized:
             return Self.unauthenticated
         case let .error(code, retryAfter):
-            var details = [Self.fcmDetail(code)]
-            if code == .INVALID_ARGUMENT {
-                details.append(#"{"@type":"type.googleapis.com/google.rpc.BadRequest","fieldViolations":[{"field":"message.token","description":"Invalid registration token"}]}"#)
-            }
-            let body = Self.errorBody(code: code.httpStatus, message: code.defaultMessage, status: code.rpcStatus, details: details)
-            return .json(code.httpStatus, body, headers: retryAfter.map { [("Retry-After", String($0))] } ?? [])
+            return Self.errorResponse(code, retryAfter: retryAfter.map { String($0) })
+        case let .errorWithRetryAfterText(code, text):
+            return Self.errorResponse(code, retryAfter: text)
         case .success:
             let message = ReceivedMessage(
                 deviceToken: parsed.token, title: parsed.title, body: parsed.body, data: parsed.data,

@@ -6,6 +6,8 @@ import NIOHTTP1
 /// What the fake webhook receiver answers.
 public enum WebhookOutcome: Sendable {
     case status(Int, retryAfter: Int? = nil)
+    /// The status with a Retry-After header of any text (e.g. "1e300"), as a hostile receiver may send.
+    case statusWithRetryAfterText(Int, String)
     /// Never answer (the connection stays open until the client gives up or the receiver stops).
     case hang
 }
@@ -119,6 +121,9 @@ public final class FakeWebhookReceiver: @unchecked Sendable {
         case let .status(status, retryAfter):
             if problem == nil && (200..<300).contains(status) { lock.withLock { accepted[id, default: 0] += 1 } }
             return RawResponse(status: status, headers: retryAfter.map { [("Retry-After", String($0))] } ?? [], body: "")
+        case let .statusWithRetryAfterText(status, text):
+            if problem == nil && (200..<300).contains(status) { lock.withLock { accepted[id, default: 0] += 1 } }
+            return RawResponse(status: status, headers: [("Retry-After", text)], body: "")
         }
     }
 

@@ -10,6 +10,12 @@ struct QuoteValidator {
     func refusal(_ quote: FetchedQuote) -> String? {
         guard quote.price.isFinite, quote.price > 0 else { return "price \(quote.price) is not a positive number" }
         guard quote.price < ValueParser.maximumPrice else { return "price \(quote.price) is implausibly large" }
+        // Checked before any formatting or comparison: NaN passes every comparison, and a
+        // date past the year 9999 has no ISO 8601 form.
+        let seconds = quote.observedAt.timeIntervalSince1970
+        guard seconds.isFinite, abs(seconds) * 1000 <= Date.millisecondLimit else {
+            return "time \(seconds) is not a plausible Unix time"
+        }
         if quote.observedAt.timeIntervalSince(now) > Self.futureTolerance {
             return "time \(ISO8601DateFormatter().string(from: quote.observedAt)) lies more than 5 minutes in the future"
         }

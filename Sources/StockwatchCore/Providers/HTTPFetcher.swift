@@ -73,15 +73,29 @@ public final class HTTPFetcher: Sendable {
         return "request failed (\(type(of: error)))"
     }
 
-    /// Seconds from a Retry-After header (delta seconds or an HTTP date).
+    /// The longest wait a Retry-After may impose: a day.
+    static let maximumRetryAfter: TimeInterval = 86_400
+
+    /// Seconds from a Retry-After header (delta seconds or an HTTP date), within
+    /// [0, maximumRetryAfter]: the header comes from outside, and 1e300 or a date in the
+    /// year 9999 must neither trap when stored in milliseconds nor block for ages.
+    /// Anything else (NaN, text) is no Retry-After.
     static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> TimeInterval? {
-        guard let value = headers.first(name: "Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if let seconds = TimeInterval(value), seconds >= 0 { return seconds }
+        retryAfter(text: headers.first(name: "Retry-After"), now: now)
+    }
+
+    static func retryAfter(text: String?, now: Date = Date()) -> TimeInterval? {
+        guard let value = text?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if let seconds = TimeInterval(value) { return clampRetryAfter(seconds) }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        return formatter.date(from: value).map { max(0, $0.timeIntervalSince(now)) }
+        return formatter.date(from: value).flatMap { clampRetryAfter($0.timeIntervalSince(now)) }
+    }
+
+    static func clampRetryAfter(_ seconds: TimeInterval) -> TimeInterval? {
+        seconds.isNaN ? nil : min(max(seconds, 0), maximumRetryAfter)
     }
 }
 

@@ -51,6 +51,17 @@ actor AccessTokenSource {
         return Date(milliseconds: expires).timeIntervalSince(now) > Self.refreshMargin ? token : nil
     }
 
+    /// Google documents 3600 s; the longest lifetime believed is a day.
+    static let defaultLifetime: TimeInterval = 3600
+    static let maximumLifetime: TimeInterval = 86_400
+
+    /// `expires_in` comes from outside: an absent, non-positive or NaN one is taken as the
+    /// documented hour, a huge one (1e300 trapped in milliseconds) as a day.
+    static func lifetime(expiresIn: Double?) -> TimeInterval {
+        guard let expiresIn, expiresIn > 0 else { return defaultLifetime }
+        return min(expiresIn, maximumLifetime)
+    }
+
     /// The JWT bearer grant: POST the signed assertion to token_uri.
     private func exchange(now: Date = Date()) async -> Result<String, DeliveryTransportError> {
         let assertion: String
@@ -77,7 +88,7 @@ actor AccessTokenSource {
                 }
                 return .failure(DeliveryTransportError(message: message))
             }
-            let expiresAt = now.addingTimeInterval(max(grant?.expires_in ?? 3600, 0))
+            let expiresAt = now.addingTimeInterval(Self.lifetime(expiresIn: grant?.expires_in))
             let key = account.cacheKey
             // A failed cache write only costs a token request next run.
             try? database.write { db in
