@@ -18,7 +18,8 @@ public final class HTTPFetcher: Sendable {
     public init(connectTimeoutSeconds: Int64) {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(connectTimeoutSeconds))
-        configuration.redirectConfiguration = .follow(max: 3, allowCycles: false)
+        // A redirect would carry X-Finnhub-Token to whatever host it names: never follow one.
+        configuration.redirectConfiguration = .disallow
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -50,7 +51,13 @@ public final class HTTPFetcher: Sendable {
                 return try await group.next() ?? nil
             }
             guard let answer else { throw HTTPClientError.deadlineExceeded }
+            if (300..<400).contains(answer.status) {
+                throw ProviderFailure(
+                    .unavailable, "\(provider.rawValue): HTTP \(answer.status), a redirect\(Self.origin(of: answer.headers).map { " to \($0)" } ?? ""), which is never followed; check base_url")
+            }
             return answer
+        } catch let error as ProviderFailure {
+            throw error
         } catch let error as HTTPClientError where error == .deadlineExceeded || error == .readTimeout || error == .connectTimeout {
             throw ProviderFailure(.unavailable, "\(provider.rawValue): no answer within \(timeoutSeconds) s")
         } catch let error as NIOTooManyBytesError {
@@ -71,6 +78,12 @@ public final class HTTPFetcher: Sendable {
             }
         }
         return "request failed (\(type(of: error)))"
+    }
+
+    /// The scheme and host a redirect names, without its path and query (which may carry a key).
+    private static func origin(of headers: HTTPHeaders) -> String? {
+        guard let location = headers.first(name: "Location"), let url = URLComponents(string: location), let host = url.host, !host.isEmpty else { return nil }
+        return "\(url.scheme ?? "http")://\(host)\(url.port.map { ":\($0)" } ?? "")"
     }
 
     /// The longest wait a Retry-After may impose: a day.

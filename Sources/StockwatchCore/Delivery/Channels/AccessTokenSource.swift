@@ -75,6 +75,8 @@ actor AccessTokenSource {
         switch response {
         case let .failure(error):
             return .failure(DeliveryTransportError(message: "token request to \(account.tokenURI) failed: \(error.message)"))
+        case let .success(answer) where (300..<400).contains(answer.status):
+            return .failure(DeliveryTransportError(message: "the token request answered HTTP \(answer.status), a redirect, which is never followed; check token_uri in the service account file"))
         case let .success(answer):
             struct Grant: Decodable { var access_token: String?; var expires_in: Double?; var error: String?; var error_description: String? }
             let grant = try? JSONDecoder().decode(Grant.self, from: answer.body)

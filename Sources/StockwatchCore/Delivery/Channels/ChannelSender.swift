@@ -25,6 +25,8 @@ final class DeliveryHTTP: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(10))
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(concurrency, 1))
+        // A redirect would carry the bearer token or the signed body to whatever host it
+        // names: a 3xx is an answer like any other, which the senders retry.
         configuration.redirectConfiguration = .disallow
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
@@ -70,7 +72,7 @@ final class DeliveryHTTP: Sendable {
         return text.count < 200 ? "request failed: \(text)" : "request failed (\(type(of: error)))"
     }
 
-    /// Seconds from a Retry-After header (delta seconds or an HTTP date).
+    /// Seconds from a Retry-After header (delta seconds or an HTTP date), clamped to [0, 1 day].
     static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> TimeInterval? {
         HTTPFetcher.retryAfter(headers, now: now)
     }

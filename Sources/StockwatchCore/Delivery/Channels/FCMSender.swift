@@ -50,6 +50,11 @@ struct FCMSender: ChannelSender {
         case let .failure(error): return (.retry("FCM: \(error.message)"), false)
         case let .success(answer):
             if (200..<300).contains(answer.status) { return (.sent, false) }
+            // Never followed (it would carry the bearer token); retried, since an admin can
+            // fix api_base_url before max_attempts.
+            if (300..<400).contains(answer.status) {
+                return (.retry("FCM: HTTP \(answer.status), a redirect, which is never followed; check api_base_url of channel '\(channel.name)'"), false)
+            }
             let error = FCMError(answer.body)
             if answer.status == 401, error.code != "THIRD_PARTY_AUTH_ERROR" { return (.retry("FCM: HTTP 401"), true) }
             return (Self.outcome(status: answer.status, error: error, retryAfter: DeliveryHTTP.retryAfter(answer.headers), device: device, project: account.projectID), false)

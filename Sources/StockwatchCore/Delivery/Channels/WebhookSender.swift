@@ -66,6 +66,9 @@ struct WebhookSender: ChannelSender {
             switch answer.status {
             case 200..<300: return .sent
             case 410: return .failed("webhook: HTTP 410, the endpoint is gone; remove or fix channel '\(channel.name)'")
+            // Never followed (the signed body would go wherever it points); retried, since an
+            // admin can fix url before max_attempts.
+            case 300..<400: return .retry("webhook: HTTP \(answer.status), a redirect, which is never followed; check url of channel '\(channel.name)'")
             default: return .retry("webhook: HTTP \(answer.status)", after: DeliveryHTTP.retryAfter(answer.headers))
             }
         }
