@@ -31,10 +31,15 @@ struct ExecSender: ChannelSender {
         }
     }
 
+    /// The program's whole environment: ours holds STOCKWATCH_* secrets and whatever cron
+    /// or the service manager set. A program needing more can be run through /usr/bin/env.
+    static let environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]
+
     static func run(_ command: [String], input: Data, timeoutSeconds: Int64) -> SendResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
+        process.environment = environment
         let stdin = Pipe()
         let stderr = Pipe()
         process.standardInput = stdin
