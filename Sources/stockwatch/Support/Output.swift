@@ -13,7 +13,10 @@ enum Output {
     static func errorLine(_ message: String) { FileHandle.standardError.write(Data(errorText(message).utf8)) }
 
     /// Columns padded to their widest cell; a column named in `rightAligned` is right-aligned.
+    /// Cells are escaped (see `cell`): notes, labels and tokens come from API users.
     static func table(_ headers: [String], _ rows: [[String]], rightAligned: Set<Int> = []) {
+        let headers = headers.map(cell)
+        let rows = rows.map { $0.map(cell) }
         var widths = headers.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
@@ -27,6 +30,25 @@ enum Output {
         var text = line(headers) + "\n"
         for row in rows { text += line(row) + "\n" }
         print(text, terminator: "")  // through print's buffer, so that it keeps its place among printed lines
+    }
+
+    /// A table cell as visible text: C0 and C1 controls, DEL, line and paragraph
+    /// separators and bidi overrides become escapes (`\n`, `\e`, `\u{202e}`), so a cell can
+    /// neither forge a row nor drive the terminal (title, colours) nor reorder what follows.
+    static func cell(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar.value {
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0x1B: out += "\\e"
+            case 0x00..<0x20, 0x7F..<0xA0, 0x2028...0x2029, 0x202A...0x202E, 0x2066...0x2069:
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     static func time(_ date: Date?) -> String {
