@@ -4,8 +4,9 @@
 Fake fixer.io, currencylayer, Finnhub and Stooq servers (one threaded HTTP
 server on 127.0.0.1 in this process, speaking the formats of
 shared/REFERENCE.md) answer `stockwatch fetch` with one fault at a time:
-every documented error code, HTTP 500/503, 429 with and without Retry-After,
-malformed JSON or CSV, an empty body, an HTML page, a hang past the
+every documented error code, HTTP 500/503, 429 with and without Retry-After
+(also a huge one, 1e300 or a date in the year 9999, which is clamped to a
+day; issue 20), a 302 to another address (never followed), malformed JSON or CSV, an empty body, an HTML page, a hang past the
 timeout (no answer; or the headers and half a body, then nothing or a byte
 every 0.5 s), a dropped connection, a zero, negative, NaN, infinite, huge or
 textual price, a time in the future or older than max_age, and (beyond the
@@ -13,6 +14,11 @@ brief) a fixer answer in another base than asked. Each (provider, fault)
 runs twice, each in a fresh folder and database: `alone` (only the faulty provider in the route) and
 `failover` (the faulty provider first, a healthy one second: fixer <->
 currencylayer for EUR/USD GBP/USD, finnhub <-> stooq for AAPL MSFT).
+
+Beyond fetch, the same numbers from outside reach `stockwatch notify` (issue
+20): cases notify/* send one notification through an fcm or webhook channel
+whose fakes (on the same server) answer an OAuth grant with
+`expires_in: 1e300`, or a send with 503 and `Retry-After: 1e300`, or a 302.
 
 Checks (README "fetch", "Exit codes"):
   setup            every case got its folder, config and fake
@@ -37,7 +43,16 @@ Checks (README "fetch", "Exit codes"):
   stdout-quiet     nothing on stdout (no -v, no --json)
   quiet-success    exit 0 prints nothing on stderr either (cron mails it)
   no-secret        no API key appears in the output (beyond the brief)
-  budget-honoured  after 429 (Retry-After 120, an HTTP date, or none: 60 s),
+  no-redirect      a 302 from a provider is not followed: the address it
+                   names is never asked (it would get the key)
+  notify-clamped   notify/*: notify neither crashes nor hangs; the token's
+                   expiry and the retry's due time are at most a day ahead
+                   (expires_in and Retry-After clamped), the delivery is
+                   sent (huge expires_in) or retry (huge Retry-After, a
+                   redirect, never followed), and a second notify does not
+                   crash either
+  budget-honoured  after 429 (Retry-After 120, an HTTP date, or none: 60 s;
+                   1e300 or a date in the year 9999: 1 day),
                    104 (until quota_reset) and 5xx or timeouts (30 s), the
                    backoff is recorded and an immediate second fetch does
                    not ask that provider, and still fails over
@@ -50,6 +65,7 @@ on it). Reproduce one case with --only NAME --keep.
 """
 
 import argparse
+import base64
 import email.utils
 import fnmatch
 import json
@@ -104,6 +120,9 @@ COMMON = {
     "http-500": ("unavailable", None, 30), "http-503": ("unavailable", None, 30),
     "429-retry-after": ("unavailable", None, 120), "429-http-date": ("unavailable", None, 120),
     "429-bare": ("unavailable", None, 60),
+    # issue 20: a huge Retry-After trapped converting to milliseconds (exit 132); clamped to a day
+    "429-retry-after-huge": ("unavailable", None, 86400), "429-date-9999": ("unavailable", None, 86400),
+    "redirect": ("unavailable", None, None),  # 302 to another address: never followed
     "malformed": ("unavailable", None, None), "empty-body": ("unavailable", None, None),
     "html-200": ("unavailable", None, None), "drop": ("unavailable", None, None),
     "hang": ("unavailable", None, 30), "hang-body": ("unavailable", None, 30),
@@ -173,6 +192,10 @@ def answer(provider, fault, asked, now):
             headers["Retry-After"] = "120"
         elif fault == "429-http-date":
             headers["Retry-After"] = email.utils.formatdate(now + 120, usegmt=True)
+        elif fault == "429-retry-after-huge":
+            headers["Retry-After"] = "1e300"
+        elif fault == "429-date-9999":
+            headers["Retry-After"] = "Fri, 31 Dec 9999 23:59:59 GMT"
         return ("http", 429, headers, b'{"error":"API limit reached. Please try again later."}')
     if fault == "empty-body":
         return ("http", 200, json_type, b"")
@@ -180,6 +203,8 @@ def answer(provider, fault, asked, now):
         return ("http", 200, {"Content-Type": "text/html"}, HTML)
     if fault == "drop":
         return ("drop",)
+    if fault == "redirect":
+        return ("redirect",)
     if fault == "hang":
         return ("hang", None)
     ts = int(now) - 60
@@ -302,6 +327,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         fakes = self.server.fakes
+        e = re.match(r"^/c(\d+)/elsewhere/", self.path)
+        if e and fakes.cases.get(int(e.group(1))):  # where a redirect points: must never be asked
+            case = fakes.cases[int(e.group(1))]
+            with case.lock:
+                case.followed.append(self.path)
+            self.reply(200, {"Content-Type": "application/json"}, b"{}")
+            return
         m = re.match(r"^/c(\d+)/(fixer|currencylayer|finnhub|stooq)(/[^?]*)", self.path)
         case = m and fakes.cases.get(int(m.group(1)))
         if not case:
@@ -321,6 +353,10 @@ class Handler(BaseHTTPRequestHandler):
         if res[0] == "drop":
             self.close_connection = True
             return
+        if res[0] == "redirect":
+            self.reply(302, {"Location": "http://127.0.0.1:%d/c%d/elsewhere/%s/quote?stolen=1" % (
+                self.server.server_address[1], case.n, provider)}, b"")
+            return
         if res[0] == "hang":
             deadline = time.monotonic() + HANG
             if res[1] is not None:  # the headers and half the body, then nothing (or a byte at a time)
@@ -338,12 +374,40 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         _, status, headers, body = res
+        self.reply(status, headers, body)
+
+    def reply(self, status, headers, body):
         self.send_response(status)
         for k, v in headers.items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def do_POST(self):
+        """notify/* cases: the OAuth token endpoint, FCM's send and a webhook receiver."""
+        fakes = self.server.fakes
+        m = re.match(r"^/c(\d+)/(token|fcm|hook)", self.path)
+        case = m and fakes.cases.get(int(m.group(1)))
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        if not isinstance(case, NotifyCase):
+            self.send_error(404)
+            return
+        what = m.group(2)
+        with case.lock:
+            case.requests[what] = case.requests.get(what, 0) + 1
+        json_type = {"Content-Type": "application/json"}
+        if what == "token":
+            expires = "1e300" if case.fault == "fcm-expires-in-huge" else "3599"
+            self.reply(200, json_type, b'{"access_token":"ya29.fake","expires_in":%s,"token_type":"Bearer"}' % expires.encode())
+        elif case.fault.endswith("retry-after-huge"):
+            body = b'{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}'
+            self.reply(503, dict(json_type, **{"Retry-After": "1e300"}), body if what == "fcm" else b"")
+        elif case.fault.endswith("redirect"):
+            self.reply(302, {"Location": "http://127.0.0.1:%d/c%d/elsewhere/%s" % (self.server.server_address[1], case.n, what)}, b"")
+        else:
+            self.reply(200, json_type, b'{"name":"projects/p/messages/1"}' if what == "fcm" else b"")
 
 
 def parse_request(case, provider, path, query, headers):
@@ -398,6 +462,7 @@ class Case:
         self.behaviour = {provider: fault, self.partner: "healthy"}
         self.lock = threading.Lock()
         self.requests, self.bad_requests, self.keys, self.last_answer = {}, [], {}, None
+        self.followed = []
         self.dir = os.path.join(root, "%03d-%s" % (n, self.name.replace("/", "-")))
         self.db = os.path.join(self.dir, "state", "stockwatch.db")
         self.config = os.path.join(self.dir, "config", "stockwatch", "config.toml")
@@ -445,6 +510,8 @@ class Case:
         a = self.last_answer
         if a is None:
             return "the fake %s was not asked" % self.provider
+        if a[0] == "redirect":
+            return "the fake %s answered HTTP 302 to another address" % self.provider
         if a[0] != "http":
             if a[0] == "drop":
                 return "the fake %s closed the connection without an answer" % self.provider
@@ -455,6 +522,98 @@ class Case:
                 else "nothing", HANG, a[1][: len(a[1]) // 2][:80])
         hdr = "".join(" %s: %s;" % kv for kv in a[2].items() if kv[0] != "Content-Type")
         return "the fake %s answered HTTP %d;%s %r" % (self.provider, a[1], hdr, a[3][:160])
+
+
+# ---------------------------------------------------------------------------
+# notify/* cases (issue 20): numbers from an OAuth grant and from receivers
+
+NOTIFY_FAULTS = {  # fault -> (channel type, delivery status after the first notify, its exit, seconds clamped to)
+    "fcm-expires-in-huge": ("fcm", "sent", 0, 86400),
+    "fcm-retry-after-huge": ("fcm", "retry", 75, 86400),
+    "webhook-retry-after-huge": ("webhook", "retry", 75, 86400),
+    "fcm-redirect": ("fcm", "retry", 75, None),
+    "webhook-redirect": ("webhook", "retry", 75, None),
+}
+
+
+class NotifyCase:
+    provider = "notify"
+
+    def __init__(self, n, fault, root, fakes, key_pem):
+        self.n, self.fault, self.name = n, fault, "notify/%s" % fault
+        self.channel, self.status, self.exit, self.clamp = NOTIFY_FAULTS[fault]
+        self.lock = threading.Lock()
+        self.requests, self.followed = {}, []
+        self.key_pem = key_pem
+        self.dir = os.path.join(root, "%03d-%s" % (n, self.name.replace("/", "-")))
+        self.db = os.path.join(self.dir, "state", "stockwatch.db")
+        self.config = os.path.join(self.dir, "config", "stockwatch", "config.toml")
+        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+                    "HOME": os.path.join(self.dir, "home"), "XDG_CONFIG_HOME": os.path.join(self.dir, "config"),
+                    "XDG_STATE_HOME": os.path.join(self.dir, "state"), "STOCKWATCH_DB": self.db,
+                    "TMPDIR": os.path.join(self.dir, "tmp"), "SWIFT_BACKTRACE": "enable=no"}
+        fakes.cases[n] = self
+        self.base = "http://127.0.0.1:%d/c%d" % (fakes.server.server_address[1], n)
+
+    def setup(self, binary, timeout):
+        for d in ("home", "config/stockwatch", "state", "tmp", "keys"):
+            os.makedirs(os.path.join(self.dir, d), exist_ok=True)
+        lines = ["[alerts]", 'default_notify = ["ch"]', "[channels.ch]", 'type = "%s"' % self.channel, 'timeout = "2s"']
+        if self.channel == "fcm":
+            sa = os.path.join(self.dir, "keys", "service-account.json")
+            write(sa, json.dumps({"type": "service_account", "project_id": "demo-project", "private_key_id": "k1",
+                                  "private_key": self.key_pem, "client_email": "sw@demo-project.iam.gserviceaccount.com",
+                                  "token_uri": self.base + "/token"}), 0o600)
+            lines += ['service_account_file = "%s"' % sa, 'api_base_url = "%s/fcm"' % self.base]
+        else:
+            secret = os.path.join(self.dir, "keys", "hook.secret")
+            write(secret, "whsec_" + base64.b64encode(os.urandom(32)).decode(), 0o600)
+            lines += ['url = "%s/hook"' % self.base, 'secret_file = "%s"' % secret]
+        write(self.config, "\n".join(lines) + "\n", 0o600)
+        feed = os.path.join(self.dir, "quotes.csv")
+        write(feed, "AAPL,2,%d\n" % (int(time.time()) - 5), 0o600)
+        for argv in (["user", "add", "alice"], ["device", "add", "--user", "alice", "--fcm-token", "tok-%d" % self.n],
+                     ["alert", "add", "AAPL", "--above", "1", "--user", "alice"], ["fetch", "--from", feed], ["evaluate"]):
+            r = run(binary, argv, self.env, self.dir, timeout * 6)
+            if r.rc != 0:
+                raise OSError("%s: exit %s: %s" % (" ".join(argv), r.rc, first_line(r.stderr)))
+
+    def sql(self, query, args=()):
+        return Case.sql(self, query, args)
+
+
+def run_notify_case(case, binary, checks, a):
+    o = (case.fault, case.n * 2)
+    try:
+        case.setup(binary, a.timeout)
+    except OSError as e:
+        checks.check("setup", False, o, "%s: %s" % (case.name, e))
+        return
+    checks.check("setup", True, o, "")
+    r = run(binary, ["notify"], case.env, case.dir, a.timeout * 6)
+    r2 = run(binary, ["notify"], case.env, case.dir, a.timeout * 6)
+    head = "python3 Scripts/reliability_faults.py --only '%s' --keep   # stockwatch notify, twice\n      exit %s then %s; stderr: %s" % (
+        case.name, r.rc, r2.rc, first_line(r.stderr))
+    probs = []
+    # a retry after a redirect may be due again at once (jittered backoff): 75 is fine then
+    if r.rc != case.exit or r2.rc not in ((0,) if case.clamp else (0, 75)):
+        probs.append("expected exit %d, then 0" % case.exit)
+    rows = case.sql("SELECT status, next_attempt_at FROM deliveries")
+    if [row[0] for row in rows] != [case.status]:
+        probs.append("deliveries %r, expected one %s" % (rows, case.status))
+    if case.clamp:
+        if case.fault == "fcm-expires-in-huge":
+            row = case.sql("SELECT expires_at FROM access_tokens")
+            when = row[0][0] / 1000 if row else None
+        else:
+            when = rows[0][1] / 1000 if rows else None
+        if when is None or not (r.started + case.clamp - 2 <= when <= r.started + r.seconds + case.clamp + 2):
+            probs.append("stored time %r, expected about %d s after the run" % (when, case.clamp))
+    if case.followed:
+        probs.append("the redirect was followed: %s" % "; ".join(case.followed[:3]))
+    if r.timed_out or r2.timed_out:
+        probs.append("notify was killed after %.0f s" % r.seconds)
+    checks.check("notify-clamped", not probs, o, head + "\n      " + "; ".join(probs))
 
 
 def write(path, text, mode):
@@ -620,6 +779,8 @@ def run_case(case, binary, checks, a):
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(want)), case.provider, asked))
         check_run(case, r2, True, checks, a)
     checks.check("request-format", not case.bad_requests, (case.fault, case.n * 2), head + "\n      " + "; ".join(case.bad_requests[:3]))
+    if case.fault == "redirect":
+        checks.check("no-redirect", not case.followed, (case.fault, case.n * 2), head + "\n      the redirect was followed: " + "; ".join(case.followed[:3]))
 
 
 def main():
@@ -651,6 +812,13 @@ def main():
                 name = "%s/%s/%s" % (provider, fault, mode)
                 if not a.only or fnmatch.fnmatchcase(name, a.only):
                     cases.append(Case(len(cases), provider, fault, mode, root, fakes))
+    notify = [f for f in sorted(NOTIFY_FAULTS) if not a.only or fnmatch.fnmatchcase("notify/" + f, a.only)]
+    if notify:
+        # one RSA key for every fcm case's service account (nothing checks it but our own JWT signing)
+        pem = subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+                             check=True, capture_output=True).stdout.decode()
+        for f in notify:
+            cases.append(NotifyCase(len(cases), f, root, fakes, pem))
     order = list(cases)
     random.Random(a.seed).shuffle(order)
     # the slow hangs first, so they overlap with the rest
@@ -659,7 +827,10 @@ def main():
     lock = threading.Lock()
 
     def work(case):
-        run_case(case, binary, checks, a)
+        if isinstance(case, NotifyCase):
+            run_notify_case(case, binary, checks, a)
+        else:
+            run_case(case, binary, checks, a)
         if not a.quiet:
             with lock:
                 done[0] += 1
@@ -677,12 +848,15 @@ def main():
             shutil.rmtree(root, ignore_errors=True)
 
     names = ["setup", "baseline", "request-format", "invalid-stored", "failover", "exit-code", "error-line",
-             "stdout-quiet", "quiet-success", "no-secret", "budget-honoured", "timeout"]
+             "stdout-quiet", "quiet-success", "no-secret", "budget-honoured", "timeout", "no-redirect", "notify-clamped"]
     passed = failed = 0
-    nprov = {k.provider for k in cases}
+    nprov = {k.provider for k in cases if not isinstance(k, NotifyCase)}
     print()
     print("provider-faults: %d cases (%d faults over %s, alone and with failover); binary %s" % (
-        len(cases), len({(k.provider, k.fault) for k in cases if k.fault != "healthy"}), ", ".join(sorted(nprov)), binary))
+        len(cases), len({(k.provider, k.fault) for k in cases if k.fault != "healthy" and not isinstance(k, NotifyCase)}),
+        ", ".join(sorted(nprov)), binary))
+    if notify:
+        print("  and %d notify cases (%s)" % (len(notify), ", ".join(notify)))
     print()
     print("%-16s %8s %8s  %s" % ("CHECK", "CHECKED", "FAILED", "RESULT"))
     for name in names:
