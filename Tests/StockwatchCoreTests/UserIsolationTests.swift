@@ -60,9 +60,11 @@ import TestSupport
                 INSERT INTO devices (id, user_id, fcm_token, created_at, updated_at) VALUES (2, 2, 'tok-b', 0, 0);
                 -- and so did bob's alert 3, after alice's alert 3 was removed
                 INSERT INTO alerts (id, user_id, symbol, kind, value, trigger, channels, created_at) VALUES (3, 2, 'AAPL', 'above', 1, 'rearm', '["phone"]', 0);
-                INSERT INTO notifications (id, user_id, symbol, price, observed_at, message, created_at) VALUES (1, 1, 'AAPL', 1, 0, 'alice''s', 0);
-                INSERT INTO deliveries (id, notification_id, channel, target, status, attempts, next_attempt_at, created_at, updated_at)
-                    VALUES (1, 1, 'phone', 'device:1', 'retry', 1, 0, 0, 0), (2, 1, 'phone', 'device:2', 'retry', 1, 0, 0, 0);
+                INSERT INTO notifications (id, user_id, symbol, price, observed_at, message, created_at) VALUES (1, 1, 'AAPL', 1, 0, 'alice''s', 0), (2, 1, 'AAPL', 1, 0, 'alice''s', 0);
+                INSERT INTO deliveries (id, notification_id, channel, target, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
+                    VALUES (1, 1, 'phone', 'device:1', 'retry', 1, 0, NULL, 0, 0), (2, 1, 'phone', 'device:2', 'retry', 1, 0, NULL, 0, 0),
+                    -- claimed by a run in flight, and one to alice's removed device 5, above every id left
+                    (3, 2, 'phone', 'device:2', 'sending', 2, 0, 9999999999999, 0, 0), (4, 2, 'phone', 'device:5', 'sent', 1, 0, NULL, 0, 0);
                 """)
         }
         try old.close()
@@ -72,17 +74,20 @@ import TestSupport
             try Row.fetchAll(db, sql: "SELECT device_id, status, last_error FROM deliveries ORDER BY id")
                 .map { (device: $0["device_id"] as Int64?, status: $0["status"] as String, error: $0["last_error"] as String?) }
         }
-        #expect(rows.map(\.device) == [1, nil])
-        #expect(rows.map(\.status) == ["retry", "failed"])
-        #expect(rows[1].error == DeliveryQueue.deviceGoneReason)
-        #expect(try database.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM delivery_attempts WHERE delivery_id = 2 AND outcome = 'failed'") } == 1)
+        #expect(rows.map(\.device) == [1, nil, nil, nil])
+        #expect(rows.map(\.status) == ["retry", "failed", "failed", "sent"])
+        #expect(rows[1].error == DeliveryQueue.deviceGoneReason && rows[2].error == DeliveryQueue.deviceGoneReason)
+        let attempts = try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT delivery_id, attempt FROM delivery_attempts WHERE outcome = 'failed' ORDER BY delivery_id").map { [$0["delivery_id"] as Int64, $0["attempt"] as Int64] }
+        }
+        #expect(attempts == [[2, 2], [3, 2]])  // the next attempt of a waiting one, the claimed attempt of one in flight
         // ids kept; no id of users, devices or alerts is handed out again
         try database.write { db in
             try db.execute(sql: "DELETE FROM devices WHERE id = 2; DELETE FROM alerts WHERE id = 3; DELETE FROM users WHERE id = 2")
             try db.execute(sql: "INSERT INTO users (name, token_hash, created_at) VALUES ('carol', '\(String(repeating: "c", count: 64))', 0)")
             #expect(db.lastInsertedRowID == 3)
             try db.execute(sql: "INSERT INTO devices (user_id, fcm_token, created_at, updated_at) VALUES (1, 'tok-a3', 0, 0)")
-            #expect(db.lastInsertedRowID == 3)
+            #expect(db.lastInsertedRowID == 6)  // past device 5, which the deliveries still name
             try db.execute(sql: "INSERT INTO alerts (user_id, symbol, kind, value, trigger, channels, created_at) VALUES (1, 'AAPL', 'above', 1, 'rearm', '[\"phone\"]', 0)")
             #expect(db.lastInsertedRowID == 4)
         }
@@ -130,6 +135,34 @@ import TestSupport
 
         // the same user registering again keeps the device (apps send the token on every start)
         #expect(try devices.add(user: "dave", fcmToken: "shared-phone", label: "Dave's").id == daves.id)
+        await fake.stop()
+    }
+
+    /// A device removed (or its token moved) after its delivery was claimed: the claim
+    /// ends at once, the send is not started by a run that checks, and a late outcome is
+    /// dropped; one attempt is recorded, as failed.
+    @Test(arguments: [false, true])
+    func aDeviceRemovedWhileItsDeliveryIsClaimedEndsTheClaim(tokenMoves: Bool) async throws {
+        let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
+        var fixture = try NotifyFixture()
+        try fixture.fcmChannel(fake)
+        let alice = try fixture.user("alice", devices: ["tok-a"])
+        _ = try fixture.user("bob")
+        try fixture.notifications(1, user: alice, channels: ["phone"])
+        let queue = DeliveryQueue(database: fixture.database, settings: fixture.config.notify, fanOutChannels: ["phone"])
+        let jobs = try await queue.claim(channels: ["phone"], limit: 10, cutoff: fixture.now, now: fixture.now).jobs
+        #expect(jobs.map(\.attempt) == [1])
+        #expect(try queue.stillClaimed(jobs[...]) == [jobs[0].deliveryID])
+
+        let devices = DeviceService(database: fixture.database)
+        if tokenMoves { _ = try devices.add(user: "bob", fcmToken: "tok-a", label: nil) } else { try devices.remove(id: 1) }
+        #expect(try queue.stillClaimed(jobs[...]).isEmpty)
+        var random = SystemRandomNumberGenerator()
+        #expect(try await queue.record([(jobs[0], .sent)], random: &random).isEmpty)
+        let delivery = try #require(try fixture.deliveries().first)
+        #expect(delivery.status == .failed && delivery.attempts == 1)
+        #expect(delivery.lastError == (tokenMoves ? DeliveryQueue.deviceMovedReason : DeliveryQueue.deviceGoneReason))
+        #expect(try fixture.count("SELECT count(*) FROM delivery_attempts") == 1)
         await fake.stop()
     }
 
@@ -198,6 +231,29 @@ import TestSupport
         let page3 = try alerts.list(.init(afterID: page2.last, limit: 2)).compactMap(\.id)
         #expect(page1 + page2 + page3 == ids)
         #expect(page3.count == 1)
+    }
+
+    /// created_at is each evaluate's start: two overlapping runs write it out of id order.
+    /// The API's pages follow ids, so every notification is on exactly one page.
+    @Test func notificationPagesFollowIdsEvenWhenCreationTimesDoNot() throws {
+        var fixture = try NotifyFixture()
+        fixture.config = Config()
+        let alice = try fixture.user("alice")
+        try fixture.database.write { db in
+            for createdAt in [1_000, 12_000, 11_000, 5_000] {
+                try db.execute(sql: "INSERT INTO notifications (user_id, symbol, price, observed_at, message, created_at) VALUES (?, 'AAPL', 1, 0, 'm', ?)", arguments: [alice, createdAt])
+            }
+        }
+        let history = HistoryService(database: fixture.database)
+        var seen: [Int64] = []
+        var cursor = Int64.max
+        while true {
+            let page = try history.notifications(.init(userID: alice, beforeID: cursor, limit: 1)).map(\.id)
+            guard let last = page.last else { break }
+            seen += page
+            cursor = last
+        }
+        #expect(seen == [4, 3, 2, 1])
     }
 
     @Test func writesAreLimitedPerUserAndComeBackOverTime() async throws {
@@ -276,6 +332,48 @@ import TestSupport
         #expect(FetchService.noDataBackoffSeconds(afterAnswers: 1) == 300)
         #expect(FetchService.noDataBackoffSeconds(afterAnswers: 2) == 600)
         #expect(FetchService.noDataBackoffSeconds(afterAnswers: 30) == 86_400)
+    }
+
+    /// Stooq leaving a symbol out of a batch says nothing about it: no back-off. A
+    /// back-off that ran out for a symbol nobody watches any more is dropped.
+    @Test func onlyDefiniteNoDataBacksOffAndOldBackOffsGo() async throws {
+        let stooq = try await FakeHTTPServer { _ in
+            .respond(status: 200, body: "Symbol,Date,Time,Open,High,Low,Close,Volume\nZZZZ.US,N/D,N/D,N/D,N/D,N/D,N/D,N/D\n")
+        }
+        defer { Task { await stooq.stop() } }
+        let store = try TemporaryStore()
+        var config = Config()
+        var provider = ProviderConfig(name: .stooq)
+        provider.baseURL = stooq.baseURL
+        config.providers["stooq"] = provider
+        config.stockRoute = [.stooq]
+        let alerts = AlertService(database: store.database, config: config)
+        for symbol in ["ZZZZ", "MSFT"] {
+            _ = try alerts.add(try AlertJSON.decodeForTest(#"{"symbol":"\#(symbol)","condition":{"kind":"above","value":1},"channels":["stdout"]}"#).spec(user: nil))
+        }
+        let service = FetchService(database: store.database, config: config, environment: [:])
+        let now = Date()
+        let report = try await service.run(now: now)
+        #expect(report.errors.map { "\($0.code):\($0.symbol ?? "")" }.sorted() == ["no_data:ZZZZ", "not_answered:MSFT"])
+        let backingOff = try service.symbolsBackingOff(now: now)
+        #expect(Array(backingOff.keys) == ["ZZZZ"])
+
+        // ZZZZ's alert goes; once its back-off has run out, the row goes too
+        try alerts.remove(ids: [1])
+        _ = try await service.run(now: now.addingTimeInterval(3600))
+        #expect(try store.database.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM symbol_fetch_state") } == 0)
+    }
+
+    @Test func theWatchListTakesItsTurnsLikeAUser() throws {
+        let store = try TemporaryStore()
+        var config = Config()
+        config.watch = ["W1", "W2"]
+        let alerts = AlertService(database: store.database, config: config)
+        for symbol in ["A1", "A2", "A3"] {
+            _ = try alerts.add(try AlertJSON.decodeForTest(#"{"symbol":"\#(symbol)","condition":{"kind":"above","value":1}}"#).spec(user: nil))
+        }
+        let order = try FetchService(database: store.database, config: config, environment: [:]).watchedSymbols().map(\.text)
+        #expect(order == ["A1", "W1", "A2", "W2", "A3"])
     }
 
     @Test func symbolsTakeTurnsAcrossUsers() throws {

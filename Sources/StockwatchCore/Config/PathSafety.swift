@@ -1,19 +1,37 @@
 import Foundation
 
-/// Refuses a path another user could swap: the database, the config and secret files are
-/// trusted only when every folder on the way, the link's and its target's, is closed to
-/// other users' writes, as sshd's StrictModes does.
+/// Refuses a path another user could swap: the database, the config, secret files and exec
+/// programs are trusted only when every folder on the way to them, through any link, is
+/// this user's or root's and closed to others' writes, as sshd's StrictModes does. A
+/// folder others may write is allowed only when it is sticky (as /tmp), and then only for
+/// an entry in it that this user or root owns.
 public enum PathSafety {
-    /// A folder writable by others is refused unless it is sticky (as /tmp), and then only
-    /// an entry in it that this user or root owns.
     public static func check(_ path: String) throws(StockwatchError) {
-        var current = absolute(path)
-        for _ in 0..<40 {
-            try checkFolders(of: current, original: path)
-            guard let target = linkTarget(current) else { return }
-            current = target
+        var queue = components(absolute(path))
+        var current = ""  // the resolved folder walked so far, free of links; "" is /
+        var links = 0
+        while !queue.isEmpty {
+            let part = queue.removeFirst()
+            if part == "." { continue }
+            if part == ".." {
+                current = current.lastIndex(of: "/").map { String(current[..<$0]) } ?? ""
+                continue
+            }
+            let entry = current + "/" + part
+            try checkFolder(current.isEmpty ? "/" : current, entry: entry, path: path)
+            var info = stat()
+            guard lstat(entry, &info) == 0 else { return }  // created later, by us, mode 0700/0600
+            if info.st_mode & S_IFMT == S_IFLNK {
+                links += 1
+                guard links <= 40, let target = linkTarget(entry) else {
+                    throw .unavailable("\(path): too many levels of symbolic links")
+                }
+                queue = components(target) + queue
+                if target.hasPrefix("/") { current = "" }
+                continue
+            }
+            current = entry
         }
-        throw .unavailable("\(path): too many levels of symbolic links")
     }
 
     /// The final target of `path` through any chain of symbolic links (a dangling link
@@ -22,7 +40,12 @@ public enum PathSafety {
         var current = absolute(path)
         for _ in 0..<40 {
             guard let target = linkTarget(current) else { return current }
-            current = target
+            if target.hasPrefix("/") {
+                current = target
+            } else {
+                let folder = current.lastIndex(of: "/").map { String(current[..<$0]) } ?? ""
+                current = folder + "/" + target
+            }
         }
         return current
     }
@@ -31,37 +54,32 @@ public enum PathSafety {
         path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
     }
 
+    private static func components(_ path: String) -> [String] {
+        path.split(separator: "/").map(String.init)
+    }
+
     private static func linkTarget(_ path: String) -> String? {
-        var info = stat()
-        guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFLNK else { return nil }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let count = readlink(path, &buffer, buffer.count - 1)
         guard count > 0 else { return nil }
-        let target = String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if target.hasPrefix("/") { return target }
-        let folder = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
-        return (folder.isEmpty ? "" : folder) + "/" + target
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Walks from / to the entry itself; a folder that does not exist yet is created later
-    /// with mode 0700 and cannot be swapped.
-    private static func checkFolders(of path: String, original: String) throws(StockwatchError) {
-        let parts = path.split(separator: "/").map(String.init)
-        var folder = ""
-        for (index, part) in parts.enumerated() {
-            var info = stat()
-            guard stat(folder.isEmpty ? "/" : folder, &info) == 0 else { return }
-            let mode = Int(info.st_mode) & 0o7777
-            if mode & 0o002 != 0 {
-                let child = folder + "/" + part
-                var childInfo = stat()
-                let sticky = mode & Int(S_ISVTX) != 0
-                let childIsSafe = lstat(child, &childInfo) != 0 || childInfo.st_uid == geteuid() || childInfo.st_uid == 0
-                if !sticky || !childIsSafe {
-                    throw .insecureFolder(path: original, folder: folder.isEmpty ? "/" : folder, mode: mode & 0o777)
-                }
-            }
-            if index < parts.count - 1 { folder += "/" + part }
+    private static func checkFolder(_ folder: String, entry: String, path: String) throws(StockwatchError) {
+        var info = stat()
+        guard stat(folder, &info) == 0 else { return }
+        let me = geteuid()
+        guard info.st_uid == me || info.st_uid == 0 else {
+            throw .insecureFolder(path: path, folder: folder, reason: "which user \(info.st_uid) owns (only this user or root may own the folders on the way)")
+        }
+        let mode = Int(info.st_mode) & 0o7777
+        guard mode & 0o022 != 0 else { return }
+        guard mode & Int(S_ISVTX) != 0 else {
+            throw .insecureFolder(path: path, folder: folder, reason: "which other users may write (mode \(String(mode & 0o777, radix: 8))); run 'chmod go-w \(folder)' or move it")
+        }
+        var child = stat()
+        if lstat(entry, &child) == 0, child.st_uid != me, child.st_uid != 0 {
+            throw .insecureFolder(path: path, folder: folder, reason: "where \(entry) belongs to user \(child.st_uid) and others may write")
         }
     }
 }

@@ -84,8 +84,8 @@ struct DeliveryQueue: Sendable {
     static func deviceTarget(_ id: Int64) -> String { "device:\(id)" }
 
     /// Why a device's waiting delivery ended without a send.
-    static let deviceGoneReason = "device removed before this delivery was sent"
-    static let deviceMovedReason = "device's FCM token was registered by another user before this delivery was sent"
+    static let deviceGoneReason = "the device was removed while this delivery waited"
+    static let deviceMovedReason = "the device's FCM token was registered by another user while this delivery waited"
     static let noDeviceReason = "user has no active device (register one with 'stockwatch device add' or the app)"
     /// Reasons an app user may read as they are (see `DeliveryJSON.forApp`).
     static let publicReasons: Set<String> = [deviceGoneReason, deviceMovedReason, noDeviceReason]
@@ -134,6 +134,24 @@ struct DeliveryQueue: Sendable {
                 """).execute(arguments: [attempt, reason, now.milliseconds, row["id"] as Int64])
             try db.cachedStatement(sql: "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, 'failed', ?) ON CONFLICT DO NOTHING")
                 .execute(arguments: [row["id"] as Int64, attempt, now.milliseconds, reason])
+        }
+    }
+
+    /// Which of these claimed jobs are still this run's to send: a device removed or
+    /// registered by another user, a user removed, or a lease taken over since the claim
+    /// ends the claim, and its send must not start. One read for many jobs.
+    func stillClaimed(_ jobs: ArraySlice<DeliveryJob>) throws(StockwatchError) -> Set<Int64> {
+        guard !jobs.isEmpty else { return [] }
+        let attempts = Dictionary(jobs.map { ($0.deliveryID, $0.attempt) }) { a, _ in a }
+        return try database.read { db in
+            var held = Set<Int64>()
+            for row in try Row.fetchAll(
+                db, sql: "SELECT id, attempts FROM deliveries WHERE id IN (SELECT value FROM json_each(?)) AND status = 'sending'",
+                arguments: [JSONOutput.encode(Array(attempts.keys))])
+            where attempts[row["id"]] == row["attempts"] {
+                held.insert(row["id"])
+            }
+            return held
         }
     }
 

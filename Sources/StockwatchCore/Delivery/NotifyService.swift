@@ -57,6 +57,8 @@ public struct NotifyService: Sendable {
         var random = SystemRandomNumberGenerator()
         var pending: [DeliveryJob] = []
         var next = 0
+        // When the claimed jobs were last checked to still be this run's (see below).
+        var checkedAt = ContinuousClock.now
         var finished: [(DeliveryJob, SendResult)] = []
         var exhausted = false
         var failure: StockwatchError?
@@ -82,11 +84,22 @@ public struct NotifyService: Sendable {
                         report.deliveries += claim.failed
                         pending = claim.jobs
                         next = 0
+                        checkedAt = ContinuousClock.now
                         exhausted = claim.jobs.isEmpty && claim.failed.isEmpty
                         if pending.isEmpty, !exhausted { continue }
                     } catch {
                         failure = error
                         exhausted = true
+                    }
+                }
+                // A claimed job can wait for a free slot as long as the sends before it take
+                // (up to their timeouts). Before starting more, drop those whose claim ended
+                // meanwhile (their device removed or now another user's, their user removed),
+                // so that no send starts more than a second after its claim was last checked.
+                if next < pending.count, ContinuousClock.now - checkedAt > .seconds(1) {
+                    checkedAt = ContinuousClock.now
+                    if let held = try? queue.stillClaimed(pending[next...]) {
+                        pending = Array(pending[..<next]) + pending[next...].filter { held.contains($0.deliveryID) }
                     }
                 }
                 while inFlight < concurrency, next < pending.count {

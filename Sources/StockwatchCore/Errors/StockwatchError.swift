@@ -20,7 +20,7 @@ public enum StockwatchError: Error, Equatable, Sendable {
     /// A secret file (or a config file holding an inline secret) that others can read.
     case insecureFile(path: String, mode: Int)
     /// A database, config or secret reachable through a folder other users may write.
-    case insecureFolder(path: String, folder: String, mode: Int)
+    case insecureFolder(path: String, folder: String, reason: String)
     /// A service or resource stockwatch needs is not there.
     case unavailable(String)
     /// Retry later: the database is busy, another run holds the lock, a partial failure.
@@ -80,8 +80,8 @@ extension StockwatchError: LocalizedError {
                 .compactMap { $0 }.joined(separator: ": ")
         case let .insecureFile(path, mode):
             "\(path) is readable by group or others (mode \(String(mode, radix: 8))); run 'chmod 600 \(path)'"
-        case let .insecureFolder(path, folder, mode):
-            "\(path) is reachable through \(folder), which other users may write (mode \(String(mode, radix: 8))); run 'chmod o-w \(folder)' or move it"
+        case let .insecureFolder(path, folder, reason):
+            "\(path) is reachable through \(folder), \(reason)"
         case let .unavailable(text), let .temporary(text):
             text
         case let .internal(text):
@@ -91,7 +91,7 @@ extension StockwatchError: LocalizedError {
 }
 
 /// Documented exit codes (sysexits.h). README and the man page list this table;
-/// a test checks both against `allCases`.
+/// DocumentationTests compares both with `allCases` and `meaning`, row by row.
 public enum ExitStatus: Int32, CaseIterable, Sendable {
     case success = 0
     case attention = 1

@@ -41,6 +41,9 @@ public struct FetchReport: Encodable, Sendable {
     var failedSymbols: Set<String> = []
     /// Symbols that got a valid quote (stored now or already stored).
     var servedSymbols: Set<String> = []
+    /// Symbols some provider could not say anything about (it failed, left them out, or
+    /// was skipped): "no data" from the others does not make them back off.
+    var inconclusive: Set<String> = []
 
     enum CodingKeys: String, CodingKey { case quotes, skipped, errors }
 

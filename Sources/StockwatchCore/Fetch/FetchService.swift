@@ -22,9 +22,11 @@ public struct FetchService: Sendable {
         var symbols = named
         if explicit.isEmpty {
             let backedOff = try symbolsBackingOff(now: now)
-            symbols = try watchedSymbols().filter { backedOff[$0.text] == nil }
-            report.skipped += backedOff.sorted { $0.key < $1.key }.map { symbol, until in
-                .init(symbol: symbol, provider: nil, reason: "no provider had data for it; next try after \(ISO8601DateFormatter().string(from: until))")
+            let watched = try watchedSymbols()
+            symbols = watched.filter { backedOff[$0.text] == nil }
+            for symbol in watched {
+                guard let until = backedOff[symbol.text] else { continue }
+                report.skipped.append(.init(symbol: symbol.text, provider: nil, reason: "no provider had data for it; next try after \(ISO8601DateFormatter().string(from: until))"))
             }
         }
         guard !symbols.isEmpty else { return report }
@@ -45,10 +47,10 @@ public struct FetchService: Sendable {
         let changedStates = Array(states.values)
         let toStore = accepted
         let retention = config.quoteRetentionSeconds
-        let served = report.servedSymbols
+        let served = report.servedSymbols, inconclusive = report.inconclusive
         let noData = Dictionary(
             report.errors.filter { $0.code == "no_data" }.compactMap { e in e.symbol.map { ($0, e.message) } }, uniquingKeysWith: { a, _ in a }
-        ).filter { !served.contains($0.key) }
+        ).filter { !served.contains($0.key) && !inconclusive.contains($0.key) }
         let stored = try database.write { db -> [QuoteJSON] in
             for var state in changedStates { try state.save(db) }
             try Self.recordBackoff(db, served: served, noData: noData, now: now)
@@ -71,25 +73,26 @@ public struct FetchService: Sendable {
     }
 
     /// Symbols of active alerts (armed or firing) and `[fetch] watch`, in turns across
-    /// users (every user's stalest symbol, then every user's next one, ...), so that no
-    /// user's many symbols crowd out another's from a per-run request budget, and within
-    /// a turn stalest first, so that the budget rotates through all of them.
+    /// users (every user's stalest symbol, then every user's next one, ...; the watch list
+    /// takes its turns like a user), so that no user's many symbols crowd out another's
+    /// from a per-run request budget, and within a turn stalest first, so that the budget
+    /// rotates through all of them.
     func watchedSymbols() throws(StockwatchError) -> [Symbol] {
+        let watchList = JSONOutput.encode(config.watch.map { $0.uppercased() })
         let texts = try database.read { db in
             try String.fetchAll(db, sql: """
                 WITH newest AS (SELECT symbol, max(observed_at) AS at FROM quotes GROUP BY symbol),
-                watched AS (SELECT DISTINCT user_id, symbol FROM alerts WHERE state IN ('armed', 'firing')),
+                watched AS (
+                    SELECT DISTINCT user_id, symbol FROM alerts WHERE state IN ('armed', 'firing')
+                    UNION SELECT NULL, value FROM json_each(?)),
                 turns AS (
                     SELECT w.symbol, n.at, ROW_NUMBER() OVER (PARTITION BY w.user_id ORDER BY n.at IS NOT NULL, n.at, w.symbol) AS turn
                     FROM watched w LEFT JOIN newest n ON n.symbol = w.symbol)
                 SELECT symbol FROM turns GROUP BY symbol ORDER BY min(turn), at IS NOT NULL, at, symbol
-                """)
+                """, arguments: [watchList])
         }
-        var seen = Set<String>()
         var result: [Symbol] = []
-        for text in texts + config.watch.map({ $0.uppercased() }) where seen.insert(text).inserted {
-            result.append(try Symbol.parse(text))
-        }
+        for text in texts { result.append(try Symbol.parse(text)) }
         return result
     }
 
@@ -110,6 +113,11 @@ public struct FetchService: Sendable {
     static func recordBackoff(_ db: Database, served: Set<String>, noData: [String: String], now: Date) throws {
         let clear = try db.cachedStatement(sql: "DELETE FROM symbol_fetch_state WHERE symbol = ?")
         for symbol in served { try clear.execute(arguments: [symbol]) }
+        // A back-off that ran out for a symbol no active alert watches any more is gone.
+        try db.execute(sql: """
+            DELETE FROM symbol_fetch_state WHERE retry_at <= ?
+                AND symbol NOT IN (SELECT symbol FROM alerts WHERE state IN ('armed', 'firing'))
+            """, arguments: [now.milliseconds])
         for (symbol, reason) in noData {
             let count = (try Int.fetchOne(db, sql: "SELECT no_data_count FROM symbol_fetch_state WHERE symbol = ?", arguments: [symbol]) ?? 0) + 1
             let retryAt = now.milliseconds + noDataBackoffSeconds(afterAnswers: count) * 1000
@@ -150,10 +158,12 @@ public struct FetchService: Sendable {
                 } catch {
                     report.errors.append(.init(provider: name.rawValue, symbol: nil, code: "config", message: error.message))
                     failed.formUnion(remaining.map(\.text))
+                    report.inconclusive.formUnion(remaining.map(\.text))
                     continue
                 }
             }
             if let refusal = state.refusal(config: providerConfig, now: now) {
+                report.inconclusive.formUnion(remaining.map(\.text))
                 for symbol in remaining where skippedBy[symbol.text] == nil {
                     skippedBy[symbol.text] = .init(symbol: symbol.text, provider: name.rawValue, reason: refusal)
                 }
@@ -162,6 +172,7 @@ public struct FetchService: Sendable {
             let provider = ProviderFactory.make(providerConfig, key: key)
             let budget = name == .finnhub ? providerConfig.maxRequestsPerRun * provider.symbolsPerRequest : remaining.count
             var asked = Array(remaining.prefix(budget))
+            report.inconclusive.formUnion(remaining.dropFirst(budget).map(\.text))
             for symbol in remaining.dropFirst(budget) where skippedBy[symbol.text] == nil {
                 skippedBy[symbol.text] = .init(symbol: symbol.text, provider: name.rawValue, reason: "request budget of this run used (max_requests_per_run)")
             }
@@ -182,6 +193,7 @@ public struct FetchService: Sendable {
                 for quote in answer.quotes {
                     if let refusal = validator.refusal(quote) {
                         report.errors.append(.init(provider: name.rawValue, symbol: quote.symbol, code: "invalid_quote", message: "\(name.rawValue): \(quote.symbol): \(refusal); not stored"))
+                        report.inconclusive.insert(quote.symbol)
                         unresolved.append(try! Symbol.parse(quote.symbol))
                     } else {
                         accepted.append((quote, name))
@@ -189,13 +201,15 @@ public struct FetchService: Sendable {
                     }
                 }
                 for (symbol, reason) in answer.noData.sorted(by: { $0.key < $1.key }) {
-                    report.errors.append(.init(provider: name.rawValue, symbol: symbol, code: "no_data", message: reason))
+                    report.errors.append(.init(provider: name.rawValue, symbol: symbol, code: answer.omitted.contains(symbol) ? "not_answered" : "no_data", message: reason))
                     unresolved.append(try! Symbol.parse(symbol))
                 }
+                report.inconclusive.formUnion(answer.omitted)
                 if let failure = answer.failure {
                     report.errors.append(.init(provider: name.rawValue, symbol: nil, code: failure.kind.rawValue, message: failure.message))
                     state.recordFailure(failure, config: providerConfig, now: now)
                     let left = Set(answer.unanswered).union(asked.map(\.text))
+                    report.inconclusive.formUnion(left)
                     unresolved.append(contentsOf: remaining.filter { left.contains($0.text) })
                     asked = []
                 }

@@ -13,7 +13,8 @@ public struct HistoryService: Sendable {
         public var since: Date?
         /// Only this user's notifications (the API's scoping).
         public var userID: Int64?
-        /// Only notifications older than this id, newest id first (the API's cursor).
+        /// Only notifications with a smaller id, ordered by id, newest first (the API's
+        /// cursor; `.max` for the first page).
         public var beforeID: Int64?
         public var limit: Int
         public init(symbol: String? = nil, alertID: Int64? = nil, since: Date? = nil, userID: Int64? = nil, beforeID: Int64? = nil, limit: Int = 100) {

@@ -231,6 +231,16 @@ extension DeliveryJSON {
     }
 }
 
+extension DeviceJSON {
+    /// The API's view: why a device was deactivated without FCM's own words, which may
+    /// name the Firebase project; `device list` keeps them for the admin.
+    public var forApp: DeviceJSON {
+        var copy = self
+        if copy.deactivatedReason != nil { copy.deactivatedReason = "the push service no longer accepts this device's token" }
+        return copy
+    }
+}
+
 extension NotificationJSON {
     /// The API's and the stream's view: deliveries with app-level reasons only.
     public var forApp: NotificationJSON {

@@ -22,6 +22,9 @@ public struct ProviderAnswer: Sendable {
     public var failure: ProviderFailure?
     /// Symbols not asked because of `failure`.
     public var unanswered: [String] = []
+    /// Symbols of `noData` that the answer merely left out (a truncated batch): they fail
+    /// over like no data, but say nothing about the symbol, so they do not back off.
+    public var omitted: Set<String> = []
 
     public init() {}
 }

@@ -45,6 +45,7 @@ struct StooqProvider: QuoteProvider {
         }
         for symbol in symbols where !answer.quotes.contains(where: { $0.symbol == symbol.text }) && answer.noData[symbol.text] == nil {
             answer.noData[symbol.text] = "stooq did not answer for \(symbol.text)"
+            answer.omitted.insert(symbol.text)
         }
         return answer
     }

@@ -56,7 +56,7 @@ struct APIRoutes: Sendable {
     func listDevices(_ request: Request, user: AuthenticatedUser) async throws -> Response {
         let page = try Page(request, cursor: "after")
         let devices = self.devices
-        let list = try await blocking { try devices.list(user: user.name, afterID: page.cursor, limit: page.limit) }
+        let list = try await blocking { try devices.list(user: user.name, afterID: page.cursor, limit: page.limit).map(\.forApp) }
         return try json(list, next: page.next(after: list.last?.id, count: list.count, request: request))
     }
 
@@ -73,7 +73,7 @@ struct APIRoutes: Sendable {
         try await writes.admit(user.id)
         let body = try await Self.decode(DeviceBody.self, from: request, allowedKeys: ["fcm_token", "label"])
         let devices = self.devices, limit = config.serve.maxDevicesPerUser
-        return try json(await blocking { try devices.add(user: user.name, fcmToken: body.fcmToken, label: body.label, fields: ("fcm_token", "label"), limitPerUser: limit) })
+        return try json(await blocking { try devices.add(user: user.name, fcmToken: body.fcmToken, label: body.label, fields: ("fcm_token", "label"), limitPerUser: limit).forApp })
     }
 
     func removeDevice(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
@@ -106,7 +106,9 @@ struct APIRoutes: Sendable {
     /// `history --json` with app-level delivery reasons.
     func notifications(_ request: Request, user: AuthenticatedUser) async throws -> Response {
         let page = try Page(request, cursor: "before")
-        var filter = HistoryService.Filter(userID: user.id, beforeID: page.cursor, limit: page.limit)
+        // By id, so that the cursor pages exactly: created_at is each evaluate's start,
+        // which two overlapping runs (or a clock step) can write out of id order.
+        var filter = HistoryService.Filter(userID: user.id, beforeID: page.cursor ?? .max, limit: page.limit)
         if let since = request.uri.queryParameters["since"].map(String.init) {
             guard let date = ValueParser.date(since) else {
                 throw StockwatchError.invalidValue(option: "since", value: since, reason: "an ISO 8601 time, e.g. 2026-11-25T09:30:00Z")

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A token bucket per user for the API's writes: `perMinute` writes in a burst, then one
-/// every 60/`perMinute` seconds. Kept in memory, so the limit is per serve instance.
+/// every 60/`perMinute` seconds. Every write counts, refused ones too. Kept in memory, so
+/// the limit is per serve instance.
 actor WriteRateLimiter {
     private let capacity: Double
     private let perSecond: Double
@@ -17,7 +18,8 @@ actor WriteRateLimiter {
     func admit(_ userID: Int64, now: ContinuousClock.Instant = .now) throws {
         var bucket = buckets[userID] ?? (capacity, now)
         let elapsed = now - bucket.at
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        // Calls may reach the actor out of the order they read the clock in.
+        let seconds = max(0, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         bucket.tokens = min(capacity, bucket.tokens + seconds * perSecond)
         bucket.at = now
         guard bucket.tokens >= 1 else {

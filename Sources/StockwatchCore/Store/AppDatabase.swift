@@ -52,11 +52,14 @@ public final class AppDatabase: Sendable {
             }
         }
         let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        if fd < 0 {
-            if errno == EEXIST { return }  // another process created it first
+        if fd >= 0 {
+            close(fd)
+        } else if errno != EEXIST {  // EEXIST: another process created it first
             throw .unavailable("cannot create database \(path): \(String(cString: strerror(errno)))")
         }
-        close(fd)
+        // Again, now that the folders and the file exist: in a folder others may write
+        // (a sticky one such as /tmp), another user may have made one of them first.
+        try PathSafety.check(given)
     }
 
     /// Two processes opening a new database at once would both see no migration applied

@@ -178,8 +178,10 @@ extension AppDatabase {
             // Ids of users, devices and alerts leave the database (the API, the CLI, a
             // delivery's target) and were reused after a delete: a removed phone's id went
             // to another user's phone, which then received the first user's retries. The
-            // tables are rebuilt with AUTOINCREMENT, keeping their ids. A delivery now names
-            // its device by a foreign key; the text target stays as the label history shows.
+            // tables are rebuilt with AUTOINCREMENT, keeping their ids (SQLite's way: new
+            // table, copy, drop, rename; GRDB runs migrations with foreign keys off and
+            // checks them before the commit). A delivery now names its device by a foreign
+            // key; the text target stays as the label history shows.
             try db.execute(sql: """
                 CREATE TABLE users_new (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -244,12 +246,61 @@ extension AppDatabase {
                 CREATE INDEX alerts_falling ON alerts(symbol, state, value) WHERE kind IN ('below', 'crosses_below');
                 CREATE INDEX alerts_changes ON alerts(symbol, kind, window_seconds, state, percent) WHERE window_seconds IS NOT NULL;
 
-                ALTER TABLE deliveries ADD COLUMN device_id INTEGER REFERENCES devices(id) ON DELETE SET NULL;
-                UPDATE deliveries SET device_id = (
-                        SELECT d.id FROM devices d JOIN notifications n ON n.id = deliveries.notification_id
-                        WHERE d.id = CAST(substr(deliveries.target, 8) AS INTEGER) AND d.user_id = n.user_id)
-                    WHERE target LIKE 'device:%';
+                -- Quotes' ids are the stream's read position and deliveries' ids are shown by
+                -- the API and referred to by delivery_attempts: neither may be reused either.
+                CREATE TABLE quotes_new (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    symbol TEXT NOT NULL CHECK (length(symbol) BETWEEN 1 AND 16),
+                    price REAL NOT NULL CHECK (price > 0 AND price < 1e15),
+                    provider TEXT NOT NULL,
+                    observed_at INTEGER NOT NULL,
+                    fetched_at INTEGER NOT NULL,
+                    UNIQUE (symbol, observed_at)
+                );
+                INSERT INTO quotes_new (id, symbol, price, provider, observed_at, fetched_at)
+                    SELECT id, symbol, price, provider, observed_at, fetched_at FROM quotes;
+                DROP TABLE quotes;
+                ALTER TABLE quotes_new RENAME TO quotes;
+                CREATE INDEX quotes_observed ON quotes(observed_at);
+
+                CREATE TABLE deliveries_new (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    notification_id INTEGER NOT NULL REFERENCES notifications(id) ON DELETE CASCADE,
+                    channel TEXT NOT NULL,
+                    target TEXT,
+                    device_id INTEGER REFERENCES devices(id) ON DELETE SET NULL,
+                    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'retry', 'failed', 'dead')),
+                    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+                    next_attempt_at INTEGER NOT NULL,
+                    lease_until INTEGER,
+                    last_error TEXT,
+                    created_at INTEGER NOT NULL,
+                    updated_at INTEGER NOT NULL,
+                    UNIQUE (notification_id, channel, target)
+                );
+                -- A device named by an old text target counts only while it is still the
+                -- notification's user's: an id already reused names someone else's phone.
+                INSERT INTO deliveries_new (id, notification_id, channel, target, device_id, status, attempts, next_attempt_at,
+                        lease_until, last_error, created_at, updated_at)
+                    SELECT d.id, d.notification_id, d.channel, d.target,
+                        (SELECT dv.id FROM devices dv JOIN notifications n ON n.id = d.notification_id
+                            WHERE d.target LIKE 'device:%' AND dv.id = CAST(substr(d.target, 8) AS INTEGER) AND dv.user_id = n.user_id),
+                        d.status, d.attempts, d.next_attempt_at, d.lease_until, d.last_error, d.created_at, d.updated_at
+                    FROM deliveries d;
+                DROP TABLE deliveries;
+                ALTER TABLE deliveries_new RENAME TO deliveries;
+                CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
+                CREATE INDEX deliveries_leased ON deliveries(lease_until) WHERE status = 'sending';
                 CREATE INDEX deliveries_device ON deliveries(device_id) WHERE device_id IS NOT NULL;
+
+                -- Device ids removed before this migration may be above every remaining one;
+                -- the deliveries still name them, so the counter starts past those too.
+                UPDATE sqlite_sequence SET seq = max(seq, (
+                        SELECT coalesce(max(CAST(substr(target, 8) AS INTEGER)), 0) FROM deliveries WHERE target LIKE 'device:%'))
+                    WHERE name = 'devices';
+                INSERT INTO sqlite_sequence (name, seq)
+                    SELECT 'devices', max(CAST(substr(target, 8) AS INTEGER)) FROM deliveries WHERE target LIKE 'device:%'
+                    HAVING count(*) > 0 AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'devices');
                 """)
             // A waiting delivery whose device is gone, or now another user's (an id reused
             // before this migration), must never be sent: it ends failed, kept in history.

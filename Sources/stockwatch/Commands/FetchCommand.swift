@@ -29,7 +29,7 @@ struct FetchCommand: AsyncParsableCommand {
         } else {
             if global.verbose {
                 for quote in report.quotes { print("\(quote.symbol) \(quote.price.formattedPrice) \(quote.provider) \(Output.time(quote.observedAt))") }
-                for skip in report.skipped { print("\(skip.symbol) skipped: \(skip.provider.map { "\($0): " } ?? "")\(skip.reason)") }
+                for skip in report.skipped { print("\(skip.symbol) skipped: \(skip.provider.map { "\($0): " } ?? "")\(Output.cell(skip.reason))") }
             }
             // Failures go to stderr even without -v: cron mails them.
             if report.exitStatus != .success {

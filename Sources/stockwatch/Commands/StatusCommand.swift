@@ -25,7 +25,7 @@ struct StatusCommand: ParsableCommand {
 extension Output {
     static func status(_ report: StatusReport) {
         print(report.healthy ? "healthy" : "needs attention:")
-        for problem in report.problems { print("  - \(problem)") }
+        for problem in report.problems { print("  - \(cell(problem))") }  // may quote a provider's error
         print("")
         if !report.providers.isEmpty {
             table(

@@ -79,7 +79,8 @@ extension Output {
             if printJSON { Output.json(report) }
         } else if global.verbose {
             for d in report.deliveries {
-                print("delivery \(d.id) (notification \(d.notificationId), \(d.channel)\(d.target.map { " \($0)" } ?? "")): \(d.status.rawValue)\(d.error.map { ": \($0)" } ?? "")")
+                // The error is a receiver's or provider's text: escaped like a table cell.
+                print("delivery \(d.id) (notification \(d.notificationId), \(d.channel)\(d.target.map { " \($0)" } ?? "")): \(d.status.rawValue)\(d.error.map { ": \(cell($0))" } ?? "")")
             }
         }
         var problems = report.configErrors.map(\.message)

@@ -13,6 +13,10 @@ struct ExecSender: ChannelSender {
         guard FileManager.default.isExecutableFile(atPath: program) else {
             throw .config(file: "config", line: nil, key: "channels.\(channel.name).command", reason: "\(program) is not an executable file")
         }
+        // Every notification runs it: nobody else may swap it.
+        do { try PathSafety.check(program) } catch {
+            throw .config(file: "config", line: nil, key: "channels.\(channel.name).command", reason: error.message)
+        }
         // A program that exits without reading its stdin must not kill us with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
         self.channel = channel
