@@ -110,7 +110,7 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
         case .dataError: "data: unknown id, malformed input file"
         case .unavailable: "unavailable: a service or the database cannot be reached"
         case .software: "internal error (a bug)"
-        case .temporary: "temporary: retry later (database busy, lock held, partial failure)"
+        case .temporary: "temporary: retry later (database busy, disk full, tick lock held, partial failure, deliveries waiting for a retry or failed)"
         case .config: "config: bad configuration, missing or insecure secret"
         }
     }
