@@ -6,7 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "stockwatch", targets: ["stockwatch"]),
-        .library(name: "StockwatchCore", targets: ["StockwatchCore"]),
+        .library(name: "StockwatchCore", targets: ["StockwatchModel", "StockwatchStore", "StockwatchCore", "StockwatchServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,19 +20,47 @@ let package = Package(
         // Tests only: reads openapi.yaml to check the API's answers against it.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
+    // Layers, each a target so that the compiler refuses an arrow upward:
+    // StockwatchModel <- StockwatchStore <- StockwatchCore <- StockwatchServer, stockwatch.
     targets: [
+        // Pure values: symbols, conditions, errors and exit statuses, times, notifications.
+        .target(name: "StockwatchModel"),
+        // The SQLite database: schema, migrations, records, and the file-system checks of
+        // what it opens.
+        .target(
+            name: "StockwatchStore",
+            dependencies: [
+                "StockwatchModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                // The C API, for evaluate's hot loops (see RawStatement).
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ]
+        ),
+        // The services: config, fetch and the providers, rules and evaluate, delivery and
+        // the channels, accounts, history, status, tick, demo.
         .target(
             name: "StockwatchCore",
             dependencies: [
+                "StockwatchModel",
+                "StockwatchStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                // The C API, for evaluate's hot loops (see RawStatement).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // RSA (RS256) for Firebase's OAuth service-account JWT.
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                // serve: the HTTP API and the WebSocket stream.
+            ]
+        ),
+        // serve: the HTTP API and the WebSocket stream, on Hummingbird.
+        .target(
+            name: "StockwatchServer",
+            dependencies: [
+                "StockwatchModel",
+                "StockwatchStore",
+                "StockwatchCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
             ]
@@ -40,7 +68,10 @@ let package = Package(
         .executableTarget(
             name: "stockwatch",
             dependencies: [
+                "StockwatchModel",
+                "StockwatchStore",
                 "StockwatchCore",
+                "StockwatchServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 // Runs Swift Concurrency on NIO's event loops (see Stockwatch.main).
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -76,11 +107,15 @@ let package = Package(
         ),
         .testTarget(
             name: "StockwatchCoreTests",
-            dependencies: ["StockwatchCore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [
+                "StockwatchModel", "StockwatchStore", "StockwatchCore", "StockwatchServer", "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "StockwatchEndToEndTests",
             dependencies: [
+                "StockwatchModel",
                 "StockwatchCore",
                 "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -3,6 +3,8 @@ import Foundation
 import NIOCore
 import NIOPosix
 import StockwatchCore
+import StockwatchModel
+import StockwatchServer
 
 @main
 struct Stockwatch: AsyncParsableCommand {

@@ -2,6 +2,8 @@ import Foundation
 import GRDB
 import Testing
 @testable import StockwatchCore
+@testable import StockwatchServer
+@testable import StockwatchStore
 
 @Suite struct AccountTests {
     @Test func tokensAreShownOnceAndStoredHashed() throws {

@@ -1,5 +1,7 @@
 import Testing
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchServer
 
 /// Every condition and trigger at and around its boundaries. A series is a run of quotes
 /// one minute apart; each quote's previous price is the one before it (none for the first).

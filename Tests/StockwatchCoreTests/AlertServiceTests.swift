@@ -2,6 +2,9 @@ import Foundation
 import GRDB
 import Testing
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchServer
+@testable import StockwatchStore
 
 @Suite struct AlertServiceTests {
     let store: TemporaryStore

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import StockwatchCore
+@testable import StockwatchStore
+@testable import StockwatchServer
 
 @Suite struct ConfigTests {
     @Test func missingDefaultFileMeansDefaults() throws {

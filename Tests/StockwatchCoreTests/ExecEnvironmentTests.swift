@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import StockwatchCore
+@testable import StockwatchServer
 
 /// Issue 20, item 6: an exec program gets PATH and LANG only, never our STOCKWATCH_* secrets.
 @Suite struct ExecEnvironmentTests {

@@ -3,6 +3,9 @@ import GRDB
 import Testing
 import TestSupport
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchServer
+@testable import StockwatchStore
 
 /// Fetch against fake providers speaking the documented formats (shared/REFERENCE.md).
 @Suite struct FetchTests {

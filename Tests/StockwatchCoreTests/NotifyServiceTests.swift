@@ -3,6 +3,9 @@ import GRDB
 import Testing
 import TestSupport
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchStore
+@testable import StockwatchServer
 
 /// A store with users, devices and notifications whose pending deliveries name `channels`.
 struct NotifyFixture {

@@ -3,6 +3,9 @@ import GRDB
 import Testing
 import TestSupport
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchServer
+@testable import StockwatchStore
 
 /// Issue 20, item 3: numbers from outside (headers, JSON, quote files) never trap and are
 /// clamped. Before the fix each `1e300` case crashed the process (Int64 of a huge double).

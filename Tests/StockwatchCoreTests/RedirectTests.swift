@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import TestSupport
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchServer
+@testable import StockwatchStore
 
 /// Issue 20, item 6: redirects are never followed. AsyncHTTPClient keeps custom headers
 /// across origins, so a provider answering 302 to another host handed it X-Finnhub-Token.

@@ -2,6 +2,8 @@ import Foundation
 import Synchronization
 import Testing
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchServer
 
 struct ServeCoreTests {
     @Test(arguments: [

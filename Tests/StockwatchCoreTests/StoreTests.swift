@@ -2,6 +2,9 @@ import Foundation
 import GRDB
 import Testing
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchStore
+@testable import StockwatchServer
 
 @Suite struct StoreTests {
     @Test func newDatabaseIsPrivateWALWithMigrations() throws {

@@ -1,6 +1,9 @@
 import Foundation
 import GRDB
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchStore
+@testable import StockwatchServer
 
 /// A fresh database in its own temporary folder, removed at deinit.
 final class TemporaryStore {

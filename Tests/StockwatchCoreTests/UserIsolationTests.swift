@@ -3,6 +3,9 @@ import GRDB
 import Testing
 import TestSupport
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchStore
+@testable import StockwatchServer
 
 /// One user's data never reaches another: ids that are never reused, deliveries bound to
 /// their device and its owner, tokens that move without what was waiting for them, and
@@ -34,11 +37,11 @@ import TestSupport
         #expect(!fake.messages.contains { $0.deviceToken == "tok-b" })
         let waiting = try #require(try fixture.deliveries().first { $0.target == "device:\(second.id)" })
         #expect(waiting.status == .failed)
-        #expect(waiting.lastError == DeliveryQueue.deviceGoneReason)
+        #expect(waiting.lastError == DeliveryReason.deviceGone)
         #expect(waiting.deviceId == nil)  // the foreign key let go of the removed device
         // history keeps the outcome
         let history = try HistoryService(database: fixture.database).notifications(.init())
-        #expect(history.first { $0.id == ids[0] }?.deliveries.contains { $0.status == .failed && $0.error == DeliveryQueue.deviceGoneReason } == true)
+        #expect(history.first { $0.id == ids[0] }?.deliveries.contains { $0.status == .failed && $0.error == DeliveryReason.deviceGone } == true)
         #expect(try fixture.count("SELECT count(*) FROM delivery_attempts WHERE outcome = 'failed'") == 1)
         await fake.stop()
     }
@@ -76,7 +79,7 @@ import TestSupport
         }
         #expect(rows.map(\.device) == [1, nil, nil, nil])
         #expect(rows.map(\.status) == ["retry", "failed", "failed", "sent"])
-        #expect(rows[1].error == DeliveryQueue.deviceGoneReason && rows[2].error == DeliveryQueue.deviceGoneReason)
+        #expect(rows[1].error == DeliveryReason.deviceGone && rows[2].error == DeliveryReason.deviceGone)
         let attempts = try database.read { db in
             try Row.fetchAll(db, sql: "SELECT delivery_id, attempt FROM delivery_attempts WHERE outcome = 'failed' ORDER BY delivery_id").map { [$0["delivery_id"] as Int64, $0["attempt"] as Int64] }
         }
@@ -131,7 +134,7 @@ import TestSupport
         #expect(report.deliveries.isEmpty)
         #expect(fake.messageCount == 0)
         let delivery = try #require(try fixture.deliveries().first)
-        #expect(delivery.status == .failed && delivery.lastError == DeliveryQueue.deviceMovedReason)
+        #expect(delivery.status == .failed && delivery.lastError == DeliveryReason.deviceMoved)
 
         // the same user registering again keeps the device (apps send the token on every start)
         #expect(try devices.add(user: "dave", fcmToken: "shared-phone", label: "Dave's").id == daves.id)
@@ -161,7 +164,7 @@ import TestSupport
         #expect(try await queue.record([(jobs[0], .sent)], random: &random).isEmpty)
         let delivery = try #require(try fixture.deliveries().first)
         #expect(delivery.status == .failed && delivery.attempts == 1)
-        #expect(delivery.lastError == (tokenMoves ? DeliveryQueue.deviceMovedReason : DeliveryQueue.deviceGoneReason))
+        #expect(delivery.lastError == (tokenMoves ? DeliveryReason.deviceMoved : DeliveryReason.deviceGone))
         #expect(try fixture.count("SELECT count(*) FROM delivery_attempts") == 1)
         await fake.stop()
     }
@@ -195,8 +198,8 @@ import TestSupport
                                   error: "FCM: token endpoint https://oauth2.example/token refused: clock skew 301 s")
         #expect(detail.forApp.error == "not delivered yet; will retry")
         #expect(DeliveryJSON(id: 1, notificationId: 1, channel: "phone", target: nil, status: .dead, attempts: 8, error: "x").forApp.error == "not delivered after 8 attempts")
-        let gone = DeliveryJSON(id: 1, notificationId: 1, channel: "phone", target: nil, status: .failed, attempts: 1, error: DeliveryQueue.deviceGoneReason)
-        #expect(gone.forApp.error == DeliveryQueue.deviceGoneReason)
+        let gone = DeliveryJSON(id: 1, notificationId: 1, channel: "phone", target: nil, status: .failed, attempts: 1, error: DeliveryReason.deviceGone)
+        #expect(gone.forApp.error == DeliveryReason.deviceGone)
         #expect(DeliveryJSON(id: 1, notificationId: 1, channel: "phone", target: nil, status: .sent, attempts: 1, error: nil).forApp.error == nil)
     }
 }

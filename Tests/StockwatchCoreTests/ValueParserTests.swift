@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 @testable import StockwatchCore
+@testable import StockwatchModel
+@testable import StockwatchServer
 
 @Suite struct ValueParserTests {
     @Test(arguments: [("90s", 90), ("15m", 900), ("4h", 14_400), ("2d", 172_800), ("1w", 604_800), ("1h30m", 5_400), ("1d12h", 129_600)])

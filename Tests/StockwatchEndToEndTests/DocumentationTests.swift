@@ -1,6 +1,7 @@
 import Foundation
 import StockwatchCore
 import Testing
+import StockwatchModel
 
 /// README and the man page are part of the interface: every subcommand the CLI has is in
 /// the man page's COMMANDS, and both exit-code tables are the code's, row by row.

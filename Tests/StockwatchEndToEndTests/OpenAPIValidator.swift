@@ -2,6 +2,7 @@ import Foundation
 import StockwatchCore
 import Testing
 import Yams
+import StockwatchModel
 
 /// Checks the API's answers against `openapi.yaml` at the package root, so that the
 /// document cannot drift from the code: `OpenAPI.validate(body, path: "/v1/alerts/{id}",

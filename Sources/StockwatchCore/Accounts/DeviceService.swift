@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// The phones that receive push notifications, by their FCM registration token.
 public struct DeviceService: Sendable {
@@ -45,7 +47,7 @@ public struct DeviceService: Sendable {
                 // new device: the previous owner's waiting deliveries to it end failed, and
                 // neither its id nor its label carries over.
                 if let previous = try DeviceRecord.filter(Column("fcm_token") == token).fetchOne(db) {
-                    try DeliveryQueue.failWaiting(db, deviceIDs: [previous.id!], reason: DeliveryQueue.deviceMovedReason, now: now)
+                    try DeliveryQueue.failWaiting(db, deviceIDs: [previous.id!], reason: DeliveryReason.deviceMoved, now: now)
                     _ = try previous.delete(db)
                 }
                 device = DeviceRecord(userId: userID, fcmToken: token, label: label, active: true, createdAt: now, updatedAt: now)
@@ -75,7 +77,7 @@ public struct DeviceService: Sendable {
             guard try request.fetchCount(db) == 1 else {
                 throw StockwatchError.notFound(kind: "device", id: String(id))
             }
-            try DeliveryQueue.failWaiting(db, deviceIDs: [id], reason: DeliveryQueue.deviceGoneReason, now: now)
+            try DeliveryQueue.failWaiting(db, deviceIDs: [id], reason: DeliveryReason.deviceGone, now: now)
             try request.deleteAll(db)
         }
     }

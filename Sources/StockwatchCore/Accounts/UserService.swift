@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// Users own alerts and devices, and log in to `serve` with their API token.
 public struct UserService: Sendable {
@@ -67,19 +69,4 @@ public struct UserService: Sendable {
         }
         return id
     }
-}
-
-extension Date {
-    init(milliseconds: Int64) { self.init(timeIntervalSince1970: TimeInterval(milliseconds) / 1000) }
-    /// Saturating, the last line of defence for times from outside: Int64(_:) traps on NaN,
-    /// infinity and anything past ±9.2e18, so NaN is 0 and the rest is clamped to ±(the end
-    /// of the year 9999 UTC).
-    var milliseconds: Int64 {
-        let value = timeIntervalSince1970 * 1000
-        guard !value.isNaN else { return 0 }
-        return Int64(min(max(value, -Self.millisecondLimit), Self.millisecondLimit).rounded())
-    }
-
-    /// 9999-12-31T23:59:59Z in milliseconds.
-    static let millisecondLimit: Double = 253_402_300_799_000
 }

@@ -1,5 +1,7 @@
 import Foundation
 import TOMLKit
+import StockwatchModel
+import StockwatchStore
 
 /// Reads config.toml. Every key is known: a typo is an error naming the file, key and line,
 /// not a silently ignored setting.

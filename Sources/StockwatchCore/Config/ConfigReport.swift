@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// `config check`: the effective settings with every secret resolved (so a missing or
 /// world-readable secret file fails now, not at 3 a.m.) and shown masked.

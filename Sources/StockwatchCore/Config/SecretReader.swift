@@ -1,4 +1,6 @@
 import Foundation
+import StockwatchModel
+import StockwatchStore
 
 /// Reads secrets and refuses files that others can read, as ssh does with private keys.
 public enum SecretReader {

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// The deliveries table as a work queue shared by any number of notify processes.
 ///
@@ -62,7 +64,7 @@ struct DeliveryQueue: Sendable {
                         WHERE n.id = ? AND d.active = 1 ORDER BY d.id
                         """), arguments: [notificationID])
                 if devices.isEmpty {
-                    let error = Self.noDeviceReason
+                    let error = DeliveryReason.noDevice
                     try Self.finish(db, id: id, attempt: row["attempts"], status: .failed, nextAttemptAt: now, error: error, now: now)
                     failed.append(DeliveryJSON(id: id, notificationId: notificationID, channel: channel, target: nil, status: .failed, attempts: row["attempts"], error: error))
                     continue
@@ -83,12 +85,6 @@ struct DeliveryQueue: Sendable {
 
     static func deviceTarget(_ id: Int64) -> String { "device:\(id)" }
 
-    /// Why a device's waiting delivery ended without a send.
-    static let deviceGoneReason = "the device was removed while this delivery waited"
-    static let deviceMovedReason = "the device's FCM token was registered by another user while this delivery waited"
-    static let noDeviceReason = "user has no active device (register one with 'stockwatch device add' or the app)"
-    /// Reasons an app user may read as they are (see `DeliveryJSON.forApp`).
-    static let publicReasons: Set<String> = [deviceGoneReason, deviceMovedReason, noDeviceReason]
 
     /// The claimed rows joined with their notification, user and device. A device is
     /// found only while it still belongs to the notification's user, so a delivery can

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// `stockwatch notify`: sends every due delivery through its channel, up to
 /// `[notify] concurrency` at once, and records each outcome with its retry schedule.

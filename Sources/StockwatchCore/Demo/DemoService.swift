@@ -1,4 +1,6 @@
 import Foundation
+import StockwatchModel
+import StockwatchStore
 
 /// `stockwatch demo`: the whole pipeline, offline, in a temporary database. A bundled
 /// price series goes through the real file provider, evaluate and notify (stdout

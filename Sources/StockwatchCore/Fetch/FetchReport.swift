@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// What a fetch did, for `--json`, `-v` and the exit code.
 public struct FetchReport: Encodable, Sendable {

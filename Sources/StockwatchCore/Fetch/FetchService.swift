@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// `stockwatch fetch`: asks each symbol of the first provider whose budget allows, fails
 /// over along the route, validates, and stores quotes with the providers' new budgets in

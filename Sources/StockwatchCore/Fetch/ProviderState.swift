@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StockwatchStore
 
 /// A provider's budget, persisted because every cron tick is a new process.
 struct ProviderStateRecord: StoredRecord {

@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// The last gate before the database: no zero, negative, non-finite, future or stale price.
 struct QuoteValidator {

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// What has happened: notifications (newest first, with their deliveries) and stored quotes.
 public struct HistoryService: Sendable {
@@ -51,7 +53,7 @@ public struct HistoryService: Sendable {
     }
 
     /// Every user's token hash, by user id: `serve` closes the streams of removed users.
-    func userTokens() throws(StockwatchError) -> [Int64: String] {
+    public func userTokens() throws(StockwatchError) -> [Int64: String] {
         try database.read { db in
             var tokens: [Int64: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT id, token_hash FROM users") { tokens[row["id"]] = row["token_hash"] }

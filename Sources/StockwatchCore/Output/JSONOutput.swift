@@ -1,51 +1,6 @@
 import Foundation
-
-/// The one JSON dialect of stockwatch, for `--json` and the HTTP API:
-/// snake_case keys, ISO 8601 UTC times ending in Z, absent values as null.
-public enum JSONOutput {
-    public static func encoder(pretty: Bool = false) -> JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.outputFormatting = pretty ? [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes] : [.sortedKeys, .withoutEscapingSlashes]
-        return encoder
-    }
-
-    public static func decoder() -> JSONDecoder {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let container = try decoder.singleValueContainer()
-            let text = try container.decode(String.self)
-            guard let date = ValueParser.date(text) else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 date: \(text)")
-            }
-            return date
-        }
-        return decoder
-    }
-
-    public static func encode(_ value: some Encodable, pretty: Bool = false) -> String {
-        do {
-            return String(decoding: try encoder(pretty: pretty).encode(value), as: UTF8.self)
-        } catch {
-            return #"{"error":{"code":"internal","message":"cannot encode output"}}"#
-        }
-    }
-
-    /// `{"error":{"code":...,"message":...}}`, as written to stderr under `--json`.
-    public static func errorDocument(code: String, message: String, exitStatus: Int32) -> String {
-        encode(ErrorDocument(error: .init(code: code, message: message, exitStatus: exitStatus)))
-    }
-
-    struct ErrorDocument: Encodable {
-        struct Body: Encodable {
-            let code: String
-            let message: String
-            let exitStatus: Int32
-            enum CodingKeys: String, CodingKey { case code, message, exitStatus = "exit_status" }
-        }
-        let error: Body
-    }
-}
+import StockwatchModel
+import StockwatchStore
 
 public struct AlertJSON: Codable, Sendable, Equatable {
     public struct ConditionJSON: Codable, Sendable, Equatable {
@@ -221,7 +176,7 @@ extension DeliveryJSON {
     /// `history`.
     public var forApp: DeliveryJSON {
         var copy = self
-        guard let error, !DeliveryQueue.publicReasons.contains(error) else { return copy }
+        guard let error, !DeliveryReason.shownToApps.contains(error) else { return copy }
         switch status {
         case .retry, .sending, .pending: copy.error = "not delivered yet; will retry"
         case .dead: copy.error = "not delivered after \(attempts) attempts"

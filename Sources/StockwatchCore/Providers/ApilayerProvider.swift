@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// fixer.io and currencylayer: one request covers every currency pair, answered from one
 /// base currency by cross rates. Both put errors inside HTTP 200 bodies, so we branch on

@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// Finnhub: one request per symbol, token in a header (never in the URL, which may be logged).
 struct FinnhubProvider: QuoteProvider {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import StockwatchModel
 
 /// A thin AsyncHTTPClient wrapper: one client per run, per-request deadlines, a body cap,
 /// and every transport failure turned into a `ProviderFailure` naming the provider.

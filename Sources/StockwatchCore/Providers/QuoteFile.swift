@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// Quotes from a script's own feed: CSV `symbol,price,time` (a header line is allowed) or
 /// NDJSON `{"symbol":..,"price":..,"time":..}`. `time` is ISO 8601 or Unix seconds.

@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// A price as a provider reported it, before validation.
 public struct FetchedQuote: Sendable, Equatable {

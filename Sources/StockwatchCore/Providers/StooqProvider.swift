@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// Stooq's CSV quote endpoint: no key, many symbols per request, `N/D` for unknown ones.
 /// US tickers take `.us`; a ticker with its own suffix (VOD.UK) is passed as it is.

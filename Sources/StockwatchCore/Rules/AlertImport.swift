@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StockwatchModel
 
 extension AlertService {
     /// Adds the alerts of a JSON array (as `alert list --json` prints) or NDJSON of the same
@@ -81,7 +82,7 @@ extension AlertService {
 
 extension AlertJSON {
     /// The typed alert an imported object describes; `user` overrides the object's user.
-    func spec(user override: String?) throws(StockwatchError) -> AlertSpec {
+    public func spec(user override: String?) throws(StockwatchError) -> AlertSpec {
         guard let condition = Condition(kind: condition.kind, value: condition.value, percent: condition.percent, windowSeconds: condition.windowSeconds) else {
             throw .usage("condition \(self.condition.kind.rawValue) needs " + (self.condition.kind.isChange ? "percent and window_seconds (and no value)" : "value (and no percent or window_seconds)"))
         }
@@ -113,7 +114,7 @@ extension DecodingError {
     }
 
     /// "field 'condition.kind': ..." rather than Foundation's debug dump.
-    var humanDescription: String {
+    public var humanDescription: String {
         func path(_ context: Context) -> String {
             let keys = context.codingPath.filter { $0.intValue == nil }.map(\.stringValue)
             return keys.isEmpty ? "" : "field '\(keys.joined(separator: "."))': "

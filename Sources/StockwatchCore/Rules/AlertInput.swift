@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// An alert as typed on the command line: raw strings, checked by `spec(config:now:)`.
 /// Option names appear in errors, so each failure names its flag.

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// Adding, listing and changing alerts. Each change is one transaction.
 public struct AlertService: Sendable {

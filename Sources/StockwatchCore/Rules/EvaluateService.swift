@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// `stockwatch evaluate`: judges every active alert against the quotes of its symbol that
 /// it has not judged yet, and writes each firing as a notification with one pending

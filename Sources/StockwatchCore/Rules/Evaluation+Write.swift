@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 extension Evaluation {
     /// Only what changed: alerts whose state moved, the firings with their deliveries, and

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// `stockwatch status`: what a monitoring check needs, and whether anything needs a person.
 public struct StatusService: Sendable {

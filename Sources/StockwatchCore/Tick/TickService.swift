@@ -1,4 +1,6 @@
 import Foundation
+import StockwatchModel
+import StockwatchStore
 
 /// `stockwatch tick`: fetch, evaluate and notify in one process, the way cron runs them
 /// every minute, under an exclusive lock so that a slow tick is never overlapped by the

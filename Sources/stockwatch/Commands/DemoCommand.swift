@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StockwatchCore
+import StockwatchServer
 
 struct DemoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StockwatchCore
+import StockwatchServer
 
 struct EvaluateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import StockwatchCore
+import StockwatchModel
+import StockwatchServer
 
 struct HistoryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

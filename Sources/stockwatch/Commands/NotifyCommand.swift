@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import StockwatchCore
+import StockwatchServer
 
 struct NotifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import StockwatchCore
+import StockwatchModel
+import StockwatchStore
+import StockwatchServer
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import StockwatchCore
+import StockwatchModel
+import StockwatchStore
+import StockwatchServer
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {

@@ -1,5 +1,7 @@
 import Foundation
 import StockwatchCore
+import StockwatchModel
+import StockwatchServer
 
 /// Commands that take `PATH|-`: the bytes, and the name errors should use.
 enum InputFile {

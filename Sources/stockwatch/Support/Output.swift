@@ -1,5 +1,7 @@
 import Foundation
 import StockwatchCore
+import StockwatchModel
+import StockwatchServer
 
 /// Rendering for humans (aligned tables) and scripts (one JSON document).
 enum Output {

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import StockwatchModel
+import StockwatchStore
 
 /// The OAuth access token of one service account, shared by all sends of a run and,
 /// through the `access_tokens` table, by later runs: a per-minute tick authenticates about

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import StockwatchModel
 
 /// A configured channel, ready to send. Senders never throw: every failure becomes a
 /// `SendResult` that says whether to retry, so one bad delivery cannot stop a run.

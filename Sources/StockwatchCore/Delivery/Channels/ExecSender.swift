@@ -1,4 +1,6 @@
 import Foundation
+import StockwatchModel
+import StockwatchStore
 
 /// Runs the channel's program without a shell, the notification JSON on its stdin.
 /// Exit 0 is success; anything else, or running past the timeout, is retried.

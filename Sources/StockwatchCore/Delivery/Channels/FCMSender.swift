@@ -1,4 +1,6 @@
 import Foundation
+import StockwatchModel
+import StockwatchStore
 
 /// Firebase Cloud Messaging HTTP v1: one message per device, authenticated with the
 /// service account's OAuth token. Errors are read from `error.details[].errorCode`.

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import _CryptoExtras
+import StockwatchModel
 
 /// A Firebase service-account key file, and the signed JWT that Google's token endpoint
 /// exchanges for an access token (OAuth 2.0 JWT bearer grant, RFC 7523).

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import StockwatchModel
 
 /// A JSON POST signed as Standard Webhooks does, so receivers can use its libraries:
 /// `webhook-id` (the notification id, to deduplicate on), `webhook-timestamp` and

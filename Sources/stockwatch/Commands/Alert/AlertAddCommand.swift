@@ -1,5 +1,6 @@
 import ArgumentParser
 import StockwatchCore
+import StockwatchServer
 
 struct AlertAddCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import StockwatchCore
+import StockwatchServer
 
 struct AlertImportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,7 @@
 import ArgumentParser
 import StockwatchCore
+import StockwatchModel
+import StockwatchServer
 
 struct AlertListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List alerts.")

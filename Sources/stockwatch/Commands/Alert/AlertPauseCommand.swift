@@ -1,5 +1,6 @@
 import ArgumentParser
 import StockwatchCore
+import StockwatchServer
 
 struct AlertPauseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pause", abstract: "Stop evaluating an alert until it is resumed.")

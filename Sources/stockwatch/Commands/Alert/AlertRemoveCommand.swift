@@ -1,5 +1,7 @@
 import ArgumentParser
 import StockwatchCore
+import StockwatchModel
+import StockwatchServer
 
 struct AlertRemoveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import StockwatchCore
+import StockwatchServer
 
 struct AlertShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one alert.")

@@ -1,5 +1,7 @@
 import ArgumentParser
 import StockwatchCore
+import StockwatchModel
+import StockwatchServer
 
 struct DeviceRemoveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a device.")

@@ -1,5 +1,6 @@
 import ArgumentParser
 import StockwatchCore
+import StockwatchServer
 
 struct UserListCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List users.")

@@ -1,5 +1,7 @@
 import ArgumentParser
 import StockwatchCore
+import StockwatchModel
+import StockwatchServer
 
 struct UserRemoveCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a user with their alerts and devices.")

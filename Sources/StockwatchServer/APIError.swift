@@ -3,6 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import StockwatchCore
+import StockwatchModel
 
 /// Errors that exist only in HTTP; everything else is a `StockwatchError`.
 enum APIError: Error {

@@ -2,6 +2,8 @@ import Foundation
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import StockwatchCore
+import StockwatchModel
 
 /// One client of `GET /v1/stream`. It sends `{"type":"subscribe","symbols":[...]}` or
 /// `unsubscribe`; it receives `subscribed`, the newest quote of each new symbol, then

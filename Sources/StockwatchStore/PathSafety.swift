@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// Refuses a path another user could swap: the database, the config, secret files and exec
 /// programs are trusted only when every folder on the way to them, through any link, is

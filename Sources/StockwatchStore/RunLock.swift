@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchModel
 
 /// An exclusive, non-blocking lock on a file beside the database (never the database
 /// itself: closing any descriptor of it would drop SQLite's own locks). The kernel

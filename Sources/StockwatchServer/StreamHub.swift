@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import StockwatchCore
 
 /// The one reader behind every WebSocket client: it polls the database for quotes and
 /// notifications that other processes committed, and fans each out to the clients that

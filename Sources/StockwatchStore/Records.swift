@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StockwatchModel
 
 /// One Codable record type per table. Columns are snake_case, times INTEGER milliseconds.
 public protocol StoredRecord: Codable, FetchableRecord, MutablePersistableRecord, Sendable {}
@@ -19,6 +20,13 @@ public struct UserRecord: StoredRecord, Identifiable {
     public var createdAt: Date
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public init(id: Int64? = nil, name: String, tokenHash: String, createdAt: Date) {
+        self.id = id
+        self.name = name
+        self.tokenHash = tokenHash
+        self.createdAt = createdAt
+    }
 }
 
 public struct DeviceRecord: StoredRecord, Identifiable {
@@ -33,6 +41,17 @@ public struct DeviceRecord: StoredRecord, Identifiable {
     public var updatedAt: Date
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public init(id: Int64? = nil, userId: Int64, fcmToken: String, label: String? = nil, active: Bool, deactivatedReason: String? = nil, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.userId = userId
+        self.fcmToken = fcmToken
+        self.label = label
+        self.active = active
+        self.deactivatedReason = deactivatedReason
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }
 
 public struct AlertRecord: StoredRecord, Identifiable {
@@ -62,6 +81,26 @@ public struct AlertRecord: StoredRecord, Identifiable {
 
     public var condition: Condition {
         Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds)!
+    }
+
+    public init(id: Int64? = nil, userId: Int64, symbol: String, kind: ConditionKind, value: Double? = nil, percent: Double? = nil, windowSeconds: Int64? = nil, trigger: AlertTrigger, cooldownSeconds: Int64, rearmMarginPercent: Double, channels: [String], state: AlertState, note: String? = nil, createdAt: Date, expiresAt: Date? = nil, lastFiredAt: Date? = nil, startAt: Int64? = nil) {
+        self.id = id
+        self.userId = userId
+        self.symbol = symbol
+        self.kind = kind
+        self.value = value
+        self.percent = percent
+        self.windowSeconds = windowSeconds
+        self.trigger = trigger
+        self.cooldownSeconds = cooldownSeconds
+        self.rearmMarginPercent = rearmMarginPercent
+        self.channels = channels
+        self.state = state
+        self.note = note
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+        self.lastFiredAt = lastFiredAt
+        self.startAt = startAt
     }
 }
 
@@ -103,6 +142,15 @@ public struct QuoteRecord: StoredRecord, Identifiable {
     public var fetchedAt: Date
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public init(id: Int64? = nil, symbol: String, price: Double, provider: String, observedAt: Date, fetchedAt: Date) {
+        self.id = id
+        self.symbol = symbol
+        self.price = price
+        self.provider = provider
+        self.observedAt = observedAt
+        self.fetchedAt = fetchedAt
+    }
 }
 
 public struct NotificationRecord: StoredRecord, Identifiable {
@@ -118,11 +166,25 @@ public struct NotificationRecord: StoredRecord, Identifiable {
     public var createdAt: Date
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public init(id: Int64? = nil, alertId: Int64? = nil, userId: Int64, quoteId: Int64? = nil, symbol: String, price: Double, observedAt: Date, message: String, createdAt: Date) {
+        self.id = id
+        self.alertId = alertId
+        self.userId = userId
+        self.quoteId = quoteId
+        self.symbol = symbol
+        self.price = price
+        self.observedAt = observedAt
+        self.message = message
+        self.createdAt = createdAt
+    }
 }
 
-public enum DeliveryStatus: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
-    case pending, sending, sent, retry, failed, dead
-}
+// The model's enums are stored as their raw text.
+extension ConditionKind: DatabaseValueConvertible {}
+extension AlertTrigger: DatabaseValueConvertible {}
+extension AlertState: DatabaseValueConvertible {}
+extension DeliveryStatus: DatabaseValueConvertible {}
 
 public struct DeliveryRecord: StoredRecord, Identifiable {
     public static let databaseTableName = "deliveries"
@@ -141,4 +203,19 @@ public struct DeliveryRecord: StoredRecord, Identifiable {
     public var updatedAt: Date
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public init(id: Int64? = nil, notificationId: Int64, channel: String, target: String? = nil, deviceId: Int64? = nil, status: DeliveryStatus, attempts: Int, nextAttemptAt: Date, leaseUntil: Date? = nil, lastError: String? = nil, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.notificationId = notificationId
+        self.channel = channel
+        self.target = target
+        self.deviceId = deviceId
+        self.status = status
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.leaseUntil = leaseUntil
+        self.lastError = lastError
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
 }

@@ -136,7 +136,7 @@ extension String {
     }
 
     /// Keeps error lines one line and readable even when the culprit is huge or has newlines.
-    var truncatedForMessage: String {
+    public var truncatedForMessage: String {
         let flat = self.replacingOccurrences(of: "\n", with: "\\n")
         return flat.count > 80 ? String(flat.prefix(77)) + "..." : flat
     }

@@ -5,6 +5,8 @@ import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
 import NIOPosix
+import StockwatchCore
+import StockwatchStore
 
 /// The user a request authenticated as.
 public struct AuthenticatedUser: Sendable, Equatable {

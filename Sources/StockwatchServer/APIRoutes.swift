@@ -2,6 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import StockwatchCore
+import StockwatchModel
+import StockwatchStore
 
 /// The JSON API's handlers: the CLI's services, scoped to the authenticated user, with
 /// the CLI's JSON objects. Every database call runs off the event loop.

@@ -1,4 +1,5 @@
 import Foundation
+import StockwatchCore
 
 /// A token bucket per user for the API's writes: `perMinute` writes in a burst, then one
 /// every 60/`perMinute` seconds. Every write counts, refused ones too. Kept in memory, so

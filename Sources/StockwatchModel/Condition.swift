@@ -1,7 +1,6 @@
 import Foundation
-import GRDB
 
-public enum ConditionKind: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum ConditionKind: String, Codable, Sendable, CaseIterable {
     case above, below
     case crossesAbove = "crosses_above"
     case crossesBelow = "crosses_below"
@@ -76,7 +75,7 @@ public enum Condition: Equatable, Sendable {
     }
 }
 
-public enum AlertTrigger: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum AlertTrigger: String, Codable, Sendable, CaseIterable {
     /// Fires once, then the alert is `fired` for good.
     case once
     /// Fires when the condition becomes true, then waits until it is false again.
@@ -85,7 +84,7 @@ public enum AlertTrigger: String, Codable, Sendable, CaseIterable, DatabaseValue
     case every
 }
 
-public enum AlertState: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+public enum AlertState: String, Codable, Sendable, CaseIterable {
     case armed, firing, fired, paused, expired
 
     /// States that evaluate and fetch care about.

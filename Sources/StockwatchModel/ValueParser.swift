@@ -120,9 +120,9 @@ public enum ValueParser {
     }
 }
 
-enum Validation {
+public enum Validation {
     /// Names of users and channels: letters, digits, `-`, `_`, `.`, `@`; 1 to 64 characters.
-    static func isName(_ text: String) -> Bool {
+    public static func isName(_ text: String) -> Bool {
         guard (1...64).contains(text.unicodeScalars.count) else { return false }
         return text.unicodeScalars.allSatisfy { scalar in
             scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "-_.@".unicodeScalars.contains(scalar))

@@ -4,6 +4,8 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOHTTP1
+import StockwatchCore
+import StockwatchStore
 
 /// Hummingbird answers every refused WebSocket upgrade with a bare 400. So that a missing
 /// or wrong token gets the API's 401 (as JSON) before anything is upgraded, this handler

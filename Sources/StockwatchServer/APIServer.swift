@@ -5,6 +5,9 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import ServiceLifecycle
+import StockwatchCore
+import StockwatchModel
+import StockwatchStore
 
 /// `stockwatch serve`: the mobile app's JSON API and its WebSocket stream, on Hummingbird.
 /// Cron processes keep writing the database; this process reads what they commit.

@@ -1,5 +1,17 @@
 import Foundation
 
+public enum DeliveryStatus: String, Codable, Sendable, CaseIterable {
+    case pending, sending, sent, retry, failed, dead
+}
+
+/// Why a delivery ended without a send; an app user may read these as they are.
+public enum DeliveryReason {
+    public static let deviceGone = "the device was removed while this delivery waited"
+    public static let deviceMoved = "the device's FCM token was registered by another user while this delivery waited"
+    public static let noDevice = "user has no active device (register one with 'stockwatch device add' or the app)"
+    public static let shownToApps: Set<String> = [deviceGone, deviceMoved, noDevice]
+}
+
 /// One claimed delivery with everything a channel needs to send it.
 public struct DeliveryJob: Sendable {
     public var deliveryID: Int64
@@ -16,6 +28,21 @@ public struct DeliveryJob: Sendable {
         public var id: Int64
         public var fcmToken: String
         public var active: Bool
+
+        public init(id: Int64, fcmToken: String, active: Bool) {
+            self.id = id
+            self.fcmToken = fcmToken
+            self.active = active
+        }
+    }
+
+    public init(deliveryID: Int64, attempt: Int, channel: String, target: String? = nil, notification: NotificationPayload, device: Device? = nil) {
+        self.deliveryID = deliveryID
+        self.attempt = attempt
+        self.channel = channel
+        self.target = target
+        self.notification = notification
+        self.device = device
     }
 }
 
@@ -48,6 +75,16 @@ public struct NotificationPayload: Codable, Sendable, Equatable {
     }
 
     public var json: Data { Data(JSONOutput.encode(self).utf8) }
+
+    public init(id: Int64, alertId: Int64? = nil, user: String, symbol: String, price: Double, observedAt: Date, message: String) {
+        self.id = id
+        self.alertId = alertId
+        self.user = user
+        self.symbol = symbol
+        self.price = price
+        self.observedAt = observedAt
+        self.message = message
+    }
 }
 
 /// What one send attempt came to.

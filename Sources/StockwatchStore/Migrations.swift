@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StockwatchModel
 
 extension AppDatabase {
     /// Named, append-only migrations: never edit one that has shipped, add a new one.
@@ -305,7 +306,7 @@ extension AppDatabase {
             // A waiting delivery whose device is gone, or now another user's (an id reused
             // before this migration), must never be sent: it ends failed, kept in history.
             let now = Date().milliseconds
-            let reason = DeliveryQueue.deviceGoneReason
+            let reason = DeliveryReason.deviceGone
             try db.execute(sql: """
                 INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error)
                     SELECT id, attempts + (status <> 'sending'), ?, 'failed', ? FROM deliveries

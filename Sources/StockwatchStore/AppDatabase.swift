@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import StockwatchModel
 
 /// The one SQLite file holding all state. Opening it runs the migrations; every write
 /// goes through `write`, which GRDB begins as `BEGIN IMMEDIATE` so that concurrent
