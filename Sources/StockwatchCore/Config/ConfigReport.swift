@@ -61,14 +61,7 @@ public struct ConfigReport: Encodable, Sendable {
         var channels: [Channel] = []
         for name in config.channelNames {
             let channel = config.channel(named: name)!
-            // The same checks notify makes before it sends (NotifyService.makeSender), so
-            // that a config that passes here never makes notify exit 78.
-            switch channel.type {
-            case .webhook: _ = try WebhookSender.urlAndKey(of: channel, environment: environment)
-            case .fcm: if let file = channel.serviceAccountFile { _ = try ServiceAccount.load(path: file) }
-            case .exec: _ = try ExecSender(channel: channel)
-            case .stdout: break
-            }
+            _ = try PreparedChannel.prepare(name, config: config, environment: environment)
             channels.append(Channel(
                 name: name, type: channel.type.rawValue, url: channel.url, secret: channel.secret?.masked,
                 serviceAccountFile: channel.serviceAccountFile, command: channel.command, timeoutSeconds: channel.timeoutSeconds))

@@ -28,12 +28,12 @@ public struct NotifyService: Sendable {
         let waiting = try channelsWithDueDeliveries(now: now)
         guard !waiting.isEmpty else { return report }
 
-        let needsHTTP = waiting.contains { [.fcm, .webhook].contains(config.channel(named: $0)?.type) }
-        let http = needsHTTP ? DeliveryHTTP(concurrency: settings.concurrency) : nil
-        var senders: [String: any ChannelSender] = [:]
+        var prepared: [String: PreparedChannel] = [:]
         for name in waiting.sorted() {
-            do { senders[name] = try makeSender(name, http: http) } catch { report.configErrors.append(error) }
+            do { prepared[name] = try PreparedChannel.prepare(name, config: config, environment: environment) } catch { report.configErrors.append(error) }
         }
+        let http = prepared.values.contains(where: \.needsHTTP) ? DeliveryHTTP(concurrency: settings.concurrency) : nil
+        let senders = prepared.mapValues { $0.sender(database: database, http: http, writeLine: writeLine) }
         let queue = DeliveryQueue(
             database: database, settings: settings,
             fanOutChannels: Set(senders.keys.filter { config.channel(named: $0)?.type == .fcm }))
@@ -134,31 +134,6 @@ public struct NotifyService: Sendable {
                     UNION SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_leased WHERE status = 'sending' AND lease_until <= ?
                     """, arguments: [nowMS, nowMS])
         })
-    }
-
-    /// The sender of one channel; a missing or broken channel is a config error, and its
-    /// deliveries wait (untouched) until the config is fixed. `ConfigReport.check` makes
-    /// the same checks: keep the two in step.
-    private func makeSender(_ name: String, http: DeliveryHTTP?) throws(StockwatchError) -> any ChannelSender {
-        guard let channel = config.channel(named: name) else {
-            throw .config(
-                file: config.file ?? "config", line: nil, key: "channels.\(name)",
-                reason: "deliveries wait for channel '\(name)', which the config does not define; they are kept until it does")
-        }
-        switch channel.type {
-        case .stdout:
-            return StdoutSender(write: writeLine)
-        case .exec:
-            return try ExecSender(channel: channel)
-        case .webhook:
-            return try WebhookSender(channel: channel, http: http!, environment: environment)
-        case .fcm:
-            guard let path = channel.serviceAccountFile else {
-                throw .config(file: config.file ?? "config", line: nil, key: "channels.\(name).service_account_file", reason: "is required for an fcm channel")
-            }
-            let account = try ServiceAccount.load(path: path)
-            return FCMSender(channel: channel, account: account, database: database, http: http!)
-        }
     }
 }
 

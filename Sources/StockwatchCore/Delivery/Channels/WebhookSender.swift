@@ -12,16 +12,15 @@ struct WebhookSender: ChannelSender {
     let keyBytes: Data
     let http: DeliveryHTTP
 
-    init(channel: ChannelConfig, http: DeliveryHTTP, environment: [String: String]) throws(StockwatchError) {
-        let (url, key) = try Self.urlAndKey(of: channel, environment: environment)
+    init(channel: ChannelConfig, url: String, keyBytes: Data, http: DeliveryHTTP) {
         self.channel = channel
         self.url = url
-        self.keyBytes = key.withUnsafeBytes { Data($0) }
+        self.keyBytes = keyBytes
         self.http = http
     }
 
     /// Reads the channel's `whsec_<base64>` secret; a malformed one is a config error
-    /// (for `notify` and for `config check`).
+    /// (see `PreparedChannel`).
     static func urlAndKey(of channel: ChannelConfig, environment: [String: String]) throws(StockwatchError) -> (String, SymmetricKey) {
         guard let url = channel.url, let source = channel.secret else {
             throw .config(file: "config", line: nil, key: "channels.\(channel.name)", reason: "a webhook channel needs url and secret_file")
