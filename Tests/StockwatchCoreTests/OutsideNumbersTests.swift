@@ -36,8 +36,8 @@ import TestSupport
         ("Fri, 31 Dec 9999 23:59:59 GMT", 86_400), ("Thu, 01 Jan 1970 00:00:00 GMT", 0),
     ] as [(String, Double?)])
     func retryAfterIsClampedToADay(header: String, seconds: Double?) {
-        // DeliveryHTTP.retryAfter (webhook, FCM) reads the header through the same function.
-        #expect(HTTPFetcher.retryAfter(text: header, now: now) == seconds)
+        // HTTPTransport.retryAfter (webhook, FCM) reads the header through the same function.
+        #expect(HTTPTransport.retryAfter(text: header, now: now) == seconds)
     }
 
     @Test(arguments: ["1e300", "inf", "Fri, 31 Dec 9999 23:59:59 GMT"])

@@ -32,7 +32,7 @@ public struct NotifyService: Sendable {
         for name in waiting.sorted() {
             do { prepared[name] = try PreparedChannel.prepare(name, config: config, environment: environment) } catch { report.configErrors.append(error) }
         }
-        let http = prepared.values.contains(where: \.needsHTTP) ? DeliveryHTTP(concurrency: settings.concurrency) : nil
+        let http = prepared.values.contains(where: \.needsHTTP) ? HTTPTransport(connectTimeoutSeconds: 10, connectionsPerHost: settings.concurrency) : nil
         let senders = prepared.mapValues { $0.sender(database: database, http: http, writeLine: writeLine) }
         let queue = DeliveryQueue(
             database: database, settings: settings,

@@ -37,7 +37,7 @@ public struct FetchService: Sendable {
             Dictionary(uniqueKeysWithValues: try ProviderStateRecord.fetchAll(db).map { ($0.provider, $0) })
         }
         let connectTimeout = config.providers.values.map(\.connectTimeoutSeconds).max() ?? 5
-        let http = HTTPFetcher(connectTimeoutSeconds: connectTimeout)
+        let http = HTTPTransport(connectTimeoutSeconds: connectTimeout)
         var accepted: [(FetchedQuote, ProviderName)] = []
         for kind in [Symbol.Kind.currencyPair, .stock] {
             let group = symbols.filter { $0.kind == kind }
@@ -132,7 +132,7 @@ public struct FetchService: Sendable {
 
     private func fetch(
         _ symbols: [Symbol], kind: Symbol.Kind, states: inout [String: ProviderStateRecord],
-        accepted: inout [(FetchedQuote, ProviderName)], report: inout FetchReport, http: HTTPFetcher, now: Date
+        accepted: inout [(FetchedQuote, ProviderName)], report: inout FetchReport, http: HTTPTransport, now: Date
     ) async {
         let route = config.route(for: kind)
         let kindName = kind == .currencyPair ? "currency pairs" : "stocks"

@@ -10,7 +10,7 @@ struct ApilayerProvider: QuoteProvider {
     var name: ProviderName { config.name }
     var symbolsPerRequest: Int { 1_000 }
 
-    func fetch(_ symbols: [Symbol], http: HTTPFetcher) async throws(ProviderFailure) -> ProviderAnswer {
+    func fetch(_ symbols: [Symbol], http: HTTPTransport) async throws(ProviderFailure) -> ProviderAnswer {
         let base = config.effectiveBaseCurrency
         let codes = Set(symbols.flatMap { $0.text.split(separator: "/").map(String.init) }).subtracting([base]).sorted()
         let url: String
@@ -55,10 +55,10 @@ struct ApilayerProvider: QuoteProvider {
         var message: String?
     }
 
-    func parse(_ response: HTTPFetcher.Response, base: String) throws(ProviderFailure) -> Rates {
+    func parse(_ response: HTTPTransport.Response, base: String) throws(ProviderFailure) -> Rates {
         let prefix = name.rawValue
         if response.status == 429 {
-            throw ProviderFailure(.rateLimited, "\(prefix): too many requests (HTTP 429)", retryAfter: HTTPFetcher.retryAfter(response.headers))
+            throw ProviderFailure(.rateLimited, "\(prefix): too many requests (HTTP 429)", retryAfter: HTTPTransport.retryAfter(response.headers))
         }
         if response.status >= 500 { throw ProviderFailure(.unavailable, "\(prefix): server error (HTTP \(response.status))") }
         guard let envelope = try? JSONDecoder().decode(Envelope.self, from: response.body) else {

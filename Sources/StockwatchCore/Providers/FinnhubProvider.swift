@@ -13,7 +13,7 @@ struct FinnhubProvider: QuoteProvider {
         var t: Double?
     }
 
-    func fetch(_ symbols: [Symbol], http: HTTPFetcher) async throws(ProviderFailure) -> ProviderAnswer {
+    func fetch(_ symbols: [Symbol], http: HTTPTransport) async throws(ProviderFailure) -> ProviderAnswer {
         var answer = ProviderAnswer()
         for (index, symbol) in symbols.enumerated() {
             do throws(ProviderFailure) {
@@ -33,7 +33,7 @@ struct FinnhubProvider: QuoteProvider {
                 case 401, 403:
                     throw ProviderFailure(.config, "finnhub: token rejected (HTTP \(response.status)); check api_key_file or api_key in [providers.finnhub], or \(ProviderName.finnhub.keyEnvironmentVariable)")
                 case 429:
-                    throw ProviderFailure(.rateLimited, "finnhub: too many requests (HTTP 429)", retryAfter: HTTPFetcher.retryAfter(response.headers))
+                    throw ProviderFailure(.rateLimited, "finnhub: too many requests (HTTP 429)", retryAfter: HTTPTransport.retryAfter(response.headers))
                 default:
                     throw ProviderFailure(.unavailable, "finnhub: HTTP \(response.status) for \(symbol.text)")
                 }

@@ -63,7 +63,7 @@ public protocol QuoteProvider: Sendable {
     /// How many symbols one request covers (fixer: all; Finnhub: one).
     var symbolsPerRequest: Int { get }
     /// Throws when nothing was answered; returns a partial answer with `failure` otherwise.
-    func fetch(_ symbols: [Symbol], http: HTTPFetcher) async throws(ProviderFailure) -> ProviderAnswer
+    func fetch(_ symbols: [Symbol], http: HTTPTransport) async throws(ProviderFailure) -> ProviderAnswer
 }
 
 enum ProviderFactory {

@@ -15,13 +15,13 @@ struct StooqProvider: QuoteProvider {
         (symbol.contains(".") ? symbol : symbol + ".US").lowercased()
     }
 
-    func fetch(_ symbols: [Symbol], http: HTTPFetcher) async throws(ProviderFailure) -> ProviderAnswer {
+    func fetch(_ symbols: [Symbol], http: HTTPTransport) async throws(ProviderFailure) -> ProviderAnswer {
         let base = config.effectiveBaseURL.hasSuffix("/") ? String(config.effectiveBaseURL.dropLast()) : config.effectiveBaseURL
         let list = symbols.map { Self.stooqSymbol($0.text).addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-"))) ?? "" }
         let url = base + "/q/l/?s=" + list.joined(separator: "+") + "&f=sd2t2ohlcv&h&e=csv"
         let response = try await http.get(url, timeoutSeconds: config.timeoutSeconds, provider: name)
         if response.status == 429 {
-            throw ProviderFailure(.rateLimited, "stooq: too many requests (HTTP 429)", retryAfter: HTTPFetcher.retryAfter(response.headers))
+            throw ProviderFailure(.rateLimited, "stooq: too many requests (HTTP 429)", retryAfter: HTTPTransport.retryAfter(response.headers))
         }
         guard response.status == 200 else { throw ProviderFailure(.unavailable, "stooq: HTTP \(response.status)") }
         guard let text = String(data: response.body, encoding: .utf8) else { throw ProviderFailure(.unavailable, "stooq: malformed answer (not text)") }

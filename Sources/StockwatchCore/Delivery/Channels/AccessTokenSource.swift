@@ -9,16 +9,16 @@ import StockwatchStore
 actor AccessTokenSource {
     let account: ServiceAccount
     let database: AppDatabase
-    let http: DeliveryHTTP
+    let http: HTTPTransport
     let timeoutSeconds: Int64
     let channel: String
 
     static let refreshMargin: TimeInterval = 300
 
     private var current: String?
-    private var inflight: Task<Result<String, DeliveryTransportError>, Never>?
+    private var inflight: Task<Result<String, HTTPTransport.Failure>, Never>?
 
-    init(account: ServiceAccount, database: AppDatabase, http: DeliveryHTTP, timeoutSeconds: Int64, channel: String) {
+    init(account: ServiceAccount, database: AppDatabase, http: HTTPTransport, timeoutSeconds: Int64, channel: String) {
         self.account = account
         self.database = database
         self.http = http
@@ -28,7 +28,7 @@ actor AccessTokenSource {
 
     /// A usable token. `rejected` is a token FCM just refused (401): it is never returned
     /// again, and a new one is requested unless another send or process already did.
-    func token(rejecting rejected: String? = nil) async -> Result<String, DeliveryTransportError> {
+    func token(rejecting rejected: String? = nil) async -> Result<String, HTTPTransport.Failure> {
         if let current, current != rejected { return .success(current) }
         if let cached = cachedToken(), cached != rejected {
             current = cached
@@ -65,10 +65,10 @@ actor AccessTokenSource {
     }
 
     /// The JWT bearer grant: POST the signed assertion to token_uri.
-    private func exchange(now: Date = Date()) async -> Result<String, DeliveryTransportError> {
+    private func exchange(now: Date = Date()) async -> Result<String, HTTPTransport.Failure> {
         let assertion: String
         do { assertion = try account.assertion(now: now) } catch {
-            return .failure(DeliveryTransportError(message: "cannot sign the service account JWT"))
+            return .failure(HTTPTransport.Failure(message: "cannot sign the service account JWT"))
         }
         let body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=\(assertion)"
         let response = await http.post(
@@ -76,9 +76,9 @@ actor AccessTokenSource {
             timeoutSeconds: timeoutSeconds)
         switch response {
         case let .failure(error):
-            return .failure(DeliveryTransportError(message: "token request to \(account.tokenURI) failed: \(error.message)"))
+            return .failure(HTTPTransport.Failure(message: "token request to \(account.tokenURI) failed: \(error.message)"))
         case let .success(answer) where (300..<400).contains(answer.status):
-            return .failure(DeliveryTransportError(message: "the token request answered HTTP \(answer.status), a redirect, which is never followed; check token_uri in the service account file"))
+            return .failure(HTTPTransport.Failure(message: "the token request answered HTTP \(answer.status), a redirect, which is never followed; check token_uri in the service account file"))
         case let .success(answer):
             struct Grant: Decodable { var access_token: String?; var expires_in: Double?; var error: String?; var error_description: String? }
             let grant = try? JSONDecoder().decode(Grant.self, from: answer.body)
@@ -90,7 +90,7 @@ actor AccessTokenSource {
                 if grant?.error == "invalid_grant" {
                     message += "; check that this machine's clock is right (it reads \(ISO8601DateFormatter().string(from: now))) and that the key in the service account file was not deleted"
                 }
-                return .failure(DeliveryTransportError(message: message))
+                return .failure(HTTPTransport.Failure(message: message))
             }
             let expiresAt = now.addingTimeInterval(Self.lifetime(expiresIn: grant?.expires_in))
             let key = account.cacheKey

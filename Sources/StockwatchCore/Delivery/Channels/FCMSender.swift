@@ -8,9 +8,9 @@ struct FCMSender: ChannelSender {
     let channel: ChannelConfig
     let account: ServiceAccount
     let tokens: AccessTokenSource
-    let http: DeliveryHTTP
+    let http: HTTPTransport
 
-    init(channel: ChannelConfig, account: ServiceAccount, database: AppDatabase, http: DeliveryHTTP) {
+    init(channel: ChannelConfig, account: ServiceAccount, database: AppDatabase, http: HTTPTransport) {
         self.channel = channel
         self.account = account
         self.http = http
@@ -59,7 +59,7 @@ struct FCMSender: ChannelSender {
             }
             let error = FCMError(answer.body)
             if answer.status == 401, error.code != "THIRD_PARTY_AUTH_ERROR" { return (.retry("FCM: HTTP 401"), true) }
-            return (Self.outcome(status: answer.status, error: error, retryAfter: DeliveryHTTP.retryAfter(answer.headers), device: device, project: account.projectID), false)
+            return (Self.outcome(status: answer.status, error: error, retryAfter: HTTPTransport.retryAfter(answer.headers), device: device, project: account.projectID), false)
         }
     }
 

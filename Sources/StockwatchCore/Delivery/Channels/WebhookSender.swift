@@ -10,9 +10,9 @@ struct WebhookSender: ChannelSender {
     let url: String
     /// The HMAC key's bytes (SymmetricKey is not Sendable).
     let keyBytes: Data
-    let http: DeliveryHTTP
+    let http: HTTPTransport
 
-    init(channel: ChannelConfig, url: String, keyBytes: Data, http: DeliveryHTTP) {
+    init(channel: ChannelConfig, url: String, keyBytes: Data, http: HTTPTransport) {
         self.channel = channel
         self.url = url
         self.keyBytes = keyBytes
@@ -69,7 +69,7 @@ struct WebhookSender: ChannelSender {
             // Never followed (the signed body would go wherever it points); retried, since an
             // admin can fix url before max_attempts.
             case 300..<400: return .retry("webhook: HTTP \(answer.status), a redirect, which is never followed; check url of channel '\(channel.name)'")
-            default: return .retry("webhook: HTTP \(answer.status)", after: DeliveryHTTP.retryAfter(answer.headers))
+            default: return .retry("webhook: HTTP \(answer.status)", after: HTTPTransport.retryAfter(answer.headers))
             }
         }
     }

@@ -1,0 +1,142 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import StockwatchModel
+
+/// The one HTTP client of stockwatch, for providers (GET) and channels (POST): one
+/// AsyncHTTPClient per run, a deadline on every exchange, a cap on every answer,
+/// redirects never followed, and failures described without the URL (its query may
+/// carry a key). Callers turn a `Failure` into their own outcome.
+public final class HTTPTransport: Sendable {
+    public struct Response: Sendable {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: Data
+    }
+
+    public struct Failure: Error, Sendable {
+        public var message: String
+    }
+
+    let client: HTTPClient
+
+    /// `connectionsPerHost`: as many pooled connections as sends run at once.
+    public init(connectTimeoutSeconds: Int64, connectionsPerHost: Int = 8) {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(connectTimeoutSeconds))
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(connectionsPerHost, 1))
+        // A redirect would carry a provider's key, a bearer token or a signed body to
+        // whatever host it names: a 3xx is an answer like any other, for the caller.
+        configuration.redirectConfiguration = .disallow
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    public func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// A GET whose whole exchange, body included, must end within `timeoutSeconds`: the
+    /// client's own deadline ends when the headers arrive, so a server that then sends the
+    /// body slowly, or never, is cut off by racing the exchange against the deadline.
+    func get(_ url: String, headers: [(String, String)] = [], timeoutSeconds: Int64, maxBody: Int = 4 << 20) async -> Result<Response, Failure> {
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "User-Agent", value: "stockwatch/\(version)")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let deadline = NIODeadline.now() + .seconds(timeoutSeconds)
+        let client = self.client
+        let prepared = request
+        do {
+            let answer = try await withThrowingTaskGroup(of: Response?.self) { group in
+                group.addTask {
+                    let response = try await client.execute(prepared, deadline: deadline)
+                    let body = try await response.body.collect(upTo: maxBody)
+                    return Response(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(timeoutSeconds))
+                    return nil
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? nil
+            }
+            guard let answer else { return .failure(Failure(message: "no answer within \(timeoutSeconds) s")) }
+            return .success(answer)
+        } catch is NIOTooManyBytesError {
+            return .failure(Failure(message: "answer larger than \(maxBody) bytes"))
+        } catch {
+            return .failure(Self.failure(error, timeoutSeconds: timeoutSeconds))
+        }
+    }
+
+    /// A POST of `body`. The EventLoopFuture API: it collects the (small) answer in one
+    /// buffer and costs less CPU per request than the async one, which matters at
+    /// thousands a second; its deadline covers the whole exchange.
+    func post(_ url: String, headers: [(String, String)], body: Data, timeoutSeconds: Int64, maxBody: Int = 1 << 20) async -> Result<Response, Failure> {
+        let request: HTTPClient.Request
+        do {
+            var headerFields = HTTPHeaders(headers)
+            headerFields.add(name: "User-Agent", value: "stockwatch/\(version)")
+            request = try HTTPClient.Request(url: url, method: .POST, headers: headerFields, body: .bytes(body))
+        } catch {
+            return .failure(Failure(message: "not a valid URL"))
+        }
+        do {
+            // The accumulator aborts a larger answer instead of buffering all of it.
+            let accumulator = ResponseAccumulator(request: request, maxBodySize: maxBody)
+            let response = try await client.execute(request: request, delegate: accumulator, deadline: .now() + .seconds(timeoutSeconds)).futureResult.get()
+            let bytes = response.body.map { Data($0.readableBytesView) } ?? Data()
+            return .success(Response(status: Int(response.status.code), headers: response.headers, body: bytes))
+        } catch is ResponseAccumulator.ResponseTooBigError {
+            return .failure(Failure(message: "answer larger than \(maxBody) bytes"))
+        } catch {
+            return .failure(Self.failure(error, timeoutSeconds: timeoutSeconds))
+        }
+    }
+
+    /// Transport errors in a few words, without the URL.
+    private static func failure(_ error: any Error, timeoutSeconds: Int64) -> Failure {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .deadlineExceeded, .readTimeout: return Failure(message: "no answer within \(timeoutSeconds) s")
+            case .connectTimeout: return Failure(message: "connection timed out")
+            case .remoteConnectionClosed: return Failure(message: "connection closed by the server")
+            default: return Failure(message: "request failed (\(error))")
+            }
+        }
+        if let error = error as? IOError { return Failure(message: "connection failed: \(error.description)") }
+        // Other errors' descriptions may quote the URL: only their type.
+        return Failure(message: "request failed (\(type(of: error)))")
+    }
+
+    /// The scheme and host a redirect names, without its path and query (which may carry a key).
+    static func origin(of headers: HTTPHeaders) -> String? {
+        guard let location = headers.first(name: "Location"), let url = URLComponents(string: location), let host = url.host, !host.isEmpty else { return nil }
+        return "\(url.scheme ?? "http")://\(host)\(url.port.map { ":\($0)" } ?? "")"
+    }
+
+    /// The longest wait a Retry-After may impose: a day.
+    static let maximumRetryAfter: TimeInterval = 86_400
+
+    /// Seconds from a Retry-After header (delta seconds or an HTTP date), within
+    /// [0, maximumRetryAfter]: the header comes from outside, and 1e300 or a date in the
+    /// year 9999 must neither trap when stored in milliseconds nor block for ages.
+    /// Anything else (NaN, text) is no Retry-After.
+    static func retryAfter(_ headers: HTTPHeaders, now: Date = Date()) -> TimeInterval? {
+        retryAfter(text: headers.first(name: "Retry-After"), now: now)
+    }
+
+    static func retryAfter(text: String?, now: Date = Date()) -> TimeInterval? {
+        guard let value = text?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        if let seconds = TimeInterval(value) { return clampRetryAfter(seconds) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        return formatter.date(from: value).flatMap { clampRetryAfter($0.timeIntervalSince(now)) }
+    }
+
+    static func clampRetryAfter(_ seconds: TimeInterval) -> TimeInterval? {
+        seconds.isNaN ? nil : min(max(seconds, 0), maximumRetryAfter)
+    }
+}
