@@ -13,16 +13,7 @@ import TestSupport
     var ts: Int { Int(now.timeIntervalSince1970) - 60 }
 
     func config(_ store: TemporaryStore, _ providers: [(ProviderName, String)], tweak: (inout ProviderConfig) -> Void = { _ in }) -> Config {
-        var config = Config()
-        for (name, url) in providers {
-            var provider = ProviderConfig(name: name)
-            provider.baseURL = url
-            provider.timeoutSeconds = 2
-            if name.needsKey { provider.apiKey = .file(store.write("\(name.rawValue).key", "KEY-\(name.rawValue)")) }
-            tweak(&provider)
-            config.providers[name.rawValue] = provider
-        }
-        return config
+        fakeProviders(store, providers, tweak: tweak)
     }
 
     func quotes(_ store: TemporaryStore) throws -> [String: Double] {

@@ -13,18 +13,6 @@ import TestSupport
     let now = Date()
     var ts: Int { Int(now.timeIntervalSince1970) - 60 }
 
-    func fetchConfig(_ store: TemporaryStore, _ providers: [(ProviderName, String)]) -> Config {
-        var config = Config()
-        for (name, url) in providers {
-            var provider = ProviderConfig(name: name)
-            provider.baseURL = url
-            provider.timeoutSeconds = 2
-            if name.needsKey { provider.apiKey = .file(store.write("\(name.rawValue).key", "KEY-\(name.rawValue)")) }
-            config.providers[name.rawValue] = provider
-        }
-        return config
-    }
-
     func blockedUntil(_ store: TemporaryStore, _ provider: String) throws -> Date? {
         try store.database.read { try ProviderStateRecord.filter(Column("provider") == provider).fetchOne($0)?.blockedUntil }
     }
@@ -49,7 +37,7 @@ import TestSupport
             return .respond(status: 200, body: "Symbol,Date,Time,Open,High,Low,Close,Volume\nAAPL.US,\(stamp.0),\(stamp.1),1,1,1,182.5,100\n")
         }
         let store = try TemporaryStore()
-        let service = FetchService(database: store.database, config: fetchConfig(store, [(.finnhub, finnhub.baseURL), (.stooq, stooq.baseURL)]), environment: [:])
+        let service = FetchService(database: store.database, config: fakeProviders(store, [(.finnhub, finnhub.baseURL), (.stooq, stooq.baseURL)]), environment: [:])
         let report = try await service.run(symbols: ["AAPL"], now: now)
         #expect(report.errors.map(\.code) == ["rate_limited"])
         #expect(report.exitStatus == .success)
@@ -128,11 +116,11 @@ import TestSupport
             .respond(status: 200, body: "Symbol,Date,Time,Open,High,Low,Close,Volume\nIBM.US,99999-12-31,23:59:59,1,1,1,182.5,100\n")
         }
         let store = try TemporaryStore()
-        var config = fetchConfig(store, [(.finnhub, finnhub.baseURL), (.fixer, fixer.baseURL)])
+        var config = fakeProviders(store, [(.finnhub, finnhub.baseURL), (.fixer, fixer.baseURL)])
         let stocks = try await FetchService(database: store.database, config: config, environment: [:]).run(symbols: ["AAPL", "MSFT", "EUR/USD"], now: now)
         #expect(stocks.errors.map(\.code) == ["invalid_quote", "invalid_quote", "invalid_quote"])
         #expect(stocks.errors.allSatisfy { $0.message.contains("not a plausible Unix time") }, "\(stocks.errors.map(\.message))")
-        config = fetchConfig(store, [(.stooq, stooq.baseURL)])
+        config = fakeProviders(store, [(.stooq, stooq.baseURL)])
         let ibm = try await FetchService(database: store.database, config: config, environment: [:]).run(symbols: ["IBM"], now: now)
         #expect(ibm.exitStatus != .success)
         #expect(try store.database.read { try QuoteRecord.fetchCount($0) } == 0)

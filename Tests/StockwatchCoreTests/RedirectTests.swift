@@ -20,14 +20,7 @@ import TestSupport
             .respond(status: 200, body: "Symbol,Date,Time,Open,High,Low,Close,Volume\nAAPL.US,\(stamp.0),\(stamp.1),1,1,1,182.5,100\n")
         }
         let store = try TemporaryStore()
-        var config = Config()
-        for (name, url) in [(ProviderName.finnhub, finnhub.baseURL), (.stooq, stooq.baseURL)] {
-            var provider = ProviderConfig(name: name)
-            provider.baseURL = url
-            provider.timeoutSeconds = 2
-            if name.needsKey { provider.apiKey = .file(store.write("finnhub.key", "KEY-finnhub")) }
-            config.providers[name.rawValue] = provider
-        }
+        let config = fakeProviders(store, [(.finnhub, finnhub.baseURL), (.stooq, stooq.baseURL)])
         let report = try await FetchService(database: store.database, config: config, environment: [:]).run(symbols: ["AAPL"], now: now)
         #expect(elsewhere.requests.isEmpty)
         #expect(finnhub.requests.count == 1)

@@ -36,6 +36,20 @@ final class TemporaryStore {
     }
 }
 
+/// A config whose providers are the given fakes, each with a key file when it needs one.
+func fakeProviders(_ store: TemporaryStore, _ providers: [(ProviderName, String)], tweak: (inout ProviderConfig) -> Void = { _ in }) -> Config {
+    var config = Config()
+    for (name, url) in providers {
+        var provider = ProviderConfig(name: name)
+        provider.baseURL = url
+        provider.timeoutSeconds = 2
+        if name.needsKey { provider.apiKey = .file(store.write("\(name.rawValue).key", "KEY-\(name.rawValue)")) }
+        tweak(&provider)
+        config.providers[name.rawValue] = provider
+    }
+    return config
+}
+
 func expectError(_ body: () throws -> Void) -> StockwatchError? {
     do {
         try body()
