@@ -1,6 +1,6 @@
 import Foundation
 
-/// The price providers stockwatch knows. Their behaviour arrives with `fetch`.
+/// The price providers stockwatch knows; their clients are in StockwatchCore/Providers.
 public enum ProviderName: String, Sendable, CaseIterable {
     case fixer, currencylayer, finnhub, stooq
 

@@ -11,19 +11,17 @@ actor AccessTokenSource {
     let database: AppDatabase
     let http: HTTPTransport
     let timeoutSeconds: Int64
-    let channel: String
 
     static let refreshMargin: TimeInterval = 300
 
     private var current: String?
     private var inflight: Task<Result<String, HTTPTransport.Failure>, Never>?
 
-    init(account: ServiceAccount, database: AppDatabase, http: HTTPTransport, timeoutSeconds: Int64, channel: String) {
+    init(account: ServiceAccount, database: AppDatabase, http: HTTPTransport, timeoutSeconds: Int64) {
         self.account = account
         self.database = database
         self.http = http
         self.timeoutSeconds = timeoutSeconds
-        self.channel = channel
     }
 
     /// A usable token. `rejected` is a token FCM just refused (401): it is never returned

@@ -14,7 +14,7 @@ struct FCMSender: ChannelSender {
         self.channel = channel
         self.account = account
         self.http = http
-        tokens = AccessTokenSource(account: account, database: database, http: http, timeoutSeconds: channel.effectiveTimeoutSeconds, channel: channel.name)
+        tokens = AccessTokenSource(account: account, database: database, http: http, timeoutSeconds: channel.effectiveTimeoutSeconds)
     }
 
     var sendURL: String {
