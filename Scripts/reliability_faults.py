@@ -448,6 +448,17 @@ def parse_request(case, provider, path, query, headers):
 # ---------------------------------------------------------------------------
 # One case: a provider, a fault, a mode, in a fresh folder and database.
 
+def place_case(case, root, n):
+    """A case's own folder, database, config path and environment: nothing is shared."""
+    case.dir = os.path.join(root, "%03d-%s" % (n, case.name.replace("/", "-")))
+    case.db = os.path.join(case.dir, "state", "stockwatch.db")
+    case.config = os.path.join(case.dir, "config", "stockwatch", "config.toml")
+    case.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+                "HOME": os.path.join(case.dir, "home"), "XDG_CONFIG_HOME": os.path.join(case.dir, "config"),
+                "XDG_STATE_HOME": os.path.join(case.dir, "state"), "STOCKWATCH_DB": case.db,
+                "TMPDIR": os.path.join(case.dir, "tmp"), "SWIFT_BACKTRACE": "enable=no"}
+
+
 class Case:
     def __init__(self, n, provider, fault, mode, root, fakes):
         self.n, self.provider, self.fault, self.mode = n, provider, fault, mode
@@ -463,13 +474,7 @@ class Case:
         self.lock = threading.Lock()
         self.requests, self.bad_requests, self.keys, self.last_answer = {}, [], {}, None
         self.followed = []
-        self.dir = os.path.join(root, "%03d-%s" % (n, self.name.replace("/", "-")))
-        self.db = os.path.join(self.dir, "state", "stockwatch.db")
-        self.config = os.path.join(self.dir, "config", "stockwatch", "config.toml")
-        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-                    "HOME": os.path.join(self.dir, "home"), "XDG_CONFIG_HOME": os.path.join(self.dir, "config"),
-                    "XDG_STATE_HOME": os.path.join(self.dir, "state"), "STOCKWATCH_DB": self.db,
-                    "TMPDIR": os.path.join(self.dir, "tmp"), "SWIFT_BACKTRACE": "enable=no"}
+        place_case(self, root, n)
         fakes.cases[n] = self
         self.fakes = fakes
 
@@ -545,13 +550,7 @@ class NotifyCase:
         self.lock = threading.Lock()
         self.requests, self.followed = {}, []
         self.key_pem = key_pem
-        self.dir = os.path.join(root, "%03d-%s" % (n, self.name.replace("/", "-")))
-        self.db = os.path.join(self.dir, "state", "stockwatch.db")
-        self.config = os.path.join(self.dir, "config", "stockwatch", "config.toml")
-        self.env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
-                    "HOME": os.path.join(self.dir, "home"), "XDG_CONFIG_HOME": os.path.join(self.dir, "config"),
-                    "XDG_STATE_HOME": os.path.join(self.dir, "state"), "STOCKWATCH_DB": self.db,
-                    "TMPDIR": os.path.join(self.dir, "tmp"), "SWIFT_BACKTRACE": "enable=no"}
+        place_case(self, root, n)
         fakes.cases[n] = self
         self.base = "http://127.0.0.1:%d/c%d" % (fakes.server.server_address[1], n)
 
