@@ -25,8 +25,9 @@ let package = Package(
     targets: [
         // Pure values: symbols, conditions, errors and exit statuses, times, notifications.
         .target(name: "StockwatchModel"),
-        // The SQLite database: schema, migrations, records, and the file-system checks of
-        // what it opens.
+        // Storage: the protocols the services use (Protocols), their SQLite implementation
+        // with the schema, migrations, records and every SQL statement (SQLite), and the
+        // file-system checks of what it opens (Files).
         .target(
             name: "StockwatchStore",
             dependencies: [
@@ -42,9 +43,8 @@ let package = Package(
             name: "StockwatchCore",
             dependencies: [
                 "StockwatchModel",
+                // Through its protocols only: no GRDB here, so no SQL either.
                 "StockwatchStore",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "TOMLKit", package: "TOMLKit"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 // RSA (RS256) for Firebase's OAuth service-account JWT.
@@ -59,7 +59,6 @@ let package = Package(
                 "StockwatchModel",
                 "StockwatchStore",
                 "StockwatchCore",
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import GRDB
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
@@ -47,7 +46,7 @@ public struct APIRequestContext: RequestContext, WebSocketRequestContext {
 struct BearerAuthentication: RouterMiddleware {
     static let subprotocol = "stockwatch.bearer"
 
-    let database: AppDatabase
+    let database: any AccountStore
     var acceptsSubprotocol = false
 
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
@@ -63,14 +62,10 @@ struct BearerAuthentication: RouterMiddleware {
 
     /// The user whose stored hash matches the token's, or nil. The lookup finds the row by
     /// its hash; the comparison that accepts it is constant-time.
-    static func user(token: String, database: AppDatabase) throws -> AuthenticatedUser? {
+    static func user(token: String, database: any AccountStore) throws -> AuthenticatedUser? {
         let hash = APIToken.hash(token)
-        let found = try database.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, name, token_hash FROM users WHERE token_hash = ?", arguments: [hash])
-                .map { AuthenticatedUser(id: $0["id"], name: $0["name"], tokenHash: $0["token_hash"]) }
-        }
-        guard let found, constantTimeEqual(found.tokenHash, hash) else { return nil }
-        return found
+        guard let found = try database.user(tokenHash: hash), constantTimeEqual(found.tokenHash, hash) else { return nil }
+        return AuthenticatedUser(id: found.id, name: found.name, tokenHash: found.tokenHash)
     }
 
     /// From `Authorization: Bearer TOKEN`, or (when given) `Sec-WebSocket-Protocol:

@@ -9,11 +9,11 @@ import StockwatchStore
 /// The JSON API's handlers: the CLI's services, scoped to the authenticated user, with
 /// the CLI's JSON objects. Every database call runs off the event loop.
 struct APIRoutes: Sendable {
-    let database: AppDatabase
+    let database: any DataStore
     let config: Config
     let writes: WriteRateLimiter
 
-    init(database: AppDatabase, config: Config) {
+    init(database: any DataStore, config: Config) {
         self.database = database
         self.config = config
         writes = WriteRateLimiter(perMinute: config.serve.writesPerMinute)

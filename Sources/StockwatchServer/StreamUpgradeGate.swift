@@ -19,10 +19,10 @@ final class StreamUpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
 
     /// Parts that arrived while a token was being checked (a GET has a head and an end).
     private static let maximumHeld = 16
-    private let database: AppDatabase
+    private let database: any AccountStore
     private var held: [HTTPServerRequestPart]?
 
-    init(database: AppDatabase) { self.database = database }
+    init(database: any AccountStore) { self.database = database }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
@@ -72,7 +72,7 @@ final class StreamUpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
 /// Hummingbird's HTTP/1 + WebSocket channel with the gate inserted before its upgrade handler.
 struct GatedWebSocketChannel: ServerChildChannel {
     let inner: HTTP1WebSocketUpgradeChannel
-    let database: AppDatabase
+    let database: any AccountStore
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in

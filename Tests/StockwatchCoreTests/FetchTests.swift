@@ -278,7 +278,7 @@ import TestSupport
         input.rise = "5"
         input.within = "180d"
         _ = try AlertService(database: store.database, config: Config()).add(input)
-        try store.database.write { db in try FetchService.prune(db, retentionSeconds: 90 * 86_400, now: now) }
+        try store.database.write { db in try AppDatabase.prune(db, retentionSeconds: 90 * 86_400, now: now) }
         let kept = try store.database.read { db in
             try Row.fetchAll(db, sql: "SELECT symbol, (? - observed_at) / ? AS age FROM quotes ORDER BY symbol, age", arguments: [nowMs, day]).map { "\($0["symbol"] as String):\($0["age"] as Int64)" }
         }

@@ -1,18 +1,17 @@
 import Foundation
-import GRDB
 import StockwatchModel
 import StockwatchStore
 
 /// `stockwatch notify`: sends every due delivery through its channel, up to
 /// `[notify] concurrency` at once, and records each outcome with its retry schedule.
 public struct NotifyService: Sendable {
-    let database: AppDatabase
+    let database: any OutboxStore & AccessTokenStore
     let config: Config
     let environment: [String: String]
     /// Where the stdout channel writes (standard output, or stderr under `--json`).
     let writeLine: @Sendable (String) -> Void
 
-    public init(database: AppDatabase, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
+    public init(database: any OutboxStore & AccessTokenStore, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
         self.database = database
         self.config = config
         self.environment = environment
@@ -25,7 +24,7 @@ public struct NotifyService: Sendable {
     public func run(now: Date = Date()) async throws(StockwatchError) -> NotifyReport {
         var report = NotifyReport()
         let settings = config.notify
-        let waiting = try channelsWithDueDeliveries(now: now)
+        let waiting = try database.channelsWithDueDeliveries(now: now)
         guard !waiting.isEmpty else { return report }
 
         var prepared: [String: PreparedChannel] = [:]
@@ -121,19 +120,6 @@ public struct NotifyService: Sendable {
             await flush()
         }
         if let failure { throw failure }
-    }
-
-    /// Channels that have deliveries due now (or whose lease ended).
-    private func channelsWithDueDeliveries(now: Date) throws(StockwatchError) -> Set<String> {
-        let nowMS = now.milliseconds
-        return Set(try database.read { db in
-            try String.fetchAll(
-                db,
-                sql: """
-                    SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_due WHERE status IN ('pending', 'retry') AND next_attempt_at <= ?
-                    UNION SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_leased WHERE status = 'sending' AND lease_until <= ?
-                    """, arguments: [nowMS, nowMS])
-        })
     }
 }
 

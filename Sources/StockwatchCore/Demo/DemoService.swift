@@ -48,7 +48,7 @@ public struct DemoService: Sendable {
     public func run(now: Date = Date()) async throws(StockwatchError) -> String {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("stockwatch-demo-\(UUID().uuidString.prefix(8))").path
         let path = folder + "/demo.db"
-        let database = try AppDatabase(path: path)
+        let database = try openDataStore(at: path)
         let config = Config()
         say("A temporary database: \(path)\n")
         _ = try UserService(database: database).add(name: "demo", now: now)

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import StockwatchModel
 import StockwatchStore
 
@@ -7,11 +6,11 @@ import StockwatchStore
 /// over along the route, validates, and stores quotes with the providers' new budgets in
 /// one transaction.
 public struct FetchService: Sendable {
-    let database: AppDatabase
+    let database: any QuoteStore & ProviderBudgetStore
     let config: Config
     let environment: [String: String]
 
-    public init(database: AppDatabase, config: Config, environment: [String: String]) {
+    public init(database: any QuoteStore & ProviderBudgetStore, config: Config, environment: [String: String]) {
         self.database = database
         self.config = config
         self.environment = environment
@@ -33,9 +32,7 @@ public struct FetchService: Sendable {
         }
         guard !symbols.isEmpty else { return report }
 
-        var states = try database.read { db in
-            Dictionary(uniqueKeysWithValues: try ProviderStateRecord.fetchAll(db).map { ($0.provider, $0) })
-        }
+        var states = Dictionary(uniqueKeysWithValues: try database.providerStates().map { ($0.provider, $0) })
         let connectTimeout = config.providers.values.map(\.connectTimeoutSeconds).max() ?? 5
         let http = HTTPTransport(connectTimeoutSeconds: connectTimeout)
         var accepted: [(FetchedQuote, ProviderName)] = []
@@ -46,30 +43,14 @@ public struct FetchService: Sendable {
         }
         await http.shutdown()
 
-        let changedStates = Array(states.values)
-        let toStore = accepted
-        let retention = config.quoteRetentionSeconds
         let served = report.servedSymbols, inconclusive = report.inconclusive
         let noData = Dictionary(
             report.errors.filter { $0.code == "no_data" }.compactMap { e in e.symbol.map { ($0, e.message) } }, uniquingKeysWith: { a, _ in a }
         ).filter { !served.contains($0.key) && !inconclusive.contains($0.key) }
-        let stored = try database.write { db -> [QuoteJSON] in
-            for var state in changedStates { try state.save(db) }
-            try Self.recordBackoff(db, served: served, noData: noData, now: now)
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at) VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (symbol, observed_at) DO NOTHING
-                """)
-            var stored: [QuoteJSON] = []
-            for (quote, provider) in toStore {
-                try insert.execute(arguments: [quote.symbol, quote.price, provider.rawValue, quote.observedAt.milliseconds, now.milliseconds])
-                if db.changesCount > 0 {
-                    stored.append(QuoteJSON(symbol: quote.symbol, price: quote.price, provider: provider.rawValue, observedAt: quote.observedAt))
-                }
-            }
-            try Self.prune(db, retentionSeconds: retention, now: now)
-            return stored
-        }
+        let stored = try database.recordFetch(FetchWrite(
+            providerStates: Array(states.values),
+            quotes: accepted.map { quote, provider in QuoteJSON(symbol: quote.symbol, price: quote.price, provider: provider.rawValue, observedAt: quote.observedAt) },
+            served: served, noData: noData, noDataBackoffSeconds: { Self.noDataBackoffSeconds(afterAnswers: $0) }, retentionSeconds: config.quoteRetentionSeconds, now: now))
         report.quotes = stored
         return report
     }
@@ -80,54 +61,20 @@ public struct FetchService: Sendable {
     /// from a per-run request budget, and within a turn stalest first, so that the budget
     /// rotates through all of them.
     func watchedSymbols() throws(StockwatchError) -> [Symbol] {
-        let watchList = JSONOutput.encode(config.watch.map { $0.uppercased() })
-        let texts = try database.read { db in
-            try String.fetchAll(db, sql: """
-                WITH newest AS (SELECT symbol, max(observed_at) AS at FROM quotes GROUP BY symbol),
-                watched AS (
-                    SELECT DISTINCT user_id, symbol FROM alerts WHERE state IN ('armed', 'firing')
-                    UNION SELECT NULL, value FROM json_each(?)),
-                turns AS (
-                    SELECT w.symbol, n.at, ROW_NUMBER() OVER (PARTITION BY w.user_id ORDER BY n.at IS NOT NULL, n.at, w.symbol) AS turn
-                    FROM watched w LEFT JOIN newest n ON n.symbol = w.symbol)
-                SELECT symbol FROM turns GROUP BY symbol ORDER BY min(turn), at IS NOT NULL, at, symbol
-                """, arguments: [watchList])
-        }
         var result: [Symbol] = []
-        for text in texts { result.append(try Symbol.parse(text)) }
+        for text in try database.watchedSymbols(watchList: config.watch.map { $0.uppercased() }) { result.append(try Symbol.parse(text)) }
         return result
     }
 
     /// Symbols waiting out a no-data back-off, with the time of their next try.
     func symbolsBackingOff(now: Date) throws(StockwatchError) -> [String: Date] {
-        try database.read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT symbol, retry_at FROM symbol_fetch_state WHERE retry_at > ?", arguments: [now.milliseconds])
-                .map { ($0["symbol"], Date(milliseconds: $0["retry_at"])) })
-        }
+        try database.symbolsBackingOff(now: now)
     }
 
     /// The first no-data answer of a symbol waits 5 minutes, each next one twice as long,
     /// at most a day; a quote from any provider ends the back-off.
     static func noDataBackoffSeconds(afterAnswers count: Int) -> Int64 {
         min(300 << Int64(min(count - 1, 20)), 86_400)
-    }
-
-    static func recordBackoff(_ db: Database, served: Set<String>, noData: [String: String], now: Date) throws {
-        let clear = try db.cachedStatement(sql: "DELETE FROM symbol_fetch_state WHERE symbol = ?")
-        for symbol in served { try clear.execute(arguments: [symbol]) }
-        // A back-off that ran out for a symbol no active alert watches any more is gone.
-        try db.execute(sql: """
-            DELETE FROM symbol_fetch_state WHERE retry_at <= ?
-                AND symbol NOT IN (SELECT symbol FROM alerts WHERE state IN ('armed', 'firing'))
-            """, arguments: [now.milliseconds])
-        for (symbol, reason) in noData {
-            let count = (try Int.fetchOne(db, sql: "SELECT no_data_count FROM symbol_fetch_state WHERE symbol = ?", arguments: [symbol]) ?? 0) + 1
-            let retryAt = now.milliseconds + noDataBackoffSeconds(afterAnswers: count) * 1000
-            try db.execute(sql: """
-                INSERT INTO symbol_fetch_state (symbol, no_data_count, retry_at, last_reason) VALUES (?, ?, ?, ?)
-                ON CONFLICT (symbol) DO UPDATE SET no_data_count = excluded.no_data_count, retry_at = excluded.retry_at, last_reason = excluded.last_reason
-                """, arguments: [symbol, count, retryAt, reason])
-        }
     }
 
     private func fetch(
@@ -230,27 +177,5 @@ public struct FetchService: Sendable {
                 report.skipped.append(skip)
             }
         }
-    }
-
-    /// Deletes quotes past `[retention] quotes`, but never a symbol's newest quote nor what
-    /// the rise/fall windows of active alerts still need (their reference quote included).
-    static func prune(_ db: Database, retentionSeconds: Int64, now: Date) throws {
-        let cutoff = now.milliseconds - retentionSeconds * 1000
-        guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM quotes WHERE observed_at < ?)", arguments: [cutoff]) == true else { return }
-        try db.execute(sql: """
-            DELETE FROM quotes AS q
-            WHERE q.observed_at < :cutoff
-              AND q.id <> (SELECT id FROM quotes n WHERE n.symbol = q.symbol ORDER BY observed_at DESC LIMIT 1)
-              AND q.id IS NOT (
-                  SELECT r.id FROM quotes r
-                  WHERE r.symbol = q.symbol
-                    AND r.observed_at <= :now - 1000 * (
-                        SELECT max(window_seconds) FROM alerts a
-                        WHERE a.symbol = q.symbol AND a.state IN ('armed', 'firing') AND a.kind IN ('rise', 'fall'))
-                  ORDER BY r.observed_at DESC LIMIT 1)
-              AND q.observed_at < :now - 1000 * coalesce((
-                  SELECT max(window_seconds) FROM alerts a
-                  WHERE a.symbol = q.symbol AND a.state IN ('armed', 'firing') AND a.kind IN ('rise', 'fall')), 0)
-            """, arguments: ["cutoff": cutoff, "now": now.milliseconds])
     }
 }

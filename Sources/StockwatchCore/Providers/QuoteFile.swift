@@ -62,18 +62,8 @@ extension FetchService {
     public func ingest(_ data: Data, source: String, now: Date = Date()) throws(StockwatchError) -> FetchReport {
         let quotes = try QuoteFile.parse(data, source: source, validator: QuoteValidator(now: now, maxAgeSeconds: config.maxAgeSeconds))
         var report = FetchReport()
-        report.quotes = try database.write { db in
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at) VALUES (?, ?, 'file', ?, ?)
-                ON CONFLICT (symbol, observed_at) DO NOTHING
-                """)
-            var stored: [QuoteJSON] = []
-            for quote in quotes {
-                try insert.execute(arguments: [quote.symbol, quote.price, quote.observedAt.milliseconds, now.milliseconds])
-                if db.changesCount > 0 { stored.append(QuoteJSON(symbol: quote.symbol, price: quote.price, provider: "file", observedAt: quote.observedAt)) }
-            }
-            return stored
-        }
+        report.quotes = try database.addQuotes(
+            quotes.map { QuoteJSON(symbol: $0.symbol, price: $0.price, provider: "file", observedAt: $0.observedAt) }, fetchedAt: now)
         return report
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import StockwatchStore
 import StockwatchModel
 
 extension AlertService {
@@ -16,35 +16,12 @@ extension AlertService {
                 throw .invalidInput(source: source, position: position, reason: error.message)
             }
         }
-        let validated = specs
-        return try database.write { db in
-            var userIDs: [String: Int64] = [:]
-            // One cached statement for all rows: 100,000 alerts import in about a second.
-            let insert = try db.cachedStatement(sql: """
-                INSERT INTO alerts (user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
-                    rearm_margin_percent, channels, state, note, created_at, expires_at, start_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(Self.startAtSQL))
-                """)
-            let createdAt = now.milliseconds
-            for (position, spec) in validated {
-                let name = spec.user ?? UserService.defaultUserName
-                let userID: Int64
-                if let known = userIDs[name] {
-                    userID = known
-                } else {
-                    do { userID = try UserService.resolve(name, in: db, now: now) } catch let error as StockwatchError {
-                        throw StockwatchError.invalidInput(source: source, position: position, reason: error.message)
-                    }
-                    userIDs[name] = userID
-                }
-                let channels = String(decoding: try JSONEncoder().encode(spec.channels ?? []), as: UTF8.self)
-                try insert.execute(arguments: [
-                    userID, spec.symbol, spec.condition.kind.rawValue, spec.condition.value, spec.condition.percent,
-                    spec.condition.windowSeconds, spec.trigger.rawValue, spec.cooldownSeconds, spec.rearmMarginPercent,
-                    channels, spec.state.rawValue, spec.note, createdAt, spec.expiresAt?.milliseconds, spec.symbol,
-                ])
-            }
-            return validated.count
+        do {
+            return try database.addAlerts(specs.map(\.1), limitPerUser: nil, now: now).count
+        } catch {
+            // Named users must exist: the first record naming the missing one is the culprit.
+            guard case let .notFound("user", name) = error else { throw error }
+            throw .invalidInput(source: source, position: specs.first { $0.1.user == name }?.0, reason: error.message)
         }
     }
 

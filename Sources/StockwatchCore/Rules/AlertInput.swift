@@ -71,25 +71,7 @@ public struct AlertInput: Sendable {
     }
 }
 
-/// A typed alert, from the command line, an import file or the API, before it is stored.
-public struct AlertSpec: Sendable, Equatable {
-    public var user: String?
-    public var symbol: String
-    public var condition: Condition
-    public var trigger: AlertTrigger = .rearm
-    public var cooldownSeconds: Int64 = 0
-    public var rearmMarginPercent: Double = 0
-    /// nil means the config's `[alerts] default_notify`.
-    public var channels: [String]?
-    public var expiresAt: Date?
-    public var note: String?
-    public var state: AlertState = .armed
-
-    public init(symbol: String, condition: Condition) {
-        self.symbol = symbol
-        self.condition = condition
-    }
-
+extension AlertSpec {
     /// Checks every field the way the schema's constraints will, but with messages that
     /// name the culprit. Returns the spec with its symbol canonical and channels resolved.
     public func validated(config: Config, now: Date, optionNames: Bool = false) throws(StockwatchError) -> AlertSpec {

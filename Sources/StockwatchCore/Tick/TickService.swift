@@ -7,12 +7,12 @@ import StockwatchStore
 /// next. Each step runs even when the one before failed (older pending deliveries are
 /// still sent when a provider is down); the first failing step sets the exit status.
 public struct TickService: Sendable {
-    let database: AppDatabase
+    let database: any DataStore
     let config: Config
     let environment: [String: String]
     let writeLine: @Sendable (String) -> Void
 
-    public init(database: AppDatabase, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
+    public init(database: any DataStore, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
         self.database = database
         self.config = config
         self.environment = environment
@@ -21,7 +21,7 @@ public struct TickService: Sendable {
 
     /// `input`: quotes to store instead of asking the providers (`tick --from`).
     public func run(input: (data: Data, source: String)? = nil) async throws(StockwatchError) -> TickReport {
-        let lock = try RunLock(path: database.path + ".tick-lock", holder: "tick")
+        let lock = try RunLock(path: database.location + ".tick-lock", holder: "tick")
         defer { lock.release() }
         var report = TickReport()
         do {

@@ -33,8 +33,8 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Config first: a bad config must not leave a new database file behind.
-    func open() throws(StockwatchError) -> (AppDatabase, Config) {
+    func open() throws(StockwatchError) -> (any DataStore, Config) {
         let config = try loadConfig()
-        return (try AppDatabase(path: databasePath), config)
+        return (try openDataStore(at: databasePath), config)
     }
 }

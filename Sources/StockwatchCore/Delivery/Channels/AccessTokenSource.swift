@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import StockwatchModel
 import StockwatchStore
 
@@ -8,7 +7,7 @@ import StockwatchStore
 /// once an hour, not every minute. A token is used until 5 minutes before it expires.
 actor AccessTokenSource {
     let account: ServiceAccount
-    let database: AppDatabase
+    let database: any AccessTokenStore
     let http: HTTPTransport
     let timeoutSeconds: Int64
 
@@ -17,7 +16,7 @@ actor AccessTokenSource {
     private var current: String?
     private var inflight: Task<Result<String, HTTPTransport.Failure>, Never>?
 
-    init(account: ServiceAccount, database: AppDatabase, http: HTTPTransport, timeoutSeconds: Int64) {
+    init(account: ServiceAccount, database: any AccessTokenStore, http: HTTPTransport, timeoutSeconds: Int64) {
         self.account = account
         self.database = database
         self.http = http
@@ -42,13 +41,8 @@ actor AccessTokenSource {
     }
 
     private func cachedToken(now: Date = Date()) -> String? {
-        let key = account.cacheKey
-        let cached = try? database.read { db -> (String, Int64)? in
-            guard let row = try Row.fetchOne(db, sql: "SELECT token, expires_at FROM access_tokens WHERE account = ?", arguments: [key]) else { return nil }
-            return (row["token"], row["expires_at"])
-        }
-        guard let (token, expires) = cached ?? nil else { return nil }
-        return Date(milliseconds: expires).timeIntervalSince(now) > Self.refreshMargin ? token : nil
+        guard let (token, expires) = (try? database.accessToken(account: account.cacheKey)) ?? nil else { return nil }
+        return expires.timeIntervalSince(now) > Self.refreshMargin ? token : nil
     }
 
     /// Google documents 3600 s; the longest lifetime believed is a day.
@@ -91,15 +85,8 @@ actor AccessTokenSource {
                 return .failure(HTTPTransport.Failure(message: message))
             }
             let expiresAt = now.addingTimeInterval(Self.lifetime(expiresIn: grant?.expires_in))
-            let key = account.cacheKey
             // A failed cache write only costs a token request next run.
-            try? database.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT INTO access_tokens (account, token, expires_at) VALUES (?, ?, ?)
-                        ON CONFLICT (account) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
-                        """, arguments: [key, token, expiresAt.milliseconds])
-            }
+            try? database.saveAccessToken(account: account.cacheKey, token: token, expiresAt: expiresAt)
             return .success(token)
         }
     }

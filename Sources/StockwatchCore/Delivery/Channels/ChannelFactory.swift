@@ -43,7 +43,7 @@ enum PreparedChannel {
     }
 
     /// `http` is required when `needsHTTP`.
-    func sender(database: AppDatabase, http: HTTPTransport?, writeLine: @escaping @Sendable (String) -> Void) -> any ChannelSender {
+    func sender(database: any AccessTokenStore, http: HTTPTransport?, writeLine: @escaping @Sendable (String) -> Void) -> any ChannelSender {
         switch self {
         case .stdout: StdoutSender(write: writeLine)
         case let .exec(sender): sender

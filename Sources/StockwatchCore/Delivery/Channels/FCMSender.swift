@@ -10,7 +10,7 @@ struct FCMSender: ChannelSender {
     let tokens: AccessTokenSource
     let http: HTTPTransport
 
-    init(channel: ChannelConfig, account: ServiceAccount, database: AppDatabase, http: HTTPTransport) {
+    init(channel: ChannelConfig, account: ServiceAccount, database: any AccessTokenStore, http: HTTPTransport) {
         self.channel = channel
         self.account = account
         self.http = http

@@ -1,7 +1,6 @@
 import Foundation
-import StockwatchModel
-import StockwatchStore
 
+/// The values commands print with --json, the API answers and the store returns.
 public struct AlertJSON: Codable, Sendable, Equatable {
     public struct ConditionJSON: Codable, Sendable, Equatable {
         public var kind: ConditionKind
@@ -32,6 +31,26 @@ public struct AlertJSON: Codable, Sendable, Equatable {
         }
     }
 
+    public init(
+        id: Int64? = nil, user: String? = nil, symbol: String, condition: ConditionJSON, trigger: AlertTrigger? = nil, cooldownSeconds: Int64? = nil,
+        rearmMarginPercent: Double? = nil, channels: [String]? = nil, state: AlertState? = nil, createdAt: Date? = nil, lastFiredAt: Date? = nil,
+        expiresAt: Date? = nil, note: String? = nil
+    ) {
+        self.id = id
+        self.user = user
+        self.symbol = symbol
+        self.condition = condition
+        self.trigger = trigger
+        self.cooldownSeconds = cooldownSeconds
+        self.rearmMarginPercent = rearmMarginPercent
+        self.channels = channels
+        self.state = state
+        self.createdAt = createdAt
+        self.lastFiredAt = lastFiredAt
+        self.expiresAt = expiresAt
+        self.note = note
+    }
+
     public var id: Int64?
     public var user: String?
     public var symbol: String
@@ -55,22 +74,6 @@ public struct AlertJSON: Codable, Sendable, Equatable {
         case expiresAt = "expires_at"
     }
 
-    public init(_ alert: AlertRecord, user: String) {
-        id = alert.id
-        self.user = user
-        symbol = alert.symbol
-        condition = ConditionJSON(alert.condition)
-        trigger = alert.trigger
-        cooldownSeconds = alert.cooldownSeconds
-        rearmMarginPercent = alert.rearmMarginPercent
-        channels = alert.channels
-        state = alert.state
-        createdAt = alert.createdAt
-        lastFiredAt = alert.lastFiredAt
-        expiresAt = alert.expiresAt
-        note = alert.note
-    }
-
     /// Every key always present (null when absent), so scripts can rely on the shape.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
@@ -91,6 +94,14 @@ public struct AlertJSON: Codable, Sendable, Equatable {
 }
 
 public struct UserJSON: Encodable, Sendable {
+
+    public init(id: Int64, name: String, createdAt: Date, alerts: Int, devices: Int) {
+        self.id = id
+        self.name = name
+        self.createdAt = createdAt
+        self.alerts = alerts
+        self.devices = devices
+    }
     public var id: Int64
     public var name: String
     public var createdAt: Date
@@ -100,12 +111,28 @@ public struct UserJSON: Encodable, Sendable {
 }
 
 public struct NewUserJSON: Encodable, Sendable {
+
+    public init(user: UserJSON, token: String) {
+        self.user = user
+        self.token = token
+    }
     public var user: UserJSON
     /// Shown once; only its hash is stored.
     public var token: String
 }
 
 public struct DeviceJSON: Encodable, Sendable {
+
+    public init(id: Int64, user: String, fcmToken: String, label: String? = nil, active: Bool, deactivatedReason: String? = nil, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.user = user
+        self.fcmToken = fcmToken
+        self.label = label
+        self.active = active
+        self.deactivatedReason = deactivatedReason
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
     public var id: Int64
     public var user: String
     public var fcmToken: String
@@ -137,6 +164,13 @@ public struct DeviceJSON: Encodable, Sendable {
 }
 
 public struct QuoteJSON: Encodable, Sendable {
+
+    public init(symbol: String, price: Double, provider: String, observedAt: Date) {
+        self.symbol = symbol
+        self.price = price
+        self.provider = provider
+        self.observedAt = observedAt
+    }
     public var symbol: String
     public var price: Double
     public var provider: String
@@ -145,6 +179,16 @@ public struct QuoteJSON: Encodable, Sendable {
 }
 
 public struct DeliveryJSON: Encodable, Sendable {
+
+    public init(id: Int64, notificationId: Int64, channel: String, target: String? = nil, status: DeliveryStatus, attempts: Int, error: String? = nil) {
+        self.id = id
+        self.notificationId = notificationId
+        self.channel = channel
+        self.target = target
+        self.status = status
+        self.attempts = attempts
+        self.error = error
+    }
     public var id: Int64
     public var notificationId: Int64
     public var channel: String
@@ -206,6 +250,18 @@ extension NotificationJSON {
 }
 
 public struct NotificationJSON: Encodable, Sendable {
+
+    public init(id: Int64, alertId: Int64? = nil, user: String, symbol: String, price: Double, observedAt: Date, message: String, createdAt: Date, deliveries: [DeliveryJSON]) {
+        self.id = id
+        self.alertId = alertId
+        self.user = user
+        self.symbol = symbol
+        self.price = price
+        self.observedAt = observedAt
+        self.message = message
+        self.createdAt = createdAt
+        self.deliveries = deliveries
+    }
     public var id: Int64
     public var alertId: Int64?
     public var user: String

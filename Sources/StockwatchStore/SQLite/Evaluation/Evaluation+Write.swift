@@ -1,7 +1,6 @@
 import Foundation
 import GRDB
 import StockwatchModel
-import StockwatchStore
 
 extension Evaluation {
     /// Only what changed: alerts whose state moved, the firings with their deliveries, and
@@ -53,7 +52,7 @@ extension Evaluation {
             INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
             VALUES (?, ?, 'pending', 0, ?, ?, ?)
             """)
-        let names = try AlertService.userNames(db)
+        let names = try AppDatabase.userNames(db)
         var channelLists: [String: [String]] = [:]
         let decoder = JSONDecoder()
         for firing in firings {

@@ -1,18 +1,8 @@
 import Foundation
-import GRDB
 import StockwatchStore
 
-/// A provider's budget, persisted because every cron tick is a new process.
-struct ProviderStateRecord: StoredRecord {
-    static let databaseTableName = "provider_state"
-    var provider: String
-    var lastSuccessAt: Date?
-    var lastErrorAt: Date?
-    var lastError: String?
-    var consecutiveFailures: Int = 0
-    var blockedUntil: Date?
-    var blockedReason: String?
-
+/// A provider's budget rules: when it may be asked, and how a failure backs it off.
+extension ProviderStateRecord {
     /// Why this provider may not be asked now, if so.
     func refusal(config: ProviderConfig, now: Date) -> String? {
         if let until = blockedUntil, until > now {

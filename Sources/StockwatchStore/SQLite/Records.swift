@@ -180,6 +180,29 @@ public struct NotificationRecord: StoredRecord, Identifiable {
     }
 }
 
+/// A provider's budget, persisted because every cron tick is a new process. The rules
+/// that change it are fetch's (ProviderBudget.swift in the core).
+public struct ProviderStateRecord: StoredRecord {
+    public static let databaseTableName = "provider_state"
+    public var provider: String
+    public var lastSuccessAt: Date?
+    public var lastErrorAt: Date?
+    public var lastError: String?
+    public var consecutiveFailures: Int = 0
+    public var blockedUntil: Date?
+    public var blockedReason: String?
+
+    public init(provider: String, lastSuccessAt: Date? = nil, lastErrorAt: Date? = nil, lastError: String? = nil, consecutiveFailures: Int = 0, blockedUntil: Date? = nil, blockedReason: String? = nil) {
+        self.provider = provider
+        self.lastSuccessAt = lastSuccessAt
+        self.lastErrorAt = lastErrorAt
+        self.lastError = lastError
+        self.consecutiveFailures = consecutiveFailures
+        self.blockedUntil = blockedUntil
+        self.blockedReason = blockedReason
+    }
+}
+
 // The model's enums are stored as their raw text.
 extension ConditionKind: DatabaseValueConvertible {}
 extension AlertTrigger: DatabaseValueConvertible {}
@@ -217,5 +240,14 @@ public struct DeliveryRecord: StoredRecord, Identifiable {
         self.lastError = lastError
         self.createdAt = createdAt
         self.updatedAt = updatedAt
+    }
+}
+
+extension AlertJSON {
+    public init(_ alert: AlertRecord, user: String) {
+        self.init(
+            id: alert.id, user: user, symbol: alert.symbol, condition: ConditionJSON(alert.condition), trigger: alert.trigger,
+            cooldownSeconds: alert.cooldownSeconds, rearmMarginPercent: alert.rearmMarginPercent, channels: alert.channels,
+            state: alert.state, createdAt: alert.createdAt, lastFiredAt: alert.lastFiredAt, expiresAt: alert.expiresAt, note: alert.note)
     }
 }

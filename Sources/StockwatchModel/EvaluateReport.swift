@@ -12,6 +12,17 @@ public struct EvaluateReport: Encodable, Sendable {
         public var message: String
         public var channels: [String]
 
+        public init(id: Int64, alertId: Int64, user: String, symbol: String, price: Double, observedAt: Date, message: String, channels: [String]) {
+            self.id = id
+            self.alertId = alertId
+            self.user = user
+            self.symbol = symbol
+            self.price = price
+            self.observedAt = observedAt
+            self.message = message
+            self.channels = channels
+        }
+
         enum CodingKeys: String, CodingKey {
             case id, user, symbol, price, message, channels
             case alertId = "alert_id"
@@ -26,6 +37,8 @@ public struct EvaluateReport: Encodable, Sendable {
     public var insufficientHistory: [Int64] = []
     /// Alerts that passed their `expires_at` in this run.
     public var expired: [Int64] = []
+
+    public init() {}
 
     enum CodingKeys: String, CodingKey {
         case evaluated, notifications

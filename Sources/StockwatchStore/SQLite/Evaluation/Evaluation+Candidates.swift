@@ -1,7 +1,6 @@
 import Foundation
 import GRDB
 import StockwatchModel
-import StockwatchStore
 
 /// Finding the alerts that may change: the partial-index seeks and the new alerts.
 extension Evaluation {

@@ -1,5 +1,4 @@
 import Foundation
-import StockwatchModel
 
 /// One alert's rule and trigger state while evaluate walks its symbol's quotes: the pure
 /// part of evaluation, with no database, so that every boundary can be tested in a table.

@@ -1,0 +1,262 @@
+import Foundation
+import GRDB
+import StockwatchModel
+
+extension AppDatabase: OutboxStore {
+    public func channelsWithDueDeliveries(now: Date) throws(StockwatchError) -> Set<String> {
+        let nowMS = now.milliseconds
+        return Set(try read { db in
+            try String.fetchAll(
+                db,
+                sql: """
+                    SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_due WHERE status IN ('pending', 'retry') AND next_attempt_at <= ?
+                    UNION SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_leased WHERE status = 'sending' AND lease_until <= ?
+                    """, arguments: [nowMS, nowMS])
+        })
+    }
+
+    /// One `UPDATE ... RETURNING` inside an IMMEDIATE transaction.
+    public func claimDeliveries(
+        channels: Set<String>, fanOut: Set<String>, limit: Int, cutoff: Date, leaseUntil: Date, now: Date
+    ) async throws(StockwatchError) -> (jobs: [DeliveryJob], failed: [DeliveryJSON]) {
+        let channelList = JSONOutput.encode(channels.sorted())
+        let lease = leaseUntil.milliseconds
+        return try await writeAsync { db in
+            let claimed = try Row.fetchAll(
+                db,
+                sql: """
+                    UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = :lease, updated_at = :now
+                    WHERE id IN (
+                        SELECT id FROM deliveries INDEXED BY deliveries_due
+                            WHERE status IN ('pending', 'retry') AND next_attempt_at <= :cutoff
+                            AND channel IN (SELECT value FROM json_each(:channels))
+                        UNION ALL
+                        SELECT id FROM deliveries INDEXED BY deliveries_leased
+                            WHERE status = 'sending' AND lease_until <= :now
+                            AND channel IN (SELECT value FROM json_each(:channels))
+                        LIMIT :limit)
+                    RETURNING id, notification_id, channel, target, attempts
+                    """,
+                arguments: ["lease": lease, "now": now.milliseconds, "cutoff": cutoff.milliseconds, "channels": channelList, "limit": limit])
+
+            var ids: [Int64] = []
+            var failed: [DeliveryJSON] = []
+            for row in claimed {
+                let id: Int64 = row["id"]
+                let channel: String = row["channel"]
+                let target: String? = row["target"]
+                guard fanOut.contains(channel), target == nil else {
+                    ids.append(id)
+                    continue
+                }
+                let notificationID: Int64 = row["notification_id"]
+                let devices = try Int64.fetchAll(
+                    db.cachedStatement(sql: """
+                        SELECT d.id FROM devices d JOIN notifications n ON n.user_id = d.user_id
+                        WHERE n.id = ? AND d.active = 1 ORDER BY d.id
+                        """), arguments: [notificationID])
+                if devices.isEmpty {
+                    let error = DeliveryReason.noDevice
+                    try Self.finish(db, id: id, attempt: row["attempts"], status: .failed, nextAttemptAt: now, error: error, now: now)
+                    failed.append(DeliveryJSON(id: id, notificationId: notificationID, channel: channel, target: nil, status: .failed, attempts: row["attempts"], error: error))
+                    continue
+                }
+                try db.cachedStatement(sql: "DELETE FROM deliveries WHERE id = ?").execute(arguments: [id])
+                for device in devices {
+                    try db.cachedStatement(sql: """
+                        INSERT INTO deliveries (notification_id, channel, target, device_id, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
+                        VALUES (?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
+                        """
+                    ).execute(arguments: [notificationID, channel, DeliveryRecord.deviceTarget(device), device, now.milliseconds, lease, now.milliseconds, now.milliseconds])
+                    ids.append(db.lastInsertedRowID)
+                }
+            }
+            return (try Self.jobs(db, ids: ids), failed)
+        }
+    }
+
+    /// The claimed rows joined with their notification, user and device. A device is
+    /// found only while it still belongs to the notification's user, so a delivery can
+    /// never reach another user's phone, whatever happened to the device meanwhile.
+    private static func jobs(_ db: Database, ids: [Int64]) throws -> [DeliveryJob] {
+        guard !ids.isEmpty else { return [] }
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT d.id, d.channel, d.target, d.attempts, n.id AS nid, n.alert_id, u.name, n.symbol, n.price, n.observed_at, n.message,
+                       dv.id AS device_id, dv.fcm_token, dv.active
+                FROM deliveries d JOIN notifications n ON n.id = d.notification_id JOIN users u ON u.id = n.user_id
+                LEFT JOIN devices dv ON dv.id = d.device_id AND dv.user_id = n.user_id
+                WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id
+                """, arguments: [JSONOutput.encode(ids)])
+        return rows.map { row in
+            let deviceID: Int64? = row["device_id"]
+            return DeliveryJob(
+                deliveryID: row["id"], attempt: row["attempts"], channel: row["channel"], target: row["target"],
+                notification: NotificationPayload(
+                    id: row["nid"], alertId: row["alert_id"], user: row["name"], symbol: row["symbol"], price: row["price"],
+                    observedAt: Date(milliseconds: row["observed_at"]), message: row["message"]),
+                device: deviceID.map { DeliveryJob.Device(id: $0, fcmToken: row["fcm_token"], active: row["active"]) })
+        }
+    }
+
+    public func stillClaimed(_ claims: [Int64: Int]) throws(StockwatchError) -> Set<Int64> {
+        guard !claims.isEmpty else { return [] }
+        return try read { db in
+            var held = Set<Int64>()
+            for row in try Row.fetchAll(
+                db, sql: "SELECT id, attempts FROM deliveries WHERE id IN (SELECT value FROM json_each(?)) AND status = 'sending'",
+                arguments: [JSONOutput.encode(Array(claims.keys))])
+            where claims[row["id"]] == row["attempts"] {
+                held.insert(row["id"])
+            }
+            return held
+        }
+    }
+
+    public func recordOutcomes(_ outcomes: [DeliveryOutcome], now: Date) async throws(StockwatchError) -> [DeliveryJSON] {
+        try await writeAsync { db in
+            var recorded: [DeliveryJSON] = []
+            for outcome in outcomes {
+                let job = outcome.job
+                guard try Self.finish(db, id: job.deliveryID, attempt: job.attempt, status: outcome.status, nextAttemptAt: outcome.nextAttemptAt, error: outcome.error, now: now) else { continue }
+                if outcome.deactivateDevice, let device = job.device {
+                    try db.cachedStatement(sql: "UPDATE devices SET active = 0, deactivated_reason = ?, updated_at = ? WHERE id = ? AND active = 1")
+                        .execute(arguments: [outcome.error, now.milliseconds, device.id])
+                }
+                recorded.append(DeliveryJSON(
+                    id: job.deliveryID, notificationId: job.notification.id, channel: job.channel, target: job.target,
+                    status: outcome.status, attempts: job.attempt, error: outcome.error))
+            }
+            return recorded
+        }
+    }
+
+    /// Moves a claimed row to its outcome and keeps the attempt; false when the claim was lost.
+    @discardableResult
+    private static func finish(_ db: Database, id: Int64, attempt: Int, status: DeliveryStatus, nextAttemptAt: Date, error: String?, now: Date) throws -> Bool {
+        try db.cachedStatement(sql: """
+            UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ?
+            WHERE id = ? AND status = 'sending' AND attempts = ?
+            """
+        ).execute(arguments: [status.rawValue, nextAttemptAt.milliseconds, error, now.milliseconds, id, attempt])
+        guard db.changesCount > 0 else { return false }
+        try db.cachedStatement(sql: "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+            .execute(arguments: [id, attempt, now.milliseconds, status.rawValue, error])
+        return true
+    }
+
+    /// Ends the waiting deliveries (pending, retry, or claimed and in flight) of the given
+    /// devices as failed with `reason`, in the caller's transaction: called before a
+    /// device is removed or its token moves to another user. An in-flight send's outcome
+    /// is then dropped by `finish`'s fence.
+    static func failWaiting(_ db: Database, deviceIDs: [Int64], reason: String, now: Date) throws {
+        guard !deviceIDs.isEmpty else { return }
+        let rows = try Row.fetchAll(
+            db, sql: """
+                SELECT id, attempts, status FROM deliveries
+                WHERE device_id IN (SELECT value FROM json_each(?)) AND status IN ('pending', 'retry', 'sending')
+                """, arguments: [JSONOutput.encode(deviceIDs)])
+        for row in rows {
+            // A claimed row's attempt is the one in flight; a waiting one's is the next.
+            let attempt = (row["attempts"] as Int) + (row["status"] as String == "sending" ? 0 : 1)
+            try db.cachedStatement(sql: """
+                UPDATE deliveries SET status = 'failed', attempts = ?, lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?
+                """).execute(arguments: [attempt, reason, now.milliseconds, row["id"] as Int64])
+            try db.cachedStatement(sql: "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, 'failed', ?) ON CONFLICT DO NOTHING")
+                .execute(arguments: [row["id"] as Int64, attempt, now.milliseconds, reason])
+        }
+    }
+
+    public func notifications(_ query: NotificationQuery) throws(StockwatchError) -> [NotificationJSON] {
+        try read { db in
+            var request = NotificationRecord.order(Column("created_at").desc, Column("id").desc).limit(query.limit)
+            if let beforeID = query.beforeID { request = request.filter(Column("id") < beforeID).order(Column("id").desc) }
+            if let symbol = query.symbol { request = request.filter(Column("symbol") == symbol) }
+            if let alertID = query.alertID { request = request.filter(Column("alert_id") == alertID) }
+            if let since = query.since { request = request.filter(Column("created_at") >= since.milliseconds) }
+            if let userID = query.userID { request = request.filter(Column("user_id") == userID) }
+            return try Self.json(request.fetchAll(db), in: db)
+        }
+    }
+
+    public func notifications(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, userID: Int64, notification: NotificationJSON)] {
+        try read { db in
+            let records = try NotificationRecord.filter(Column("id") > afterID).order(Column("id")).limit(limit).fetchAll(db)
+            guard !records.isEmpty else { return [] }
+            return zip(records, try Self.json(records, in: db)).map { ($0.id!, $0.userId, $1) }
+        }
+    }
+
+    public func newestNotificationID() throws(StockwatchError) -> Int64 {
+        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(max(id), 0) FROM notifications") ?? 0 }
+    }
+
+    static func json(_ notifications: [NotificationRecord], in db: Database) throws -> [NotificationJSON] {
+        let ids = notifications.compactMap(\.id)
+        let deliveries = try DeliveryRecord.filter(ids.contains(Column("notification_id"))).order(Column("id")).fetchAll(db)
+        let byNotification = Dictionary(grouping: deliveries, by: \.notificationId)
+        let names = try userNames(db)
+        return notifications.map { n in
+            NotificationJSON(
+                id: n.id!, alertId: n.alertId, user: names[n.userId] ?? "?", symbol: n.symbol, price: n.price,
+                observedAt: n.observedAt, message: n.message, createdAt: n.createdAt,
+                deliveries: (byNotification[n.id!] ?? []).map {
+                    DeliveryJSON(id: $0.id!, notificationId: $0.notificationId, channel: $0.channel, target: $0.target, status: $0.status, attempts: $0.attempts, error: $0.lastError)
+                })
+        }
+    }
+}
+
+extension AppDatabase: HealthStore {
+    public func deliveryHealth(overdueBefore: Date, deadSince: Date) throws(StockwatchError) -> StatusReport.Deliveries {
+        try read { db in
+            var health = StatusReport.Deliveries()
+            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM deliveries GROUP BY status") {
+                health.counts[row["status"]] = row["n"]
+            }
+            health.overdue = try Int.fetchOne(
+                db, sql: """
+                    SELECT (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'retry') AND next_attempt_at < :limit)
+                         + (SELECT count(*) FROM deliveries WHERE status = 'sending' AND lease_until < :limit)
+                    """, arguments: ["limit": overdueBefore.milliseconds]) ?? 0
+            health.recentlyDead = try Int.fetchOne(
+                db, sql: "SELECT count(*) FROM deliveries WHERE status = 'dead' AND updated_at >= ?", arguments: [deadSince.milliseconds]) ?? 0
+            return health
+        }
+    }
+
+    public func recentFailedAttempts(limit: Int) throws(StockwatchError) -> [StatusReport.AttemptError] {
+        try read { db in
+            try Row.fetchAll(
+                db, sql: """
+                    SELECT a.delivery_id, d.channel, a.attempt, a.finished_at, a.outcome, a.error FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id
+                    WHERE a.outcome <> 'sent' ORDER BY a.id DESC LIMIT ?
+                    """, arguments: [limit]
+            ).map {
+                StatusReport.AttemptError(deliveryId: $0["delivery_id"], channel: $0["channel"], attempt: $0["attempt"], at: Date(milliseconds: $0["finished_at"]), outcome: $0["outcome"], error: $0["error"])
+            }
+        }
+    }
+
+    public func newestObservedAt(symbols: [String]) throws(StockwatchError) -> [String: Date] {
+        try read { db in
+            var newest: [String: Date] = [:]
+            for row in try Row.fetchAll(
+                db, sql: "SELECT symbol, max(observed_at) AS newest FROM quotes WHERE symbol IN (SELECT value FROM json_each(?)) GROUP BY symbol",
+                arguments: [JSONOutput.encode(symbols)]) {
+                newest[row["symbol"]] = Date(milliseconds: row["newest"])
+            }
+            return newest
+        }
+    }
+}
+
+extension DeliveryRecord {
+    /// The label of a fanned-out delivery's device, as history shows it.
+    public static func deviceTarget(_ id: Int64) -> String { "device:\(id)" }
+}
+
+extension AppDatabase: DataStore {
+    public var location: String { path }
+}
