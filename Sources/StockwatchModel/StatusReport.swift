@@ -127,7 +127,6 @@ public struct StatusReport: Encodable, Sendable {
     public var problems: [String] = []
 
     public var healthy: Bool { problems.isEmpty }
-    public var exitStatus: ExitStatus { healthy ? .success : .attention }
 
     public init(database: Database) { self.database = database }
 

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The one error type of stockwatch. Every case carries what the user needs to
-/// find the culprit; `exitStatus` is the single place that maps errors to exit codes.
+/// find the culprit; ExitStatus.swift in the core maps each case to an exit code.
 public enum StockwatchError: Error, Equatable, Sendable {
     /// A flag or value on the command line (or in an API request) is malformed.
     case invalidValue(option: String, value: String, reason: String)
@@ -28,17 +28,6 @@ public enum StockwatchError: Error, Equatable, Sendable {
     /// A bug or an unexpected state.
     case `internal`(String)
 
-    public var exitStatus: ExitStatus {
-        switch self {
-        case .invalidValue, .usage, .limitReached: .usage
-        case .notFound, .alreadyExists, .invalidInput: .dataError
-        case .config, .insecureFile, .insecureFolder: .config
-        case .unavailable: .unavailable
-        case .temporary: .temporary
-        case .internal: .software
-        }
-    }
-
     /// A stable machine-readable code for `--json` errors and the HTTP API.
     public var code: String {
         switch self {
@@ -54,6 +43,15 @@ public enum StockwatchError: Error, Equatable, Sendable {
         case .temporary: "temporary"
         case .internal: "internal"
         }
+    }
+}
+
+extension StockwatchError {
+    /// The same error with a field named as the caller knows it: the core names JSON
+    /// fields, the CLI renames them to its flags ("window_seconds" to "--within").
+    public func renamingField(_ names: [String: String]) -> StockwatchError {
+        guard case let .invalidValue(field, value, reason) = self, let name = names[field] else { return self }
+        return .invalidValue(option: name, value: value, reason: reason)
     }
 }
 
@@ -92,30 +90,6 @@ extension StockwatchError: LocalizedError {
 
 /// Documented exit codes (sysexits.h). README and the man page list this table;
 /// DocumentationTests compares both with `allCases` and `meaning`, row by row.
-public enum ExitStatus: Int32, CaseIterable, Sendable {
-    case success = 0
-    case attention = 1
-    case usage = 64
-    case dataError = 65
-    case unavailable = 69
-    case software = 70
-    case temporary = 75
-    case config = 78
-
-    public var meaning: String {
-        switch self {
-        case .success: "success"
-        case .attention: "status found something that needs attention"
-        case .usage: "usage: bad flag, value or combination"
-        case .dataError: "data: unknown id, malformed input file"
-        case .unavailable: "unavailable: a service or the database cannot be reached"
-        case .software: "internal error (a bug)"
-        case .temporary: "temporary: retry later (database busy, disk full, tick lock held, partial failure, deliveries waiting for a retry or failed)"
-        case .config: "config: bad configuration, missing or insecure secret"
-        }
-    }
-}
-
 extension String {
     /// An error line as the terminal and the log get it: control characters escaped (a
     /// newline, CR or escape sequence from an argument or path can neither split the line

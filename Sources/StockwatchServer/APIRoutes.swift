@@ -76,7 +76,7 @@ struct APIRoutes: Sendable {
         try await writes.admit(user.id)
         let body = try await Self.decode(DeviceBody.self, from: request, allowedKeys: ["fcm_token", "label"])
         let devices = self.devices, limit = config.serve.maxDevicesPerUser
-        return try json(await blocking { try devices.add(user: user.name, fcmToken: body.fcmToken, label: body.label, fields: ("fcm_token", "label"), limitPerUser: limit).forApp })
+        return try json(await blocking { try devices.add(user: user.name, fcmToken: body.fcmToken, label: body.label, limitPerUser: limit).forApp })
     }
 
     func removeDevice(_ id: Int64, user: AuthenticatedUser) async throws -> Response {

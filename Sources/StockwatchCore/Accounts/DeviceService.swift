@@ -15,18 +15,17 @@ public struct DeviceService: Sendable {
 
     /// Registers a token, or refreshes it (label, active again) when this user has it:
     /// apps re-send their token on every start (see `AccountStore.registerDevice` for a
-    /// token another user had). `fields` name the culprit in errors: the CLI's flags, or
-    /// the API's JSON fields.
+    /// token another user had). Errors name the JSON fields (the CLI renames them to its flags).
     public func add(
-        user: String?, fcmToken: String, label: String?, fields: (token: String, label: String) = ("--fcm-token", "--label"),
+        user: String?, fcmToken: String, label: String?,
         limitPerUser: Int? = nil, now: Date = Date()
     ) throws(StockwatchError) -> DeviceJSON {
         let token = fcmToken.trimmingCharacters(in: .whitespacesAndNewlines)
         guard Self.isFCMToken(token) else {
-            throw .invalidValue(option: fields.token, value: fcmToken, reason: "an FCM token is one word of at most 4096 bytes")
+            throw .invalidValue(option: "fcm_token", value: fcmToken, reason: "an FCM token is one word of at most 4096 bytes")
         }
         if let label, label.count > 200 {
-            throw .invalidValue(option: fields.label, value: label, reason: "at most 200 characters")
+            throw .invalidValue(option: "label", value: label, reason: "at most 200 characters")
         }
         return try database.registerDevice(user: user, fcmToken: token, label: label, limitPerUser: limitPerUser, now: now)
     }

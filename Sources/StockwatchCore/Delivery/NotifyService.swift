@@ -129,12 +129,5 @@ public struct NotifyReport: Encodable, Sendable {
     public var deliveries: [DeliveryJSON] = []
     public var configErrors: [StockwatchError] = []
 
-    /// 0 when everything due was delivered, 75 when some wait for a retry or failed, 78
-    /// when a channel's config is broken.
-    public var exitStatus: ExitStatus {
-        if !configErrors.isEmpty { return .config }
-        return deliveries.allSatisfy { $0.status == .sent } ? .success : .temporary
-    }
-
     enum CodingKeys: String, CodingKey { case deliveries }
 }

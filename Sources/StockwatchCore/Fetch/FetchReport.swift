@@ -47,11 +47,4 @@ public struct FetchReport: Encodable, Sendable {
     var inconclusive: Set<String> = []
 
     enum CodingKeys: String, CodingKey { case quotes, skipped, errors }
-
-    /// 0 all fresh or skipped by budget; 78 a config problem; 69 nothing fetched; 75 partial.
-    public var exitStatus: ExitStatus {
-        if errors.contains(where: { $0.code == ProviderFailure.Kind.config.rawValue }) { return .config }
-        if failedSymbols.isEmpty { return .success }
-        return servedSymbols.isEmpty ? .unavailable : .temporary
-    }
 }

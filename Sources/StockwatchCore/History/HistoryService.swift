@@ -13,7 +13,7 @@ public struct HistoryService: Sendable {
 
     public func notifications(_ filter: Filter) throws(StockwatchError) -> [NotificationJSON] {
         var query = filter
-        query.symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "--symbol").text }
+        query.symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
         return try database.notifications(query)
     }
 
@@ -42,7 +42,7 @@ public struct HistoryService: Sendable {
     }
 
     public func quotes(symbol: String?, since: Date?, limit: Int) throws(StockwatchError) -> [QuoteJSON] {
-        let symbol = try symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "--symbol").text }
+        let symbol = try symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
         return try database.quotes(symbol: symbol, since: since, limit: limit)
     }
 }

@@ -2,7 +2,8 @@ import Foundation
 import StockwatchModel
 
 /// An alert as typed on the command line: raw strings, checked by `spec(config:now:)`.
-/// Option names appear in errors, so each failure names its flag.
+/// Errors name the flag: this form parses its own flags, and renames the fields that
+/// `AlertSpec.validated` names (`flags`).
 public struct AlertInput: Sendable {
     public var symbol: String
     public var above: String?
@@ -21,6 +22,12 @@ public struct AlertInput: Sendable {
     public var note: String?
 
     public init(symbol: String) { self.symbol = symbol }
+
+    /// The flag of each field `AlertSpec.validated` may name ("condition" is the flag given).
+    static let flags = [
+        "symbol": "SYMBOL", "window_seconds": "--within", "cooldown_seconds": "--cooldown",
+        "rearm_margin_percent": "--rearm-margin", "expires_at": "--expires", "channels": "--notify", "note": "--note",
+    ]
 
     public func spec(config: Config, now: Date) throws(StockwatchError) -> AlertSpec {
         let symbol = try Symbol.parse(self.symbol)
@@ -67,18 +74,22 @@ public struct AlertInput: Sendable {
         spec.channels = notify.isEmpty ? nil : notify
         spec.user = user
         spec.note = note
-        return try spec.validated(config: config, now: now, optionNames: true)
+        do {
+            return try spec.validated(config: config, now: now)
+        } catch {
+            throw error.renamingField(Self.flags.merging(["condition": option]) { _, given in given })
+        }
     }
 }
 
 extension AlertSpec {
     /// Checks every field the way the schema's constraints will, but with messages that
-    /// name the culprit. Returns the spec with its symbol canonical and channels resolved.
-    public func validated(config: Config, now: Date, optionNames: Bool = false) throws(StockwatchError) -> AlertSpec {
-        func name(_ option: String, _ field: String) -> String { optionNames ? option : field }
+    /// name the culprit by its JSON field (the API's and import's name; the CLI renames
+    /// them to its flags). Returns the spec with its symbol canonical and channels resolved.
+    public func validated(config: Config, now: Date) throws(StockwatchError) -> AlertSpec {
         var spec = self
-        spec.symbol = try Symbol.parse(symbol, option: name("SYMBOL", "symbol")).text
-        let conditionField = name(condition.kind == .rise ? "--rise" : condition.kind == .fall ? "--fall" : "--\(condition.kind.rawValue.replacingOccurrences(of: "_", with: "-"))", "condition")
+        spec.symbol = try Symbol.parse(symbol, option: "symbol").text
+        let conditionField = "condition"
         if let value = condition.value, !(value.isFinite && value > 0 && value < ValueParser.maximumPrice) {
             throw .invalidValue(option: conditionField, value: "\(value)", reason: "a price must be a finite number greater than 0")
         }
@@ -89,32 +100,32 @@ extension AlertSpec {
             throw .invalidValue(option: conditionField, value: "\(percent)", reason: "a price cannot fall 100% or more")
         }
         if let window = condition.windowSeconds, !(1...ValueParser.maximumDurationSeconds).contains(window) {
-            throw .invalidValue(option: name("--within", "window_seconds"), value: "\(window)", reason: "must be between 1 second and 10 years")
+            throw .invalidValue(option: "window_seconds", value: "\(window)", reason: "must be between 1 second and 10 years")
         }
         guard (0...ValueParser.maximumDurationSeconds).contains(cooldownSeconds) else {
-            throw .invalidValue(option: name("--cooldown", "cooldown_seconds"), value: "\(cooldownSeconds)", reason: "must be between 0 and 10 years")
+            throw .invalidValue(option: "cooldown_seconds", value: "\(cooldownSeconds)", reason: "must be between 0 and 10 years")
         }
         if rearmMarginPercent != 0 {
             guard rearmMarginPercent.isFinite, rearmMarginPercent > 0, rearmMarginPercent < 100 else {
-                throw .invalidValue(option: name("--rearm-margin", "rearm_margin_percent"), value: "\(rearmMarginPercent)", reason: "must be greater than 0 and less than 100")
+                throw .invalidValue(option: "rearm_margin_percent", value: "\(rearmMarginPercent)", reason: "must be greater than 0 and less than 100")
             }
             guard trigger == .rearm else {
-                throw .usage("\(name("--rearm-margin", "rearm_margin_percent")) applies only to the rearm trigger, not \(trigger.rawValue)")
+                throw .invalidValue(option: "rearm_margin_percent", value: "\(rearmMarginPercent)", reason: "applies only to the rearm trigger, not \(trigger.rawValue)")
             }
         }
         if let expiresAt, expiresAt <= now, state != .expired, state != .fired {
-            throw .invalidValue(option: name("--expires", "expires_at"), value: ISO8601DateFormatter().string(from: expiresAt), reason: "lies in the past")
+            throw .invalidValue(option: "expires_at", value: ISO8601DateFormatter().string(from: expiresAt), reason: "lies in the past")
         }
         let channels = self.channels ?? config.defaultNotify
-        guard !channels.isEmpty else { throw .invalidValue(option: name("--notify", "channels"), value: "", reason: "name at least one channel") }
+        guard !channels.isEmpty else { throw .invalidValue(option: "channels", value: "", reason: "name at least one channel") }
         for channel in channels where config.channel(named: channel) == nil {
             let source = config.file.map { " in \($0)" } ?? " (no config file)"
-            throw .invalidValue(option: name("--notify", "channels"), value: channel, reason: "no channel of that name\(source); known: \(config.channelNames.joined(separator: ", "))")
+            throw .invalidValue(option: "channels", value: channel, reason: "no channel of that name\(source); known: \(config.channelNames.joined(separator: ", "))")
         }
         var seen = Set<String>()
         spec.channels = channels.filter { seen.insert($0).inserted }
         if let note, note.count > 1000 {
-            throw .invalidValue(option: name("--note", "note"), value: note, reason: "at most 1000 characters")
+            throw .invalidValue(option: "note", value: note, reason: "at most 1000 characters")
         }
         return spec
     }

@@ -34,7 +34,7 @@ public struct AlertService: Sendable {
 
     public func list(_ filter: Filter = Filter()) throws(StockwatchError) -> [AlertJSON] {
         var query = filter
-        query.symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "--symbol").text }
+        query.symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
         return try database.alerts(query)
     }
 

@@ -56,11 +56,4 @@ public struct TickReport: Encodable, Sendable {
     public var errors: [StockwatchError] = []
 
     enum CodingKeys: String, CodingKey { case fetch, evaluate, notify }
-
-    /// The first failure in step order, else 0.
-    public var exitStatus: ExitStatus {
-        if let fetch, fetch.exitStatus != .success { return fetch.exitStatus }
-        if let error = errors.first { return error.exitStatus }
-        return notify?.exitStatus ?? .success
-    }
 }

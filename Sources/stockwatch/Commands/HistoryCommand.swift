@@ -15,21 +15,25 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: ArgumentHelp("At most this many rows.", valueName: "n")) var limit: Int = 100
     @OptionGroup var global: GlobalOptions
 
+    static let flags = ["symbol": "--symbol"]
+
     func run() throws {
         guard limit > 0 else { throw StockwatchError.invalidValue(option: "--limit", value: "\(limit)", reason: "must be at least 1") }
         let since = try since.map { (text) throws(StockwatchError) in try ValueParser.since(text, option: "--since", now: Date()) }
         let (database, _) = try global.open()
-        let history = HistoryService(database: database)
+        let service = HistoryService(database: database)
         if prices {
             if alertID != nil { throw StockwatchError.usage("--alert goes with notifications, not --prices") }
-            let quotes = try history.quotes(symbol: symbol, since: since, limit: limit)
+            let quotes = try flagNames(Self.flags) { () throws(StockwatchError) in try service.quotes(symbol: symbol, since: since, limit: limit) }
             if global.json { return Output.json(quotes) }
             Output.table(
                 ["SYMBOL", "PRICE", "PROVIDER", "OBSERVED"],
                 quotes.map { [$0.symbol, $0.price.formattedPrice, $0.provider, Output.time($0.observedAt)] }, rightAligned: [1])
             return
         }
-        let notifications = try history.notifications(.init(symbol: symbol, alertID: alertID, since: since, limit: limit))
+        let notifications = try flagNames(Self.flags) { () throws(StockwatchError) in
+            try service.notifications(.init(symbol: symbol, alertID: alertID, since: since, limit: limit))
+        }
         if global.json { return Output.json(notifications) }
         Output.table(
             ["ID", "TIME", "ALERT", "USER", "MESSAGE", "DELIVERIES"],

@@ -13,7 +13,9 @@ struct AlertListCommand: ParsableCommand {
 
     func run() throws {
         let (database, config) = try global.open()
-        let alerts = try AlertService(database: database, config: config).list(.init(user: user, symbol: symbol, state: state))
+        let alerts = try flagNames(["symbol": "--symbol"]) { () throws(StockwatchError) in
+            try AlertService(database: database, config: config).list(.init(user: user, symbol: symbol, state: state))
+        }
         if global.json { return Output.json(alerts) }
         Output.table(
             ["ID", "USER", "SYMBOL", "CONDITION", "TRIGGER", "STATE", "CHANNELS", "LAST FIRED", "NOTE"],

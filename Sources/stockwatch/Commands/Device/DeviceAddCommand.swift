@@ -19,7 +19,9 @@ struct DeviceAddCommand: ParsableCommand {
     func run() throws {
         let token = try Self.token(fcmToken, file: fcmTokenFile)
         let (database, _) = try global.open()
-        let device = try DeviceService(database: database).add(user: user, fcmToken: token, label: label)
+        let device = try flagNames(["fcm_token": "--fcm-token", "label": "--label"]) { () throws(StockwatchError) in
+            try DeviceService(database: database).add(user: user, fcmToken: token, label: label)
+        }
         if global.json { Output.json(device) } else { print(device.id) }
     }
 
