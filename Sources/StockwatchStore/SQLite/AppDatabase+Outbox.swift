@@ -163,8 +163,8 @@ extension AppDatabase: OutboxStore {
             try db.cachedStatement(sql: """
                 UPDATE deliveries SET status = 'failed', attempts = ?, lease_until = NULL, last_error = ?, updated_at = ? WHERE id = ?
                 """).execute(arguments: [attempt, reason, now.milliseconds, row["id"] as Int64])
-            try db.cachedStatement(sql: "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, 'failed', ?) ON CONFLICT DO NOTHING")
-                .execute(arguments: [row["id"] as Int64, attempt, now.milliseconds, reason])
+            var record = DeliveryAttemptRecord(deliveryId: row["id"], attempt: attempt, finishedAt: now, outcome: .failed, error: reason)
+            try record.insert(db, onConflict: .ignore)
         }
     }
 

@@ -34,8 +34,8 @@ extension AppDatabase: QuoteStore {
 
     public func symbolsBackingOff(now: Date) throws(StockwatchError) -> [String: Date] {
         try read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT symbol, retry_at FROM symbol_fetch_state WHERE retry_at > ?", arguments: [now.milliseconds])
-                .map { ($0["symbol"], Date(milliseconds: $0["retry_at"])) })
+            Dictionary(uniqueKeysWithValues: try SymbolFetchStateRecord.filter(Column("retry_at") > now.milliseconds).fetchAll(db)
+                .map { ($0.symbol, $0.retryAt) })
         }
     }
 
@@ -89,12 +89,10 @@ extension AppDatabase: QuoteStore {
                 AND symbol NOT IN (SELECT symbol FROM alerts WHERE state IN ('armed', 'firing'))
             """, arguments: [now.milliseconds])
         for (symbol, reason) in noData {
-            let count = (try Int.fetchOne(db, sql: "SELECT no_data_count FROM symbol_fetch_state WHERE symbol = ?", arguments: [symbol]) ?? 0) + 1
-            let retryAt = now.milliseconds + backoffSeconds(count) * 1000
-            try db.execute(sql: """
-                INSERT INTO symbol_fetch_state (symbol, no_data_count, retry_at, last_reason) VALUES (?, ?, ?, ?)
-                ON CONFLICT (symbol) DO UPDATE SET no_data_count = excluded.no_data_count, retry_at = excluded.retry_at, last_reason = excluded.last_reason
-                """, arguments: [symbol, count, retryAt, reason])
+            let count = (try SymbolFetchStateRecord.fetchOne(db, key: symbol)?.noDataCount ?? 0) + 1
+            let retryAt = Date(milliseconds: now.milliseconds + backoffSeconds(count) * 1000)
+            var state = SymbolFetchStateRecord(symbol: symbol, noDataCount: count, retryAt: retryAt, lastReason: reason)
+            try state.upsert(db)
         }
     }
 
@@ -130,25 +128,20 @@ extension AppDatabase: ProviderBudgetStore {
 extension AppDatabase: AccessTokenStore {
     public func accessToken(account: String) throws(StockwatchError) -> (token: String, expiresAt: Date)? {
         try read { db in
-            try Row.fetchOne(db, sql: "SELECT token, expires_at FROM access_tokens WHERE account = ?", arguments: [account])
-                .map { ($0["token"], Date(milliseconds: $0["expires_at"])) }
+            try AccessTokenRecord.fetchOne(db, key: account).map { ($0.token, $0.expiresAt) }
         }
     }
 
     public func saveAccessToken(account: String, token: String, expiresAt: Date) throws(StockwatchError) {
         try write { db in
-            try db.execute(
-                sql: """
-                    INSERT INTO access_tokens (account, token, expires_at) VALUES (?, ?, ?)
-                    ON CONFLICT (account) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
-                    """, arguments: [account, token, expiresAt.milliseconds])
+            var record = AccessTokenRecord(account: account, token: token, expiresAt: expiresAt)
+            try record.upsert(db)
         }
     }
 
     public func accessTokenExpiries() throws(StockwatchError) -> [String: Date] {
         try read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT account, expires_at FROM access_tokens")
-                .map { ($0["account"], Date(milliseconds: $0["expires_at"])) })
+            Dictionary(uniqueKeysWithValues: try AccessTokenRecord.fetchAll(db).map { ($0.account, $0.expiresAt) })
         }
     }
 }

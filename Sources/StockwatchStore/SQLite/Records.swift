@@ -251,3 +251,40 @@ extension AlertJSON {
             state: alert.state, createdAt: alert.createdAt, lastFiredAt: alert.lastFiredAt, expiresAt: alert.expiresAt, note: alert.note)
     }
 }
+
+/// One finished attempt of a delivery: history's and status's record of what happened.
+public struct DeliveryAttemptRecord: StoredRecord, Identifiable {
+    public static let databaseTableName = "delivery_attempts"
+    public var id: Int64?
+    public var deliveryId: Int64
+    public var attempt: Int
+    public var finishedAt: Date
+    public var outcome: DeliveryStatus
+    public var error: String?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// The cached OAuth access token of one FCM service account.
+public struct AccessTokenRecord: StoredRecord {
+    public static let databaseTableName = "access_tokens"
+    public var account: String
+    public var token: String
+    public var expiresAt: Date
+}
+
+/// The newest quote time evaluate has judged, per symbol (its watermark).
+public struct EvaluationProgressRecord: StoredRecord {
+    public static let databaseTableName = "evaluation_progress"
+    public var symbol: String
+    public var observedAt: Int64
+}
+
+/// A symbol's no-data back-off: how many no-data answers in a row, and the next try.
+public struct SymbolFetchStateRecord: StoredRecord {
+    public static let databaseTableName = "symbol_fetch_state"
+    public var symbol: String
+    public var noDataCount: Int
+    public var retryAt: Date
+    public var lastReason: String?
+}
