@@ -55,6 +55,15 @@ public struct FetchService: Sendable {
         return report
     }
 
+    /// `fetch --from`: stores every quote of the input, or none.
+    public func ingest(_ data: Data, source: String, now: Date = Date()) throws(StockwatchError) -> FetchReport {
+        let quotes = try QuoteFile.parse(data, source: source, validator: QuoteValidator(now: now, maxAgeSeconds: config.maxAgeSeconds))
+        var report = FetchReport()
+        report.quotes = try database.addQuotes(
+            quotes.map { QuoteJSON(symbol: $0.symbol, price: $0.price, provider: "file", observedAt: $0.observedAt) }, fetchedAt: now)
+        return report
+    }
+
     /// Symbols of active alerts (armed or firing) and `[fetch] watch`, in turns across
     /// users (every user's stalest symbol, then every user's next one, ...; the watch list
     /// takes its turns like a user), so that no user's many symbols crowd out another's

@@ -56,14 +56,3 @@ enum QuoteFile {
         return quotes
     }
 }
-
-extension FetchService {
-    /// `fetch --from`: stores every quote of the input, or none.
-    public func ingest(_ data: Data, source: String, now: Date = Date()) throws(StockwatchError) -> FetchReport {
-        let quotes = try QuoteFile.parse(data, source: source, validator: QuoteValidator(now: now, maxAgeSeconds: config.maxAgeSeconds))
-        var report = FetchReport()
-        report.quotes = try database.addQuotes(
-            quotes.map { QuoteJSON(symbol: $0.symbol, price: $0.price, provider: "file", observedAt: $0.observedAt) }, fetchedAt: now)
-        return report
-    }
-}
