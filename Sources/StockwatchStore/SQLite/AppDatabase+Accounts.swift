@@ -60,7 +60,7 @@ extension AppDatabase: AccountStore {
                 try existing.update(db)
                 device = existing
             } else {
-                if let limit = limitPerUser, try DeviceRecord.filter(Column("user_id") == userID).fetchCount(db) >= limit {
+                if let limit = limitPerUser, try DeviceRecord.owned(by: userID).fetchCount(db) >= limit {
                     throw StockwatchError.limitReached(kind: "device", limit: limit, key: "[serve] max_devices_per_user")
                 }
                 if let previous = holder {
@@ -77,7 +77,7 @@ extension AppDatabase: AccountStore {
     public func devices(user: String?, afterID: Int64?, limit: Int?) throws(StockwatchError) -> [DeviceJSON] {
         try read { db in
             var request = DeviceRecord.order(Column("id"))
-            if let user { request = request.filter(Column("user_id") == (try Self.existingUserID(user, in: db))) }
+            if let user { request = request.owned(by: try Self.existingUserID(user, in: db)) }
             if let afterID { request = request.filter(Column("id") > afterID) }
             if let limit { request = request.limit(limit) }
             let names = try Self.userNames(db)
@@ -88,7 +88,7 @@ extension AppDatabase: AccountStore {
     public func removeDevice(id: Int64, ownerID: Int64?, now: Date) throws(StockwatchError) {
         try write { db in
             var request = DeviceRecord.filter(key: id)
-            if let ownerID { request = request.filter(Column("user_id") == ownerID) }
+            if let ownerID { request = request.owned(by: ownerID) }
             guard try request.fetchCount(db) == 1 else { throw StockwatchError.notFound(kind: "device", id: String(id)) }
             try Self.failWaiting(db, deviceIDs: [id], reason: DeliveryReason.deviceGone, now: now)
             try request.deleteAll(db)

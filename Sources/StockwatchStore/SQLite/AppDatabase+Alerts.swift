@@ -24,7 +24,7 @@ extension AppDatabase: AlertStore {
                     userID = try Self.userID(name, in: db, now: now)
                     userIDs[name] = userID
                 }
-                if let limit = limitPerUser, try AlertRecord.filter(Column("user_id") == userID).fetchCount(db) >= limit {
+                if let limit = limitPerUser, try AlertRecord.owned(by: userID).fetchCount(db) >= limit {
                     throw StockwatchError.limitReached(kind: "alert", limit: limit, key: "[serve] max_alerts_per_user")
                 }
                 let channels = spec.channels ?? []
@@ -48,8 +48,8 @@ extension AppDatabase: AlertStore {
     public func alerts(_ query: AlertQuery) throws(StockwatchError) -> [AlertJSON] {
         try read { db in
             var request = AlertRecord.order(Column("id"))
-            if let user = query.user { request = request.filter(Column("user_id") == (try Self.existingUserID(user, in: db))) }
-            if let symbol = query.symbol { request = request.filter(Column("symbol") == symbol) }
+            if let user = query.user { request = request.owned(by: try Self.existingUserID(user, in: db)) }
+            if let symbol = query.symbol { request = request.on(symbol: symbol) }
             if let state = query.state { request = request.filter(Column("state") == state) }
             if let afterID = query.afterID { request = request.filter(Column("id") > afterID) }
             if let limit = query.limit { request = request.limit(limit) }

@@ -172,10 +172,10 @@ extension AppDatabase: OutboxStore {
         try read { db in
             var request = NotificationRecord.order(Column("created_at").desc, Column("id").desc).limit(query.limit)
             if let beforeID = query.beforeID { request = request.filter(Column("id") < beforeID).order(Column("id").desc) }
-            if let symbol = query.symbol { request = request.filter(Column("symbol") == symbol) }
+            if let symbol = query.symbol { request = request.on(symbol: symbol) }
             if let alertID = query.alertID { request = request.filter(Column("alert_id") == alertID) }
             if let since = query.since { request = request.filter(Column("created_at") >= since.milliseconds) }
-            if let userID = query.userID { request = request.filter(Column("user_id") == userID) }
+            if let userID = query.userID { request = request.owned(by: userID) }
             return try Self.json(request.fetchAll(db), in: db)
         }
     }

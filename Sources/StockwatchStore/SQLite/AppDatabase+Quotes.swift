@@ -48,7 +48,7 @@ extension AppDatabase: QuoteStore {
     public func quotes(symbol: String?, since: Date?, limit: Int) throws(StockwatchError) -> [QuoteJSON] {
         try read { db in
             var request = QuoteRecord.order(Column("observed_at").desc, Column("id").desc).limit(limit)
-            if let symbol { request = request.filter(Column("symbol") == symbol) }
+            if let symbol { request = request.on(symbol: symbol) }
             if let since { request = request.filter(Column("observed_at") >= since.milliseconds) }
             return try request.fetchAll(db).map(QuoteJSON.init)
         }
@@ -57,7 +57,7 @@ extension AppDatabase: QuoteStore {
     public func latestQuotes(symbols: [String]) throws(StockwatchError) -> [QuoteJSON] {
         try read { db in
             try symbols.compactMap { symbol in
-                try QuoteRecord.filter(Column("symbol") == symbol).order(Column("observed_at").desc).fetchOne(db).map(QuoteJSON.init)
+                try QuoteRecord.on(symbol: symbol).order(Column("observed_at").desc).fetchOne(db).map(QuoteJSON.init)
             }
         }
     }

@@ -288,3 +288,33 @@ public struct SymbolFetchStateRecord: StoredRecord {
     public var retryAt: Date
     public var lastReason: String?
 }
+
+// Requests used in more than one place.
+
+/// Records with a `user_id` column: what a user owns.
+public protocol UserOwnedRecord {}
+extension AlertRecord: UserOwnedRecord {}
+extension DeviceRecord: UserOwnedRecord {}
+extension NotificationRecord: UserOwnedRecord {}
+
+extension DerivableRequest where RowDecoder: UserOwnedRecord {
+    func owned(by userID: Int64) -> Self { filter(Column("user_id") == userID) }
+}
+
+/// Records with a `symbol` column.
+public protocol SymbolRecord {}
+extension AlertRecord: SymbolRecord {}
+extension QuoteRecord: SymbolRecord {}
+extension NotificationRecord: SymbolRecord {}
+
+extension DerivableRequest where RowDecoder: SymbolRecord {
+    func on(symbol: String) -> Self { filter(Column("symbol") == symbol) }
+}
+
+extension UserOwnedRecord where Self: TableRecord {
+    static func owned(by userID: Int64) -> QueryInterfaceRequest<Self> { all().owned(by: userID) }
+}
+
+extension SymbolRecord where Self: TableRecord {
+    static func on(symbol: String) -> QueryInterfaceRequest<Self> { all().on(symbol: symbol) }
+}
