@@ -550,6 +550,27 @@ import Testing
     // MARK: EvaluationStore and OutboxStore
 
     @Test(arguments: StoreContractTests.backends)
+    func aRenewedClaimIsNotTakenWhenItsFirstLeaseEnds(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            _ = try store.addUser(name: "alice", tokenHash: hash(1), now: now)
+            _ = try store.addAlerts([spec("AAPL", .above(100), user: "alice")], limitPerUser: nil, now: at(-60))
+            _ = try store.addQuotes([quote("AAPL", 101.5, at: 0)], fetchedAt: now)
+            #expect(try store.evaluate(now: now, maxAgeSeconds: 3600, prefilter: true).notifications.count == 1)
+            let job = try #require(try await store.claimDeliveries(channels: ["stdout"], fanOut: [], limit: 10, cutoff: now, leaseUntil: at(60), now: now).jobs.first)
+            // Renewed at 50 s for another 60 s: the claim made at 0 still holds at 61 s.
+            #expect(try await store.renewClaims([job.deliveryID: job.attempt], leaseUntil: at(110), now: at(50)) == [job.deliveryID])
+            #expect(try await store.claimDeliveries(channels: ["stdout"], fanOut: [], limit: 10, cutoff: at(61), leaseUntil: at(121), now: at(61)).jobs.isEmpty)
+            #expect(try store.deliveryHealth(overdueBefore: at(100), deadSince: now).overdue == 0)
+            // A renewal naming another attempt renews nothing.
+            #expect(try await store.renewClaims([job.deliveryID: job.attempt + 1], leaseUntil: at(500), now: at(60)).isEmpty)
+            // Once the renewed lease ends, another run takes it over.
+            let taken = try #require(try await store.claimDeliveries(channels: ["stdout"], fanOut: [], limit: 10, cutoff: at(111), leaseUntil: at(171), now: at(111)).jobs.first)
+            #expect(taken.attempt == job.attempt + 1)
+            #expect(try await store.renewClaims([job.deliveryID: job.attempt], leaseUntil: at(200), now: at(112)).isEmpty)
+        }
+    }
+
+    @Test(arguments: StoreContractTests.backends)
     func evaluateFiresOnceAndTheOutboxLeases(_ backend: Backend) async throws {
         try await withStore(backend) { store in
             let alice = try store.addUser(name: "alice", tokenHash: hash(1), now: now)
@@ -632,7 +653,7 @@ import Testing
             #expect(try store.channelsWithDueDeliveries(now: at(30)).isEmpty)
             let early = try await store.claimDeliveries(channels: ["stdout"], fanOut: [], limit: 10, cutoff: at(30), leaseUntil: at(90), now: at(30))
             #expect(early.jobs.isEmpty && early.failed.isEmpty)
-            #expect(try store.stillClaimed([job1.deliveryID: 1]) == [job1.deliveryID])
+            #expect(try await store.renewClaims([job1.deliveryID: 1], leaseUntil: at(60), now: at(30)) == [job1.deliveryID])
 
             // After the lease: claimed again, attempt 2; the first claim no longer holds.
             #expect(try store.channelsWithDueDeliveries(now: at(61)) == ["stdout"])
@@ -641,9 +662,9 @@ import Testing
             let job2 = try #require(retaken.jobs.first)
             #expect(job2.deliveryID == job1.deliveryID)
             #expect(job2.attempt == 2)
-            #expect(try store.stillClaimed([job1.deliveryID: 1]).isEmpty)
-            #expect(try store.stillClaimed([job2.deliveryID: 2]) == [job2.deliveryID])
-            #expect(try store.stillClaimed([:]).isEmpty)
+            #expect(try await store.renewClaims([job1.deliveryID: 1], leaseUntil: at(121), now: at(61)).isEmpty)
+            #expect(try await store.renewClaims([job2.deliveryID: 2], leaseUntil: at(121), now: at(61)) == [job2.deliveryID])
+            #expect(try await store.renewClaims([:], leaseUntil: at(121), now: at(61)).isEmpty)
 
             // The overrun run's outcome is dropped; the current one's is written.
             #expect(try await store.recordOutcomes([outcome(job1, .sent)], now: at(62)).isEmpty)
@@ -658,7 +679,7 @@ import Testing
             #expect(sent.status == .sent)
             #expect(sent.attempts == 2)
             #expect(sent.error == nil)
-            #expect(try store.stillClaimed([job2.deliveryID: 2]).isEmpty)
+            #expect(try await store.renewClaims([job2.deliveryID: 2], leaseUntil: at(200), now: at(63)).isEmpty)
             // Written once: the same outcome again is dropped.
             #expect(try await store.recordOutcomes([outcome(job2, .failed, error: "late")], now: at(64)).isEmpty)
             #expect(try store.channelsWithDueDeliveries(now: at(10_000)).isEmpty)
@@ -736,11 +757,11 @@ import Testing
             #expect(aliceDeliveries.allSatisfy { $0.status == .sending && $0.attempts == 1 })
             let bobDeliveries = try #require(try store.notifications(NotificationQuery(userID: bob.id)).first?.deliveries)
             #expect(bobDeliveries.map(\.status) == [.failed])
-            #expect(try store.stillClaimed([claim.jobs[0].deliveryID: 1, claim.jobs[1].deliveryID: 1]) == Set(claim.jobs.map(\.deliveryID)))
+            #expect(try await store.renewClaims([claim.jobs[0].deliveryID: 1, claim.jobs[1].deliveryID: 1], leaseUntil: at(60), now: at(5)) == Set(claim.jobs.map(\.deliveryID)))
 
             // A token that moves to another user ends its claim: the outcome is dropped.
             _ = try store.registerDevice(user: "bob", fcmToken: "tok-1", label: nil, limitPerUser: nil, now: at(10))
-            #expect(try store.stillClaimed([claim.jobs[0].deliveryID: 1, claim.jobs[1].deliveryID: 1]) == [claim.jobs[1].deliveryID])
+            #expect(try await store.renewClaims([claim.jobs[0].deliveryID: 1, claim.jobs[1].deliveryID: 1], leaseUntil: at(60), now: at(10)) == [claim.jobs[1].deliveryID])
             #expect(try await store.recordOutcomes([outcome(claim.jobs[0], .sent)], now: at(11)).isEmpty)
 
             // A dead token deactivates its device.

@@ -155,11 +155,11 @@ import TestSupport
         let queue = DeliveryQueue(database: fixture.database, settings: fixture.config.notify, fanOutChannels: ["phone"])
         let jobs = try await queue.claim(channels: ["phone"], limit: 10, cutoff: fixture.now, now: fixture.now).jobs
         #expect(jobs.map(\.attempt) == [1])
-        #expect(try queue.stillClaimed(jobs[...]) == [jobs[0].deliveryID])
+        #expect(try await queue.renew(jobs[...]) == [jobs[0].deliveryID])
 
         let devices = DeviceService(database: fixture.database)
         if tokenMoves { _ = try devices.add(user: "bob", fcmToken: "tok-a", label: nil) } else { try devices.remove(id: 1) }
-        #expect(try queue.stillClaimed(jobs[...]).isEmpty)
+        #expect(try await queue.renew(jobs[...]).isEmpty)
         var random = SystemRandomNumberGenerator()
         #expect(try await queue.record([(jobs[0], .sent)], random: &random).isEmpty)
         let delivery = try #require(try fixture.deliveries().first)

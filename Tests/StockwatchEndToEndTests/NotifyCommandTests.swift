@@ -97,6 +97,32 @@ import TestSupport
         await receiver.stop()
     }
 
+    /// One claim of 32 deliveries, sent one at a time by a receiver that takes 0.5 s each,
+    /// takes 16 s against an 11 s lease: the claimer renews what it has not started, so
+    /// a second process started after the first lease would have ended finds nothing of
+    /// it to take, and no delivery is sent twice.
+    @Test func aClaimOutlastingItsFirstLeaseIsRenewedNotSentTwice() async throws {
+        let receiver = try await FakeWebhookReceiver(secret: FakeWebhookReceiver.makeSecret())
+        receiver.behaviour = { _, _ in .delayed(200, milliseconds: 500) }
+        let sandbox = try Self.webhookSandbox(receiver, timeout: "1s", lease: "11s")
+        let config = sandbox.folder + "/config/stockwatch/config.toml"
+        try (String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "[notify]\n", with: "[notify]\nconcurrency = 1\n"))
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        try Self.pending(sandbox, count: 40, channel: "hook")
+        let first = try sandbox.start(["notify"])
+        // 12 s: past the first claim's original lease, with about 8 of its 32 not yet sent.
+        #expect(await receiver.waitForRequests(count: 22, timeout: .seconds(30)))
+        try await Task.sleep(for: .seconds(1))
+        let second = try sandbox.run(["notify"])
+        let firstResult = try first.finish()
+        #expect(firstResult.status == 0, "\(firstResult.stderr)")
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(receiver.acceptedCounts.values.allSatisfy { $0 == 1 }, "\(receiver.acceptedCounts.filter { $0.value > 1 })")
+        #expect(receiver.acceptedCounts.count == 40)
+        #expect(try Self.statuses(sandbox) == ["sent": 40])
+        await receiver.stop()
+    }
+
     @Test func aNotifyKilledDuringSendsLosesNothing() async throws {
         let receiver = try await FakeWebhookReceiver(secret: FakeWebhookReceiver.makeSecret())
         // the first 40 are answered; then the receiver stalls, and the run is killed mid-send

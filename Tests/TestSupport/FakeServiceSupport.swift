@@ -32,6 +32,8 @@ struct RawResponse {
     var status: Int
     var headers: [(String, String)]
     var body: String
+    /// Answer only after this long (a slow receiver).
+    var delay: TimeAmount? = nil
 
     static func json(_ status: Int, _ body: String, headers: [(String, String)] = []) -> RawResponse {
         RawResponse(status: status, headers: [("Content-Type", "application/json; charset=UTF-8")] + headers, body: body)
@@ -128,6 +130,13 @@ private final class RawHandler: ChannelInboundHandler {
                 response = handle(request)
             }
             guard let response else { return }  // hang: never answer (the pipeline handler holds later requests)
+            if let delay = response.delay {
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: delay) {
+                    bound.value.0.write(response, keepAlive: head.isKeepAlive, version: head.version, context: bound.value.1)
+                }
+                return
+            }
             write(response, keepAlive: head.isKeepAlive, version: head.version, context: context)
         }
     }

@@ -10,6 +10,8 @@ public enum WebhookOutcome: Sendable {
     case statusWithRetryAfterText(Int, String)
     /// Never answer (the connection stays open until the client gives up or the receiver stops).
     case hang
+    /// The status, after this many milliseconds (a slow receiver).
+    case delayed(Int, milliseconds: Int64)
 }
 
 /// An HTTP endpoint on 127.0.0.1 that records every POST and checks its Standard Webhooks signature.
@@ -121,6 +123,9 @@ public final class FakeWebhookReceiver: @unchecked Sendable {
         case let .status(status, retryAfter):
             if problem == nil && (200..<300).contains(status) { lock.withLock { accepted[id, default: 0] += 1 } }
             return RawResponse(status: status, headers: retryAfter.map { [("Retry-After", String($0))] } ?? [], body: "")
+        case let .delayed(status, milliseconds):
+            if problem == nil && (200..<300).contains(status) { lock.withLock { accepted[id, default: 0] += 1 } }
+            return RawResponse(status: status, headers: [], body: "", delay: .milliseconds(milliseconds))
         case let .statusWithRetryAfterText(status, text):
             if problem == nil && (200..<300).contains(status) { lock.withLock { accepted[id, default: 0] += 1 } }
             return RawResponse(status: status, headers: [("Retry-After", text)], body: "")

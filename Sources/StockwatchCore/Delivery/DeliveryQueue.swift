@@ -20,9 +20,12 @@ struct DeliveryQueue: Sendable {
             leaseUntil: now.addingTimeInterval(TimeInterval(settings.leaseSeconds)), now: now)
     }
 
-    /// Which of these claimed jobs are still this run's to send. One read for many jobs.
-    func stillClaimed(_ jobs: ArraySlice<DeliveryJob>) throws(StockwatchError) -> Set<Int64> {
-        try database.stillClaimed(Dictionary(jobs.map { ($0.deliveryID, $0.attempt) }) { a, _ in a })
+    /// Which of these claimed jobs are still this run's to send, their leases renewed for
+    /// a whole lease from `now`. One write for many jobs.
+    func renew(_ jobs: ArraySlice<DeliveryJob>, now: Date = Date()) async throws(StockwatchError) -> Set<Int64> {
+        try await database.renewClaims(
+            Dictionary(jobs.map { ($0.deliveryID, $0.attempt) }) { a, _ in a },
+            leaseUntil: now.addingTimeInterval(TimeInterval(settings.leaseSeconds)), now: now)
     }
 
     /// Writes the outcomes of finished sends in one transaction and returns each

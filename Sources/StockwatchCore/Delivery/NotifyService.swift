@@ -94,13 +94,19 @@ public struct NotifyService: Sendable {
                     }
                 }
                 // A claimed job can wait for a free slot as long as the sends before it take
-                // (up to their timeouts). Before starting more, drop those whose claim ended
+                // (up to their timeouts), longer than its lease. Before starting more, renew
+                // the leases of those not started yet and drop those whose claim ended
                 // meanwhile (their device removed or now another user's, their user removed),
-                // so that no send starts more than a second after its claim was last checked.
+                // so that no send starts more than a second after its claim was last renewed:
+                // the lease then outlives the send (config check: lease >= longest send + 10 s).
+                // When the renewal fails, the rest is left for a later run once its lease ends.
                 if next < pending.count, ContinuousClock.now - checkedAt > .seconds(1) {
                     checkedAt = ContinuousClock.now
-                    if let held = try? queue.stillClaimed(pending[next...]) {
+                    do throws(StockwatchError) {
+                        let held = try await queue.renew(pending[next...])
                         pending = Array(pending[..<next]) + pending[next...].filter { held.contains($0.deliveryID) }
+                    } catch {
+                        pending = Array(pending[..<next])
                     }
                 }
                 while inFlight < concurrency, next < pending.count {

@@ -57,9 +57,11 @@ public protocol OutboxStore: Sendable {
     /// (returned in `failed`). A job's device is found only while it belongs to the
     /// notification's user.
     func claimDeliveries(channels: Set<String>, fanOut: Set<String>, limit: Int, cutoff: Date, leaseUntil: Date, now: Date) async throws(StockwatchError) -> (jobs: [DeliveryJob], failed: [DeliveryJSON])
-    /// Which of these claims (delivery id: attempt) still hold: a removed device or user,
-    /// a token moved to another user, or a lease taken over ends a claim.
-    func stillClaimed(_ claims: [Int64: Int]) throws(StockwatchError) -> Set<Int64>
+    /// Extends the lease of those of these claims (delivery id: attempt) that still hold
+    /// to `leaseUntil`, and returns them: a removed device or user, a token moved to
+    /// another user, or a lease taken over ends a claim. notify renews what it has not
+    /// started yet, so that no claim's lease ends before its send does.
+    func renewClaims(_ claims: [Int64: Int], leaseUntil: Date, now: Date) async throws(StockwatchError) -> Set<Int64>
     /// Writes outcomes in one transaction and returns the new state of each delivery whose
     /// claim still held; the others are dropped (the run that took over decides).
     func recordOutcomes(_ outcomes: [DeliveryOutcome], now: Date) async throws(StockwatchError) -> [DeliveryJSON]

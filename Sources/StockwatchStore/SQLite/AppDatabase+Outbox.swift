@@ -100,17 +100,17 @@ extension AppDatabase: OutboxStore {
         }
     }
 
-    public func stillClaimed(_ claims: [Int64: Int]) throws(StockwatchError) -> Set<Int64> {
+    public func renewClaims(_ claims: [Int64: Int], leaseUntil: Date, now: Date) async throws(StockwatchError) -> Set<Int64> {
         guard !claims.isEmpty else { return [] }
-        return try read { db in
-            var held = Set<Int64>()
-            for row in try Row.fetchAll(
-                db, sql: "SELECT id, attempts FROM deliveries WHERE id IN (SELECT value FROM json_each(?)) AND status = 'sending'",
-                arguments: [JSONOutput.encode(Array(claims.keys))])
-            where claims[row["id"]] == row["attempts"] {
-                held.insert(row["id"])
-            }
-            return held
+        let pairs = JSONOutput.encode(claims.map { [$0.key, Int64($0.value)] })
+        return try await writeAsync { db in
+            Set(try Int64.fetchAll(
+                db, sql: """
+                    UPDATE deliveries SET lease_until = ?, updated_at = ?
+                    WHERE status = 'sending'
+                      AND (id, attempts) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))
+                    RETURNING id
+                    """, arguments: [leaseUntil.milliseconds, now.milliseconds, pairs]))
         }
     }
 
