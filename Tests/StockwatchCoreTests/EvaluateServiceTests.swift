@@ -175,6 +175,16 @@ import Testing
         #expect(later.insufficientHistory == [])
     }
 
+    @Test func anAlertThatFiresInARunIsNotAlsoReportedAsLackingHistory() throws {
+        try quote("EUR/USD", 1.00, minute: 0)
+        let rise = try add("EUR/USD") { $0.rise = "5%"; $0.within = "10m" }
+        try quote("EUR/USD", 1.01, minute: 5)  // nothing at or before minute -5: no reference yet
+        try quote("EUR/USD", 1.06, minute: 10)  // reference: minute 0 -> 6%
+        let report = try run(minute: 11)
+        #expect(report.notifications.map(\.alertId) == [rise])
+        #expect(report.insufficientHistory == [])
+    }
+
     @Test func onceFiresOneNotificationAcrossManyQuotes() throws {
         try quote("AAPL", 100, minute: 0)
         let id = try add("AAPL") { $0.above = "150"; $0.trigger = "once" }

@@ -78,13 +78,6 @@ struct ServeCoreTests {
         #expect(!OriginCheck.isBrowserOrigin("ws://127.0.0.1"))
     }
 
-    @Test func tokensCompareInConstantTimeAndExactly() {
-        let hash = APIToken.hash("sw_abc")
-        #expect(BearerAuthentication.constantTimeEqual(hash, APIToken.hash("sw_abc")))
-        #expect(!BearerAuthentication.constantTimeEqual(hash, APIToken.hash("sw_abd")))
-        #expect(!BearerAuthentication.constantTimeEqual(hash, String(hash.dropLast())))
-    }
-
     @Test func aClientThatStopsReadingIsDroppedInsteadOfBufferedWithoutBound() async throws {
         let store = try TemporaryStore()
         let hub = StreamHub(history: HistoryService(database: store.database), maxConnectionsPerUser: 2, pollInterval: .milliseconds(250))

@@ -16,7 +16,9 @@ import Testing
         Case(arguments: ["alert", "add", "EUR/XYZ", "--above", "1"], status: 64, culprit: "XYZ"),
         Case(arguments: ["alert", "add", "AAPL", "--above", "1", "--below", "2"], status: 64, culprit: "--above and --below"),
         Case(arguments: ["alert", "add", "AAPL"], status: 64, culprit: "no condition"),
-        Case(arguments: ["alert", "add", "AAPL", "--above", "-5"], status: 64, culprit: "--above"),
+        // A negative value is the option's value, refused with why, not "Missing value".
+        Case(arguments: ["alert", "add", "AAPL", "--above", "-5"], status: 64, culprit: "'-5' for --above: must not be negative"),
+        Case(arguments: ["alert", "add", "AAPL", "--rise", "-5", "--within", "1h"], status: 64, culprit: "'-5' for --rise"),
         Case(arguments: ["alert", "add", "AAPL", "--above=-5"], status: 64, culprit: "negative"),
         Case(arguments: ["alert", "add", "AAPL", "--below", "abc"], status: 64, culprit: "'abc'"),
         Case(arguments: ["alert", "add", "AAPL", "--above", "NaN"], status: 64, culprit: "'NaN'"),

@@ -100,7 +100,9 @@ struct Evaluation {
             SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol IN (SELECT symbol FROM temp.evaluate_batch)
             """) ?? 0
         for index in candidates.indices { try judge(index, db) }
-        report.insufficientHistory = insufficient.sorted()
+        // An alert that fired on some quote of this run had history enough for it.
+        let fired = Set(firings.map { candidates[$0.candidate].id })
+        report.insufficientHistory = insufficient.subtracting(fired).sorted()
         try write(db)
         return report
     }

@@ -9,17 +9,19 @@ struct AlertAddCommand: ParsableCommand {
         discussion: "Give exactly one condition. PRICE is a plain decimal, PERCENT is written 5 or 5%, DURATION 90s, 15m, 4h, 2d, 1w or 1h30m."
     )
 
+    // .unconditional: a value that starts with a dash ("--above -5") is the option's
+    // value, refused with a reason, not a missing value followed by an unknown option.
     @Argument(help: "A stock ticker (AAPL, BRK.B, VOD.L) or a currency pair (EUR/USD).") var symbol: String
-    @Option(help: ArgumentHelp("Fire when the price is at or above PRICE.", valueName: "price")) var above: String?
-    @Option(help: ArgumentHelp("Fire when the price is at or below PRICE.", valueName: "price")) var below: String?
-    @Option(help: ArgumentHelp("Fire when the price moves from below PRICE to at or above it.", valueName: "price")) var crossesAbove: String?
-    @Option(help: ArgumentHelp("Fire when the price moves from above PRICE to at or below it.", valueName: "price")) var crossesBelow: String?
-    @Option(help: ArgumentHelp("Fire when the price rose PERCENT within --within.", valueName: "percent")) var rise: String?
-    @Option(help: ArgumentHelp("Fire when the price fell PERCENT within --within.", valueName: "percent")) var fall: String?
-    @Option(help: ArgumentHelp("The window of --rise and --fall.", valueName: "duration")) var within: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price is at or above PRICE.", valueName: "price")) var above: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price is at or below PRICE.", valueName: "price")) var below: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price moves from below PRICE to at or above it.", valueName: "price")) var crossesAbove: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price moves from above PRICE to at or below it.", valueName: "price")) var crossesBelow: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price rose PERCENT within --within.", valueName: "percent")) var rise: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price fell PERCENT within --within.", valueName: "percent")) var fall: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("The window of --rise and --fall.", valueName: "duration")) var within: String?
     @Option(help: ArgumentHelp("once, rearm (default) or every.", valueName: "mode")) var trigger: String?
-    @Option(help: ArgumentHelp("At least this long between two notifications.", valueName: "duration")) var cooldown: String?
-    @Option(help: ArgumentHelp("Re-arm only once the price is PERCENT back past the level (rearm only).", valueName: "percent")) var rearmMargin: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("At least this long between two notifications.", valueName: "duration")) var cooldown: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Re-arm only once the price is PERCENT back past the level (rearm only).", valueName: "percent")) var rearmMargin: String?
     @Option(help: ArgumentHelp("Stop at this date (2026-12-31, 2026-12-31T18:00:00Z) or after this duration.", valueName: "date|duration")) var expires: String?
     @Option(help: ArgumentHelp("A channel from the config; repeat for several (default: [alerts] default_notify, else stdout).", valueName: "channel")) var notify: [String] = []
     @Option(help: ArgumentHelp("The owner (default: the user named default).", valueName: "name")) var user: String?
