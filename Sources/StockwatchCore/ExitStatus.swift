@@ -16,6 +16,20 @@ public enum ExitStatus: Int32, CaseIterable, Sendable {
     case temporary = 75
     case config = 78
 
+    /// The `code` of the JSON error a command that ends with this status writes to stderr.
+    public var code: String {
+        switch self {
+        case .success: "success"
+        case .attention: "attention"
+        case .usage: "usage"
+        case .dataError: "invalid_input"
+        case .unavailable: "unavailable"
+        case .software: "internal"
+        case .temporary: "temporary"
+        case .config: "config"
+        }
+    }
+
     public var meaning: String {
         switch self {
         case .success: "success"
@@ -41,6 +55,18 @@ extension StockwatchError {
         case .internal: .software
         }
     }
+}
+
+/// An error inside a report's JSON (tick's failed steps, notify's broken channels).
+public struct ErrorJSON: Encodable, Sendable {
+    public var code: String
+    public var message: String
+    public var exitStatus: Int32
+    enum CodingKeys: String, CodingKey { case code, message, exitStatus = "exit_status" }
+}
+
+extension StockwatchError {
+    public var json: ErrorJSON { ErrorJSON(code: code, message: message, exitStatus: exitStatus.rawValue) }
 }
 
 extension FetchReport {

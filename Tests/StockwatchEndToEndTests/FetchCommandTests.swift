@@ -4,6 +4,38 @@ import Testing
 import TestSupport
 
 @Suite struct FetchCommandTests {
+    /// The one rule for a command that did its work and still exits non-zero: each problem
+    /// a line on stderr, then under --json one JSON error with the exit status; tick's JSON
+    /// names the failed steps too.
+    @Test func fetchAndTickThatExit78SayWhyOnStderrAlsoUnderJSON() throws {
+        let sandbox = try Sandbox()
+        sandbox.write("config/stockwatch/config.toml", "[providers.finnhub]\n")  // no key anywhere
+        try sandbox.run(["alert", "add", "AAPL", "--above", "1"])
+        for command in [["fetch"], ["tick"]] {
+            let text = try sandbox.run(command)
+            #expect(text.status == 78, "\(command): \(text.stderr)")
+            #expect(text.stderr.hasPrefix("stockwatch: error: ") && text.stderr.contains("finnhub"), "\(command): \(text.stderr)")
+
+            let json = try sandbox.run(command + ["--json"])
+            #expect(json.status == 78)
+            let lines = json.stderr.split(separator: "\n")
+            #expect(lines.first?.hasPrefix("stockwatch: error: ") == true, "\(command): \(json.stderr)")
+            let document = try #require(try lines.last.flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] })
+            let error = try #require(document["error"] as? [String: Any])
+            #expect(error["exit_status"] as? Int == 78)
+            #expect(error["code"] as? String == "config")
+            #expect((error["message"] as? String)?.contains("finnhub") == true)
+            var report = try #require(try json.json() as? [String: Any])
+            if command == ["tick"] {
+                #expect(Set(report.keys) == ["fetch", "evaluate", "notify", "errors"])
+                #expect(report["errors"] as? [Any] != nil)
+                report = try #require(report["fetch"] as? [String: Any])
+            }
+            let fetchErrors = try #require(report["errors"] as? [[String: Any]])
+            #expect(fetchErrors.contains { $0["code"] as? String == "config" })
+        }
+    }
+
     /// Budgets outlive the process: the second cron run must not spend a request.
     @Test func budgetsPersistAcrossProcesses() async throws {
         let ts = Int(Date().timeIntervalSince1970) - 60

@@ -135,5 +135,11 @@ public struct NotifyReport: Encodable, Sendable {
     public var deliveries: [DeliveryJSON] = []
     public var configErrors: [StockwatchError] = []
 
-    enum CodingKeys: String, CodingKey { case deliveries }
+    enum CodingKeys: String, CodingKey { case deliveries, configErrors = "config_errors" }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(deliveries, forKey: .deliveries)
+        try c.encode(configErrors.map(\.json), forKey: .configErrors)
+    }
 }

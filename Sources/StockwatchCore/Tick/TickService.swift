@@ -55,5 +55,15 @@ public struct TickReport: Encodable, Sendable {
     /// Steps that failed as a whole (the database busy, a config error).
     public var errors: [StockwatchError] = []
 
-    enum CodingKeys: String, CodingKey { case fetch, evaluate, notify }
+    enum CodingKeys: String, CodingKey { case fetch, evaluate, notify, errors }
+
+    /// Every key always present: a step that did not run is null, and `errors` lists the
+    /// steps that failed as a whole, so the JSON never looks clean when one did.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(fetch, forKey: .fetch)
+        try c.encode(evaluate, forKey: .evaluate)
+        try c.encode(notify, forKey: .notify)
+        try c.encode(errors.map(\.json), forKey: .errors)
+    }
 }

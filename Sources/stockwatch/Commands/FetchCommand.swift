@@ -33,11 +33,8 @@ struct FetchCommand: AsyncParsableCommand {
                 for quote in report.quotes { print("\(quote.symbol) \(quote.price.formattedPrice) \(quote.provider) \(Output.time(quote.observedAt))") }
                 for skip in report.skipped { print("\(skip.symbol) skipped: \(skip.provider.map { "\($0): " } ?? "")\(Output.cell(skip.reason))") }
             }
-            // Failures go to stderr even without -v: cron mails them.
-            if report.exitStatus != .success {
-                for error in report.errors { Output.errorLine(error.message) }
-            }
         }
-        if report.exitStatus != .success { throw ExitCode(report.exitStatus.rawValue) }
+        // Failures go to stderr even without -v: cron mails them.
+        try Output.finish(report.exitStatus, problems: report.errors.map(\.message), json: global.json)
     }
 }

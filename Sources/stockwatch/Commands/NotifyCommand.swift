@@ -22,6 +22,6 @@ struct NotifyCommand: AsyncParsableCommand {
             writeLine: global.json ? NotifyService.standardError : NotifyService.standardOutput)
         let report = try await service.run()
         Output.notify(report, global: global)
-        if report.exitStatus != .success { throw ExitCode(report.exitStatus.rawValue) }
+        try Output.finish(report.exitStatus, problems: Output.problems(report), json: global.json)
     }
 }

@@ -25,16 +25,15 @@ struct TickCommand: AsyncParsableCommand {
         let report = try await service.run(input: try from.map { path throws(StockwatchError) in try InputFile.read(path) })
         if global.json {
             Output.json(report)
-        } else {
-            if let fetch = report.fetch, fetch.exitStatus != .success {
-                for error in fetch.errors { Output.errorLine("fetch: \(error.message)") }
-            }
-            if global.verbose, let evaluate = report.evaluate {
-                print("fetched \(report.fetch?.quotes.count ?? 0) quotes; evaluated \(evaluate.evaluated) alerts, \(evaluate.notifications.count) notifications")
-            }
+        } else if global.verbose, let evaluate = report.evaluate {
+            print("fetched \(report.fetch?.quotes.count ?? 0) quotes; evaluated \(evaluate.evaluated) alerts, \(evaluate.notifications.count) notifications")
         }
-        for error in report.errors { Output.errorLine(error.message) }
         if let notify = report.notify { Output.notify(notify, global: global, printJSON: false) }
-        if report.exitStatus != .success { throw ExitCode(report.exitStatus.rawValue) }
+        // Every step's problems, whichever step decides the exit status.
+        var problems: [String] = []
+        if let fetch = report.fetch, fetch.exitStatus != .success { problems += fetch.errors.map { "fetch: \($0.message)" } }
+        problems += report.errors.map(\.message)
+        if let notify = report.notify { problems += Output.problems(notify) }
+        try Output.finish(report.exitStatus, problems: problems, json: global.json)
     }
 }

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import StockwatchCore
 import StockwatchModel
@@ -85,15 +86,31 @@ extension Output {
                 print("delivery \(d.id) (notification \(d.notificationId), \(d.channel)\(d.target.map { " \($0)" } ?? "")): \(d.status.rawValue)\(d.error.map { ": \(cell($0))" } ?? "")")
             }
         }
+    }
+
+    /// What went wrong in a notify run, one line each: broken channels, then the
+    /// deliveries not sent (a storm of failures is summarised: cron mails all of it).
+    static func problems(_ report: NotifyReport) -> [String] {
         var problems = report.configErrors.map(\.message)
-        if !global.json {
-            let unsent = report.deliveries.filter { $0.status != .sent }
-            // A storm of failures is summarised: cron mails all of it.
-            problems += unsent.prefix(20).map {
-                "delivery \($0.id) of notification \($0.notificationId) via \($0.channel): \($0.status.rawValue) after attempt \($0.attempts): \($0.error ?? "unknown error")"
-            }
-            if unsent.count > 20 { problems.append("... and \(unsent.count - 20) more deliveries not sent (see 'stockwatch status')") }
+        let unsent = report.deliveries.filter { $0.status != .sent }
+        problems += unsent.prefix(20).map {
+            "delivery \($0.id) of notification \($0.notificationId) via \($0.channel): \($0.status.rawValue) after attempt \($0.attempts): \($0.error ?? "unknown error")"
         }
-        for line in problems { errorLine(line) }
+        if unsent.count > 20 { problems.append("... and \(unsent.count - 20) more deliveries not sent (see 'stockwatch status')") }
+        return problems
+    }
+
+    /// The one rule for a command that ends with a status other than 0 after doing its
+    /// work (fetch, notify, tick): every problem is a line on stderr, then under --json one
+    /// JSON error object (the first problem, and the exit status), as for any error.
+    static func finish(_ status: ExitStatus, problems: [String], json: Bool) throws {
+        guard status != .success else { return }
+        let lines = problems.isEmpty ? [status.meaning] : problems
+        for line in lines { errorLine(line) }
+        if json {
+            let document = JSONOutput.errorDocument(code: status.code, message: lines[0].printableLine, exitStatus: status.rawValue)
+            FileHandle.standardError.write(Data((document + "\n").utf8))
+        }
+        throw ExitCode(status.rawValue)
     }
 }
