@@ -39,6 +39,7 @@ public struct APIServer: Sendable {
         let hub = StreamHub(history: HistoryService(database: database), maxConnectionsPerUser: config.serve.maxConnectionsPerUser, pollInterval: pollInterval, logger: logger)
         let streamResponder = streamRouter(hub: hub).buildResponder()
         let database = self.database
+        let peers = PeerConnections(limit: config.serve.maxConnectionsPerAddress)
         let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             // An HTTP connection that sends nothing for a minute is closed.
             http1: .init(idleTimeout: .seconds(60)),
@@ -50,7 +51,7 @@ public struct APIServer: Sendable {
             server: HTTPServerBuilder { responder in
                 GatedWebSocketChannel(
                     inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: streamResponder, configuration: channelConfiguration),
-                    database: database)
+                    database: database, headTimeout: .seconds(config.serve.requestHeadTimeoutSeconds), peers: peers)
             },
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "stockwatch"),
             onServerRunning: { channel in

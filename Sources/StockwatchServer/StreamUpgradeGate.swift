@@ -69,20 +69,34 @@ final class StreamUpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Hummingbird's HTTP/1 + WebSocket channel with the gate inserted before its upgrade handler.
+/// Hummingbird's HTTP/1 + WebSocket channel with the gate inserted before its upgrade
+/// handler, the connection guard first and the answer to malformed requests after the
+/// HTTP decoder.
 struct GatedWebSocketChannel: ServerChildChannel {
     let inner: HTTP1WebSocketUpgradeChannel
     let database: any AccountStore
+    let headTimeout: TimeAmount
+    let peers: PeerConnections
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<HTTP1WebSocketUpgradeChannel.Value> {
         inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let upgrader = try channel.pipeline.syncOperations.handler(type: NIOTypedHTTPServerUpgradeHandler<HTTP1WebSocketUpgradeChannel.UpgradeResult>.self)
-            try channel.pipeline.syncOperations.addHandler(StreamUpgradeGate(database: database), position: .before(upgrader))
+            let pipeline = channel.pipeline.syncOperations
+            let upgrader = try pipeline.handler(type: NIOTypedHTTPServerUpgradeHandler<HTTP1WebSocketUpgradeChannel.UpgradeResult>.self)
+            try pipeline.addHandler(StreamUpgradeGate(database: database), position: .before(upgrader))
+            let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            try pipeline.addHandler(MalformedRequestAnswer(), position: .after(decoder))
+            try pipeline.addHandler(ConnectionGuard(headTimeout: headTimeout, peers: peers), position: .first)
             return value
         }
     }
 
     func handle(value: HTTP1WebSocketUpgradeChannel.Value, logger: Logger) async {
-        await inner.handle(value: value, logger: logger)
+        // Hummingbird logs here, as errors, what the clients do to their own connections:
+        // one closed before its first request head (by the guard above, or the client)
+        // never negotiated its upgrade. A thousand hostile sockets must not write a
+        // thousand error lines; requests and streams log through their own loggers.
+        var connectionLogger = logger
+        connectionLogger.logLevel = .critical
+        await inner.handle(value: value, logger: connectionLogger)
     }
 }

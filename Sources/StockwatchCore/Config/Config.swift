@@ -80,6 +80,14 @@ public struct ServeSettings: Sendable, Equatable {
     public var maxDevicesPerUser = 20
     /// Writes (POST and DELETE) one user may make per minute on one serve instance.
     public var writesPerMinute = 120
+    /// How long a client has to send a complete request head (the first request of a
+    /// connection included): a connection that sends nothing, or a header line now and
+    /// then (slowloris), is closed after this.
+    public var requestHeadTimeoutSeconds: Int64 = 10
+    /// Connections one TCP peer address may hold open at once; 0: no limit. Behind a
+    /// reverse proxy every client has the proxy's address: turn it off there and let the
+    /// proxy enforce its own limit.
+    public var maxConnectionsPerAddress = 512
 
     public init() {}
 

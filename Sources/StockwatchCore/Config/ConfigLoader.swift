@@ -131,6 +131,7 @@ private struct TableReader {
         let path = ["serve"]
         try expectKeys(table, path: path, allowed: [
             "listen", "max_connections_per_user", "allowed_origins", "api_channels", "max_alerts_per_user", "max_devices_per_user", "writes_per_minute",
+            "request_head_timeout", "max_connections_per_address",
         ])
         if let listen = try string(table, "listen", path: path) {
             do { config.serve.listen = try ListenAddress.parse(listen, option: "listen") } catch { throw self.error(path, "listen", error.message) }
@@ -139,6 +140,12 @@ private struct TableReader {
         if let value = try integer(table, "max_alerts_per_user", path: path, in: 1...1_000_000) { config.serve.maxAlertsPerUser = value }
         if let value = try integer(table, "max_devices_per_user", path: path, in: 1...1000) { config.serve.maxDevicesPerUser = value }
         if let value = try integer(table, "writes_per_minute", path: path, in: 1...100_000) { config.serve.writesPerMinute = value }
+        if let value = try integer(table, "max_connections_per_address", path: path, in: 0...1_000_000) { config.serve.maxConnectionsPerAddress = value }
+        if let text = try string(table, "request_head_timeout", path: path) {
+            let seconds = try duration(text, path: path, key: "request_head_timeout")
+            guard (1...300).contains(seconds) else { throw error(path, "request_head_timeout", "must be between 1s and 5m") }
+            config.serve.requestHeadTimeoutSeconds = seconds
+        }
         if let value = table["allowed_origins"] {
             let origins = try stringList(value, key: "allowed_origins", path: path)
             do { try config.serve.allowOrigins(origins, option: "allowed_origins") } catch { throw self.error(path, "allowed_origins", error.message) }
