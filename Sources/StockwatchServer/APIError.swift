@@ -11,6 +11,10 @@ enum APIError: Error {
     case unauthorized
     case forbiddenOrigin(String)
     case upgradeRequired
+    /// An upgrade request without a usable Sec-WebSocket-Key or Sec-WebSocket-Version.
+    case badUpgrade(String)
+    /// The path exists, with other methods.
+    case methodNotAllowed(allowed: [String])
     /// `[serve] writes_per_minute` used up; the client may write again after that many seconds.
     case tooManyWrites(retryAfterSeconds: Int)
 }
@@ -25,6 +29,10 @@ struct ErrorRendering: RouterMiddleware {
     func handle(_ request: Request, context: APIRequestContext, next: (Request, APIRequestContext) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as HTTPError where error.status == .notFound {
+            // The router found no route: a known path asked with another method is 405.
+            let allowed = APIServer.methods(forPath: request.uri.path)
+            return Self.response(for: allowed.isEmpty ? error : APIError.methodNotAllowed(allowed: allowed), request: request, logger: context.logger)
         } catch {
             return Self.response(for: error, request: request, logger: context.logger)
         }
@@ -38,6 +46,7 @@ struct ErrorRendering: RouterMiddleware {
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = #"Bearer realm="stockwatch""# }
         if case let APIError.tooManyWrites(seconds) = error { headers[.retryAfter] = String(seconds) }
+        if case let APIError.methodNotAllowed(allowed) = error { headers[.allow] = allowed.joined(separator: ", ") }
         let body = JSONOutput.encode(["error": ["code": code, "message": message]])
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
     }
@@ -58,6 +67,10 @@ struct ErrorRendering: RouterMiddleware {
             return (.unauthorized, "unauthorized", "missing or wrong bearer token (Authorization: Bearer TOKEN from 'stockwatch user add')")
         case let APIError.forbiddenOrigin(origin):
             return (.forbidden, "forbidden_origin", "origin '\(origin.truncatedForMessage)' is not in [serve] allowed_origins")
+        case let APIError.badUpgrade(reason):
+            return (.badRequest, "bad_upgrade", reason)
+        case let APIError.methodNotAllowed(allowed):
+            return (.methodNotAllowed, "method_not_allowed", "this path answers \(allowed.joined(separator: ", ")) only")
         case APIError.upgradeRequired:
             return (.upgradeRequired, "upgrade_required", "GET /v1/stream is a WebSocket: send Connection: Upgrade and Upgrade: websocket")
         case let APIError.tooManyWrites(seconds):

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HTTPTypes
 import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
@@ -77,6 +78,26 @@ public struct APIServer: Sendable {
         }
     }
 
+    /// Every path the API answers and its methods (as openapi.yaml lists them; a test
+    /// compares the two): a known path asked with another method answers 405 with Allow.
+    static let routes: [(path: String, methods: [String])] = [
+        ("/healthz", ["GET"]), ("/v1/alerts", ["GET", "POST"]), ("/v1/alerts/{id}", ["GET", "DELETE"]),
+        ("/v1/devices", ["GET", "POST"]), ("/v1/devices/{id}", ["DELETE"]), ("/v1/quotes", ["GET"]),
+        ("/v1/notifications", ["GET"]), ("/v1/stream", ["GET"]),
+    ]
+
+    /// The methods of the route `path` matches ({id} matches any one segment); none when
+    /// it matches no route.
+    static func methods(forPath path: String) -> [String] {
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false)
+        for route in routes {
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard pattern.count == segments.count else { continue }
+            if zip(pattern, segments).allSatisfy({ $0 == $1 || ($0.hasPrefix("{") && !$1.isEmpty) }) { return route.methods }
+        }
+        return []
+    }
+
     func apiRouter() -> Router<APIRequestContext> {
         let router = Router(context: APIRequestContext.self)
         // Origin check, then CORS headers, then errors rendered as JSON responses: inside
@@ -97,7 +118,10 @@ public struct APIServer: Sendable {
         v1.get("quotes") { request, _ in try await routes.quotes(request) }
         v1.get("notifications") { request, context in try await routes.notifications(request, user: context.requireUser()) }
         // Reached by an authenticated request that is not a WebSocket upgrade.
-        v1.get("stream") { _, _ -> Response in throw APIError.upgradeRequired }
+        v1.get("stream") { request, _ -> Response in
+            if let problem = request.headers[HTTPField.Name(StreamUpgradeGate.problemHeader)!] { throw APIError.badUpgrade(problem) }
+            throw APIError.upgradeRequired
+        }
         return router
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
@@ -36,6 +37,20 @@ final class StreamUpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         held = []
+        if let problem = Self.malformedUpgrade(head) {
+            // Hummingbird's upgrader would answer nothing at all: the router answers 400,
+            // after the token check every /v1 route has.
+            var forwarded = head
+            forwarded.headers.remove(name: "upgrade")
+            forwarded.headers.replaceOrAdd(name: "connection", value: "close")
+            forwarded.headers.replaceOrAdd(name: Self.problemHeader, value: problem)
+            let rest = held ?? []
+            held = nil
+            context.fireChannelRead(wrapInboundOut(.head(forwarded)))
+            for part in rest { context.fireChannelRead(wrapInboundOut(part)) }
+            context.fireChannelReadComplete()
+            return
+        }
         let token = BearerAuthentication.token(
             authorization: head.headers.first(name: "authorization"), subprotocols: head.headers.first(name: "sec-websocket-protocol"))
         let database = self.database
@@ -61,6 +76,17 @@ final class StreamUpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
             context.fireChannelReadComplete()
             if allowed { context.pipeline.syncOperations.removeHandler(context: context, promise: nil) }
         }
+    }
+
+    /// Marks a request whose upgrade was malformed, for the `/v1/stream` route.
+    static let problemHeader = "stockwatch-upgrade-problem"
+
+    /// Why an upgrade request cannot be a WebSocket handshake (RFC 6455, 4.2.1), if so.
+    static func malformedUpgrade(_ head: HTTPRequestHead) -> String? {
+        let key = head.headers.first(name: "sec-websocket-key") ?? ""
+        guard Data(base64Encoded: key)?.count == 16 else { return "a WebSocket upgrade needs Sec-WebSocket-Key: 16 bytes in base64" }
+        guard head.headers.first(name: "sec-websocket-version") == "13" else { return "a WebSocket upgrade needs Sec-WebSocket-Version: 13" }
+        return nil
     }
 
     static func isUpgrade(_ head: HTTPRequestHead) -> Bool {

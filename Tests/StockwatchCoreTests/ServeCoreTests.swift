@@ -108,3 +108,29 @@ struct ServeCoreTests {
         #expect(await hub.subscribe(client.id, to: ["IBM"], limit: 2)?.all == ["AAPL", "IBM"])
     }
 }
+
+@Suite struct RouteTableTests {
+    /// The table that answers 405 lists what openapi.yaml documents, path by path.
+    @Test func theRouteTableIsOpenAPIsPathsAndMethods() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let yaml = try String(contentsOf: root.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        var documented: [String: [String]] = [:]
+        var path: String?
+        for line in yaml.split(separator: "\n") {
+            if line.hasPrefix("  /"), line.hasSuffix(":") {
+                path = String(line.dropFirst(2).dropLast())
+                documented[path!] = []
+            } else if let current = path, line.hasPrefix("    "), !line.hasPrefix("     "),
+                let method = ["get", "post", "put", "patch", "delete"].first(where: { line == "    \($0):" }) {
+                documented[current]!.append(method.uppercased())
+            } else if !line.hasPrefix(" ") {
+                path = nil
+            }
+        }
+        let table = Dictionary(uniqueKeysWithValues: APIServer.routes.map { ($0.path, $0.methods.sorted()) })
+        #expect(table == documented.mapValues { $0.sorted() })
+        #expect(APIServer.methods(forPath: "/v1/alerts/17") == ["GET", "DELETE"])
+        #expect(APIServer.methods(forPath: "/v1/alerts/") == [])
+        #expect(APIServer.methods(forPath: "/v1/nothing") == [])
+    }
+}

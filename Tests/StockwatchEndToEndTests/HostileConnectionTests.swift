@@ -49,6 +49,35 @@ import Testing
         for socket in held { #expect(socket.readUntilClosed(timeout: 10).closed) }
         #expect(try await server.request("GET", "/healthz").status == 200)
     }
+
+    /// A method a path does not have is 405 with Allow; an upgrade that cannot be a
+    /// WebSocket handshake is 400, not an empty reply.
+    @Test func wrongMethodsAre405AndMalformedUpgradesAre400() async throws {
+        let sandbox = try Sandbox()
+        let alice = try sandbox.addUser("alice")
+        let server = try ServeProcess(sandbox)
+        defer { server.stop() }
+        for (method, path, allow) in [("PUT", "/v1/alerts", "GET, POST"), ("DELETE", "/v1/quotes", "GET"), ("POST", "/v1/alerts/3", "GET, DELETE"), ("PATCH", "/healthz", "GET")] {
+            let answer = try await server.request(method, path, token: alice)
+            #expect(answer.status == 405, "\(method) \(path)")
+            #expect(answer.headers.first(name: "Allow") == allow)
+            #expect(answer.errorCode == "method_not_allowed")
+        }
+        #expect(try await server.request("GET", "/v1/nothing", token: alice).status == 404)
+        #expect(try await server.request("GET", "/v1/alerts/3", token: alice).status == 404)
+
+        for extra in ["", "Sec-WebSocket-Key: x\r\nSec-WebSocket-Version: 13\r\n", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n"] {
+            let socket = try RawSocket(port: server.port)
+            socket.send("GET /v1/stream HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(alice)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\(extra)\r\n")
+            let answer = socket.readUntilClosed(timeout: 5)
+            #expect(answer.text.hasPrefix("HTTP/1.1 400 "), "\(extra): \(answer.text)")
+            #expect(answer.text.contains("bad_upgrade"))
+        }
+        // Without a token it is still 401 first.
+        let anonymous = try RawSocket(port: server.port)
+        anonymous.send("GET /v1/stream HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+        #expect(anonymous.readUntilClosed(timeout: 5).text.hasPrefix("HTTP/1.1 401 "))
+    }
 }
 
 /// A TCP client on raw POSIX sockets: what a hostile client sends is not HTTP.
