@@ -66,6 +66,8 @@ public struct APIServer: Sendable {
             services: [.init(service: app), .init(service: hub, successTerminationBehavior: .gracefullyShutdownGroup)],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = .seconds(10)
+        let watchdog = ShutdownWatchdog(exitAfter: .seconds(15), logger: logger)
+        defer { watchdog.cancel() }
         do {
             try await ServiceGroup(configuration: group).run()
             logger.info("stopped")
