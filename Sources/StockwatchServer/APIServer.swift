@@ -62,21 +62,28 @@ public struct APIServer: Sendable {
         // Services shut down in reverse order: the hub first, ending every stream, then the
         // server, which waits for its connections. A client that does not answer its close
         // frame cannot hold the process longer than the maximum.
-        var group = ServiceGroupConfiguration(
-            services: [.init(service: app), .init(service: hub, successTerminationBehavior: .gracefullyShutdownGroup)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        group.maximumGracefulShutdownDuration = .seconds(10)
         let watchdog = ShutdownWatchdog(exitAfter: .seconds(15), logger: logger)
         defer { watchdog.cancel() }
+        // A service that fails (the address in use) makes the group cancel the others: the
+        // watchdog then bounds that shutdown as it bounds one asked for by a signal.
+        let server = WatchedService(inner: app, watchdog: watchdog) { error in Self.translate(error, listen: listen) }
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: server), .init(service: hub, successTerminationBehavior: .gracefullyShutdownGroup)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = .seconds(10)
         do {
             try await ServiceGroup(configuration: group).run()
             logger.info("stopped")
-        } catch let error as StockwatchError {
-            throw error
-        } catch let error as IOError {
-            throw .unavailable("cannot listen on \(listen): \(String(cString: strerror(error.errnoCode)))")
         } catch {
-            throw .unavailable("serve stopped: \(error)")
+            throw Self.translate(error, listen: listen)
+        }
+    }
+
+    static func translate(_ error: any Error, listen: ListenAddress) -> StockwatchError {
+        switch error {
+        case let error as StockwatchError: error
+        case let error as IOError: .unavailable("cannot listen on \(listen): \(String(cString: strerror(error.errnoCode)))")
+        default: .unavailable("serve stopped: \(error)")
         }
     }
 

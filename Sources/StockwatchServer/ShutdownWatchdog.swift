@@ -1,6 +1,9 @@
 import Dispatch
 import Foundation
 import Logging
+import ServiceLifecycle
+import StockwatchCore
+import StockwatchModel
 
 /// A serve told to stop must stop. ServiceGroup cancels its services through
 /// swift-async-algorithms' `merge`, which can deadlock on cancellation
@@ -16,26 +19,57 @@ final class ShutdownWatchdog: @unchecked Sendable {
     private var stopped = false
 
     init(exitAfter delay: Duration, logger: Logger) {
+        self.delay = delay
+        self.logger = logger
         let queue = DispatchQueue(label: "stockwatch.shutdown-watchdog")
         sources = [SIGTERM, SIGINT].map { signalNumber in
             // ServiceGroup ignores these too, so that its own handlers, and this one, see them.
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler {
-                queue.asyncAfter(deadline: .now() + .milliseconds(Int(delay.components.seconds * 1000))) { [weak self] in
-                    guard let self, !self.lock.withLock({ self.stopped }) else { return }
-                    logger.warning("serve did not stop within \(delay.components.seconds) s of the signal; exiting anyway")
-                    exit(0)
-                }
-            }
+            source.setEventHandler { [weak self] in self?.arm(exitStatus: 0, message: nil) }
             source.resume()
             return source
         }
     }
 
-    /// The process is stopping normally (or the server failed): no timer is needed.
+    private var delay: Duration = .seconds(15)
+    private var logger = Logger(label: "stockwatch.serve")
+    private let queue = DispatchQueue(label: "stockwatch.shutdown-watchdog.timer")
+
+    /// The process is stopping (a signal, or a service that failed): unless `cancel` comes
+    /// first, it exits after the delay, with `message` as its error line when given.
+    func arm(exitStatus: Int32, message: String?) {
+        let delay = self.delay, logger = self.logger
+        queue.asyncAfter(deadline: .now() + .milliseconds(Int(delay.components.seconds * 1000))) { [weak self] in
+            guard let self, !self.lock.withLock({ self.stopped }) else { return }
+            logger.warning("serve did not stop within \(delay.components.seconds) s; exiting anyway")
+            if let message { FileHandle.standardError.write(Data("stockwatch: error: \(message.printableLine)\n".utf8)) }
+            exit(exitStatus)
+        }
+    }
+
+    /// The process is stopping normally: no timer is needed.
     func cancel() {
         lock.withLock { stopped = true }
         for source in sources { source.cancel() }
+    }
+}
+
+/// A service whose failure arms the watchdog before the group starts cancelling the
+/// others: the process then exits with the failure's status even if that cancellation
+/// never returns.
+struct WatchedService<Inner: Service>: Service {
+    let inner: Inner
+    let watchdog: ShutdownWatchdog
+    let describe: @Sendable (any Error) -> StockwatchError
+
+    func run() async throws {
+        do {
+            try await inner.run()
+        } catch {
+            let failure = describe(error)
+            watchdog.arm(exitStatus: failure.exitStatus.rawValue, message: failure.message)
+            throw error
+        }
     }
 }

@@ -30,10 +30,21 @@ struct StreamConnection: Sendable {
             return
         }
         do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                // The writer ends when the hub drops this client (too slow, or shutdown).
+            // Each task says whether the other must be let finish: the reader ends a flood
+            // through the hub, and the writer then sends what was queued before the close.
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                // The writer ends when the hub ends or drops this client (a removed user, a
+                // flood, too slow, shutdown).
                 group.addTask {
-                    for await text in outbox { try await outbound.write(.text(text)) }
+                    for await item in outbox {
+                        switch item {
+                        case let .text(text): try await outbound.write(.text(text))
+                        case let .close(code, reason):
+                            try await outbound.close(code, reason: reason)
+                            return false
+                        }
+                    }
+                    return false
                 }
                 group.addTask {
                     var allowance = Self.messageBurst
@@ -44,14 +55,15 @@ struct StreamConnection: Sendable {
                         allowance = min(Self.messageBurst, allowance + (now - last) / .seconds(1) * Self.messagesPerSecond)
                         last = now
                         guard allowance >= 1 else {
-                            try await outbound.close(.policyViolation, reason: "more than \(Int(Self.messagesPerSecond)) messages a second")
-                            return
+                            await hub.end(id, code: .policyViolation, reason: "more than \(Int(Self.messagesPerSecond)) messages a second")
+                            return true
                         }
                         allowance -= 1
                         await handle(message, client: id)
                     }
+                    return false
                 }
-                try await group.next()
+                if try await group.next() == true { _ = try await group.next() }
                 group.cancelAll()
             }
         } catch {

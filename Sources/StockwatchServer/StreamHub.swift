@@ -1,4 +1,6 @@
 import Foundation
+import HummingbirdWebSocket
+import NIOWebSocket
 import Logging
 import ServiceLifecycle
 import StockwatchCore
@@ -15,10 +17,12 @@ actor StreamHub: Service {
     /// About this often the users' tokens are read again, so that a removed user's
     /// streams are closed.
     static let tokenCheckInterval: Duration = .seconds(1)
+    /// The close code of a stream whose user was removed (or whose token changed).
+    static let userRemoved = WebSocketErrorCode.unknown(4001)
 
     struct Client {
         let user: AuthenticatedUser
-        let outbox: AsyncStream<String>.Continuation
+        let outbox: AsyncStream<StreamOutgoing>.Continuation
         /// Closes the connection itself: a writer blocked on a client that stopped
         /// reading would never see its outbox end.
         let close: @Sendable () -> Void
@@ -73,9 +77,9 @@ actor StreamHub: Service {
     }
 
     /// A new client, or nil when the user already has the most connections allowed.
-    func register(_ user: AuthenticatedUser, close: @escaping @Sendable () -> Void = {}) -> (id: Int, outbox: AsyncStream<String>)? {
+    func register(_ user: AuthenticatedUser, close: @escaping @Sendable () -> Void = {}) -> (id: Int, outbox: AsyncStream<StreamOutgoing>)? {
         guard clientsOfUser[user.id, default: []].count < maxConnectionsPerUser else { return nil }
-        let (stream, continuation) = AsyncStream.makeStream(of: String.self, bufferingPolicy: .bufferingOldest(Self.clientBuffer))
+        let (stream, continuation) = AsyncStream.makeStream(of: StreamOutgoing.self, bufferingPolicy: .bufferingOldest(Self.clientBuffer))
         let id = nextClientID
         nextClientID += 1
         clients[id] = Client(user: user, outbox: continuation, close: close)
@@ -122,7 +126,7 @@ actor StreamHub: Service {
     func send(_ texts: [String], to id: Int) {
         for text in texts {
             guard let client = clients[id] else { return }
-            if case .dropped = client.outbox.yield(text) {
+            if case .dropped = client.outbox.yield(.text(text)) {
                 logger.notice("dropped a slow stream client", metadata: ["user": "\(client.user.name)"])
                 drop(id)
             }
@@ -130,6 +134,14 @@ actor StreamHub: Service {
     }
 
     func send(_ text: String, to id: Int) { send([text], to: id) }
+
+    /// Ends a stream with a close frame after what is already queued for it (answers the
+    /// client has earned are not lost); a client whose queue is full is dropped instead.
+    func end(_ id: Int, code: WebSocketErrorCode, reason: String) {
+        guard let client = clients[id] else { return }
+        if case .dropped = client.outbox.yield(.close(code, reason: reason)) { return drop(id) }
+        unregister(id)
+    }
 
     private func drop(_ id: Int) {
         let close = clients[id]?.close
@@ -150,7 +162,7 @@ actor StreamHub: Service {
         if let tokens {
             for (id, client) in clients where tokens[client.user.id] != client.user.tokenHash {
                 logger.notice("closed a stream of a removed user", metadata: ["user": "\(client.user.name)"])
-                drop(id)
+                end(id, code: Self.userRemoved, reason: "user removed")
             }
         }
         if let last = quotes.last { lastQuoteID = last.id }
@@ -174,4 +186,10 @@ actor StreamHub: Service {
     private func closeAll() {
         for id in Array(clients.keys) { unregister(id) }
     }
+}
+
+/// What the hub queues for one stream: a message, or the close frame that ends it.
+enum StreamOutgoing: Sendable {
+    case text(String)
+    case close(WebSocketErrorCode, reason: String)
 }

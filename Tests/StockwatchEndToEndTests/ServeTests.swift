@@ -277,11 +277,16 @@ import Testing
         await stream.send(#"{"type":"subscribe","symbols":["AAPL"]}"#)
         _ = try await stream.next { $0["type"] as? String == "subscribed" }
         #expect(try sandbox.run(["user", "remove", "alice", "--yes"]).status == 0)
-        _ = try await stream.closed(timeout: .seconds(5))  // a leaked token stops working at once
+        // A leaked token stops working at once, with a close frame that says why (not 1006).
+        let removed = try await stream.closed(timeout: .seconds(5))
+        #expect(removed?.closeCode == .unknown(4001))
+        #expect(removed?.reason == "user removed")
 
         let flooder = try await StreamClient.connect(server, token: bob)
         for _ in 0..<200 { await flooder.send(#"{"type":"subscribe","symbols":["AAPL"]}"#) }
         #expect(try await flooder.closed(timeout: .seconds(30))?.closeCode == .policyViolation)
+        // Every message within the allowance (a burst of 50) was answered before the close.
+        #expect(await flooder.received.filter { $0["type"] as? String == "subscribed" }.count >= 50)
     }
 
     @Test func appUsersCannotRouteAlertsToTheAdminsChannels() async throws {
