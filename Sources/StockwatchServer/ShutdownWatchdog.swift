@@ -7,12 +7,16 @@ import StockwatchModel
 
 /// A serve told to stop must stop. ServiceGroup cancels its services through
 /// swift-async-algorithms' `merge`, which can deadlock on cancellation
-/// (apple/swift-async-algorithms#430, open): seen here once as a serve that ignored
-/// SIGTERM for minutes, its event loop thread waiting on a lock. On SIGTERM or SIGINT this
-/// starts a timer on a dispatch queue, outside the event loops; if the graceful shutdown
-/// (at most 10 s) has not ended the process by then, it exits anyway. Everything serve
-/// writes is committed as it goes, so nothing is lost.
+/// (apple/swift-async-algorithms#430, open): seen here as a serve that ignored SIGTERM for
+/// minutes, and one that never exited after its bind failed. On SIGTERM or SIGINT, or a
+/// service that failed (`WatchedService`), this starts a timer on a dispatch queue,
+/// outside the event loops; if the graceful shutdown (at most 10 s) has not ended the
+/// process by then, it exits anyway. Everything serve writes is committed as it goes.
 final class ShutdownWatchdog: @unchecked Sendable {
+    private let delay: Duration
+    private let logger: Logger
+    /// The signal sources and the timer run here, outside the event loops.
+    private let queue = DispatchQueue(label: "stockwatch.shutdown-watchdog")
     // Set once in init; `stopped` only under `lock`.
     private var sources: [any DispatchSourceSignal] = []
     private let lock = NSLock()
@@ -21,7 +25,6 @@ final class ShutdownWatchdog: @unchecked Sendable {
     init(exitAfter delay: Duration, logger: Logger) {
         self.delay = delay
         self.logger = logger
-        let queue = DispatchQueue(label: "stockwatch.shutdown-watchdog")
         sources = [SIGTERM, SIGINT].map { signalNumber in
             // ServiceGroup ignores these too, so that its own handlers, and this one, see them.
             signal(signalNumber, SIG_IGN)
@@ -31,10 +34,6 @@ final class ShutdownWatchdog: @unchecked Sendable {
             return source
         }
     }
-
-    private var delay: Duration = .seconds(15)
-    private var logger = Logger(label: "stockwatch.serve")
-    private let queue = DispatchQueue(label: "stockwatch.shutdown-watchdog.timer")
 
     /// The process is stopping (a signal, or a service that failed): unless `cancel` comes
     /// first, it exits after the delay, with `message` as its error line when given.

@@ -37,25 +37,15 @@ final class StreamUpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         held = []
-        if let problem = Self.malformedUpgrade(head) {
-            // Hummingbird's upgrader would answer nothing at all: the router answers 400,
-            // after the token check every /v1 route has.
-            var forwarded = head
-            forwarded.headers.remove(name: "upgrade")
-            forwarded.headers.replaceOrAdd(name: "connection", value: "close")
-            forwarded.headers.replaceOrAdd(name: Self.problemHeader, value: problem)
-            let rest = held ?? []
-            held = nil
-            context.fireChannelRead(wrapInboundOut(.head(forwarded)))
-            for part in rest { context.fireChannelRead(wrapInboundOut(part)) }
-            context.fireChannelReadComplete()
-            return
-        }
+        // An upgrade that cannot be a handshake is refused like a wrong token; Hummingbird's
+        // upgrader would answer it nothing at all, the router answers 400 (after the token
+        // check every /v1 route has).
+        let problem = Self.malformedUpgrade(head)
         let token = BearerAuthentication.token(
             authorization: head.headers.first(name: "authorization"), subprotocols: head.headers.first(name: "sec-websocket-protocol"))
         let database = self.database
-        let check: EventLoopFuture<Bool> = token.map { token in
-            databaseThreads.runIfActive(eventLoop: context.eventLoop) { try BearerAuthentication.user(token: token, database: database) != nil }
+        let check: EventLoopFuture<Bool> = token.flatMap { token in
+            problem == nil ? databaseThreads.runIfActive(eventLoop: context.eventLoop) { try BearerAuthentication.user(token: token, database: database) != nil } : nil
         } ?? context.eventLoop.makeSucceededFuture(false)
         let boundContext = NIOLoopBound(context, eventLoop: context.eventLoop)
         let boundSelf = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -68,6 +58,7 @@ final class StreamUpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
                 // connection is closed once this request is answered.
                 forwarded.headers.remove(name: "upgrade")
                 forwarded.headers.replaceOrAdd(name: "connection", value: "close")
+                if let problem { forwarded.headers.replaceOrAdd(name: Self.problemHeader, value: problem) }
             }
             let rest = gate.held ?? []
             gate.held = nil
