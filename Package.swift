@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // FilePath, which Subprocess takes on Linux.
+        .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
         // Tests only: reads openapi.yaml to check the API's answers against it.
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
@@ -50,6 +53,9 @@ let package = Package(
                 // RSA (RS256) for Firebase's OAuth service-account JWT.
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // The exec channel: reads the program's stderr while it runs, tears it down on timeout.
+                .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         // serve: the HTTP API and the WebSocket stream, on Hummingbird.

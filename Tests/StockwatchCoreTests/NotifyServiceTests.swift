@@ -370,6 +370,51 @@ final class LineSink: @unchecked Sendable {
         #expect(payload["id"] == .number(Double(ids[0])))
         #expect(payload["user"] == .string("alice"))
     }
+
+    /// Issue 14, item 3: stderr is read while the program runs. Before, a program writing
+    /// more than a pipe's 64 KiB blocked until the timeout killed it, and was retried.
+    @Test func execReadsStderrWhileTheProgramRunsAndKeepsItsLastLine() async throws {
+        var fixture = try NotifyFixture()
+        let chatty = fixture.store.write("chatty.sh", "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' 'x' >&2\necho >&2\nexit 0\n", mode: 0o700)
+        let chattyFailing = fixture.store.write("chatty-failing.sh", "#!/bin/sh\nhead -c 300000 /dev/zero | tr '\\0' 'x' >&2\necho >&2\necho 'disk full' >&2\nexit 4\n", mode: 0o700)
+        // Leaves a child holding stderr open: the program's own exit decides, not the pipe's.
+        let leaver = fixture.store.write("leaver.sh", "#!/bin/sh\nsleep 30 &\necho 'started' >&2\nexit 0\n", mode: 0o700)
+        for (name, path) in [("chatty", chatty), ("failing", chattyFailing), ("leaver", leaver)] {
+            var channel = ChannelConfig(name: name, type: .exec)
+            channel.command = [path]
+            channel.timeoutSeconds = 5
+            fixture.config.channels[name] = channel
+        }
+        try fixture.notifications(1, user: try fixture.user("alice"), channels: ["chatty", "failing", "leaver"])
+        let started = ContinuousClock.now
+        let report = try await fixture.service().run()
+        let byChannel = Dictionary(uniqueKeysWithValues: report.deliveries.map { ($0.channel, $0) })
+        #expect(byChannel["chatty"]?.status == .sent)
+        #expect(byChannel["leaver"]?.status == .sent)
+        #expect(byChannel["failing"]?.status == .retry)
+        #expect(byChannel["failing"]?.error?.hasSuffix("exited with status 4: disk full") == true)
+        // None of them waited for the 5 s timeout.
+        #expect(ContinuousClock.now - started < .seconds(4))
+    }
+
+    /// Issue 14, item 3: building an exec channel (as `config check` does) leaves the
+    /// process's SIGPIPE alone; only a send sets it to ignored.
+    @Test func buildingAnExecChannelLeavesSIGPIPEAlone() throws {
+        let store = try TemporaryStore()
+        let program = store.write("ok.sh", "#!/bin/sh\nexit 0\n", mode: 0o700)
+        var channel = ChannelConfig(name: "ok", type: .exec)
+        channel.command = [program]
+        var previous = sigaction()
+        var defaultAction = sigaction()
+        defaultAction.__sigaction_handler.sa_handler = SIG_DFL
+        sigaction(SIGPIPE, &defaultAction, &previous)
+        defer { sigaction(SIGPIPE, &previous, nil) }
+        _ = try ExecSender(channel: channel)
+        var now = sigaction()
+        sigaction(SIGPIPE, nil, &now)
+        // SIG_DFL is the null handler.
+        #expect(unsafeBitCast(now.__sigaction_handler.sa_handler, to: Int.self) == 0)
+    }
 }
 
 /// Enough of JSON to compare decoded values in tests.

@@ -1,6 +1,8 @@
 import Foundation
 import StockwatchModel
 import StockwatchStore
+import Subprocess
+import SystemPackage
 
 /// Runs the channel's program without a shell, the notification JSON on its stdin.
 /// Exit 0 is success; anything else, or running past the timeout, is retried.
@@ -19,70 +21,113 @@ struct ExecSender: ChannelSender {
         do { try PathSafety.check(program) } catch {
             throw .config(file: "config", line: nil, key: "channels.\(channel.name).command", reason: error.message)
         }
-        // A program that exits without reading its stdin must not kill us with SIGPIPE.
-        signal(SIGPIPE, SIG_IGN)
         self.channel = channel
         self.command = command
     }
 
     func send(_ job: DeliveryJob) async -> SendResult {
-        let input = job.notification.json
-        let command = command
-        let timeout = channel.effectiveTimeoutSeconds
-        // Process waits block a thread; keep them off the concurrency pool's few threads.
-        return await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: Self.run(command, input: input, timeoutSeconds: timeout))
-            }
-        }
+        Self.ignoreSIGPIPE
+        return await Self.run(command, input: job.notification.json, timeoutSeconds: channel.effectiveTimeoutSeconds)
     }
+
+    /// A program that exits without reading its stdin must not kill us with SIGPIPE when we
+    /// write the notification to it. Set on the first send, not when a channel is merely
+    /// built (`config check` builds them all and runs none).
+    private static let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
 
     /// The program's whole environment: ours holds STOCKWATCH_* secrets and whatever cron
     /// or the service manager set. A program needing more can be run through /usr/bin/env.
-    static let environment = ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"]
+    static let environment: Subprocess.Environment = .custom(["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"])
 
-    static func run(_ command: [String], input: Data, timeoutSeconds: Int64) -> SendResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        process.environment = environment
-        let stdin = Pipe()
-        let stderr = Pipe()
-        process.standardInput = stdin
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = stderr
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        do { try process.run() } catch {
-            return .retry("exec: cannot run \(command[0]): \(error.localizedDescription)")
+    /// How much of the end of the program's stderr is kept, for the last line in the error.
+    static let stderrTailBytes = 4096
+
+    static func run(_ command: [String], input: Data, timeoutSeconds: Int64) async -> SendResult {
+        let options = platformOptions
+        let outcome = await withTaskGroup(of: RunOutcome.self) { group in
+            group.addTask {
+                do {
+                    // stderr is read while the program runs, so one that writes a lot of it
+                    // never blocks on a full pipe; only its tail is kept.
+                    let result = try await Subprocess.run(
+                        .path(FilePath(command[0])),
+                        arguments: Arguments(Array(command.dropFirst())),
+                        environment: environment,
+                        platformOptions: options,
+                        input: .inputWriter,
+                        output: .discarded,
+                        error: .sequence
+                    ) { execution in
+                        try await withThrowingTaskGroup(of: [UInt8].self) { readers in
+                            readers.addTask { await tail(of: execution.standardError) }
+                            // A program may exit without reading its input; that alone is no failure.
+                            _ = try? await execution.standardInputWriter.write(input)
+                            try? await execution.standardInputWriter.finish()
+                            return try await readers.next() ?? []
+                        }
+                    }
+                    return .finished(result.terminationStatus, stderr: result.closureResult)
+                } catch is CancellationError {
+                    return .timedOut
+                } catch {
+                    return Task.isCancelled ? .timedOut : .notStarted(error)
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(timeoutSeconds))
+                return .timedOut
+            }
+            let first = await group.next() ?? .timedOut
+            // Either the program ended and the timer is cancelled, or the timer fired and
+            // the run is cancelled, which tears the program down before it returns.
+            group.cancelAll()
+            while await group.next() != nil {}
+            return first
         }
-        try? stdin.fileHandleForWriting.write(contentsOf: input)
-        try? stdin.fileHandleForWriting.close()
-        if exited.wait(timeout: .now() + .seconds(Int(timeoutSeconds))) == .timedOut {
-            process.terminate()
-            if exited.wait(timeout: .now() + .seconds(2)) == .timedOut { kill(process.processIdentifier, SIGKILL) }
+        switch outcome {
+        case .timedOut:
             return .retry("exec: \(command[0]) ran longer than \(timeoutSeconds) s and was stopped")
+        case .notStarted(let error):
+            return .retry("exec: cannot run \(command[0]): \(String(describing: error).truncatedForMessage)")
+        case .finished(.exited(0), _):
+            return .sent
+        case .finished(let status, let stderr):
+            let how: String
+            switch status {
+            case .exited(let code): how = "exited with status \(code)"
+            case .signaled(let signal): how = "was killed by signal \(signal)"
+            }
+            let lastLine = String(decoding: stderr, as: UTF8.self).split(whereSeparator: \.isNewline).last.map { String($0).truncatedForMessage }
+            return .retry("exec: \(command[0]) \(how)" + (lastLine.map { ": \($0)" } ?? ""))
         }
-        if process.terminationReason == .exit, process.terminationStatus == 0 { return .sent }
-        let how = process.terminationReason == .exit ? "exited with status \(process.terminationStatus)" : "was killed by signal \(process.terminationStatus)"
-        let lastLine = lastLine(of: stderr)
-        return .retry("exec: \(command[0]) \(how)" + (lastLine.map { ": \($0)" } ?? ""))
     }
 
-    /// The last line the program wrote to stderr, read without blocking (a child it left
-    /// running may still hold the pipe open).
-    private static func lastLine(of pipe: Pipe) -> String? {
-        let fd = pipe.fileHandleForReading.fileDescriptor
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        var collected = Data()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while collected.count < 65536 {
-            let count = read(fd, &buffer, buffer.count)
-            if count <= 0 { break }
-            collected.append(contentsOf: buffer[0..<count])
+    /// Past the timeout: SIGTERM, then SIGKILL two seconds later.
+    private static var platformOptions: PlatformOptions {
+        var options = PlatformOptions()
+        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(2))]
+        return options
+    }
+
+    private enum RunOutcome: Sendable {
+        case finished(TerminationStatus, stderr: [UInt8])
+        case notStarted(any Error)
+        case timedOut
+    }
+
+    /// Reads the stream to its end (or until the program exits and the library stops
+    /// waiting on a pipe a left-behind child still holds), keeping the last bytes.
+    private static func tail(of stream: SubprocessOutputSequence) async -> [UInt8] {
+        var kept: [UInt8] = []
+        do {
+            for try await buffer in stream {
+                buffer.withUnsafeBytes { kept.append(contentsOf: $0) }
+                if kept.count > 2 * stderrTailBytes { kept.removeFirst(kept.count - stderrTailBytes) }
+            }
+        } catch {
+            // A read error leaves what was read so far; the exit status decides the outcome.
         }
-        let text = String(decoding: collected, as: UTF8.self)
-        return text.split(whereSeparator: \.isNewline).last.map { String($0).truncatedForMessage }
+        return Array(kept.suffix(stderrTailBytes))
     }
 }
 
