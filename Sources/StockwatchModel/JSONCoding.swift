@@ -10,12 +10,14 @@ public enum JSONOutput {
         return encoder
     }
 
-    public static func decoder() -> JSONDecoder {
+    /// `apiTimes`: only the API's time forms (`ValueParser.apiTime`), for request bodies;
+    /// otherwise any ISO 8601 time, offsets included (`alert import` files).
+    public static func decoder(apiTimes: Bool = false) -> JSONDecoder {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
-            guard let date = ValueParser.date(text) else {
+            guard let date = apiTimes ? ValueParser.apiTime(text) : ValueParser.date(text) else {
                 throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO 8601 date: \(text)")
             }
             return date

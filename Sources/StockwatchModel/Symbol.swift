@@ -10,14 +10,20 @@ public struct Symbol: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { text }
 
-    /// Case-insensitive; stored upper-case.
-    public static func parse(_ input: String, option: String = "SYMBOL") throws(StockwatchError) -> Symbol {
+    /// Case-insensitive; stored upper-case. `shapeOnly`: a pair need not be two different
+    /// ISO 4217 codes (a lookup, which finds no quote for a pair that cannot have one).
+    public static func parse(_ input: String, option: String = "SYMBOL", shapeOnly: Bool = false) throws(StockwatchError) -> Symbol {
+        // ASCII before upper-casing: 'ß' would become the ticker 'SS', 'ﬀ' 'FF'.
+        guard input.unicodeScalars.allSatisfy(\.isASCII) else {
+            throw .invalidValue(option: option, value: input, reason: "not a ticker (letters, digits, '.' and '-', at most 12, e.g. AAPL, BRK.B, VOD.L) or currency pair (EUR/USD)")
+        }
         let text = input.uppercased()
         if text.contains("/") {
             let parts = text.split(separator: "/", omittingEmptySubsequences: false)
             guard parts.count == 2, parts.allSatisfy({ $0.count == 3 && $0.allSatisfy(\.isASCIILetter) }) else {
                 throw .invalidValue(option: option, value: input, reason: "a currency pair is two ISO 4217 codes, e.g. EUR/USD")
             }
+            if shapeOnly { return Symbol(text: text, kind: .currencyPair) }
             for code in parts where !isoCurrencyCodes.contains(String(code)) {
                 throw .invalidValue(option: option, value: input, reason: "'\(code)' is not an ISO 4217 currency code")
             }

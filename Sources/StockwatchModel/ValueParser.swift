@@ -69,6 +69,50 @@ public enum ValueParser {
         return total
     }
 
+    /// The API's only time forms, exactly as openapi.yaml's pattern says: `2026-12-31`
+    /// (midnight UTC), `2026-12-31T18:00:00Z`, or with 1 to 9 fractional digits before the
+    /// `Z`; a day the calendar does not have is refused. No offsets, no lower-case `t`/`z`.
+    public static func apiTime(_ text: String) -> Date? {
+        let bytes = Array(text.utf8)
+        func number(_ range: Range<Int>) -> Int? {
+            var value = 0
+            for index in range {
+                guard index < bytes.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) else { return nil }
+                value = value * 10 + Int(bytes[index] - UInt8(ascii: "0"))
+            }
+            return value
+        }
+        guard bytes.count >= 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+            let year = number(0..<4), let month = number(5..<7), let day = number(8..<10)
+        else { return nil }
+        var components = DateComponents(year: year, month: month, day: day, hour: 0, minute: 0, second: 0)
+        var fraction = 0.0
+        if bytes.count > 10 {
+            guard bytes.count >= 20, bytes[10] == UInt8(ascii: "T"), bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
+                bytes.last == UInt8(ascii: "Z"),
+                let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19)
+            else { return nil }
+            components.hour = hour
+            components.minute = minute
+            components.second = second
+            if bytes.count > 20 {
+                let digits = bytes.count - 21
+                guard bytes[19] == UInt8(ascii: "."), (1...9).contains(digits), let value = number(20..<(20 + digits)) else { return nil }
+                fraction = Double(value) / pow(10, Double(digits))
+            }
+        }
+        guard year >= 1000, (1...12).contains(month), (1...31).contains(day), components.hour! < 24, components.minute! < 60, components.second! < 60,
+            components.isValidDate(in: utcCalendar), let date = utcCalendar.date(from: components)
+        else { return nil }
+        return date.addingTimeInterval(fraction)
+    }
+
+    private static let utcCalendar: Calendar = {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        return calendar
+    }()
+
     /// An ISO 8601 date (`2026-12-31`, midnight UTC) or date-time (`2026-12-31T18:00:00Z`, offsets allowed).
     public static func date(_ text: String) -> Date? {
         let dateTime = ISO8601DateFormatter()

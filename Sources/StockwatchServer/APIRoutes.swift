@@ -86,20 +86,21 @@ struct APIRoutes: Sendable {
         return try json(["removed": [id]])
     }
 
-    /// `?symbols=AAPL,EUR/USD`: the newest quote of each that has one.
+    /// `?symbols=AAPL,EUR/USD`: the newest quote of each that has one. Only the shape of
+    /// each symbol is checked (openapi.yaml's pattern): a pair such as AAA/BBB has no quote.
     func quotes(_ request: Request) async throws -> Response {
         guard let list = request.uri.queryParameters["symbols"].map(String.init), !list.isEmpty else {
             throw StockwatchError.invalidValue(option: "symbols", value: "", reason: "give symbols=AAPL,EUR/USD")
         }
+        let items = list.split(separator: ",", omittingEmptySubsequences: false)
+        guard items.count <= Self.maximumLimit else {
+            throw StockwatchError.invalidValue(option: "symbols", value: list, reason: "at most \(Self.maximumLimit) symbols")
+        }
         var symbols: [String] = []
         var seen = Set<String>()
-        for text in list.split(separator: ",", omittingEmptySubsequences: false) {
-            let symbol = try Symbol.parse(String(text), option: "symbols").text
-            guard seen.insert(symbol).inserted else { continue }
-            guard symbols.count < Self.maximumLimit else {
-                throw StockwatchError.invalidValue(option: "symbols", value: list, reason: "at most \(Self.maximumLimit) symbols")
-            }
-            symbols.append(symbol)
+        for text in items {
+            let symbol = try Symbol.parse(String(text), option: "symbols", shapeOnly: true).text
+            if seen.insert(symbol).inserted { symbols.append(symbol) }
         }
         let history = self.history, wanted = symbols
         return try json(await blocking { try history.latestQuotes(symbols: wanted) })
@@ -113,8 +114,8 @@ struct APIRoutes: Sendable {
         // which two overlapping runs (or a clock step) can write out of id order.
         var filter = HistoryService.Filter(userID: user.id, beforeID: page.cursor ?? .max, limit: page.limit)
         if let since = request.uri.queryParameters["since"].map(String.init) {
-            guard let date = ValueParser.date(since) else {
-                throw StockwatchError.invalidValue(option: "since", value: since, reason: "an ISO 8601 time, e.g. 2026-11-25T09:30:00Z")
+            guard let date = ValueParser.apiTime(since) else {
+                throw StockwatchError.invalidValue(option: "since", value: since, reason: "an ISO 8601 UTC time, e.g. 2026-11-25T09:30:00Z or 2026-11-25")
             }
             filter.since = date
         }
@@ -196,7 +197,7 @@ struct APIRoutes: Sendable {
             throw StockwatchError.invalidValue(option: "request body", value: unknown, reason: "unknown field (known: \(allowedKeys.sorted().joined(separator: ", ")))")
         }
         do {
-            return try JSONOutput.decoder().decode(type, from: data)
+            return try JSONOutput.decoder(apiTimes: true).decode(type, from: data)
         } catch let error as DecodingError {
             throw StockwatchError.usage("request body: \(error.humanDescription)")
         }

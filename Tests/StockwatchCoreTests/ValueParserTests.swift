@@ -5,6 +5,25 @@ import Testing
 @testable import StockwatchServer
 
 @Suite struct ValueParserTests {
+    /// Issue 14, item 5: the API's times are exactly openapi.yaml's pattern.
+    @Test func apiTimesAreExactlyTheDocumentedForms() {
+        #expect(ValueParser.apiTime("2026-11-25T09:30:00Z") == Date(timeIntervalSince1970: 1_795_599_000))
+        #expect(ValueParser.apiTime("2026-11-25T09:30:00.250Z") == Date(timeIntervalSince1970: 1_795_599_000.25))
+        #expect(ValueParser.apiTime("2026-11-25") == Date(timeIntervalSince1970: 1_795_564_800))
+        #expect(ValueParser.apiTime("2028-02-29") != nil)
+        for refused in ["2026-11-25T09:30:00+02:00", "2026-11-25t09:30:00z", "2026-11-25T09:30:00", "2026-11-25T09:30Z",
+                        "2026-11-25T09:30:00.Z", "2026-11-25T09:30:00.1234567890Z", "2027-02-29", "2026-04-31", "2026-13-01",
+                        "2026-11-25T24:00:00Z", "0999-01-01", "２026-11-25", "2026-11-25 ", "__main__"] {
+            #expect(ValueParser.apiTime(refused) == nil, "\(refused)")
+        }
+    }
+
+    /// Before, 'ß' upper-cased to the ticker 'SS' and was accepted.
+    @Test(arguments: ["ß", "ﬀ", "é", "AAPL\u{0301}"])
+    func symbolsAreASCIIBeforeUpperCasing(text: String) {
+        #expect(throws: StockwatchError.self) { try Symbol.parse(text) }
+    }
+
     @Test(arguments: [("90s", 90), ("15m", 900), ("4h", 14_400), ("2d", 172_800), ("1w", 604_800), ("1h30m", 5_400), ("1d12h", 129_600)])
     func durations(text: String, seconds: Int64) throws {
         #expect(try ValueParser.duration(text, option: "--within") == seconds)

@@ -35,7 +35,7 @@ import Testing
         let emptyFile = sandbox.write("empty", "\n")
         let empty = try sandbox.run(["device", "add", "--fcm-token-file", emptyFile])
         #expect(empty.status == 65)
-        #expect(empty.stderr == "stockwatch: error: \(emptyFile): does not hold one FCM token (one word of at most 4096 bytes)\n")
+        #expect(empty.stderr == "stockwatch: error: \(emptyFile): does not hold one FCM token (one word of at most 4096 printable ASCII characters)\n")
         let huge = try sandbox.run(["device", "add", "--fcm-token-file", "/dev/zero"])
         #expect(huge.status == 65)
         #expect(huge.stderr == "stockwatch: error: /dev/zero: longer than 8192 bytes\n")

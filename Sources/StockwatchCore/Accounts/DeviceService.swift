@@ -8,9 +8,10 @@ public struct DeviceService: Sendable {
 
     public init(database: any AccountStore) { self.database = database }
 
-    /// One word of 1 to 4096 bytes, as FCM registration tokens are.
+    /// One word of 1 to 4096 printable ASCII characters (FCM's tokens are base64url and
+    /// ':'), as openapi.yaml's pattern says: no whitespace, no control bytes.
     public static func isFCMToken(_ token: String) -> Bool {
-        (1...4096).contains(token.utf8.count) && !token.contains(where: { $0.isWhitespace })
+        (1...4096).contains(token.utf8.count) && token.utf8.allSatisfy { (0x21...0x7E).contains($0) }
     }
 
     /// Registers a token, or refreshes it (label, active again) when this user has it:
@@ -20,11 +21,13 @@ public struct DeviceService: Sendable {
         user: String?, fcmToken: String, label: String?,
         limitPerUser: Int? = nil, now: Date = Date()
     ) throws(StockwatchError) -> DeviceJSON {
-        let token = fcmToken.trimmingCharacters(in: .whitespacesAndNewlines)
+        // Exactly as given: the CLI trims what it reads from a file; the API takes the JSON string as is.
+        let token = fcmToken
         guard Self.isFCMToken(token) else {
-            throw .invalidValue(option: "fcm_token", value: fcmToken, reason: "an FCM token is one word of at most 4096 bytes")
+            throw .invalidValue(option: "fcm_token", value: fcmToken, reason: "an FCM token is one word of at most 4096 printable ASCII characters")
         }
-        if let label, label.count > 200 {
+        // Code points, as JSON Schema's maxLength counts them.
+        if let label, label.unicodeScalars.count > 200 {
             throw .invalidValue(option: "label", value: label, reason: "at most 200 characters")
         }
         return try database.registerDevice(user: user, fcmToken: token, label: label, limitPerUser: limitPerUser, now: now)

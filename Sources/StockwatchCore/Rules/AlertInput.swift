@@ -124,7 +124,8 @@ extension AlertSpec {
         }
         var seen = Set<String>()
         spec.channels = channels.filter { seen.insert($0).inserted }
-        if let note, note.count > 1000 {
+        // Code points, as JSON Schema's maxLength counts them.
+        if let note, note.unicodeScalars.count > 1000 {
             throw .invalidValue(option: "note", value: note, reason: "at most 1000 characters")
         }
         return spec

@@ -29,12 +29,12 @@ struct DeviceAddCommand: ParsableCommand {
     /// dropped); its errors name the file, never its contents.
     static func token(_ inline: String?, file: String?) throws(StockwatchError) -> String {
         switch (inline, file) {
-        case let (token?, nil): return token
+        case let (token?, nil): return token.trimmingCharacters(in: .whitespacesAndNewlines)
         case let (nil, path?):
             let (data, source) = try InputFile.read(path, limit: 8192)
             let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             guard DeviceService.isFCMToken(token) else {
-                throw .invalidInput(source: source, position: nil, reason: "does not hold one FCM token (one word of at most 4096 bytes)")
+                throw .invalidInput(source: source, position: nil, reason: "does not hold one FCM token (one word of at most 4096 printable ASCII characters)")
             }
             return token
         case (nil, nil): throw .usage("give the token with --fcm-token-file PATH (or - for stdin) or --fcm-token TOKEN")
