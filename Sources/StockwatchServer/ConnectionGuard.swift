@@ -30,11 +30,11 @@ final class PeerConnections: Sendable {
 }
 
 /// First in every connection's pipeline, on the raw bytes. Hummingbird's idle timeout
-/// starts only once a first request head has been parsed, so without this a connection
-/// that sends nothing, a header line now and then (slowloris), or bytes that never end a
-/// head would stay open for ever. It closes a connection that has not sent a complete
-/// first request head within the deadline, and one over its address's connection limit.
-/// Later requests on a kept-alive connection fall under Hummingbird's idle timeout.
+/// restarts with every byte, so without this a connection that sends nothing, a header
+/// line now and then (slowloris), or bytes that never end a head would stay open for
+/// ever. It closes a connection whose request head is not complete within the deadline:
+/// the first from when the connection opens, each later one from its first byte (the
+/// `RequestGuard` re-arms it when a request ends); and one over its address's limit.
 final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -45,7 +45,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private var deadline: Scheduled<Void>?
     /// The last bytes seen, to find the blank line that ends a head across reads.
     private var tail: [UInt8] = []
-    private var headComplete = false
+    private var awaitingHead = true
 
     init(headTimeout: TimeAmount, peers: PeerConnections) {
         self.headTimeout = headTimeout
@@ -59,8 +59,7 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         peer = address
-        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
-        deadline = context.eventLoop.scheduleTask(in: headTimeout) { loopBound.value.close(promise: nil) }
+        startDeadline(context: context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -70,11 +69,12 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !headComplete {
+        if awaitingHead {
+            if deadline == nil { startDeadline(context: context) }
             // A head ends with an empty line: CRLF CRLF (or LF LF, which parsers accept).
             let window = tail + Array(unwrapInboundIn(data).readableBytesView)
             if Self.endsHead(window) {
-                headComplete = true
+                awaitingHead = false
                 deadline?.cancel()
                 deadline = nil
                 tail = []
@@ -83,6 +83,19 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
             }
         }
         context.fireChannelRead(data)
+    }
+
+    /// A request ended: the next head's deadline starts with its first byte.
+    func expectNextHead() {
+        awaitingHead = true
+        tail = []
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    private func startDeadline(context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+        deadline = context.eventLoop.scheduleTask(in: headTimeout) { loopBound.value.close(promise: nil) }
     }
 
     private static func endsHead(_ bytes: [UInt8]) -> Bool {
@@ -103,13 +116,68 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// Right after the HTTP decoder: a request it cannot parse (a garbage request line, a NUL
-/// or control byte in a header, an oversized head) gets `400` and a close, instead of
-/// silence on a connection that stays open.
-final class MalformedRequestAnswer: ChannelInboundHandler, RemovableChannelHandler {
+/// Right after the HTTP decoder, on each parsed request:
+/// - a request it cannot parse (a garbage request line, a NUL or control byte in a header,
+///   an oversized head) gets `400` and a close, instead of silence on an open connection;
+/// - a declared body over the limit gets `413` and a close at once, before any of it is read;
+/// - a body must arrive whole within the deadline of its head (a body that trickles in a
+///   byte at a time would otherwise hold the connection, each byte restarting the idle
+///   timeout), else the connection is closed;
+/// - when a request ends, the `ConnectionGuard` starts watching for the next head.
+/// It leaves the pipeline after a stream upgrade request: what follows are WebSocket
+/// frames (a refused upgrade closes the connection).
+final class RequestGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+    private let bodyTimeout: TimeAmount
+    private let maximumBody: Int
+    private var bodyDeadline: Scheduled<Void>?
+    private var upgrading = false
+    private var refused = false
+
+    init(bodyTimeout: TimeAmount, maximumBody: Int) {
+        self.bodyTimeout = bodyTimeout
+        self.maximumBody = maximumBody
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { bodyDeadline?.cancel() }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            if let declared = head.headers.first(name: "content-length").flatMap(Int.init), declared > maximumBody {
+                refused = true
+                let body = #"{"error":{"code":"too_large","message":"request body larger than \#(maximumBody) bytes"}}"#
+                ConnectionGuard.answerAndClose(
+                    "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)",
+                    in: context.channel)
+                return
+            }
+            upgrading = head.uri.split(separator: "?", maxSplits: 1).first == "/v1/stream" && Self.isWebSocketUpgrade(head)
+            if head.headers.contains(name: "content-length") || head.headers.contains(name: "transfer-encoding") {
+                let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
+                bodyDeadline = context.eventLoop.scheduleTask(in: bodyTimeout) { loopBound.value.close(promise: nil) }
+            }
+        case .body:
+            break
+        case .end:
+            bodyDeadline?.cancel()
+            bodyDeadline = nil
+            if upgrading {
+                context.fireChannelRead(data)
+                context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+                return
+            }
+            (try? context.pipeline.syncOperations.handler(type: ConnectionGuard.self))?.expectNextHead()
+        }
+        context.fireChannelRead(data)
+    }
+
+    private static func isWebSocketUpgrade(_ head: HTTPRequestHead) -> Bool {
+        head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
+            && head.headers.first(name: "upgrade")?.lowercased() == "websocket"
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard error is HTTPParserError else { return context.fireErrorCaught(error) }

@@ -101,7 +101,7 @@ struct GatedWebSocketChannel: ServerChildChannel {
             let upgrader = try pipeline.handler(type: NIOTypedHTTPServerUpgradeHandler<HTTP1WebSocketUpgradeChannel.UpgradeResult>.self)
             try pipeline.addHandler(StreamUpgradeGate(database: database), position: .before(upgrader))
             let decoder = try pipeline.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self)
-            try pipeline.addHandler(MalformedRequestAnswer(), position: .after(decoder))
+            try pipeline.addHandler(RequestGuard(bodyTimeout: headTimeout, maximumBody: APIServer.maximumBody), position: .after(decoder))
             try pipeline.addHandler(ConnectionGuard(headTimeout: headTimeout, peers: peers), position: .first)
             return value
         }

@@ -50,6 +50,55 @@ import Testing
         #expect(try await server.request("GET", "/healthz").status == 200)
     }
 
+    /// A body that trickles in after its head, a second head that trickles in on a
+    /// kept-alive connection, and a declared body over the limit: before, the first two
+    /// stayed open as long as a byte came every minute, and the third got no answer.
+    @Test func slowBodiesAndSlowLaterHeadsAreClosedAndOversizedBodiesRefusedAtOnce() async throws {
+        let sandbox = try Sandbox()
+        let alice = try sandbox.addUser("alice")
+        sandbox.writeConfig("[serve]\nrequest_head_timeout = \"1s\"\n")
+        let server = try ServeProcess(sandbox)
+        defer { server.stop() }
+
+        let slowBody = try RawSocket(port: server.port)
+        slowBody.send("POST /v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(alice)\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        var started = ContinuousClock.now
+        var closed = false
+        for _ in 0..<30 where !closed {
+            try await Task.sleep(for: .milliseconds(300))
+            closed = !slowBody.send(" ") || slowBody.readUntilClosed(timeout: 0.01).closed
+        }
+        #expect(closed)
+        #expect(ContinuousClock.now - started < .seconds(5))
+
+        let laterHead = try RawSocket(port: server.port)
+        laterHead.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\n")
+        started = ContinuousClock.now
+        closed = false
+        var seen = ""
+        for _ in 0..<30 where !closed {
+            try await Task.sleep(for: .milliseconds(300))
+            let read = laterHead.readUntilClosed(timeout: 0.01)
+            seen += read.text
+            closed = read.closed || !laterHead.send("X-Slow: 1\r\n")
+        }
+        #expect(closed)
+        #expect(seen.hasPrefix("HTTP/1.1 200 "))
+        #expect(ContinuousClock.now - started < .seconds(5))
+
+        let oversized = try RawSocket(port: server.port)
+        oversized.send("POST /v1/alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(alice)\r\nContent-Length: 100000\r\n\r\n{")
+        started = ContinuousClock.now
+        let answer = oversized.readUntilClosed(timeout: 5)
+        #expect(answer.text.hasPrefix("HTTP/1.1 413 "), "\(answer.text)")
+        #expect(answer.text.contains("too_large"))
+        #expect(answer.closed)
+        #expect(ContinuousClock.now - started < .seconds(1))
+
+        // A kept-alive connection that sends its next request in one go is served as before.
+        #expect(try await server.request("GET", "/healthz").status == 200)
+    }
+
     /// A method a path does not have is 405 with Allow; an upgrade that cannot be a
     /// WebSocket handshake is 400, not an empty reply.
     @Test func wrongMethodsAre405AndMalformedUpgradesAre400() async throws {
