@@ -32,9 +32,12 @@ final class PeerConnections: Sendable {
 /// First in every connection's pipeline, on the raw bytes. Hummingbird's idle timeout
 /// restarts with every byte, so without this a connection that sends nothing, a header
 /// line now and then (slowloris), or bytes that never end a head would stay open for
-/// ever. It closes a connection whose request head is not complete within the deadline:
-/// the first from when the connection opens, each later one from its first byte (the
-/// `RequestGuard` re-arms it when a request ends); and one over its address's limit.
+/// ever. It closes a connection whose request head has not been parsed within the
+/// deadline: the first from when the connection opens, each later one from its first
+/// byte; and one over its address's limit. The `RequestGuard`, after the HTTP decoder,
+/// says when a head was parsed and when a request ended: scanning the bytes for a blank
+/// line instead would let a client that opens with CRLF CRLF (which the parser skips)
+/// cancel the deadline and then hold the connection.
 final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
@@ -43,8 +46,6 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private let peers: PeerConnections
     private var peer: String?
     private var deadline: Scheduled<Void>?
-    /// The last bytes seen, to find the blank line that ends a head across reads.
-    private var tail: [UInt8] = []
     private var awaitingHead = true
 
     init(headTimeout: TimeAmount, peers: PeerConnections) {
@@ -69,26 +70,20 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if awaitingHead {
-            if deadline == nil { startDeadline(context: context) }
-            // A head ends with an empty line: CRLF CRLF (or LF LF, which parsers accept).
-            let window = tail + Array(unwrapInboundIn(data).readableBytesView)
-            if Self.endsHead(window) {
-                awaitingHead = false
-                deadline?.cancel()
-                deadline = nil
-                tail = []
-            } else {
-                tail = Array(window.suffix(3))
-            }
-        }
+        if awaitingHead, deadline == nil { startDeadline(context: context) }
         context.fireChannelRead(data)
+    }
+
+    /// The HTTP decoder parsed a request head in time.
+    func headParsed() {
+        awaitingHead = false
+        deadline?.cancel()
+        deadline = nil
     }
 
     /// A request ended: the next head's deadline starts with its first byte.
     func expectNextHead() {
         awaitingHead = true
-        tail = []
         deadline?.cancel()
         deadline = nil
     }
@@ -96,14 +91,6 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
     private func startDeadline(context: ChannelHandlerContext) {
         let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
         deadline = context.eventLoop.scheduleTask(in: headTimeout) { loopBound.value.close(promise: nil) }
-    }
-
-    private static func endsHead(_ bytes: [UInt8]) -> Bool {
-        for i in bytes.indices where bytes[i] == 10 {
-            if i + 1 < bytes.count, bytes[i + 1] == 10 { return true }
-            if i >= 1, i + 2 < bytes.count, bytes[i - 1] == 13, bytes[i + 1] == 13, bytes[i + 2] == 10 { return true }
-        }
-        return false
     }
 
     /// Writes `bytes` straight to the socket (no HTTP encoder is in the way) and closes.
@@ -124,8 +111,9 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
 ///   byte at a time would otherwise hold the connection, each byte restarting the idle
 ///   timeout), else the connection is closed;
 /// - when a request ends, the `ConnectionGuard` starts watching for the next head.
-/// It leaves the pipeline after a stream upgrade request: what follows are WebSocket
-/// frames (a refused upgrade closes the connection).
+/// It leaves the pipeline after a WebSocket upgrade request, whatever its path: once
+/// upgraded what follows are frames, not request parts, and after a refused one the
+/// decoder parses nothing more (the connection closes).
 final class RequestGuard: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
 
@@ -146,6 +134,7 @@ final class RequestGuard: ChannelInboundHandler, RemovableChannelHandler {
         guard !refused else { return }
         switch unwrapInboundIn(data) {
         case .head(let head):
+            connectionGuard(context)?.headParsed()
             if let declared = head.headers.first(name: "content-length").flatMap(Int.init), declared > maximumBody {
                 refused = true
                 let body = #"{"error":{"code":"too_large","message":"request body larger than \#(maximumBody) bytes"}}"#
@@ -154,7 +143,7 @@ final class RequestGuard: ChannelInboundHandler, RemovableChannelHandler {
                     in: context.channel)
                 return
             }
-            upgrading = head.uri.split(separator: "?", maxSplits: 1).first == "/v1/stream" && Self.isWebSocketUpgrade(head)
+            upgrading = StreamUpgradeGate.isUpgrade(head)
             if head.headers.contains(name: "content-length") || head.headers.contains(name: "transfer-encoding") {
                 let loopBound = NIOLoopBound(context, eventLoop: context.eventLoop)
                 bodyDeadline = context.eventLoop.scheduleTask(in: bodyTimeout) { loopBound.value.close(promise: nil) }
@@ -169,14 +158,13 @@ final class RequestGuard: ChannelInboundHandler, RemovableChannelHandler {
                 context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
                 return
             }
-            (try? context.pipeline.syncOperations.handler(type: ConnectionGuard.self))?.expectNextHead()
+            connectionGuard(context)?.expectNextHead()
         }
         context.fireChannelRead(data)
     }
 
-    private static func isWebSocketUpgrade(_ head: HTTPRequestHead) -> Bool {
-        head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
-            && head.headers.first(name: "upgrade")?.lowercased() == "websocket"
+    private func connectionGuard(_ context: ChannelHandlerContext) -> ConnectionGuard? {
+        try? context.pipeline.syncOperations.handler(type: ConnectionGuard.self)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

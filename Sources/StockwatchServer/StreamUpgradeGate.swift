@@ -80,9 +80,11 @@ final class StreamUpgradeGate: ChannelInboundHandler, RemovableChannelHandler {
         return nil
     }
 
+    /// As NIO's upgrader reads it: comma-separated lists, any case (`Upgrade: websocket, x`
+    /// upgrades too, and must not skip the token check).
     static func isUpgrade(_ head: HTTPRequestHead) -> Bool {
         head.headers[canonicalForm: "connection"].contains { $0.lowercased() == "upgrade" }
-            && head.headers.first(name: "upgrade")?.lowercased() == "websocket"
+            && head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
     }
 }
 

@@ -99,6 +99,35 @@ import Testing
         #expect(try await server.request("GET", "/healthz").status == 200)
     }
 
+    /// Review of the guards: blank lines before a request line (which the parser skips)
+    /// must not cancel the head deadline; an upgrade written in any form NIO accepts
+    /// (a list in Upgrade, a path Hummingbird normalises) must not crash the server when
+    /// its first frame arrives.
+    @Test func leadingBlankLinesDoNotCancelTheDeadlineAndOddUpgradesDoNotCrash() async throws {
+        let sandbox = try Sandbox()
+        let alice = try sandbox.addUser("alice")
+        sandbox.writeConfig("[serve]\nrequest_head_timeout = \"1s\"\n")
+        let server = try ServeProcess(sandbox)
+        defer { server.stop() }
+
+        let blank = try RawSocket(port: server.port)
+        blank.send("\r\n\r\n\r\n")
+        let started = ContinuousClock.now
+        #expect(blank.readUntilClosed(timeout: 10).closed)
+        #expect(ContinuousClock.now - started < .seconds(5))
+
+        for (path, upgrade) in [("/v1/stream", "websocket, x-other"), ("/v1/stream/", "websocket"), ("//v1/stream", "WebSocket")] {
+            let socket = try RawSocket(port: server.port)
+            socket.send("GET \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(alice)\r\nConnection: keep-alive, Upgrade\r\nUpgrade: \(upgrade)\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+            _ = socket.readUntilClosed(timeout: 1)
+            // A masked text frame, then garbage.
+            socket.send("\u{81}\u{82}\u{1}\u{2}\u{3}\u{4}\u{7a}\u{7b}")
+            socket.send("not a frame at all\r\n\r\n")
+            _ = socket.readUntilClosed(timeout: 0.5)
+            #expect(try await server.request("GET", "/healthz").status == 200, "\(path) \(upgrade)")
+        }
+    }
+
     /// A method a path does not have is 405 with Allow; an upgrade that cannot be a
     /// WebSocket handshake is 400, not an empty reply.
     @Test func wrongMethodsAre405AndMalformedUpgradesAre400() async throws {

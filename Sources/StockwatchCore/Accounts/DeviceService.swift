@@ -21,7 +21,7 @@ public struct DeviceService: Sendable {
         user: String?, fcmToken: String, label: String?,
         limitPerUser: Int? = nil, now: Date = Date()
     ) throws(StockwatchError) -> DeviceJSON {
-        // Exactly as given: the CLI trims what it reads from a file; the API takes the JSON string as is.
+        // Exactly as given: the CLI trims what it reads (file or flag); the API takes the JSON string as is.
         let token = fcmToken
         guard Self.isFCMToken(token) else {
             throw .invalidValue(option: "fcm_token", value: fcmToken, reason: "an FCM token is one word of at most 4096 printable ASCII characters")

@@ -70,7 +70,7 @@ struct ExecSender: ChannelSender {
                 } catch is CancellationError {
                     return .timedOut
                 } catch {
-                    return Task.isCancelled ? .timedOut : .notStarted(error)
+                    return Task.isCancelled ? .timedOut : .notStarted(String(describing: error))
                 }
             }
             group.addTask {
@@ -78,17 +78,21 @@ struct ExecSender: ChannelSender {
                 return .timedOut
             }
             let first = await group.next() ?? .timedOut
+            // notify is stopping (its task was cancelled), not the program running long.
+            let outcome = Task.isCancelled && first == .timedOut ? .stopped : first
             // Either the program ended and the timer is cancelled, or the timer fired and
             // the run is cancelled, which tears the program down before it returns.
             group.cancelAll()
             while await group.next() != nil {}
-            return first
+            return outcome
         }
         switch outcome {
         case .timedOut:
             return .retry("exec: \(command[0]) ran longer than \(timeoutSeconds) s and was stopped")
+        case .stopped:
+            return .retry("exec: \(command[0]) was stopped because notify is stopping")
         case .notStarted(let error):
-            return .retry("exec: cannot run \(command[0]): \(String(describing: error).truncatedForMessage)")
+            return .retry("exec: cannot run \(command[0]): \(error.truncatedForMessage)")
         case .finished(.exited(0), _):
             return .sent
         case .finished(let status, let stderr):
@@ -102,17 +106,20 @@ struct ExecSender: ChannelSender {
         }
     }
 
-    /// Past the timeout: SIGTERM, then SIGKILL two seconds later.
+    /// The program runs in a process group of its own, so that past the timeout SIGTERM,
+    /// then SIGKILL two seconds later, reach the children it started too.
     private static var platformOptions: PlatformOptions {
         var options = PlatformOptions()
-        options.teardownSequence = [.gracefulShutDown(allowedDurationToNextStep: .seconds(2))]
+        options.processGroupID = 0
+        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(2))]
         return options
     }
 
-    private enum RunOutcome: Sendable {
+    private enum RunOutcome: Sendable, Equatable {
         case finished(TerminationStatus, stderr: [UInt8])
-        case notStarted(any Error)
+        case notStarted(String)
         case timedOut
+        case stopped
     }
 
     /// Reads the stream to its end (or until the program exits and the library stops
