@@ -15,9 +15,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.25.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        // The PostgreSQL backend (no ORM): PostgresClient, prepared statements.
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         // FilePath, which Subprocess takes on Linux.
         .package(url: "https://github.com/apple/swift-system", from: "1.5.0"),
         // Tests only: reads openapi.yaml to check the API's answers against it.
@@ -29,8 +32,9 @@ let package = Package(
         // Pure values: symbols, conditions, errors and exit statuses, times, notifications.
         .target(name: "StockwatchModel"),
         // Storage: the protocols the services use (Protocols), their SQLite implementation
-        // with the schema, migrations, records and every SQL statement (SQLite), and the
-        // file-system checks of what it opens (Files).
+        // with the schema, migrations, records and every SQL statement (SQLite), the
+        // PostgreSQL backend (PostgreSQL: connections, its own migrations), and where the
+        // data lives and the file-system checks of what it opens (Files).
         .target(
             name: "StockwatchStore",
             dependencies: [
@@ -38,6 +42,9 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The C API, for evaluate's hot loops (see RawStatement).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                // TLS settings for sslmode (verify-full, sslrootcert).
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         // The services: config, fetch and the providers, rules and evaluate, delivery and

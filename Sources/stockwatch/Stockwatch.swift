@@ -14,7 +14,7 @@ struct Stockwatch: AsyncParsableCommand {
         discussion: "Exit codes, files and the JSON output are described in stockwatch(1).",
         version: StockwatchCore.version,
         subcommands: [
-            TickCommand.self, FetchCommand.self, EvaluateCommand.self, NotifyCommand.self, AlertCommand.self, UserCommand.self, DeviceCommand.self, HistoryCommand.self, StatusCommand.self, ServeCommand.self, DemoCommand.self, ConfigCommand.self,
+            TickCommand.self, FetchCommand.self, EvaluateCommand.self, NotifyCommand.self, AlertCommand.self, UserCommand.self, DeviceCommand.self, HistoryCommand.self, StatusCommand.self, ServeCommand.self, DemoCommand.self, ConfigCommand.self, DBCommand.self,
         ]
     )
 

@@ -43,7 +43,7 @@ import Testing
             "--header", "Authorization: Bearer \(token)",
         ]
         let output = sandbox.folder + "/schemathesis.out"
-        FileManager.default.createFile(atPath: output, contents: nil)
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         process.standardOutput = handle
         process.standardError = handle

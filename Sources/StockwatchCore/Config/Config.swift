@@ -23,6 +23,8 @@ public struct Config: Sendable, Equatable {
     public var notify = NotifySettings()
     /// `[serve]`: the API and WebSocket server.
     public var serve = ServeSettings()
+    /// `[database]`: a PostgreSQL URL instead of the SQLite file, and its password file.
+    public var database = DatabaseSettings()
 
     public init() {}
 

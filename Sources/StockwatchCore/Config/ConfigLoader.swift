@@ -54,7 +54,21 @@ private struct TableReader {
     }
 
     mutating func read(_ root: TOMLTable) throws(StockwatchError) -> Config {
-        try expectKeys(root, path: [], allowed: ["alerts", "channels", "providers", "routing", "fetch", "retention", "notify", "serve"])
+        try expectKeys(root, path: [], allowed: ["alerts", "channels", "providers", "routing", "fetch", "retention", "notify", "serve", "database"])
+        if let database = try table(root, "database", path: []) {
+            try expectKeys(database, path: ["database"], allowed: ["url", "password_file"])
+            if let url = try string(database, "url", path: ["database"]) {
+                guard PostgresLocation.isURL(url) else {
+                    throw error(["database"], "url", "must be a PostgreSQL URL (postgres://USER@HOST:PORT/DBNAME); for an SQLite file use --db or STOCKWATCH_DB")
+                }
+                // A password in the URL is an inline secret: the file must be private.
+                if URLComponents(string: url)?.password != nil {
+                    do { try SecretReader.checkPrivate(file) } catch { throw StockwatchError.config(file: file, line: lines.line(of: "url", in: ["database"]), key: "database.url", reason: "holds a password but " + error.message) }
+                }
+                config.database.url = url
+            }
+            if let passwordFile = try string(database, "password_file", path: ["database"]) { config.database.passwordFile = resolve(passwordFile) }
+        }
         if let alerts = try table(root, "alerts", path: []) {
             try expectKeys(alerts, path: ["alerts"], allowed: ["default_notify"])
             if let value = alerts["default_notify"] {

@@ -10,8 +10,25 @@ public protocol DataStore: AccountStore, AlertStore, QuoteStore, EvaluationStore
     var location: String { get }
 }
 
-/// Opens (creating and migrating when needed) the store at `location`: today an SQLite
-/// file path. The one place that picks an implementation.
+/// Every table of the schema, the same on both backends, for `db status`.
+let schemaTables = [
+    "users", "devices", "alerts", "quotes", "notifications", "deliveries", "delivery_attempts",
+    "provider_state", "evaluation_progress", "access_tokens", "symbol_fetch_state",
+]
+
+/// Opens (creating and migrating when needed) the SQLite store at `location`, a file path.
 public func openDataStore(at location: String) throws(StockwatchError) -> any DataStore {
     try AppDatabase(path: location)
+}
+
+/// The one place that picks an implementation. PostgreSQL serves `db migrate` and
+/// `db status` so far (PostgresDatabase); the storage protocols on it come next.
+public func openDataStore(at location: DatabaseLocation) throws(StockwatchError) -> any DataStore {
+    switch location {
+    case let .sqlite(path):
+        return try AppDatabase(path: path)
+    case let .postgres(server):
+        throw .config(file: server.source, line: nil, key: nil,
+                      reason: "\(server.description): this version runs only `db migrate` and `db status` on PostgreSQL; the other commands still need an SQLite file (docs/postgres.md)")
+    }
 }

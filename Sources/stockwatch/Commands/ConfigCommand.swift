@@ -15,7 +15,8 @@ struct ConfigCheckCommand: ParsableCommand {
 
     func run() throws {
         let config = try global.loadConfig()
-        let report = try ConfigReport.check(config, databasePath: global.databasePath, environment: global.environment)
+        // The database's description: never a password.
+        let report = try ConfigReport.check(config, databasePath: global.location(config: config).description, environment: global.environment)
         if global.json { return Output.json(report) }
         var rows = [["config file", report.file ?? "(none: built-in defaults)"], ["database", report.database]]
         rows.append(["alerts.default_notify", report.defaultNotify.joined(separator: ", ")])

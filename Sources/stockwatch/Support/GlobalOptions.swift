@@ -7,7 +7,7 @@ import StockwatchServer
 
 /// Options every command takes.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The database file (default: $STOCKWATCH_DB, else $XDG_STATE_HOME/stockwatch/stockwatch.db).", valueName: "path"))
+    @Option(name: .long, help: ArgumentHelp("The database: an SQLite file, or a PostgreSQL URL without a password (default: $STOCKWATCH_DB, else [database] url, else $XDG_STATE_HOME/stockwatch/stockwatch.db).", valueName: "path-or-url"))
     var db: String?
 
     @Option(name: .long, help: ArgumentHelp("The config file (default: $STOCKWATCH_CONFIG, else $XDG_CONFIG_HOME/stockwatch/config.toml).", valueName: "path"))
@@ -21,8 +21,6 @@ struct GlobalOptions: ParsableArguments {
 
     var environment: [String: String] { ProcessInfo.processInfo.environment }
 
-    var databasePath: String { Paths.databasePath(explicit: db, environment: environment) }
-
     func loadConfig() throws(StockwatchError) -> Config {
         // An empty flag is a mistake (an unset shell variable), not a request for defaults.
         for (option, value) in [("--config", config), ("--db", db)] where value?.isEmpty == true {
@@ -32,9 +30,18 @@ struct GlobalOptions: ParsableArguments {
         return try ConfigLoader.load(path: path, named: named, environment: environment)
     }
 
+    /// `--db`, `STOCKWATCH_DB`, `[database] url`, then the default file.
+    func location(config: Config) throws(StockwatchError) -> DatabaseLocation {
+        try config.database.location(explicit: db, environment: environment, configFile: config.file)
+    }
+
+    func location() throws(StockwatchError) -> DatabaseLocation {
+        try location(config: loadConfig())
+    }
+
     /// Config first: a bad config must not leave a new database file behind.
     func open() throws(StockwatchError) -> (any DataStore, Config) {
         let config = try loadConfig()
-        return (try openDataStore(at: databasePath), config)
+        return (try openDataStore(at: location(config: config)), config)
     }
 }

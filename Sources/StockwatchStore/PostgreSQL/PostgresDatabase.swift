@@ -1,0 +1,176 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOSSL
+import PostgresNIO
+import StockwatchModel
+
+/// The PostgreSQL backend: one connection per process step (a cron command is short-lived),
+/// its schema's migrations, and `db status`. Every statement binds its values.
+public enum PostgresDatabase {
+    /// Serialises migrators (two `db migrate` at once), per database.
+    static let migrationLock: Int64 = 0x7374_6b77_6d69_6772 // "stkwmigr"
+
+    static let logger = Logger(label: "stockwatch.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    /// Opens a connection, runs `body`, and closes it; errors become StockwatchError.
+    public static func withConnection<T: Sendable>(
+        _ location: PostgresLocation, _ body: @Sendable (PostgresConnection) async throws -> T
+    ) async throws(StockwatchError) -> T {
+        let connection: PostgresConnection
+        do {
+            connection = try await PostgresConnection.connect(configuration: try configuration(location), id: 1, logger: logger)
+        } catch {
+            throw describe(error, at: location)
+        }
+        do {
+            let result = try await body(connection)
+            try? await connection.close()
+            return result
+        } catch {
+            try? await connection.close()
+            throw describe(error, at: location)
+        }
+    }
+
+    static func configuration(_ location: PostgresLocation) throws -> PostgresConnection.Configuration {
+        var configuration: PostgresConnection.Configuration
+        if let socket = location.unixSocketPath {
+            configuration = .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
+        } else {
+            configuration = .init(host: location.host, port: location.port, username: location.user, password: location.password,
+                                  database: location.database, tls: try tls(location))
+        }
+        configuration.options.connectTimeout = .seconds(10)
+        return configuration
+    }
+
+    /// libpq's sslmode: `disable`; `allow` and `prefer` take TLS when the server offers it,
+    /// unverified; `require` insists on it, unverified unless `sslrootcert` is given
+    /// (then as `verify-ca`); `verify-ca` checks the chain; `verify-full` also the host name.
+    static func tls(_ location: PostgresLocation) throws -> PostgresConnection.Configuration.TLS {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let root = location.sslRootCert { tls.trustRoots = .file(root) }
+        switch location.sslMode {
+        case .disable:
+            return .disable
+        case .allow, .prefer:
+            tls.certificateVerification = .none
+            return .prefer(try NIOSSLContext(configuration: tls))
+        case .require:
+            tls.certificateVerification = location.sslRootCert == nil ? .none : .noHostnameVerification
+            return .require(try NIOSSLContext(configuration: tls))
+        case .verifyCA:
+            tls.certificateVerification = .noHostnameVerification
+            return .require(try NIOSSLContext(configuration: tls))
+        case .verifyFull:
+            tls.certificateVerification = .fullVerification
+            return .require(try NIOSSLContext(configuration: tls))
+        }
+    }
+
+    /// One line naming host and port, with the server's own reason when it gave one.
+    static func describe(_ error: any Error, at location: PostgresLocation) -> StockwatchError {
+        if let error = error as? StockwatchError { return error }
+        let server = location.unixSocketPath ?? "\(location.host):\(location.port)"
+        if let error = error as? PSQLError {
+            let state = error.serverInfo?[.sqlState] ?? ""
+            let message = error.serverInfo?[.message]
+            switch (error.code, state.prefix(2)) {
+            case (.server, "28"), (.server, "3D"):
+                // Authentication failed, or no such database: the settings are wrong.
+                return .config(file: location.source, line: nil, key: nil, reason: "PostgreSQL at \(server): \(message ?? state)")
+            case (.server, "40"), (.server, "55"):
+                return .temporary("PostgreSQL at \(server): \(message ?? state); retry")
+            case (.server, _):
+                return .internal("PostgreSQL at \(server): \(message ?? state) (\(state))")
+            case (.sslUnsupported, _):
+                return .unavailable("PostgreSQL at \(server) does not offer TLS, which sslmode=\(location.sslMode.rawValue) requires")
+            default:
+                return .unavailable("cannot reach PostgreSQL at \(server): \(reason(error.underlying.map { String(describing: $0) } ?? "\(error.code)"))")
+            }
+        }
+        if let error = error as? NIOSSLError {
+            return .unavailable("TLS with PostgreSQL at \(server) failed: \(error)")
+        }
+        return .unavailable("cannot reach PostgreSQL at \(server): \(reason(String(describing: error)))")
+    }
+
+    /// The system's words for the usual failures, instead of NIO's nested descriptions.
+    static func reason(_ text: String) -> String {
+        for (needle, words) in [("Connection refused", "connection refused"), ("No such file or directory", "no such socket"),
+                                ("timed out", "connection timed out"), ("connectTimeout", "connection timed out"),
+                                ("Network is unreachable", "network unreachable"), ("No address", "host name not found")]
+        where text.contains(needle) { return words }
+        return text.truncatedForMessage
+    }
+
+    /// Applies every migration not yet applied, in one transaction, under an advisory lock.
+    /// Returns the names it applied.
+    public static func migrate(_ location: PostgresLocation, now: Date = Date()) async throws(StockwatchError) -> [String] {
+        try await withConnection(location) { connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
+                try await connection.query(
+                    "CREATE TABLE IF NOT EXISTS stockwatch_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger)
+                let done = try await appliedMigrations(connection)
+                var applied: [String] = []
+                for migration in PostgresMigrations.all where !done.contains(migration.name) {
+                    for statement in migration.statements {
+                        try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    }
+                    let name = migration.name, at = Int64(now.timeIntervalSince1970 * 1000)
+                    try await connection.query("INSERT INTO stockwatch_migrations (name, applied_at) VALUES (\(name), \(at))", logger: logger)
+                    applied.append(name)
+                }
+                return applied
+            }
+        }
+    }
+
+    static func appliedMigrations(_ connection: PostgresConnection) async throws -> Set<String> {
+        let exists = try await connection.query("SELECT to_regclass('stockwatch_migrations') IS NOT NULL", logger: logger)
+        var present = false
+        for try await value in exists.decode(Bool.self) { present = value }
+        guard present else { return [] }
+        var names = Set<String>()
+        for try await name in try await connection.query("SELECT name FROM stockwatch_migrations", logger: logger).decode(String.self) {
+            names.insert(name)
+        }
+        return names
+    }
+
+    /// The schema's state and the size of each table.
+    public static func status(_ location: PostgresLocation, applied: [String] = []) async throws(StockwatchError) -> DatabaseStatusReport {
+        try await withConnection(location) { connection in
+            let done = try await appliedMigrations(connection)
+            let known = PostgresMigrations.all.map(\.name)
+            var tables: [DatabaseStatusReport.Table] = []
+            if !done.isEmpty {
+                for table in schemaTables {
+                    // Table names come from our own list, never from input.
+                    let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"), logger: logger)
+                    for try await count in rows.decode(Int64.self) { tables.append(.init(name: table, rows: count)) }
+                }
+            }
+            var size: Int64?
+            for try await bytes in try await connection.query("SELECT pg_database_size(current_database())", logger: logger).decode(Int64.self) {
+                size = bytes
+            }
+            return DatabaseStatusReport(
+                backend: "postgresql", location: location.description,
+                schema: known.last(where: done.contains), pendingMigrations: known.filter { !done.contains($0) },
+                applied: applied, tables: tables, sizeBytes: size)
+        }
+    }
+
+    /// Ordinary commands do not migrate PostgreSQL (a least-privilege role cannot run DDL):
+    /// an out-of-date schema is a configuration error with the command that fixes it.
+    public static func requireCurrentSchema(_ location: PostgresLocation) async throws(StockwatchError) {
+        let report = try await status(location)
+        guard report.pendingMigrations.isEmpty else {
+            throw .config(file: location.source, line: nil, key: nil,
+                          reason: "the PostgreSQL schema at \(location.description) is not up to date (\(report.pendingMigrations.count) migrations pending): run `stockwatch db migrate`")
+        }
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+
+struct DBCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "db", abstract: "The database itself: apply migrations, show the backend, schema and sizes.",
+        subcommands: [DBMigrateCommand.self, DBStatusCommand.self])
+}
