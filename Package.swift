@@ -77,6 +77,8 @@ let package = Package(
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 // Close codes of the stream (WebSocketErrorCode).
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                // A trial bind before serving (see APIServer.checkAddress).
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .executableTarget(

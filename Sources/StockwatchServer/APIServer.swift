@@ -5,6 +5,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 import Logging
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import StockwatchCore
 import StockwatchModel
@@ -37,6 +38,13 @@ public struct APIServer: Sendable {
     /// Serves until SIGTERM or SIGINT (or the task is cancelled), then closes every
     /// connection and returns. `onListening` gets the bound address (for port 0).
     public func run(listen: ListenAddress, onListening: @escaping @Sendable (ListenAddress) -> Void = { _ in }) async throws(StockwatchError) {
+        try await Self.checkAddress(listen)
+        let watchdog = ShutdownWatchdog(exitAfter: .seconds(15), logger: logger)
+        defer { watchdog.cancel() }
+        // If the server is not listening in time (a bind failure lost in ServiceGroup's
+        // cancellation deadlock, see ShutdownWatchdog), the process exits 69 anyway.
+        watchdog.startDeadline(after: .seconds(30), exitStatus: StockwatchError.unavailable("").exitStatus.rawValue,
+                                             message: "cannot listen on \(listen): serve did not start within 30 s")
         let hub = StreamHub(history: HistoryService(database: database), maxConnectionsPerUser: config.serve.maxConnectionsPerUser, pollInterval: pollInterval, logger: logger)
         let streamResponder = streamRouter(hub: hub).buildResponder()
         let database = self.database
@@ -56,14 +64,13 @@ public struct APIServer: Sendable {
             },
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "stockwatch"),
             onServerRunning: { channel in
+                watchdog.started()
                 onListening(ListenAddress(host: listen.host, port: channel.localAddress?.port ?? listen.port))
             },
             logger: logger)
         // Services shut down in reverse order: the hub first, ending every stream, then the
         // server, which waits for its connections. A client that does not answer its close
         // frame cannot hold the process longer than the maximum.
-        let watchdog = ShutdownWatchdog(exitAfter: .seconds(15), logger: logger)
-        defer { watchdog.cancel() }
         // A service that fails (the address in use) makes the group cancel the others: the
         // watchdog then bounds that shutdown as it bounds one asked for by a signal.
         let server = WatchedService(inner: app, watchdog: watchdog) { error in Self.translate(error, listen: listen) }
@@ -76,6 +83,20 @@ public struct APIServer: Sendable {
             logger.info("stopped")
         } catch {
             throw Self.translate(error, listen: listen)
+        }
+    }
+
+    /// A trial bind, released at once: an address in use (or not this machine's) is exit 69
+    /// with the system's reason before anything starts. The same failure inside
+    /// Hummingbird can be lost when ServiceGroup's cancellation deadlocks.
+    static func checkAddress(_ listen: ListenAddress) async throws(StockwatchError) {
+        do {
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: listen.host, port: listen.port).get()
+            try await channel.close()
+        } catch {
+            throw translate(error, listen: listen)
         }
     }
 

@@ -21,6 +21,7 @@ final class ShutdownWatchdog: @unchecked Sendable {
     private var sources: [any DispatchSourceSignal] = []
     private let lock = NSLock()
     private var stopped = false
+    private var startup: DispatchWorkItem?
 
     init(exitAfter delay: Duration, logger: Logger) {
         self.delay = delay
@@ -47,9 +48,22 @@ final class ShutdownWatchdog: @unchecked Sendable {
         }
     }
 
+    /// Exits with `exitStatus` after `delay` unless `started` (or `cancel`) comes first.
+    func startDeadline(after delay: Duration, exitStatus: Int32, message: String) {
+        let item = DispatchWorkItem {
+            FileHandle.standardError.write(Data("stockwatch: error: \(message.printableLine)\n".utf8))
+            exit(exitStatus)
+        }
+        lock.withLock { startup = item }
+        queue.asyncAfter(deadline: .now() + .milliseconds(Int(delay.components.seconds * 1000)), execute: item)
+    }
+
+    /// The server is listening.
+    func started() { lock.withLock { startup?.cancel() } }
+
     /// The process is stopping normally: no timer is needed.
     func cancel() {
-        lock.withLock { stopped = true }
+        lock.withLock { stopped = true; startup?.cancel() }
         for source in sources { source.cancel() }
     }
 }
