@@ -93,8 +93,11 @@ final class ConnectionGuard: ChannelInboundHandler, RemovableChannelHandler {
         deadline = context.eventLoop.scheduleTask(in: headTimeout) { loopBound.value.close(promise: nil) }
     }
 
-    /// Writes `bytes` straight to the socket (no HTTP encoder is in the way) and closes.
-    static func answerAndClose(_ bytes: String, in channel: any Channel) {
+    /// Answers with the API's JSON error, written straight to the socket (no HTTP encoder
+    /// is in the way), and closes. `code` and `message` are our own constants.
+    static func answerAndClose(_ status: String, code: String, message: String, in channel: any Channel) {
+        let body = #"{"error":{"code":"\#(code)","message":"\#(message)"}}"#
+        let bytes = "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
         guard let context = try? channel.pipeline.syncOperations.context(handlerType: ConnectionGuard.self) else {
             channel.close(promise: nil)
             return
@@ -137,10 +140,7 @@ final class RequestGuard: ChannelInboundHandler, RemovableChannelHandler {
             connectionGuard(context)?.headParsed()
             if let declared = head.headers.first(name: "content-length").flatMap(Int.init), declared > maximumBody {
                 refused = true
-                let body = #"{"error":{"code":"too_large","message":"request body larger than \#(maximumBody) bytes"}}"#
-                ConnectionGuard.answerAndClose(
-                    "HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)",
-                    in: context.channel)
+                ConnectionGuard.answerAndClose("413 Content Too Large", code: "too_large", message: "request body larger than \(maximumBody) bytes", in: context.channel)
                 return
             }
             upgrading = StreamUpgradeGate.isUpgrade(head)
@@ -169,9 +169,6 @@ final class RequestGuard: ChannelInboundHandler, RemovableChannelHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard error is HTTPParserError else { return context.fireErrorCaught(error) }
-        let body = #"{"error":{"code":"bad_request","message":"malformed HTTP request"}}"#
-        ConnectionGuard.answerAndClose(
-            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)",
-            in: context.channel)
+        ConnectionGuard.answerAndClose("400 Bad Request", code: "bad_request", message: "malformed HTTP request", in: context.channel)
     }
 }

@@ -43,19 +43,20 @@ final class ShutdownWatchdog: @unchecked Sendable {
         queue.asyncAfter(deadline: .now() + .milliseconds(Int(delay.components.seconds * 1000))) { [weak self] in
             guard let self, !self.lock.withLock({ self.stopped }) else { return }
             logger.warning("serve did not stop within \(delay.components.seconds) s; exiting anyway")
-            if let message { FileHandle.standardError.write(Data("stockwatch: error: \(message.printableLine)\n".utf8)) }
-            exit(exitStatus)
+            Self.exit(exitStatus, message: message)
         }
     }
 
     /// Exits with `exitStatus` after `delay` unless `started` (or `cancel`) comes first.
     func startDeadline(after delay: Duration, exitStatus: Int32, message: String) {
-        let item = DispatchWorkItem {
-            FileHandle.standardError.write(Data("stockwatch: error: \(message.printableLine)\n".utf8))
-            exit(exitStatus)
-        }
+        let item = DispatchWorkItem { Self.exit(exitStatus, message: message) }
         lock.withLock { startup = item }
         queue.asyncAfter(deadline: .now() + .milliseconds(Int(delay.components.seconds * 1000)), execute: item)
+    }
+
+    private static func exit(_ status: Int32, message: String?) -> Never {
+        if let message { FileHandle.standardError.write(Data("stockwatch: error: \(message.printableLine)\n".utf8)) }
+        Foundation.exit(status)
     }
 
     /// The server is listening.

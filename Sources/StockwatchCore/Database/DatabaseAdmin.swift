@@ -14,8 +14,7 @@ public enum DatabaseAdmin {
             let applied = AppDatabase.knownMigrations.filter { !before.contains($0) }
             return try database.statusReport(applied: applied)
         case let .postgres(server):
-            let applied = try await PostgresDatabase.migrate(server)
-            return try await PostgresDatabase.status(server, applied: applied)
+            return try await PostgresDatabase.migrate(server)
         }
     }
 

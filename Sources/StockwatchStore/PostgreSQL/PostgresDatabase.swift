@@ -105,11 +105,11 @@ public enum PostgresDatabase {
         return text.truncatedForMessage
     }
 
-    /// Applies every migration not yet applied, in one transaction, under an advisory lock.
-    /// Returns the names it applied.
-    public static func migrate(_ location: PostgresLocation, now: Date = Date()) async throws(StockwatchError) -> [String] {
+    /// Applies every migration not yet applied, in one transaction, under an advisory lock,
+    /// and reports the result (with the names applied) over the same connection.
+    public static func migrate(_ location: PostgresLocation, now: Date = Date()) async throws(StockwatchError) -> DatabaseStatusReport {
         try await withConnection(location) { connection in
-            try await connection.withTransaction(logger: logger) { connection in
+            let applied = try await connection.withTransaction(logger: logger) { connection in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(migrationLock))", logger: logger)
                 try await connection.query(
                     "CREATE TABLE IF NOT EXISTS stockwatch_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)", logger: logger)
@@ -125,6 +125,7 @@ public enum PostgresDatabase {
                 }
                 return applied
             }
+            return try await report(connection, location: location, applied: applied)
         }
     }
 
@@ -141,27 +142,29 @@ public enum PostgresDatabase {
     }
 
     /// The schema's state and the size of each table.
-    public static func status(_ location: PostgresLocation, applied: [String] = []) async throws(StockwatchError) -> DatabaseStatusReport {
-        try await withConnection(location) { connection in
-            let done = try await appliedMigrations(connection)
-            let known = PostgresMigrations.all.map(\.name)
-            var tables: [DatabaseStatusReport.Table] = []
-            if !done.isEmpty {
-                for table in schemaTables {
-                    // Table names come from our own list, never from input.
-                    let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"), logger: logger)
-                    for try await count in rows.decode(Int64.self) { tables.append(.init(name: table, rows: count)) }
-                }
+    public static func status(_ location: PostgresLocation) async throws(StockwatchError) -> DatabaseStatusReport {
+        try await withConnection(location) { connection in try await report(connection, location: location, applied: []) }
+    }
+
+    static func report(_ connection: PostgresConnection, location: PostgresLocation, applied: [String]) async throws -> DatabaseStatusReport {
+        let done = try await appliedMigrations(connection)
+        let known = PostgresMigrations.all.map(\.name)
+        var tables: [DatabaseStatusReport.Table] = []
+        if !done.isEmpty {
+            for table in schemaTables {
+                // Table names come from our own list, never from input.
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table)"), logger: logger)
+                for try await count in rows.decode(Int64.self) { tables.append(.init(name: table, rows: count)) }
             }
-            var size: Int64?
-            for try await bytes in try await connection.query("SELECT pg_database_size(current_database())", logger: logger).decode(Int64.self) {
-                size = bytes
-            }
-            return DatabaseStatusReport(
-                backend: "postgresql", location: location.description,
-                schema: known.last(where: done.contains), pendingMigrations: known.filter { !done.contains($0) },
-                applied: applied, tables: tables, sizeBytes: size)
         }
+        var size: Int64?
+        for try await bytes in try await connection.query("SELECT pg_database_size(current_database())", logger: logger).decode(Int64.self) {
+            size = bytes
+        }
+        return DatabaseStatusReport(
+            backend: "postgresql", location: location.description,
+            schema: known.last(where: done.contains), pendingMigrations: known.filter { !done.contains($0) },
+            applied: applied, tables: tables, sizeBytes: size)
     }
 
     /// Ordinary commands do not migrate PostgreSQL (a least-privilege role cannot run DDL):
