@@ -126,6 +126,8 @@ let package = Package(
             dependencies: [
                 "StockwatchModel", "StockwatchStore", "StockwatchCore", "StockwatchServer", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                // Creates a database per test for the PostgreSQL backend.
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
         .testTarget(

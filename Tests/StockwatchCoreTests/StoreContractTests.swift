@@ -16,21 +16,26 @@ import Testing
         /// Opens a new, empty store. `scratch` is a fresh folder of this test's own, removed
         /// after it: a file-based store keeps its files there; a server-based one can name
         /// its database or schema after it.
-        let make: @Sendable (_ scratch: String) throws -> any DataStore
+        let make: @Sendable (_ scratch: String) async throws -> any DataStore
 
         var description: String { name }
     }
 
     static let backends: [Backend] = [
         Backend(name: "sqlite") { scratch in try openDataStore(at: scratch + "/contract.db") },
-    ]
+    ] + (TestPostgres.available ? [Backend(name: "postgresql") { _ in try await TestPostgres.newStore() }] : [])
+
+    @Test(.enabled(if: TestPostgres.available, "no PostgreSQL: set PGHOST (or run under pg_virtualenv); the contract ran on SQLite only"))
+    func postgresqlIsOneOfTheBackends() {
+        #expect(Self.backends.map(\.name) == ["sqlite", "postgresql"])
+    }
 
     /// Runs `body` with a new store in its own temporary folder, removed afterwards.
     private func withStore(_ backend: Backend, _ body: (any DataStore) async throws -> Void) async throws {
         let scratch = NSTemporaryDirectory() + "stockwatch-contract-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let store = try backend.make(scratch)
+        let store = try await backend.make(scratch)
         try await body(store)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PostgresNIO
 @testable import StockwatchCore
 @testable import StockwatchModel
 @testable import StockwatchStore
@@ -58,5 +59,38 @@ func expectError(_ body: () throws -> Void) -> StockwatchError? {
         return error
     } catch {
         return .internal("unexpected \(error)")
+    }
+}
+
+/// A real PostgreSQL for the store's tests: there when PGHOST is set (`.ci/run` runs the
+/// suite inside `pg_virtualenv`, which sets PGHOST, PGPORT, PGUSER and PGPASSWORD for a
+/// throwaway cluster), or required by STOCKWATCH_REQUIRE_POSTGRES=1.
+enum TestPostgres {
+    static let environment = ProcessInfo.processInfo.environment
+    static let available = environment["PGHOST"] != nil || environment["STOCKWATCH_REQUIRE_POSTGRES"] == "1"
+
+    /// The server's maintenance database, as the environment names it.
+    static func location(database: String) throws -> PostgresLocation {
+        var location = try PostgresLocation.parse("postgres:///\(database)", source: "test", environment: environment)
+        location.password = environment["PGPASSWORD"]
+        return location
+    }
+
+    /// A new, migrated database of its own (the cluster is thrown away after the run).
+    static func newDatabase() async throws -> PostgresLocation {
+        let name = "stockwatch_test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+        // A database name cannot be bound; this one is made of hex digits only.
+        try await PostgresDatabase.withConnection(try location(database: "postgres")) { connection in
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: PostgresDatabase.logger)
+        }
+        let location = try location(database: name)
+        _ = try await PostgresDatabase.migrate(location)
+        return location
+    }
+
+    static func newStore() async throws -> any DataStore {
+        let location = try await newDatabase()
+        // PostgresStore waits on its own event loop; it must not be opened on a thread it needs.
+        return try await Task.detached { try PostgresStore(location) }.value
     }
 }

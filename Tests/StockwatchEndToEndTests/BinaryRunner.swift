@@ -13,11 +13,20 @@ final class Sandbox: @unchecked Sendable {
     }
 
     let folder: String
-    var db: String { folder + "/state/stockwatch.db" }
+    /// A PostgreSQL database of this sandbox's own instead of the SQLite file.
+    let postgres: PostgresCommandTests.Database?
+    /// What STOCKWATCH_DB names: the SQLite file, or the PostgreSQL URL.
+    var db: String { postgres?.url ?? folder + "/state/stockwatch.db" }
 
-    init() throws {
+    /// `backend` "postgresql": a new database, migrated, on the server the PG* variables name.
+    init(backend: String = "sqlite") throws {
         folder = NSTemporaryDirectory() + "stockwatch-e2e-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        postgres = backend == "postgresql" ? try PostgresCommandTests.Database() : nil
+        if postgres != nil {
+            let migrated = try run(["db", "migrate"])
+            guard migrated.status == 0 else { throw TestFailure("db migrate failed: \(migrated.stderr)") }
+        }
     }
 
     deinit { try? FileManager.default.removeItem(atPath: folder) }
@@ -41,7 +50,7 @@ final class Sandbox: @unchecked Sendable {
         [
             "PATH": "/usr/bin:/bin", "HOME": folder, "STOCKWATCH_DB": db,
             "XDG_CONFIG_HOME": folder + "/config", "XDG_STATE_HOME": folder + "/xdg-state",
-        ]
+        ].merging(postgres == nil ? [:] : PostgresCommandTests.server) { $1 }
     }
 
     @discardableResult

@@ -15,6 +15,12 @@ import Testing
         var url: String { "postgres:///\(name)" }
 
         init() throws { try Self.psql("CREATE DATABASE \(name)") }
+
+        /// How stockwatch shows a URL: with the user, host and port the PG* variables give.
+        static func redacted(_ url: String) -> String {
+            let env = PostgresCommandTests.server
+            return url.replacingOccurrences(of: "postgres:///", with: "postgres://\(env["PGUSER"] ?? NSUserName())@\(env["PGHOST"] ?? "[/var/run/postgresql]"):\(env["PGPORT"] ?? "5432")/")
+        }
         deinit { try? Self.psql("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
 
         static func psql(_ sql: String, database: String = "postgres") throws {

@@ -19,7 +19,7 @@ public struct StatusService: Sendable {
 
     public func run(now: Date = Date()) throws(StockwatchError) -> StatusReport {
         let path = database.location
-        var report = StatusReport(database: .init(path: path, bytes: Self.fileSize(path) + Self.fileSize(path + "-wal")))
+        var report = StatusReport(database: .init(path: path, bytes: try database.storageBytes()))
         let watched = try FetchService(database: database, config: config, environment: [:]).watchedSymbols().map(\.text)
         let states = Dictionary(uniqueKeysWithValues: try database.providerStates().map { ($0.provider, $0) })
         report.providers = config.providers.keys.sorted().map { name in
@@ -64,9 +64,5 @@ public struct StatusService: Sendable {
         if report.deliveries.recentlyDead > 0 { problems.append("\(report.deliveries.recentlyDead) deliveries gave up in the last 24 hours (see 'stockwatch history')") }
         for token in report.fcm { if let problem = token.problem { problems.append("channel \(token.channel): \(problem)") } }
         return problems
-    }
-
-    private static func fileSize(_ path: String) -> Int64 {
-        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
     }
 }

@@ -21,7 +21,7 @@ public struct TickService: Sendable {
 
     /// `input`: quotes to store instead of asking the providers (`tick --from`).
     public func run(input: (data: Data, source: String)? = nil) async throws(StockwatchError) -> TickReport {
-        let lock = try RunLock(path: database.location + ".tick-lock", holder: "tick")
+        let lock = try database.runLock(name: "tick-lock", holder: "tick")
         defer { lock.release() }
         var report = TickReport()
         do {

@@ -4,7 +4,7 @@ import StockwatchModel
 /// An exclusive, non-blocking lock on a file beside the database (never the database
 /// itself: closing any descriptor of it would drop SQLite's own locks). The kernel
 /// releases it when the process dies, so a killed run never leaves it held.
-public final class RunLock: Sendable {
+public final class RunLock: RunLease, Sendable {
     private let descriptor: Int32
 
     public init(path: String, holder: String) throws(StockwatchError) {

@@ -14,12 +14,19 @@ public enum PostgresDatabase {
     static let logger = Logger(label: "stockwatch.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
 
     /// Opens a connection, runs `body`, and closes it; errors become StockwatchError.
+    /// `eventLoop`: where the connection lives (default: NIO's shared loops). A caller that
+    /// blocks a thread while waiting for it must name a loop of its own (PostgresStore).
     public static func withConnection<T: Sendable>(
-        _ location: PostgresLocation, _ body: @Sendable (PostgresConnection) async throws -> T
+        _ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil, _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws(StockwatchError) -> T {
         let connection: PostgresConnection
         do {
-            connection = try await PostgresConnection.connect(configuration: try configuration(location), id: 1, logger: logger)
+            let configuration = try configuration(location)
+            connection = if let eventLoop {
+                try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger).get()
+            } else {
+                try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            }
         } catch {
             throw describe(error, at: location)
         }
@@ -48,25 +55,36 @@ public enum PostgresDatabase {
     /// libpq's sslmode: `disable`; `allow` and `prefer` take TLS when the server offers it,
     /// unverified; `require` insists on it, unverified unless `sslrootcert` is given
     /// (then as `verify-ca`); `verify-ca` checks the chain; `verify-full` also the host name.
-    static func tls(_ location: PostgresLocation) throws -> PostgresConnection.Configuration.TLS {
+    /// Nil: no TLS. `required`: fail rather than talk in the clear.
+    static func tlsSettings(_ location: PostgresLocation) -> (configuration: TLSConfiguration, required: Bool)? {
         var tls = TLSConfiguration.makeClientConfiguration()
         if let root = location.sslRootCert { tls.trustRoots = .file(root) }
         switch location.sslMode {
         case .disable:
-            return .disable
+            return nil
         case .allow, .prefer:
             tls.certificateVerification = .none
-            return .prefer(try NIOSSLContext(configuration: tls))
+            return (tls, false)
         case .require:
             tls.certificateVerification = location.sslRootCert == nil ? .none : .noHostnameVerification
-            return .require(try NIOSSLContext(configuration: tls))
         case .verifyCA:
             tls.certificateVerification = .noHostnameVerification
-            return .require(try NIOSSLContext(configuration: tls))
         case .verifyFull:
             tls.certificateVerification = .fullVerification
-            return .require(try NIOSSLContext(configuration: tls))
         }
+        return (tls, true)
+    }
+
+    static func tls(_ location: PostgresLocation) throws -> PostgresConnection.Configuration.TLS {
+        guard let (tls, required) = tlsSettings(location) else { return .disable }
+        let context = try NIOSSLContext(configuration: tls)
+        return required ? .require(context) : .prefer(context)
+    }
+
+    /// The same settings for a connection pool.
+    static func clientTLS(_ location: PostgresLocation) throws -> PostgresClient.Configuration.TLS {
+        guard let (tls, required) = tlsSettings(location) else { return .disable }
+        return required ? .require(tls) : .prefer(tls)
     }
 
     /// One line naming host and port, with the server's own reason when it gave one.
@@ -142,8 +160,8 @@ public enum PostgresDatabase {
     }
 
     /// The schema's state and the size of each table.
-    public static func status(_ location: PostgresLocation) async throws(StockwatchError) -> DatabaseStatusReport {
-        try await withConnection(location) { connection in try await report(connection, location: location, applied: []) }
+    public static func status(_ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil) async throws(StockwatchError) -> DatabaseStatusReport {
+        try await withConnection(location, on: eventLoop) { connection in try await report(connection, location: location, applied: []) }
     }
 
     static func report(_ connection: PostgresConnection, location: PostgresLocation, applied: [String]) async throws -> DatabaseStatusReport {
@@ -169,8 +187,8 @@ public enum PostgresDatabase {
 
     /// Ordinary commands do not migrate PostgreSQL (a least-privilege role cannot run DDL):
     /// an out-of-date schema is a configuration error with the command that fixes it.
-    public static func requireCurrentSchema(_ location: PostgresLocation) async throws(StockwatchError) {
-        let report = try await status(location)
+    public static func requireCurrentSchema(_ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil) async throws(StockwatchError) {
+        let report = try await status(location, on: eventLoop)
         guard report.pendingMigrations.isEmpty else {
             throw .config(file: location.source, line: nil, key: nil,
                           reason: "the PostgreSQL schema at \(location.description) is not up to date (\(report.pendingMigrations.count) migrations pending): run `stockwatch db migrate`")

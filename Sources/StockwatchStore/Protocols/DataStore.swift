@@ -2,12 +2,21 @@ import Foundation
 import StockwatchModel
 
 /// Everything stockwatch keeps, by domain. The services reach their data only through
-/// these protocols; each implementation (today `AppDatabase`, on SQLite) holds every
-/// statement it runs and makes each method one transaction. `StoreContractTests` checks
+/// these protocols; each implementation (`AppDatabase` on SQLite, `PostgresStore` on
+/// PostgreSQL) holds every statement it runs and makes each method one transaction. `StoreContractTests` checks
 /// an implementation through the protocols alone.
 public protocol DataStore: AccountStore, AlertStore, QuoteStore, EvaluationStore, OutboxStore, ProviderBudgetStore, AccessTokenStore, HealthStore {
-    /// Where the data lives (a file path), for messages, `status` and the tick's lock.
+    /// Where the data lives (a file path, or a URL without its password), for messages and `status`.
     var location: String { get }
+    /// An exclusive lock held until released or until the process dies: on SQLite a
+    /// file beside the database, on PostgreSQL an advisory lock. Held by another process:
+    /// `temporary`, naming `holder`.
+    func runLock(name: String, holder: String) throws(StockwatchError) -> any RunLease
+}
+
+/// A held `DataStore.runLock`.
+public protocol RunLease: Sendable {
+    func release()
 }
 
 /// Every table of the schema, the same on both backends, for `db status`.
@@ -21,14 +30,13 @@ public func openDataStore(at location: String) throws(StockwatchError) -> any Da
     try AppDatabase(path: location)
 }
 
-/// The one place that picks an implementation. PostgreSQL serves `db migrate` and
-/// `db status` so far (PostgresDatabase); the storage protocols on it come next.
+/// The one place that picks an implementation. On PostgreSQL, opening checks that the
+/// schema is current (ordinary commands never migrate it: `db migrate` does).
 public func openDataStore(at location: DatabaseLocation) throws(StockwatchError) -> any DataStore {
     switch location {
     case let .sqlite(path):
         return try AppDatabase(path: path)
     case let .postgres(server):
-        throw .config(file: server.source, line: nil, key: nil,
-                      reason: "\(server.description): this version runs only `db migrate` and `db status` on PostgreSQL; the other commands still need an SQLite file (docs/postgres.md)")
+        return try PostgresStore(server)
     }
 }

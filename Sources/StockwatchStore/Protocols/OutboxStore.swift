@@ -83,4 +83,6 @@ public protocol HealthStore: Sendable {
     func recentFailedAttempts(limit: Int) throws(StockwatchError) -> [StatusReport.AttemptError]
     /// The newest observed time of each of these symbols that has a quote.
     func newestObservedAt(symbols: [String]) throws(StockwatchError) -> [String: Date]
+    /// How much space the data takes: the file and its WAL, or the database's size.
+    func storageBytes() throws(StockwatchError) -> Int64
 }

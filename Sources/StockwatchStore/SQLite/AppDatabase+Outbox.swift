@@ -252,6 +252,13 @@ extension AppDatabase: HealthStore {
     }
 }
 
+extension AppDatabase {
+    public func storageBytes() throws(StockwatchError) -> Int64 {
+        func size(_ path: String) -> Int64 { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0 }
+        return size(path) + size(path + "-wal")
+    }
+}
+
 extension DeliveryRecord {
     /// The label of a fanned-out delivery's device, as history shows it.
     public static func deviceTarget(_ id: Int64) -> String { "device:\(id)" }
@@ -259,4 +266,8 @@ extension DeliveryRecord {
 
 extension AppDatabase: DataStore {
     public var location: String { path }
+
+    public func runLock(name: String, holder: String) throws(StockwatchError) -> any RunLease {
+        try RunLock(path: "\(path).\(name)", holder: holder)
+    }
 }

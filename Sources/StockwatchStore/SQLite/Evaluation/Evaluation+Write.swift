@@ -10,40 +10,31 @@ extension Evaluation {
         let updateState = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ? WHERE id = ?")
         let updateFired = try RawStatement(db, "UPDATE alerts SET last_fired_at = ? WHERE id = ?")
         let updateStarter = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ?, start_at = NULL WHERE id = ?")
-        for candidate in candidates {
-            let machine = candidate.machine
-            if let start = candidate.startAt {
-                guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else { continue }
-                updateStarter.bind(1, machine.state.rawValue)
-                updateStarter.bind(2, machine.lastFiredAt)
-                updateStarter.bind(3, candidate.id)
-                try updateStarter.execute()
-            } else if machine.state != candidate.initial.state {
-                updateState.bind(1, machine.state.rawValue)
-                updateState.bind(2, machine.lastFiredAt)
-                updateState.bind(3, candidate.id)
-                try updateState.execute()
-            } else if machine.lastFiredAt != candidate.initial.lastFiredAt {
-                updateFired.bind(1, machine.lastFiredAt)
-                updateFired.bind(2, candidate.id)
+        for change in alertChanges() {
+            if !change.stateChanged {
+                updateFired.bind(1, change.lastFiredAt)
+                updateFired.bind(2, change.id)
                 try updateFired.execute()
+                continue
             }
+            let update = change.started ? updateStarter : updateState
+            update.bind(1, change.state.rawValue)
+            update.bind(2, change.lastFiredAt)
+            update.bind(3, change.id)
+            try update.execute()
         }
 
         let saveProgress = try RawStatement(db, """
             INSERT INTO evaluation_progress (symbol, observed_at) VALUES (?, ?)
             ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at
             """)
-        for (symbol, quotes) in symbols {
-            guard let newest = quotes.times.last, newest > (quotes.watermark ?? Int64.min) else { continue }
+        for (symbol, newest) in watermarks() {
             saveProgress.bind(1, symbol)
             saveProgress.bind(2, newest)
             try saveProgress.execute()
         }
 
         guard !firings.isEmpty else { return }
-        // Notification ids follow the quotes' time, then the alert: the order people read them in.
-        firings.sort { ($0.time, candidates[$0.candidate].id) < ($1.time, candidates[$1.candidate].id) }
         let insertNotification = try RawStatement(db, """
             INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, quote_id) DO NOTHING

@@ -1,0 +1,211 @@
+import Foundation
+import PostgresNIO
+import StockwatchModel
+
+/// evaluate on PostgreSQL: one transaction under a transaction-scoped advisory lock, so
+/// runs on any number of machines judge one after the other and the second finds nothing
+/// new (UNIQUE (alert_id, quote_id) keeps a duplicate out even so).
+///
+/// Designed for a server a round trip away: a fixed number of statements whatever the
+/// number of symbols and alerts. The quotes of every symbol come in one query (`unnest`
+/// of the symbols and their start times), every reference price in one more, the
+/// candidate seeks (the same conditions as on SQLite, Evaluation/Evaluation.swift) in one
+/// with the price ranges bound as arrays, and the writes are one statement per table
+/// over arrays: the alerts' new states, the watermarks, the notifications, their deliveries.
+extension PostgresStore: EvaluationStore {
+    static let evaluateLock: Int64 = 0x7374_6b77_6576_616c // "stkweval"
+
+    public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool) throws(StockwatchError) -> EvaluateReport {
+        try write { db in
+            try await db.execute("SELECT pg_advisory_xact_lock(\(Self.evaluateLock))")
+            var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - maxAgeSeconds * 1000, prefilter: prefilter)
+            evaluation.lookupReference = { symbol, _ in
+                throw StockwatchError.internal("evaluate needed a reference price of \(symbol) it had not fetched")
+            }
+            return try await evaluation.run(db)
+        }
+    }
+}
+
+extension Evaluation {
+    mutating func run(_ db: PostgresConnection) async throws -> EvaluateReport {
+        report.expired = try await db.values(
+            "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= \(now) RETURNING id", Int64.self
+        ).sorted()
+        try await loadQuotes(db)
+        let ranges = priceRanges()
+        let batch = ranges.keys.sorted()
+        // The reference ranges of every (symbol, window) of the batch, from one fetch.
+        let windows = batch.isEmpty ? [] : try await db.rows("""
+            SELECT DISTINCT symbol, window_seconds FROM alerts WHERE window_seconds IS NOT NULL AND symbol = ANY(\(batch))
+            """, (String, Int64).self)
+        var keys = Set<ReferenceKey>()
+        for (symbol, window) in windows {
+            for i in freshIndexes(symbol) { keys.insert(ReferenceKey(symbol: symbol, window: window, index: i)) }
+        }
+        try await fetchReferences(keys, db)
+        var referenceRanges: [(symbol: String, window: Int64, range: Range)] = []
+        for (symbol, window) in windows { referenceRanges.append((symbol, window, try referenceRange(symbol, window: window))) }
+
+        try await readCandidates(db, batch: batch.map { ($0, ranges[$0]!) }, references: referenceRanges)
+        report.evaluated = batch.isEmpty ? 0 : try await db.row(
+            "SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol = ANY(\(batch))", Int.self) ?? 0
+        try await fetchReferences(referenceKeysNeeded(), db)
+        try judgeAll()
+        try await write(db)
+        return report
+    }
+
+    mutating func loadQuotes(_ db: PostgresConnection) async throws {
+        let watermarks = Dictionary(uniqueKeysWithValues: try await db.rows(
+            "SELECT symbol, observed_at FROM evaluation_progress", (String, Int64).self).map { ($0.0, $0.1) })
+        let starts = Dictionary(uniqueKeysWithValues: try await db.rows("""
+            SELECT symbol, min(CASE start_at WHEN 0 THEN \(staleBefore) ELSE start_at END) FROM alerts
+            WHERE start_at IS NOT NULL AND state IN ('armed', 'firing') GROUP BY symbol
+            """, (String, Int64).self).map { ($0.0, $0.1) })
+        let from = quoteStarts(watermarks: watermarks, starts: starts)
+        guard !from.isEmpty else { return }
+        let symbolList = Array(from.keys)
+        let rows = try await db.query("""
+            SELECT q.symbol, q.id, q.price, q.observed_at
+            FROM unnest(\(symbolList)::TEXT[], \(symbolList.map { from[$0]! })::BIGINT[]) AS f(symbol, start)
+            JOIN quotes q ON q.symbol = f.symbol AND q.observed_at >= f.start
+            ORDER BY q.symbol, q.observed_at
+            """, logger: PostgresStore.logger)
+        for try await (symbol, id, price, time) in rows.decode((String, Int64, Double, Int64).self) {
+            symbols[symbol]!.ids.append(id)
+            symbols[symbol]!.prices.append(price)
+            symbols[symbol]!.times.append(time)
+        }
+        for symbol in symbolList { loaded(symbol) }
+    }
+
+    /// Fills `references` for these keys in one query (one lookup per distinct time).
+    mutating func fetchReferences(_ keys: Set<ReferenceKey>, _ db: PostgresConnection) async throws {
+        let missing = keys.filter { references[$0] == nil }
+        guard !missing.isEmpty else { return }
+        struct Lookup: Hashable { let symbol: String; let at: Int64 }
+        let lookups = Array(Set(missing.map { Lookup(symbol: $0.symbol, at: referenceTime($0)) }))
+        var prices: [Lookup: Double] = [:]
+        for (index, price) in try await db.rows("""
+            SELECT k.i, (SELECT q.price FROM quotes q WHERE q.symbol = k.symbol AND q.observed_at <= k.at ORDER BY q.observed_at DESC LIMIT 1)
+            FROM unnest(\(lookups.map(\.symbol))::TEXT[], \(lookups.map(\.at))::BIGINT[]) WITH ORDINALITY AS k(symbol, at, i)
+            """, (Int, Double?).self) {
+            if let price { prices[lookups[index - 1]] = price }
+        }
+        for key in missing { references[key] = .some(prices[Lookup(symbol: key.symbol, at: referenceTime(key))]) }
+    }
+
+    static let pgColumns = """
+        a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
+        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, a.start_at
+        """
+
+    /// The seeks of `Evaluation.seeks` over the batch's ranges, bound as arrays, then every
+    /// new and resumed alert.
+    mutating func readCandidates(_ db: PostgresConnection, batch: [(String, Range)], references: [(symbol: String, window: Int64, range: Range)]) async throws {
+        let b = "unnest($1::TEXT[], $2::DOUBLE PRECISION[], $3::DOUBLE PRECISION[]) AS b(symbol, low, high)"
+        let r = "unnest($4::TEXT[], $5::BIGINT[], $6::DOUBLE PRECISION[], $7::DOUBLE PRECISION[], $8::BOOLEAN[]) AS r(symbol, window_seconds, low, high, missing)"
+        var parts: [String]
+        if prefilter {
+            let sources: [Seek.Source: String] = [
+                .rising: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above')",
+                .falling: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below')",
+                .changes: "\(r) JOIN \(b) ON b.symbol = r.symbol JOIN alerts a ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL",
+            ]
+            parts = Self.seeks.map { "SELECT \(Self.pgColumns) FROM \(sources[$0.source]!) WHERE \($0.condition) AND a.start_at IS NULL" }
+        } else {
+            parts = ["SELECT \(Self.pgColumns) FROM \(b) JOIN alerts a ON a.symbol = b.symbol WHERE a.state IN ('armed', 'firing') AND a.start_at IS NULL"]
+            // Every parameter must appear in the statement.
+            parts.append("SELECT \(Self.pgColumns) FROM \(r) JOIN alerts a ON FALSE")
+        }
+        parts.append("SELECT \(Self.pgColumns) FROM alerts a WHERE a.start_at IS NOT NULL AND a.state IN ('armed', 'firing')")
+        var binds = PostgresBindings()
+        binds.append(batch.map(\.0))
+        binds.append(batch.map(\.1.low))
+        binds.append(batch.map(\.1.high))
+        binds.append(references.map(\.symbol))
+        binds.append(references.map(\.window))
+        // An empty range has every reference missing: its bounds are never read.
+        binds.append(references.map { $0.range.isEmpty ? 0 : $0.range.low })
+        binds.append(references.map { $0.range.isEmpty ? 0 : $0.range.high })
+        binds.append(references.map(\.range.missing))
+        let rows = try await db.query(PostgresQuery(unsafeSQL: parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)
+        for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start)
+            in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?).self) {
+            try addCandidate(
+                id: id, userId: user, symbol: symbol, kind: kind, value: value, percent: percent, windowSeconds: window, trigger: trigger,
+                cooldownSeconds: cooldown, rearmMarginPercent: margin, state: state, lastFiredAt: fired, channels: channels, startAt: start)
+        }
+    }
+
+    /// One statement per table, each over arrays.
+    mutating func write(_ db: PostgresConnection) async throws {
+        let changes = alertChanges()
+        if !changes.isEmpty {
+            // -1: no firing yet (arrays cannot bind NULL elements here).
+            try await db.execute("""
+                UPDATE alerts a SET state = c.state, last_fired_at = NULLIF(c.fired, -1),
+                    start_at = CASE WHEN c.started THEN NULL ELSE a.start_at END
+                FROM unnest(\(changes.map(\.id))::BIGINT[], \(changes.map(\.state.rawValue))::TEXT[], \(changes.map { $0.lastFiredAt ?? -1 })::BIGINT[],
+                            \(changes.map(\.started))::BOOLEAN[]) AS c(id, state, fired, started)
+                WHERE a.id = c.id
+                """)
+        }
+        let marks = watermarks()
+        if !marks.isEmpty {
+            try await db.execute("""
+                INSERT INTO evaluation_progress (symbol, observed_at)
+                SELECT * FROM unnest(\(marks.map(\.symbol))::TEXT[], \(marks.map(\.observedAt))::BIGINT[])
+                ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at
+                """)
+        }
+        guard !firings.isEmpty else { return }
+        let fired = firings.map { (firing: $0, candidate: candidates[$0.candidate]) }
+        // Ids are drawn in the firings' order (n); a pair already notified is skipped, never twice.
+        let inserted = try await db.rows("""
+            INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
+            SELECT alert_id, user_id, quote_id, symbol, price, observed_at, message, \(now)
+            FROM unnest(\(fired.map(\.candidate.id))::BIGINT[], \(fired.map(\.candidate.userId))::BIGINT[], \(fired.map(\.firing.quote))::BIGINT[],
+                        \(fired.map(\.candidate.symbol))::TEXT[], \(fired.map(\.firing.price))::DOUBLE PRECISION[],
+                        \(fired.map(\.firing.time))::BIGINT[], \(fired.map(\.firing.message))::TEXT[])
+                WITH ORDINALITY AS x(alert_id, user_id, quote_id, symbol, price, observed_at, message, n)
+            ORDER BY n
+            ON CONFLICT (alert_id, quote_id) DO NOTHING
+            RETURNING id, alert_id, quote_id
+            """, (Int64, Int64, Int64).self)
+        struct Pair: Hashable { let alert: Int64; let quote: Int64 }
+        let ids = Dictionary(uniqueKeysWithValues: inserted.map { (Pair(alert: $0.1, quote: $0.2), $0.0) })
+        let names = try await PostgresStore.userNames(db)
+        var channelLists: [String: [String]] = [:]
+        let decoder = JSONDecoder()
+        var deliveries: (notifications: [Int64], channels: [String]) = ([], [])
+        for (firing, candidate) in fired {
+            guard let id = ids[Pair(alert: candidate.id, quote: firing.quote)] else { continue }
+            let channels: [String]
+            if let known = channelLists[candidate.channels] {
+                channels = known
+            } else {
+                channels = try decoder.decode([String].self, from: Data(candidate.channels.utf8))
+                channelLists[candidate.channels] = channels
+            }
+            for channel in channels {
+                deliveries.notifications.append(id)
+                deliveries.channels.append(channel)
+            }
+            report.notifications.append(
+                EvaluateReport.Notification(
+                    id: id, alertId: candidate.id, user: names[candidate.userId] ?? "?", symbol: candidate.symbol,
+                    price: firing.price, observedAt: Date(milliseconds: firing.time), message: firing.message, channels: channels))
+        }
+        report.notifications.sort { $0.id < $1.id }
+        if !deliveries.notifications.isEmpty {
+            try await db.execute("""
+                INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
+                SELECT notification_id, channel, 'pending', 0, \(now), \(now), \(now)
+                FROM unnest(\(deliveries.notifications)::BIGINT[], \(deliveries.channels)::TEXT[]) WITH ORDINALITY AS x(notification_id, channel, n)
+                ORDER BY n
+                """)
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import Dispatch
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresNIO
+import StockwatchModel
+
+/// Every storage protocol on PostgreSQL. Each method is one transaction on a connection of
+/// a `PostgresClient` pool; every value is bound, never spliced into the SQL.
+///
+/// The protocols are synchronous (GRDB's model: serve already runs them on its database
+/// threads, the CLI on its one task), so each method runs its async body on this store's
+/// own event loop, as a task preferring that loop as its executor, and waits. The body
+/// therefore never needs a thread of the concurrency pool the caller may be blocking, and
+/// every connection it opens lives on that loop too (the CLI runs Swift concurrency on
+/// NIO's shared loops: a connection there could wait for the very thread that waits for it).
+public final class PostgresStore: DataStore, Sendable {
+    public let server: PostgresLocation
+    let client: PostgresClient
+    let executor: EventLoopTaskExecutor
+    public var location: String { server.description }
+
+    static let logger = PostgresDatabase.logger
+
+    /// Checks the server and the schema over a connection of its own first: a pool
+    /// retries an unreachable server without end, and the user must hear at once that the
+    /// server is down (exit 69) or the schema is old (exit 78, run `db migrate`).
+    public init(_ server: PostgresLocation, maximumConnections: Int = 8) throws(StockwatchError) {
+        self.server = server
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        executor = EventLoopTaskExecutor(group.next())
+        var configuration: PostgresClient.Configuration
+        if let socket = server.unixSocketPath {
+            configuration = .init(unixSocketPath: socket, username: server.user, password: server.password, database: server.database)
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            do { tls = try PostgresDatabase.clientTLS(server) } catch { throw PostgresDatabase.describe(error, at: server) }
+            configuration = .init(host: server.host, port: server.port, username: server.user, password: server.password,
+                                  database: server.database, tls: tls)
+        }
+        configuration.options.connectTimeout = .seconds(10)
+        configuration.options.maximumConnections = maximumConnections
+        configuration.options.keepAliveBehavior = nil
+        client = PostgresClient(configuration: configuration, eventLoopGroup: group, backgroundLogger: Self.logger)
+        let client = client, eventLoop = executor.eventLoop
+        Task(executorPreference: executor) { await client.run() }
+        try run { () async throws(StockwatchError) in try await PostgresDatabase.requireCurrentSchema(server, on: eventLoop) }
+    }
+
+    /// Runs `body` on this store's event loop and waits for it (see the type's comment).
+    func run<T: Sendable>(_ body: @escaping @Sendable () async throws(StockwatchError) -> T) throws(StockwatchError) -> T {
+        precondition(!executor.eventLoop.inEventLoop, "a PostgresStore method was called on its own event loop")
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task(executorPreference: executor) {
+            do throws(StockwatchError) { box.result = .success(try await body()) } catch { box.result = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        return try box.result!.get()
+    }
+
+    /// One transaction (READ COMMITTED, as PostgreSQL's default). A deadlock, a
+    /// serialization failure or a lock timeout is retried twice, then exit 75.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(StockwatchError) -> T {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await client.withTransaction(logger: Self.logger) { connection in try await body(connection) }
+            } catch {
+                // The transaction wraps what failed: our own error, or the server's.
+                let cause = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.beginError ?? $0.commitError } ?? error
+                if attempt < 3, let failure = cause as? PSQLError, Self.isRetryable(failure) { continue }
+                throw PostgresDatabase.describe(cause, at: server)
+            }
+        }
+    }
+
+    static func isRetryable(_ error: PSQLError) -> Bool {
+        ["40001", "40P01", "55P03"].contains(error.serverInfo?[.sqlState] ?? "")
+    }
+
+    /// A synchronous write: one transaction.
+    func write<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws(StockwatchError) -> T {
+        try run { () async throws(StockwatchError) in try await self.transaction(body) }
+    }
+
+    /// A synchronous read: also a transaction, so that its statements agree with each other.
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws(StockwatchError) -> T {
+        try write(body)
+    }
+
+    /// Holds a session-level advisory lock on a connection of its own until released:
+    /// `tick`'s lock, since a URL has no file beside it. The server releases it when the
+    /// process dies (its connection closes), so a killed tick never leaves it held.
+    public func runLock(name: String, holder: String) throws(StockwatchError) -> any RunLease {
+        let server = server, eventLoop = executor.eventLoop
+        return try run { () async throws(StockwatchError) -> PostgresRunLock in
+            let connection: PostgresConnection
+            do {
+                // On this store's loop: the caller's thread is blocked until it is open.
+                connection = try await PostgresConnection.connect(
+                    on: eventLoop, configuration: try PostgresDatabase.configuration(server), id: 2, logger: Self.logger).get()
+            } catch {
+                throw PostgresDatabase.describe(error, at: server)
+            }
+            let key = PostgresStore.lockKey(name)
+            var taken = false
+            do {
+                taken = try await connection.value("SELECT pg_try_advisory_lock(\(key))", Bool.self) ?? false
+            } catch {
+                try? await connection.close()
+                throw PostgresDatabase.describe(error, at: server)
+            }
+            guard taken else {
+                try? await connection.close()
+                throw .temporary("another \(holder) is still running (it holds the advisory lock '\(name)' on \(server.description)); this one did nothing")
+            }
+            return PostgresRunLock(connection: connection)
+        }
+    }
+
+    /// A stable 64-bit key for a lock's name (FNV-1a), the same in every process.
+    static func lockKey(_ name: String) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in ("stockwatch:" + name).utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0100_0000_01b3
+        }
+        return Int64(bitPattern: hash)
+    }
+}
+
+final class PostgresRunLock: RunLease, Sendable {
+    let connection: PostgresConnection
+    init(connection: PostgresConnection) { self.connection = connection }
+    /// Closing the session releases its advisory locks. Waits for the close (on a
+    /// semaphore: the caller may be on an event loop, where NIO forbids `wait()`).
+    func release() {
+        let closed = DispatchSemaphore(value: 0)
+        connection.close().whenComplete { _ in closed.signal() }
+        closed.wait()
+    }
+}
+
+/// The result of a task another thread waits for; the semaphore orders the write before the read.
+private final class ResultBox<T: Sendable>: @unchecked Sendable {
+    var result: Result<T, StockwatchError>?
+}
+
+/// A task executor on one NIO event loop: the tasks a `PostgresStore` starts run there,
+/// so that a caller blocking a thread of the concurrency pool cannot starve them.
+final class EventLoopTaskExecutor: TaskExecutor {
+    let eventLoop: any EventLoop
+    init(_ eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        eventLoop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
+
+extension PostgresConnection {
+    /// All rows of `query`, decoded.
+    func rows<each Column: PostgresDecodable & Sendable>(_ query: PostgresQuery, _ types: (repeat each Column).Type) async throws -> [(repeat each Column)] {
+        var result: [(repeat each Column)] = []
+        for try await row in try await self.query(query, logger: PostgresStore.logger).decode((repeat each Column).self) {
+            result.append(row)
+        }
+        return result
+    }
+
+    /// The first row of `query`, if any.
+    func row<each Column: PostgresDecodable & Sendable>(_ query: PostgresQuery, _ types: (repeat each Column).Type) async throws -> (repeat each Column)? {
+        for try await row in try await self.query(query, logger: PostgresStore.logger).decode((repeat each Column).self) {
+            return row
+        }
+        return nil
+    }
+
+    /// One column of every row.
+    func values<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, _ type: T.Type) async throws -> [T] {
+        var result: [T] = []
+        for try await value in try await self.query(query, logger: PostgresStore.logger).decode(T.self) { result.append(value) }
+        return result
+    }
+
+    /// One column of the first row, if any.
+    func value<T: PostgresDecodable & Sendable>(_ query: PostgresQuery, _ type: T.Type) async throws -> T? {
+        for try await value in try await self.query(query, logger: PostgresStore.logger).decode(T.self) { return value }
+        return nil
+    }
+
+    /// Runs a statement whose rows, if any, are not needed.
+    func execute(_ query: PostgresQuery) async throws {
+        try await self.query(query, logger: PostgresStore.logger)
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import GRDB
+import StockwatchModel
+
+/// evaluate on SQLite: all of it is one IMMEDIATE transaction. The notifications, their
+/// deliveries, the alerts' new states and the symbols' watermarks are committed together
+/// or not at all, and two evaluate processes run one after the other, the second finding
+/// nothing new. UNIQUE (alert_id, quote_id) keeps a duplicate out even so.
+///
+/// Speed comes from doing per symbol what can be shared and leaving the rest to SQLite:
+/// each symbol's new quotes are read once, summarised (lowest and highest price, and for
+/// rise/fall the range of reference prices per window) into temporary tables, and index
+/// seeks return only the alerts that those ranges could fire or re-arm
+/// (Evaluation+Candidates.swift). Swift judges those exactly (Evaluation/Evaluation.swift);
+/// an alert the seeks leave out could not have changed. Only what changed is written
+/// (Evaluation+Write.swift).
+extension AppDatabase: EvaluationStore {
+    public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool) throws(StockwatchError) -> EvaluateReport {
+        try write { db in
+            var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - maxAgeSeconds * 1000, prefilter: prefilter)
+            return try evaluation.run(db)
+        }
+    }
+}
+
+extension Evaluation {
+    mutating func run(_ db: Database) throws -> EvaluateReport {
+        report.expired = try Int64.fetchAll(
+            db, sql: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= ? RETURNING id",
+            arguments: [now]
+        ).sorted()
+        // Prepared at its first use: creating summarise's temporary tables (a schema change)
+        // empties GRDB's statement cache, which would free a statement prepared before.
+        var prepared: RawStatement?
+        lookupReference = { symbol, at in
+            if prepared == nil {
+                prepared = try RawStatement(db, "SELECT price FROM quotes WHERE symbol = ? AND observed_at <= ? ORDER BY observed_at DESC LIMIT 1")
+            }
+            let lookup = prepared!
+            lookup.bind(1, symbol)
+            lookup.bind(2, at)
+            defer { lookup.reset() }
+            return try lookup.step() ? lookup.double(0) : nil
+        }
+        try loadQuotes(db)
+        try summarise(db)
+        try readCandidates(db)
+        // Every active alert of a symbol with fresh quotes was judged, changed or not
+        // (counted from an index alone; new alerts elsewhere are counted as they judge).
+        report.evaluated = try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol IN (SELECT symbol FROM temp.evaluate_batch)
+            """) ?? 0
+        try judgeAll()
+        try write(db)
+        return report
+    }
+
+    mutating func loadQuotes(_ db: Database) throws {
+        var watermarks: [String: Int64] = [:]
+        let progress = try RawStatement(db, "SELECT symbol, observed_at FROM evaluation_progress")
+        while try progress.step() { watermarks[progress.string(0)] = progress.int64(1) }
+        var starts: [String: Int64] = [:]
+        let first = try RawStatement(db, """
+            SELECT symbol, min(CASE start_at WHEN 0 THEN ? ELSE start_at END) FROM alerts
+            WHERE start_at IS NOT NULL AND state IN ('armed', 'firing') GROUP BY symbol
+            """)
+        first.bind(1, staleBefore)
+        while try first.step() { starts[first.string(0)] = first.int64(1) }
+        let quotes = try RawStatement(db, "SELECT id, price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
+        for (symbol, start) in quoteStarts(watermarks: watermarks, starts: starts) {
+            quotes.bind(1, symbol)
+            quotes.bind(2, start)
+            while try quotes.step() {
+                symbols[symbol]!.ids.append(quotes.int64(0))
+                symbols[symbol]!.prices.append(quotes.double(1))
+                symbols[symbol]!.times.append(quotes.int64(2))
+            }
+            quotes.reset()
+            loaded(symbol)
+        }
+    }
+
+    /// Fills the temporary tables the candidate seeks start from: per symbol the price range of
+    /// the fresh quotes after its watermark, and per (symbol, window) the range of their
+    /// reference prices and whether one is missing.
+    mutating func summarise(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_batch (symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL);
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_references (
+                symbol TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
+                PRIMARY KEY (symbol, window_seconds));
+            DELETE FROM evaluate_batch;
+            DELETE FROM evaluate_references;
+            """)
+        let batch = try RawStatement(db, "INSERT INTO evaluate_batch (symbol, low, high) VALUES (?, ?, ?)")
+        for (symbol, range) in priceRanges() {
+            batch.bind(1, symbol)
+            batch.bind(2, range.low)
+            batch.bind(3, range.high)
+            try batch.execute()
+        }
+        let windows = try RawStatement(db, "SELECT DISTINCT symbol, window_seconds FROM alerts INDEXED BY alerts_changes WHERE window_seconds IS NOT NULL")
+        var pairs: [(String, Int64)] = []
+        while try windows.step() {
+            let symbol = windows.string(0)
+            if batched.contains(symbol) { pairs.append((symbol, windows.int64(1))) }
+        }
+        let insert = try RawStatement(db, "INSERT INTO evaluate_references (symbol, window_seconds, low, high, missing) VALUES (?, ?, ?, ?, ?)")
+        for (symbol, window) in pairs {
+            let range = try referenceRange(symbol, window: window)
+            insert.bind(1, symbol)
+            insert.bind(2, window)
+            insert.bind(3, range.isEmpty ? nil : range.low)
+            insert.bind(4, range.isEmpty ? nil : range.high)
+            insert.bind(5, Int64(range.missing ? 1 : 0))
+            try insert.execute()
+        }
+    }
+}
