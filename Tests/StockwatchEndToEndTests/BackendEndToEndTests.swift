@@ -166,6 +166,74 @@ import TestSupport
         #expect(later.status == 0, "\(later.stderr)")
     }
 
+    /// `db copy` SQLite → PostgreSQL → SQLite: the same alerts and history at every stop,
+    /// ids and counters kept (a removed user's id is not handed out again), a target
+    /// that holds anything refused, and the counts in the report.
+    @Test(.enabled(if: PostgresCommandTests.available, "no PostgreSQL: set PGHOST (or run under pg_virtualenv)"))
+    func dbCopyRoundTripKeepsEverythingAndTheIdCounters() async throws {
+        let receiver = try await FakeWebhookReceiver(secret: FakeWebhookReceiver.makeSecret())
+        let fcm = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
+        defer { Task { await receiver.stop(); await fcm.stop() } }
+        let sandbox = try Sandbox()
+        let secret = sandbox.write("config/stockwatch/hook.secret", receiver.secret)
+        sandbox.write("config/stockwatch/config.toml", """
+            [channels.hook]
+            type = "webhook"
+            url = "\(receiver.url)"
+            secret_file = "\(secret)"
+            """)
+        let observed = Int(Date().timeIntervalSince1970) - 5
+        for arguments in [
+            ["user", "add", "alice"], ["user", "add", "bob"], ["user", "add", "carol"],
+            ["alert", "add", "AAPL", "--user", "alice", "--above", "200", "--trigger", "every", "--notify", "hook"],
+            ["alert", "add", "MSFT", "--user", "bob", "--below", "10", "--notify", "hook"],
+            ["device", "add", "--user", "alice", "--fcm-token", "tok-a"],
+        ] {
+            #expect(try sandbox.run(arguments).status == 0, "\(arguments)")
+        }
+        #expect(try sandbox.run(["fetch", "--from", "-"], stdin: "AAPL,199,\(observed - 60)\nAAPL,201,\(observed)\n").status == 0)
+        #expect(try sandbox.run(["evaluate"]).status == 0)
+        #expect(try sandbox.run(["notify"]).status == 0)
+        #expect(try sandbox.run(["user", "remove", "carol", "--yes"]).status == 0)
+        #expect(try sandbox.run(["alert", "remove", "2", "--yes"]).status == 0)
+        let alerts = try sandbox.run(["alert", "list", "--json"]).stdout
+        let history = try sandbox.run(["history", "--json"]).stdout
+        #expect(history.contains("\"status\":\"sent\""))
+
+        let postgres = try PostgresCommandTests.Database()
+        #expect(try sandbox.run(["db", "migrate", "--db", postgres.url], extraEnvironment: PostgresCommandTests.server).status == 0)
+        let copied = try sandbox.run(["db", "copy", "--from", sandbox.db, "--to", postgres.url, "--json"], extraEnvironment: PostgresCommandTests.server)
+        #expect(copied.status == 0, "\(copied.stderr)")
+        let report = try #require(try copied.json() as? [String: Any])
+        let tables = try #require(report["tables"] as? [[String: Any]])
+        #expect(tables.count == 11)
+        let users = try #require(tables.first { $0["name"] as? String == "users" })
+        #expect(users["rows"] as? Int == 2 && users["last_id"] as? Int == 3)  // alice and bob; carol's 3 was the last handed out
+        #expect(tables.first { $0["name"] as? String == "alerts" }?["last_id"] as? Int == 2)
+
+        let onPostgres = PostgresCommandTests.server.merging(["STOCKWATCH_DB": postgres.url]) { $1 }
+        #expect(try sandbox.run(["alert", "list", "--json"], extraEnvironment: onPostgres).stdout == alerts)
+        #expect(try sandbox.run(["history", "--json"], extraEnvironment: onPostgres).stdout == history)
+        let again = try sandbox.run(["db", "copy", "--from", sandbox.db, "--to", postgres.url], extraEnvironment: PostgresCommandTests.server)
+        #expect(again.status == 64)
+        #expect(again.stderr.contains("the target is not empty"), "\(again.stderr)")
+
+        // Back to a new SQLite file: the same again, and the counters carried both ways.
+        let back = sandbox.folder + "/back.db"
+        let returned = try sandbox.run(["db", "copy", "--from", postgres.url, "--to", back], extraEnvironment: PostgresCommandTests.server)
+        #expect(returned.status == 0, "\(returned.stderr)")
+        #expect(returned.stdout.contains("users"))
+        let onBack = ["STOCKWATCH_DB": back]
+        #expect(try sandbox.run(["alert", "list", "--json"], extraEnvironment: onBack).stdout == alerts)
+        #expect(try sandbox.run(["history", "--json"], extraEnvironment: onBack).stdout == history)
+        for environment in [onPostgres, onBack] {
+            let dave = try sandbox.run(["user", "add", "dave", "--json"], extraEnvironment: environment)
+            #expect(((try dave.json() as? [String: Any])?["user"] as? [String: Any])?["id"] as? Int == 4, "\(dave.stdout)")
+            let alert = try sandbox.run(["alert", "add", "TSLA", "--above", "1", "--notify", "hook", "--json"], extraEnvironment: environment)
+            #expect((try alert.json() as? [String: Any])?["id"] as? Int == 3, "\(alert.stdout)")
+        }
+    }
+
     /// PostgresStore.lockKey: FNV-1a of "stockwatch:" + the lock's name, as a signed 64-bit key.
     static func lockKey(_ name: String) -> Int64 {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325

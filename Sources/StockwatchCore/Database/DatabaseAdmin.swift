@@ -2,7 +2,7 @@ import Foundation
 import StockwatchModel
 import StockwatchStore
 
-/// `stockwatch db migrate` and `db status`, on either backend.
+/// `stockwatch db migrate`, `db status` and `db copy`, on either backend.
 public enum DatabaseAdmin {
     /// Applies the migrations not applied yet. SQLite files migrate whenever a command opens
     /// them; PostgreSQL only here (ordinary commands need no DDL rights).
@@ -25,5 +25,11 @@ public enum DatabaseAdmin {
         case let .postgres(server):
             return try await PostgresDatabase.status(server)
         }
+    }
+
+    /// Copies a whole store to an empty one on either backend (see StoreCopy): ids and id
+    /// counters kept, one transaction on the target, each table's count checked.
+    public static func copy(from source: DatabaseLocation, to target: DatabaseLocation) throws(StockwatchError) -> DatabaseCopyReport {
+        try StoreCopy.copy(from: source, to: target)
     }
 }

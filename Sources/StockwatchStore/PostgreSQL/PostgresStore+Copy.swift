@@ -1,0 +1,126 @@
+import Foundation
+import PostgresNIO
+import StockwatchModel
+
+/// `db copy` to and from PostgreSQL (see StoreCopy). Rows arrive as one JSON document per
+/// batch (`jsonb_to_recordset` binds them, NULLs included, as one parameter).
+extension PostgresStore: CopyEndpoint {
+    func rowCounts() throws(StockwatchError) -> [String: Int64] {
+        try read { db in
+            var counts: [String: Int64] = [:]
+            // Table names come from our own list, never from input.
+            for table in CopyTable.all { counts[table.name] = try await db.value(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table.name)"), Int64.self) ?? 0 }
+            return counts
+        }
+    }
+
+    func rows(_ table: CopyTable, after: Int64, limit: Int) throws(StockwatchError) -> [[CopyValue]] {
+        let columns = table.columns.map { column -> String in
+            switch column.kind {
+            case .int: "\(column.name)::BIGINT"
+            case .real: "\(column.name)::DOUBLE PRECISION"
+            case .json: "\(column.name)::TEXT"
+            case .text, .bool: column.name
+            }
+        }.joined(separator: ", ")
+        var binds = PostgresBindings()
+        let sql: String
+        if table.hasID {
+            binds.append(after)
+            sql = "SELECT \(columns) FROM \(table.name) WHERE id > $1 ORDER BY id LIMIT \(limit)"
+        } else {
+            sql = "SELECT \(columns) FROM \(table.name) ORDER BY 1"
+        }
+        let query = PostgresQuery(unsafeSQL: sql, binds: binds)
+        return try read { db in
+            var rows: [[CopyValue]] = []
+            for try await row in try await db.query(query, logger: Self.logger) {
+                let cells = row.makeRandomAccess()
+                rows.append(try table.columns.indices.map { index -> CopyValue in
+                    switch table.columns[index].kind {
+                    case .int: try cells[index].decode(Int64?.self).map(CopyValue.int) ?? .null
+                    case .real: try cells[index].decode(Double?.self).map(CopyValue.real) ?? .null
+                    case .text, .json: try cells[index].decode(String?.self).map(CopyValue.text) ?? .null
+                    case .bool: try cells[index].decode(Bool?.self).map { .int($0 ? 1 : 0) } ?? .null
+                    }
+                })
+            }
+            return rows
+        }
+    }
+
+    func lastIDs() throws(StockwatchError) -> [String: Int64] {
+        try read { db in
+            var last: [String: Int64] = [:]
+            for table in CopyTable.all where table.hasID {
+                let sequence = try await db.value("""
+                    SELECT last_value FROM pg_sequences
+                    WHERE format('%I.%I', schemaname, sequencename) = pg_get_serial_sequence(\(table.name), 'id')
+                    """, Int64?.self) ?? nil
+                let highest = try await db.value(PostgresQuery(unsafeSQL: "SELECT COALESCE(max(id), 0)::BIGINT FROM \(table.name)"), Int64.self) ?? 0
+                last[table.name] = max(sequence ?? 0, highest)
+            }
+            return last
+        }
+    }
+
+    func load(
+        _ tables: [CopyTable], counts: [String: Int64], lastIDs: [String: Int64],
+        next: @escaping (CopyTable, Int64) throws(StockwatchError) -> [[CopyValue]]
+    ) throws(StockwatchError) {
+        // The transaction runs while this thread waits: `next` is used only inside it.
+        let source = UncheckedBox(next)
+        try write { db in
+            for table in tables {
+                let names = table.columns.map(\.name).joined(separator: ", ")
+                let types = table.columns.map { column -> String in
+                    let type = switch column.kind {
+                    case .int: "BIGINT"
+                    case .real: "DOUBLE PRECISION"
+                    case .text: "TEXT"
+                    case .bool: "BOOLEAN"
+                    case .json: "JSONB"
+                    }
+                    return "\(column.name) \(type)"
+                }.joined(separator: ", ")
+                let insert = "INSERT INTO \(table.name) (\(names)) SELECT \(names) FROM jsonb_to_recordset($1::jsonb) AS x(\(types))"
+                var after = Int64.min
+                while true {
+                    let batch = try source.value(table, after)
+                    if !batch.isEmpty {
+                        var binds = PostgresBindings()
+                        binds.append(try Self.document(batch, table))
+                        try await db.execute(PostgresQuery(unsafeSQL: insert, binds: binds))
+                    }
+                    guard table.hasID, batch.count == StoreCopy.batchSize, let last = batch.last?.first?.int else { break }
+                    after = last
+                }
+                let loaded = try await db.value(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table.name)"), Int64.self) ?? 0
+                try Self.check(table.name, loaded: loaded, expected: counts[table.name] ?? 0)
+                if table.hasID, let last = lastIDs[table.name], last > 0 {
+                    try await db.execute("SELECT setval(pg_get_serial_sequence(\(table.name), 'id'), \(last), true)")
+                }
+            }
+        }
+    }
+
+    /// A batch as a JSON array of objects keyed by column.
+    static func document(_ rows: [[CopyValue]], _ table: CopyTable) throws -> String {
+        let objects: [[String: Any]] = try rows.map { row in
+            var object: [String: Any] = [:]
+            for (index, value) in row.enumerated() {
+                let column = table.columns[index]
+                switch (value, column.kind) {
+                case (.null, _): continue
+                case let (.int(number), .bool): object[column.name] = number != 0
+                case let (.int(number), _): object[column.name] = number
+                case let (.real(number), _): object[column.name] = number
+                case let (.text(text), .json): object[column.name] = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+                case let (.text(text), _): object[column.name] = text
+                }
+            }
+            return object
+        }
+        return String(decoding: try JSONSerialization.data(withJSONObject: objects), as: UTF8.self)
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import GRDB
+import StockwatchModel
+
+/// `db copy` to and from an SQLite file (see StoreCopy).
+extension AppDatabase: CopyEndpoint {
+    /// The tables whose ids are AUTOINCREMENT, with a counter in `sqlite_sequence`.
+    static let countedTables: Set<String> = ["users", "devices", "alerts", "quotes", "notifications", "deliveries"]
+
+    func rowCounts() throws(StockwatchError) -> [String: Int64] {
+        try read { db in
+            var counts: [String: Int64] = [:]
+            for table in CopyTable.all { counts[table.name] = try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(table.name)") ?? 0 }
+            return counts
+        }
+    }
+
+    func rows(_ table: CopyTable, after: Int64, limit: Int) throws(StockwatchError) -> [[CopyValue]] {
+        let columns = table.columns.map(\.name).joined(separator: ", ")
+        let (sql, arguments): (String, StatementArguments) = table.hasID
+            ? ("SELECT \(columns) FROM \(table.name) WHERE id > ? ORDER BY id LIMIT \(limit)", [after])
+            : ("SELECT \(columns) FROM \(table.name) ORDER BY 1", [])
+        return try read { db in
+            let cursor = try Row.fetchCursor(db, sql: sql, arguments: arguments)
+            var rows: [[CopyValue]] = []
+            while let row = try cursor.next() {
+                rows.append(table.columns.indices.map { index in
+                    switch row[index] as DatabaseValue {
+                    case let value where value.isNull: .null
+                    case let value:
+                        switch value.storage {
+                        case let .int64(number): table.columns[index].kind == .real ? .real(Double(number)) : .int(number)
+                        case let .double(number): .real(number)
+                        case let .string(text): .text(text)
+                        default: .null
+                        }
+                    }
+                })
+            }
+            return rows
+        }
+    }
+
+    func lastIDs() throws(StockwatchError) -> [String: Int64] {
+        try read { db in
+            var last: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, seq FROM sqlite_sequence") { last[row["name"]] = row["seq"] }
+            for table in CopyTable.all where table.hasID {
+                let highest = try Int64.fetchOne(db, sql: "SELECT COALESCE(max(id), 0) FROM \(table.name)") ?? 0
+                last[table.name] = max(last[table.name] ?? 0, highest)
+            }
+            return last
+        }
+    }
+
+    func load(
+        _ tables: [CopyTable], counts: [String: Int64], lastIDs: [String: Int64],
+        next: @escaping (CopyTable, Int64) throws(StockwatchError) -> [[CopyValue]]
+    ) throws(StockwatchError) {
+        // The write's closure runs while this thread waits: `next` is used only inside it.
+        let source = UncheckedBox(next)
+        try write { db in
+            for table in tables {
+                let columns = table.columns.map(\.name)
+                let insert = try db.cachedStatement(sql: """
+                    INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))
+                    """)
+                var after = Int64.min
+                while true {
+                    let batch = try source.value(table, after)
+                    for row in batch {
+                        try insert.execute(arguments: StatementArguments(row.map { value -> (any DatabaseValueConvertible)? in
+                            switch value {
+                            case let .int(number): number
+                            case let .real(number): number
+                            case let .text(text): text
+                            case .null: nil
+                            }
+                        }))
+                    }
+                    guard table.hasID, batch.count == StoreCopy.batchSize, let last = batch.last?.first?.int else { break }
+                    after = last
+                }
+                let loaded = try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(table.name)") ?? 0
+                try Self.check(table.name, loaded: loaded, expected: counts[table.name] ?? 0)
+                if Self.countedTables.contains(table.name), let last = lastIDs[table.name], last > 0 {
+                    try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = ?", arguments: [table.name])
+                    try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", arguments: [table.name, last])
+                }
+            }
+        }
+    }
+}
+
+/// A value handed to a closure that runs while its owner waits for it.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
