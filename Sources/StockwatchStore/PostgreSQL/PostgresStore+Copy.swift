@@ -73,7 +73,7 @@ extension PostgresStore: CopyEndpoint {
         try write { db in
             for table in tables {
                 let names = table.columns.map(\.name).joined(separator: ", ")
-                let types = table.columns.map { column -> String in
+                let arrays = table.columns.enumerated().map { index, column -> String in
                     let type = switch column.kind {
                     case .int: "BIGINT"
                     case .real: "DOUBLE PRECISION"
@@ -81,15 +81,15 @@ extension PostgresStore: CopyEndpoint {
                     case .bool: "BOOLEAN"
                     case .json: "JSONB"
                     }
-                    return "\(column.name) \(type)"
+                    return "$\(index + 1)::\(type)[]"
                 }.joined(separator: ", ")
-                let insert = "INSERT INTO \(table.name) (\(names)) SELECT \(names) FROM jsonb_to_recordset($1::jsonb) AS x(\(types))"
+                let insert = "INSERT INTO \(table.name) (\(names)) SELECT * FROM unnest(\(arrays))"
                 var after = Int64.min
                 while true {
                     let batch = try source.value(table, after)
                     if !batch.isEmpty {
                         var binds = PostgresBindings()
-                        binds.append(try Self.document(batch, table))
+                        for index in table.columns.indices { binds.append(Self.arrayLiteral(batch, column: index, table.columns[index].kind)) }
                         try await db.execute(PostgresQuery(unsafeSQL: insert, binds: binds))
                     }
                     guard table.hasID, batch.count == StoreCopy.batchSize, let last = batch.last?.first?.int else { break }
@@ -104,23 +104,28 @@ extension PostgresStore: CopyEndpoint {
         }
     }
 
-    /// A batch as a JSON array of objects keyed by column.
-    static func document(_ rows: [[CopyValue]], _ table: CopyTable) throws -> String {
-        let objects: [[String: Any]] = try rows.map { row in
-            var object: [String: Any] = [:]
-            for (index, value) in row.enumerated() {
-                let column = table.columns[index]
-                switch (value, column.kind) {
-                case (.null, _): continue
-                case let (.int(number), .bool): object[column.name] = number != 0
-                case let (.int(number), _): object[column.name] = number
-                case let (.real(number), _): object[column.name] = number
-                case let (.text(text), .json): object[column.name] = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
-                case let (.text(text), _): object[column.name] = text
+    /// One column of a batch as PostgreSQL's array text (`{1,NULL,"a \\"b\\""}`), cast to
+    /// its type by the INSERT: one parameter per column, NULLs included, which binary
+    /// arrays here cannot carry.
+    static func arrayLiteral(_ rows: [[CopyValue]], column: Int, _ kind: CopyTable.Kind) -> String {
+        var text = "{"
+        text.reserveCapacity(rows.count * 12)
+        for (index, row) in rows.enumerated() {
+            if index > 0 { text += "," }
+            switch (row[column], kind) {
+            case (.null, _): text += "NULL"
+            case let (.int(number), .bool): text += number != 0 ? "t" : "f"
+            case let (.int(number), _): text += String(number)
+            case let (.real(number), _): text += "\(number)"
+            case let (.text(value), _):
+                text += "\""
+                for character in value.unicodeScalars {
+                    if character == "\"" || character == "\\" { text += "\\" }
+                    text.unicodeScalars.append(character)
                 }
+                text += "\""
             }
-            return object
         }
-        return String(decoding: try JSONSerialization.data(withJSONObject: objects), as: UTF8.self)
+        return text + "}"
     }
 }
