@@ -85,6 +85,8 @@ struct Evaluation {
     /// Symbols with fresh quotes after their watermark.
     var batched = Set<String>()
     var report = EvaluateReport()
+    /// Channel lists decoded so far, by their stored JSON (most alerts share a few).
+    var channelLists: [String: [String]] = [:]
 
     /// Slack for comparing in SQL what Swift compares exactly: the seeks may return a few
     /// alerts too many (Swift then finds no change), never one too few.
@@ -296,5 +298,13 @@ struct Evaluation {
             guard let newest = quotes.times.last, newest > (quotes.watermark ?? Int64.min) else { return nil }
             return (symbol, newest)
         }
+    }
+
+    /// An alert's channels from their stored JSON array, decoded once per distinct list.
+    mutating func channelList(_ stored: String) throws -> [String] {
+        if let known = channelLists[stored] { return known }
+        let channels = try JSONDecoder().decode([String].self, from: Data(stored.utf8))
+        channelLists[stored] = channels
+        return channels
     }
 }

@@ -177,18 +177,10 @@ extension Evaluation {
         struct Pair: Hashable { let alert: Int64; let quote: Int64 }
         let ids = Dictionary(uniqueKeysWithValues: inserted.map { (Pair(alert: $0.1, quote: $0.2), $0.0) })
         let names = try await PostgresStore.userNames(db)
-        var channelLists: [String: [String]] = [:]
-        let decoder = JSONDecoder()
         var deliveries: (notifications: [Int64], channels: [String]) = ([], [])
         for (firing, candidate) in fired {
             guard let id = ids[Pair(alert: candidate.id, quote: firing.quote)] else { continue }
-            let channels: [String]
-            if let known = channelLists[candidate.channels] {
-                channels = known
-            } else {
-                channels = try decoder.decode([String].self, from: Data(candidate.channels.utf8))
-                channelLists[candidate.channels] = channels
-            }
+            let channels = try channelList(candidate.channels)
             for channel in channels {
                 deliveries.notifications.append(id)
                 deliveries.channels.append(channel)

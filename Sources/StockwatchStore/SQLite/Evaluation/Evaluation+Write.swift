@@ -44,8 +44,6 @@ extension Evaluation {
             VALUES (?, ?, 'pending', 0, ?, ?, ?)
             """)
         let names = try AppDatabase.userNames(db)
-        var channelLists: [String: [String]] = [:]
-        let decoder = JSONDecoder()
         for firing in firings {
             let candidate = candidates[firing.candidate]
             insertNotification.bind(1, candidate.id)
@@ -59,13 +57,7 @@ extension Evaluation {
             try insertNotification.execute()
             guard db.changesCount > 0 else { continue }  // already notified: never twice
             let notificationID = db.lastInsertedRowID
-            let channels: [String]
-            if let known = channelLists[candidate.channels] {
-                channels = known
-            } else {
-                channels = try decoder.decode([String].self, from: Data(candidate.channels.utf8))
-                channelLists[candidate.channels] = channels
-            }
+            let channels = try channelList(candidate.channels)
             for channel in channels {
                 insertDelivery.bind(1, notificationID)
                 insertDelivery.bind(2, channel)
