@@ -156,8 +156,10 @@ import Testing
         #expect(try await server.request("GET", "/v1/alerts", token: alice, headers: ["Origin": "https://other.example.com"]).status == 200)
     }
 
-    @Test func aSubscriberReceivesNewQuotesAndItsOwnNotificationsWithinOneSecond() async throws {
-        let sandbox = try Sandbox()
+    /// On each backend (PostgreSQL when PGHOST is set; see BackendEndToEndTests).
+    @Test(arguments: BackendEndToEndTests.backends)
+    func aSubscriberReceivesNewQuotesAndItsOwnNotificationsWithinOneSecond(_ backend: String) async throws {
+        let sandbox = try Sandbox(backend: backend)
         let alice = try sandbox.addUser("alice"), bob = try sandbox.addUser("bob")
         let now = Date()
         try sandbox.fetch([("AAPL", 150, now.addingTimeInterval(-300)), ("MSFT", 300, now.addingTimeInterval(-300))])
