@@ -19,23 +19,27 @@ public enum PostgresDatabase {
     public static func withConnection<T: Sendable>(
         _ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil, _ body: @Sendable (PostgresConnection) async throws -> T
     ) async throws(StockwatchError) -> T {
-        let connection: PostgresConnection
-        do {
-            let configuration = try configuration(location)
-            connection = if let eventLoop {
-                try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger).get()
-            } else {
-                try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
-            }
-        } catch {
-            throw describe(error, at: location)
-        }
+        let connection = try await connect(location, on: eventLoop)
         do {
             let result = try await body(connection)
             try? await connection.close()
             return result
         } catch {
             try? await connection.close()
+            throw describe(error, at: location)
+        }
+    }
+
+    /// A connection of its own (not from a pool); the caller closes it.
+    static func connect(_ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil) async throws(StockwatchError) -> PostgresConnection {
+        do {
+            let configuration = try configuration(location)
+            return if let eventLoop {
+                try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger).get()
+            } else {
+                try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+            }
+        } catch {
             throw describe(error, at: location)
         }
     }
@@ -160,8 +164,8 @@ public enum PostgresDatabase {
     }
 
     /// The schema's state and the size of each table.
-    public static func status(_ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil) async throws(StockwatchError) -> DatabaseStatusReport {
-        try await withConnection(location, on: eventLoop) { connection in try await report(connection, location: location, applied: []) }
+    public static func status(_ location: PostgresLocation) async throws(StockwatchError) -> DatabaseStatusReport {
+        try await withConnection(location) { connection in try await report(connection, location: location, applied: []) }
     }
 
     static func report(_ connection: PostgresConnection, location: PostgresLocation, applied: [String]) async throws -> DatabaseStatusReport {

@@ -106,16 +106,10 @@ public final class PostgresStore: DataStore, Sendable {
     public func runLock(name: String, holder: String) throws(StockwatchError) -> any RunLease {
         let server = server, eventLoop = executor.eventLoop
         return try run { () async throws(StockwatchError) -> PostgresRunLock in
-            let connection: PostgresConnection
-            do {
-                // On this store's loop: the caller's thread is blocked until it is open.
-                connection = try await PostgresConnection.connect(
-                    on: eventLoop, configuration: try PostgresDatabase.configuration(server), id: 2, logger: Self.logger).get()
-            } catch {
-                throw PostgresDatabase.describe(error, at: server)
-            }
+            // On this store's loop: the caller's thread is blocked until it is open.
+            let connection = try await PostgresDatabase.connect(server, on: eventLoop)
             let key = PostgresStore.lockKey(name)
-            var taken = false
+            let taken: Bool
             do {
                 taken = try await connection.value("SELECT pg_try_advisory_lock(\(key))", Bool.self) ?? false
             } catch {
