@@ -54,6 +54,12 @@ struct CopyTable: Sendable {
     /// false: a small table keyed by text, copied in one batch.
     var hasID: Bool { columns.first?.name == "id" }
 
+    /// Where the next batch starts after this one (its last id), or nil when this was the last.
+    func cursor(after batch: [[CopyValue]]) -> Int64? {
+        guard hasID, batch.count == StoreCopy.batchSize else { return nil }
+        return batch.last?.first?.int
+    }
+
     /// Parents before children, so that every foreign key finds its row.
     static let all: [CopyTable] = [
         CopyTable(name: "users", columns: [("id", .int), ("name", .text), ("token_hash", .text), ("created_at", .int)]),

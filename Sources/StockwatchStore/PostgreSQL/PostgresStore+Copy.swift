@@ -92,8 +92,8 @@ extension PostgresStore: CopyEndpoint {
                         for index in table.columns.indices { binds.append(Self.arrayLiteral(batch, column: index, table.columns[index].kind)) }
                         try await db.execute(PostgresQuery(unsafeSQL: insert, binds: binds))
                     }
-                    guard table.hasID, batch.count == StoreCopy.batchSize, let last = batch.last?.first?.int else { break }
-                    after = last
+                    guard let next = table.cursor(after: batch) else { break }
+                    after = next
                 }
                 let loaded = try await db.value(PostgresQuery(unsafeSQL: "SELECT count(*) FROM \(table.name)"), Int64.self) ?? 0
                 try Self.check(table.name, loaded: loaded, expected: counts[table.name] ?? 0)

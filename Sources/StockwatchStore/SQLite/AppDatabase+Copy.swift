@@ -78,8 +78,8 @@ extension AppDatabase: CopyEndpoint {
                             }
                         }))
                     }
-                    guard table.hasID, batch.count == StoreCopy.batchSize, let last = batch.last?.first?.int else { break }
-                    after = last
+                    guard let next = table.cursor(after: batch) else { break }
+                    after = next
                 }
                 let loaded = try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(table.name)") ?? 0
                 try Self.check(table.name, loaded: loaded, expected: counts[table.name] ?? 0)
