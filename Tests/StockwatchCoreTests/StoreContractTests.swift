@@ -17,17 +17,45 @@ import Testing
         /// after it: a file-based store keeps its files there; a server-based one can name
         /// its database or schema after it.
         let make: @Sendable (_ scratch: String) async throws -> any DataStore
+        /// A second store on the same data, as another process would open it.
+        let reopen: @Sendable (any DataStore) async throws -> any DataStore
 
         var description: String { name }
     }
 
     static let backends: [Backend] = [
-        Backend(name: "sqlite") { scratch in try openDataStore(at: scratch + "/contract.db") },
-    ] + (TestPostgres.available ? [Backend(name: "postgresql") { _ in try await TestPostgres.newStore() }] : [])
+        Backend(name: "sqlite", make: { scratch in try openDataStore(at: scratch + "/contract.db") },
+                reopen: { store in try openDataStore(at: store.location) }),
+    ] + (TestPostgres.available ? [
+        // A command's store (one session) and serve's (a pool) take different paths.
+        Backend(name: "postgresql", make: { _ in try await TestPostgres.newStore() }, reopen: TestPostgres.reopen),
+        Backend(name: "postgresql-pool", make: { _ in try await TestPostgres.newStore(connections: .pool(maximum: 4)) }, reopen: TestPostgres.reopen),
+    ] : [])
 
     @Test(.enabled(if: TestPostgres.available, "no PostgreSQL: set PGHOST (or run under pg_virtualenv); the contract ran on SQLite only"))
     func postgresqlIsOneOfTheBackends() {
-        #expect(Self.backends.map(\.name) == ["sqlite", "postgresql"])
+        #expect(Self.backends.map(\.name) == ["sqlite", "postgresql", "postgresql-pool"])
+    }
+
+    /// tick's lock: one holder across processes; released, it can be taken again.
+    @Test(arguments: StoreContractTests.backends)
+    func runLockHasOneHolderAtATime(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let other = try await backend.reopen(store)
+            let lease = try store.runLock(name: "tick-lock", holder: "tick")
+            #expect {
+                _ = try other.runLock(name: "tick-lock", holder: "tick")
+            } throws: { error in
+                guard case let .temporary(message) = error as? StockwatchError else { return false }
+                return message.hasPrefix("another tick is still running")
+            }
+            // The holder's own store goes on working while it holds the lock.
+            #expect(try store.users().isEmpty)
+            try other.runLock(name: "evaluate-lock", holder: "evaluate").release()
+            lease.release()
+            try other.runLock(name: "tick-lock", holder: "tick").release()
+            try store.runLock(name: "tick-lock", holder: "tick").release()
+        }
     }
 
     /// Runs `body` with a new store in its own temporary folder, removed afterwards.

@@ -88,9 +88,15 @@ enum TestPostgres {
         return location
     }
 
-    static func newStore() async throws -> any DataStore {
+    static func newStore(connections: PostgresStore.Connections = .session) async throws -> any DataStore {
         let location = try await newDatabase()
         // PostgresStore waits on its own event loop; it must not be opened on a thread it needs.
+        return try await Task.detached { try PostgresStore(location, connections: connections) }.value
+    }
+
+    /// Another store on `store`'s database, as a second process would open it.
+    @Sendable static func reopen(_ store: any DataStore) async throws -> any DataStore {
+        let location = (store as! PostgresStore).server
         return try await Task.detached { try PostgresStore(location) }.value
     }
 }

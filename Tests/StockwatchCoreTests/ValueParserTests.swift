@@ -18,6 +18,21 @@ import Testing
         }
     }
 
+
+    /// Quote files and `--since`/`--expires` take RFC 3339 times with an offset, fractions,
+    /// or a bare day; the clock fields are range-checked (the format style alone rolls
+    /// 25:00 over into the next day).
+    @Test func quoteAndOptionTimes() {
+        #expect(ValueParser.date("2026-11-25T09:30:00Z") == Date(timeIntervalSince1970: 1_795_599_000))
+        #expect(ValueParser.date("2026-11-25T10:30:00+01:00") == Date(timeIntervalSince1970: 1_795_599_000))
+        #expect(ValueParser.date("2026-11-25T09:30:00.250Z")?.milliseconds == 1_795_599_000_250)
+        #expect(ValueParser.date("2026-11-25T09:30:00.123456789Z")?.milliseconds == 1_795_599_000_123)
+        #expect(ValueParser.date("2026-11-25") == Date(timeIntervalSince1970: 1_795_564_800))
+        for refused in ["2026-11-25T25:00:00Z", "2026-11-25T09:60:00Z", "2026-11-25T09:30:60Z", "2026-11-25T09:30:00",
+                        "2026-11-25 09:30:00Z", "2026-11-25T09:30Z", "2026-13-01", "2026-11-2", "1795599000", ""] {
+            #expect(ValueParser.date(refused) == nil, "\(refused)")
+        }
+    }
     /// Before, 'ß' upper-cased to the ticker 'SS' and was accepted.
     @Test(arguments: ["ß", "ﬀ", "é", "AAPL\u{0301}"])
     func symbolsAreASCIIBeforeUpperCasing(text: String) {

@@ -191,10 +191,11 @@ public enum PostgresDatabase {
 
     /// Ordinary commands do not migrate PostgreSQL (a least-privilege role cannot run DDL):
     /// an out-of-date schema is a configuration error with the command that fixes it.
-    public static func requireCurrentSchema(_ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil) async throws(StockwatchError) {
+    static func requireCurrentSchema(on connection: PostgresConnection, at location: PostgresLocation) async throws(StockwatchError) {
         // Only the migrations table: counting every table (as `db status` does) would cost
         // each command a scan of the quotes.
-        let done = try await withConnection(location, on: eventLoop) { connection in try await appliedMigrations(connection) }
+        let done: Set<String>
+        do { done = try await appliedMigrations(connection) } catch { throw describe(error, at: location) }
         let pending = PostgresMigrations.all.map(\.name).filter { !done.contains($0) }
         guard pending.isEmpty else {
             throw .config(file: location.source, line: nil, key: nil,

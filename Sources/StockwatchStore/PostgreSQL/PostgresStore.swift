@@ -16,20 +16,54 @@ import StockwatchModel
 /// every connection it opens lives on that loop too (the CLI runs Swift concurrency on
 /// NIO's shared loops: a connection there could wait for the very thread that waits for it).
 public final class PostgresStore: DataStore, Sendable {
+    /// How a store reaches the server. A command (cron's fetch, evaluate, notify, tick)
+    /// runs one step after another: one session serves it all, tick's lock included, so it
+    /// pays for one connection and one authentication. `serve` answers many clients at
+    /// once from a pool.
+    public enum Connections: Sendable {
+        case session
+        case pool(maximum: Int)
+    }
+
+    enum Source: Sendable {
+        case session(PostgresConnection)
+        case pool(PostgresClient)
+    }
+
     public let server: PostgresLocation
-    let client: PostgresClient
+    let source: Source
     let executor: EventLoopTaskExecutor
+    /// A session runs one caller's statements at a time (a transaction must not interleave
+    /// with another's); callers wait on their own threads, never on the loop.
+    let sessionTurn = NSLock()
     public var location: String { server.description }
 
     static let logger = PostgresDatabase.logger
 
-    /// Checks the server and the schema over a connection of its own first: a pool
+    /// Checks the server and the schema first, over a connection opened directly: a pool
     /// retries an unreachable server without end, and the user must hear at once that the
-    /// server is down (exit 69) or the schema is old (exit 78, run `db migrate`).
-    public init(_ server: PostgresLocation, maximumConnections: Int = 8) throws(StockwatchError) {
+    /// server is down (exit 69) or the schema is old (exit 78, run `db migrate`). A session
+    /// keeps that connection.
+    public init(_ server: PostgresLocation, connections: Connections = .session) throws(StockwatchError) {
         self.server = server
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         executor = EventLoopTaskExecutor(group.next())
+        let eventLoop = executor.eventLoop
+        let checked = try Self.wait(on: executor) { () async throws(StockwatchError) -> PostgresConnection in
+            let connection = try await PostgresDatabase.connect(server, on: eventLoop)
+            do throws(StockwatchError) {
+                try await PostgresDatabase.requireCurrentSchema(on: connection, at: server)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+            return connection
+        }
+        guard case let .pool(maximum) = connections else {
+            source = .session(checked)
+            return
+        }
+        checked.close().whenComplete { _ in _ = checked }  // keeps it until closed
         var configuration: PostgresClient.Configuration
         if let socket = server.unixSocketPath {
             configuration = .init(unixSocketPath: socket, username: server.user, password: server.password, database: server.database)
@@ -40,16 +74,28 @@ public final class PostgresStore: DataStore, Sendable {
                                   database: server.database, tls: tls)
         }
         configuration.options.connectTimeout = .seconds(10)
-        configuration.options.maximumConnections = maximumConnections
+        configuration.options.maximumConnections = maximum
         configuration.options.keepAliveBehavior = nil
-        client = PostgresClient(configuration: configuration, eventLoopGroup: group, backgroundLogger: Self.logger)
-        let client = client, eventLoop = executor.eventLoop
+        let client = PostgresClient(configuration: configuration, eventLoopGroup: group, backgroundLogger: Self.logger)
+        source = .pool(client)
         Task(executorPreference: executor) { await client.run() }
-        try run { () async throws(StockwatchError) in try await PostgresDatabase.requireCurrentSchema(server, on: eventLoop) }
+    }
+
+    deinit {
+        if case .session = source { connection.close().whenComplete { _ in _ = connection } }
     }
 
     /// Runs `body` on this store's event loop and waits for it (see the type's comment).
     func run<T: Sendable>(_ body: @escaping @Sendable () async throws(StockwatchError) -> T) throws(StockwatchError) -> T {
+        guard case .session = source else { return try Self.wait(on: executor, body) }
+        sessionTurn.lock()
+        defer { sessionTurn.unlock() }
+        return try Self.wait(on: executor, body)
+    }
+
+    private static func wait<T: Sendable>(
+        on executor: EventLoopTaskExecutor, _ body: @escaping @Sendable () async throws(StockwatchError) -> T
+    ) throws(StockwatchError) -> T {
         precondition(!executor.eventLoop.inEventLoop, "a PostgresStore method was called on its own event loop")
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
@@ -68,7 +114,10 @@ public final class PostgresStore: DataStore, Sendable {
         while true {
             attempt += 1
             do {
-                return try await client.withTransaction(logger: Self.logger) { connection in try await body(connection) }
+                return switch source {
+                case let .session(connection): try await connection.withTransaction(logger: Self.logger) { connection in try await body(connection) }
+                case let .pool(client): try await client.withTransaction(logger: Self.logger) { connection in try await body(connection) }
+                }
             } catch {
                 // The transaction wraps what failed: our own error, or the server's.
                 let cause = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.beginError ?? $0.commitError } ?? error
@@ -90,25 +139,36 @@ public final class PostgresStore: DataStore, Sendable {
     /// A synchronous read: no BEGIN and COMMIT around it, two round trips saved. Under
     /// READ COMMITTED a transaction would not give its statements one snapshot anyway.
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws(StockwatchError) -> T {
-        let server = server
+        let server = server, source = source
         return try run { () async throws(StockwatchError) -> T in
             do {
-                return try await self.client.withConnection { connection in try await body(connection) }
+                return switch source {
+                case let .session(connection): try await body(connection)
+                case let .pool(client): try await client.withConnection { connection in try await body(connection) }
+                }
             } catch {
                 throw PostgresDatabase.describe(error, at: server)
             }
         }
     }
 
-    /// Holds a session-level advisory lock on a connection of its own until released:
-    /// `tick`'s lock, since a URL has no file beside it. The server releases it when the
-    /// process dies (its connection closes), so a killed tick never leaves it held.
+    /// Holds a session-level advisory lock until released: `tick`'s lock, since a URL has
+    /// no file beside it. A session store takes it on its own session; a pooled one on a
+    /// connection of its own. The server releases it when the process dies (its
+    /// connection closes), so a killed tick never leaves it held.
     public func runLock(name: String, holder: String) throws(StockwatchError) -> any RunLease {
-        let server = server, eventLoop = executor.eventLoop
+        let server = server, eventLoop = executor.eventLoop, key = PostgresStore.lockKey(name)
+        let refusal = StockwatchError.temporary(
+            "another \(holder) is still running (it holds the advisory lock '\(name)' on \(server.description)); this one did nothing")
+        if case .session = source {
+            guard try read({ connection in try await connection.value("SELECT pg_try_advisory_lock(\(key))", Bool.self) ?? false }) else {
+                throw refusal
+            }
+            return SessionRunLock(store: self, key: key)
+        }
         return try run { () async throws(StockwatchError) -> PostgresRunLock in
             // On this store's loop: the caller's thread is blocked until it is open.
             let connection = try await PostgresDatabase.connect(server, on: eventLoop)
-            let key = PostgresStore.lockKey(name)
             let taken: Bool
             do {
                 taken = try await connection.value("SELECT pg_try_advisory_lock(\(key))", Bool.self) ?? false
@@ -118,7 +178,7 @@ public final class PostgresStore: DataStore, Sendable {
             }
             guard taken else {
                 try? await connection.close()
-                throw .temporary("another \(holder) is still running (it holds the advisory lock '\(name)' on \(server.description)); this one did nothing")
+                throw refusal
             }
             return PostgresRunLock(connection: connection)
         }
@@ -132,6 +192,22 @@ public final class PostgresStore: DataStore, Sendable {
             hash = hash &* 0x0100_0000_01b3
         }
         return Int64(bitPattern: hash)
+    }
+}
+
+/// A run lock held by the store's own session: released by unlocking (the session goes
+/// on), or by the server when the process dies.
+final class SessionRunLock: RunLease, Sendable {
+    let store: PostgresStore
+    let key: Int64
+    init(store: PostgresStore, key: Int64) {
+        self.store = store
+        self.key = key
+    }
+
+    func release() {
+        let key = key
+        _ = try? store.read { connection in try await connection.execute("SELECT pg_advisory_unlock(\(key))") }
     }
 }
 

@@ -31,12 +31,13 @@ public func openDataStore(at location: String) throws(StockwatchError) -> any Da
 }
 
 /// The one place that picks an implementation. On PostgreSQL, opening checks that the
-/// schema is current (ordinary commands never migrate it: `db migrate` does).
-public func openDataStore(at location: DatabaseLocation) throws(StockwatchError) -> any DataStore {
+/// schema is current (ordinary commands never migrate it: `db migrate` does). `concurrent`:
+/// for a process serving many callers at once (`serve`); a command uses one session.
+public func openDataStore(at location: DatabaseLocation, concurrent: Bool = false) throws(StockwatchError) -> any DataStore {
     switch location {
     case let .sqlite(path):
         return try AppDatabase(path: path)
     case let .postgres(server):
-        return try PostgresStore(server)
+        return try PostgresStore(server, connections: concurrent ? .pool(maximum: 8) : .session)
     }
 }

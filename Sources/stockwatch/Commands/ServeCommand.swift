@@ -24,7 +24,7 @@ struct ServeCommand: AsyncParsableCommand {
         var config = try global.loadConfig()
         if !allowedOrigins.isEmpty { try config.serve.allowOrigins(allowedOrigins, option: "--allowed-origin") }
         let address = try listen.map { (text) throws(StockwatchError) in try ListenAddress.parse(text, option: "--listen") } ?? config.serve.listen
-        let database = try openDataStore(at: global.location(config: config))
+        let database = try openDataStore(at: global.location(config: config), concurrent: true)
         let json = global.json
         try await APIServer(database: database, config: config, verbose: global.verbose).run(listen: address) { bound in
             // Written at once (not buffered): scripts and tests wait for this line.

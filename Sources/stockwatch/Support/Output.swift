@@ -56,10 +56,13 @@ enum Output {
 
     static func time(_ date: Date?) -> String {
         guard let date else { return "-" }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
-        return formatter.string(from: date) + "Z"
+        return date.formatted(tableTime)
     }
+
+    /// "2026-11-25 09:30:00Z". A format style, not ISO8601DateFormatter: on Linux that
+    /// builds an ICU formatter per call, a third of a millisecond for each table row.
+    private static let tableTime = Date.ISO8601FormatStyle(dateSeparator: .dash, dateTimeSeparator: .space, timeSeparator: .colon,
+                                                           timeZone: TimeZone(identifier: "UTC")!)
 
     /// Confirmation for destructive commands: `--yes`, or a "y" typed at a terminal.
     static func confirm(_ question: String, yes: Bool) throws(StockwatchError) {
