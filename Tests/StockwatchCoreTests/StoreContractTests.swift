@@ -768,8 +768,11 @@ import Testing
             let aliceNotification = try #require(fired.first { $0.alertId == aliceAlert }?.id)
             let bobNotification = try #require(fired.first { $0.alertId == bobAlert }?.id)
             #expect(try store.channelsWithDueDeliveries(now: now) == ["phone"])
+            let aliceWaiting = try #require(try store.notifications(NotificationQuery(userID: alice.id)).first?.deliveries.first?.id)
 
             let claim = try await store.claimDeliveries(channels: ["phone"], fanOut: ["phone"], limit: 10, cutoff: now, leaseUntil: at(60), now: now)
+            // The waiting row became the first phone's, keeping its id (nothing deleted).
+            #expect(claim.jobs.first?.deliveryID == aliceWaiting)
             // Alice's one delivery became one per device; bob has none, so his failed.
             #expect(claim.jobs.count == 2)
             #expect(claim.jobs.map(\.device?.id) == [phone1.id, phone2.id])

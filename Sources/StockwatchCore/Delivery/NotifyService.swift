@@ -47,83 +47,127 @@ public struct NotifyService: Sendable {
         return report
     }
 
-    /// Claims in batches and keeps `concurrency` sends in flight; outcomes are written in
-    /// batches as they finish, so a killed run loses at most the outcomes of its last
-    /// 100 ms (those deliveries are sent again once their lease ends: at least once).
+    /// What finished in `send`'s task group: a send, or the one store step in flight.
+    private enum Finished: Sendable {
+        case sent(DeliveryJob, SendResult)
+        case claimed(Result<(jobs: [DeliveryJob], failed: [DeliveryJSON]), StockwatchError>)
+        case renewed(Result<Set<Int64>, StockwatchError>, renewedAt: ContinuousClock.Instant)
+        case recorded(Result<[DeliveryJSON], StockwatchError>)
+    }
+
+    /// A claimed job not sent yet, and when its lease was last taken or renewed.
+    private struct Waiting {
+        var job: DeliveryJob
+        var heldSince: ContinuousClock.Instant
+    }
+
+    /// Keeps `concurrency` sends in flight while the store works beside them: the next
+    /// batch is claimed before this one runs out, and outcomes are written in batches as
+    /// sends finish, so neither waits for the other's round trips (a PostgreSQL server
+    /// is a network hop away). One store step is in flight at a time. Outcomes are
+    /// written at least every 100 ms, so a killed run loses at most that many (those
+    /// deliveries are sent again once their lease ends: at least once).
     private func send(with senders: [String: any ChannelSender], queue: DeliveryQueue, cutoff: Date, report: inout NotifyReport) async throws(StockwatchError) {
         guard !senders.isEmpty else { return }
         let concurrency = config.notify.concurrency
-        let batch = max(concurrency * 4, 32)
+        let batch = max(concurrency * 4, 256)
         let channels = Set(senders.keys)
-        var random = SystemRandomNumberGenerator()
-        var pending: [DeliveryJob] = []
-        var next = 0
-        // When the claimed jobs were last checked to still be this run's (see below).
-        var checkedAt = ContinuousClock.now
+        var waiting: [Waiting] = []
         var finished: [(DeliveryJob, SendResult)] = []
         var exhausted = false
         var failure: StockwatchError?
 
-        await withTaskGroup(of: (DeliveryJob, SendResult).self) { group in
-            var inFlight = 0
+        await withTaskGroup(of: Finished.self) { group in
+            var sending = 0
+            var storeBusy = false
             var lastFlush = ContinuousClock.now
-            func flush() async {
-                lastFlush = ContinuousClock.now
-                guard !finished.isEmpty else { return }
-                do throws(StockwatchError) {
-                    report.deliveries += try await queue.record(finished, random: &random)
-                } catch {
-                    failure = failure ?? error
-                }
-                finished.removeAll(keepingCapacity: true)
-            }
             while true {
-                if next == pending.count, !exhausted, failure == nil {
-                    await flush()
-                    do throws(StockwatchError) {
-                        let claim = try await queue.claim(channels: channels, limit: batch, cutoff: cutoff)
+                if !storeBusy {
+                    let idle = sending == 0 && waiting.isEmpty
+                    // A claimed job can wait for a free slot as long as the sends before it
+                    // take (up to their timeouts), longer than its lease. Before one starts
+                    // more than a second after its lease was taken, the leases of those not
+                    // started are renewed, and those whose claim ended meanwhile (their
+                    // device removed or now another user's, their user removed) dropped;
+                    // the lease then outlives the send (config check: lease >= longest
+                    // send + 10 s). When the renewal fails, the rest is left for a later run.
+                    if let first = waiting.first, ContinuousClock.now - first.heldSince > .seconds(1) {
+                        let jobs = waiting.map(\.job)
+                        storeBusy = true
+                        group.addTask {
+                            let renewedAt = ContinuousClock.now
+                            do throws(StockwatchError) {
+                                return .renewed(.success(try await queue.renew(jobs[...])), renewedAt: renewedAt)
+                            } catch {
+                                return .renewed(.failure(error), renewedAt: renewedAt)
+                            }
+                        }
+                    } else if !exhausted, failure == nil, waiting.count <= batch / 2 {
+                        // Claimed first, before the sends run dry; a claim adds a batch, so
+                        // the outcomes' turn comes next.
+                        storeBusy = true
+                        group.addTask {
+                            do throws(StockwatchError) {
+                                return .claimed(.success(try await queue.claim(channels: channels, limit: batch, cutoff: cutoff)))
+                            } catch {
+                                return .claimed(.failure(error))
+                            }
+                        }
+                    } else if !finished.isEmpty, finished.count >= batch || idle || ContinuousClock.now - lastFlush > .milliseconds(100) {
+                        let outcomes = finished
+                        finished.removeAll(keepingCapacity: true)
+                        lastFlush = ContinuousClock.now
+                        storeBusy = true
+                        group.addTask {
+                            var random = SystemRandomNumberGenerator()
+                            do throws(StockwatchError) {
+                                return .recorded(.success(try await queue.record(outcomes, random: &random)))
+                            } catch {
+                                return .recorded(.failure(error))
+                            }
+                        }
+                    }
+                }
+                // Only jobs whose lease was taken or renewed within the second.
+                while sending < concurrency, let first = waiting.first, ContinuousClock.now - first.heldSince <= .seconds(1) {
+                    let job = waiting.removeFirst().job
+                    let sender = senders[job.channel]!
+                    group.addTask { .sent(job, await sender.send(job)) }
+                    sending += 1
+                }
+                guard let done = await group.next() else { break }
+                switch done {
+                case let .sent(job, result):
+                    sending -= 1
+                    finished.append((job, result))
+                case let .claimed(result):
+                    storeBusy = false
+                    switch result {
+                    case let .success(claim):
                         report.deliveries += claim.failed
-                        pending = claim.jobs
-                        next = 0
-                        checkedAt = ContinuousClock.now
+                        let now = ContinuousClock.now
+                        waiting += claim.jobs.map { Waiting(job: $0, heldSince: now) }
                         exhausted = claim.jobs.isEmpty && claim.failed.isEmpty
-                        if pending.isEmpty, !exhausted { continue }
-                    } catch {
-                        failure = error
+                    case let .failure(error):
+                        failure = failure ?? error
                         exhausted = true
                     }
-                }
-                // A claimed job can wait for a free slot as long as the sends before it take
-                // (up to their timeouts), longer than its lease. Before starting more, renew
-                // the leases of those not started yet and drop those whose claim ended
-                // meanwhile (their device removed or now another user's, their user removed),
-                // so that no send starts more than a second after its claim was last renewed:
-                // the lease then outlives the send (config check: lease >= longest send + 10 s).
-                // When the renewal fails, the rest is left for a later run once its lease ends.
-                if next < pending.count, ContinuousClock.now - checkedAt > .seconds(1) {
-                    checkedAt = ContinuousClock.now
-                    do throws(StockwatchError) {
-                        let held = try await queue.renew(pending[next...])
-                        pending = Array(pending[..<next]) + pending[next...].filter { held.contains($0.deliveryID) }
-                    } catch {
-                        pending = Array(pending[..<next])
+                case let .renewed(result, renewedAt):
+                    storeBusy = false
+                    switch result {
+                    case let .success(held):
+                        waiting = waiting.filter { held.contains($0.job.deliveryID) }.map { Waiting(job: $0.job, heldSince: renewedAt) }
+                    case .failure:
+                        waiting.removeAll()
+                    }
+                case let .recorded(result):
+                    storeBusy = false
+                    switch result {
+                    case let .success(deliveries): report.deliveries += deliveries
+                    case let .failure(error): failure = failure ?? error
                     }
                 }
-                while inFlight < concurrency, next < pending.count {
-                    let job = pending[next]
-                    next += 1
-                    let sender = senders[job.channel]!
-                    group.addTask { (job, await sender.send(job)) }
-                    inFlight += 1
-                }
-                guard inFlight > 0, let done = await group.next() else { break }
-                inFlight -= 1
-                finished.append(done)
-                // Written in batches for speed, but at least every 100 ms so that a killed
-                // run sends few deliveries twice.
-                if finished.count >= batch || ContinuousClock.now - lastFlush > .milliseconds(100) { await flush() }
             }
-            await flush()
         }
         if let failure { throw failure }
     }

@@ -20,14 +20,15 @@ extension PostgresStore: OutboxStore {
     ) async throws(StockwatchError) -> (jobs: [DeliveryJob], failed: [DeliveryJSON]) {
         let channelList = channels.sorted(), lease = leaseUntil.milliseconds, at = now.milliseconds, cutoff = cutoff.milliseconds
         return try await transaction { db in
+            // The claimed ids as an array, not a join: joined, the planner hashes the
+            // whole table (every delivery ever sent) to update a batch.
             let claimed = try await db.rows("""
-                WITH due AS (
+                UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, lease_until = \(lease), updated_at = \(at)
+                WHERE d.id = ANY(ARRAY(
                     SELECT id FROM deliveries
                     WHERE channel = ANY(\(channelList)) AND ((status IN ('pending', 'retry') AND next_attempt_at <= \(cutoff))
                         OR (status = 'sending' AND lease_until <= \(at)))
-                    LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED)
-                UPDATE deliveries d SET status = 'sending', attempts = d.attempts + 1, lease_until = \(lease), updated_at = \(at)
-                FROM due WHERE d.id = due.id
+                    LIMIT \(Int64(limit)) FOR UPDATE SKIP LOCKED))
                 RETURNING d.id, d.notification_id, d.channel, d.target, d.attempts
                 """, (Int64, Int64, String, String?, Int).self)
             var ids: [Int64] = []
@@ -45,8 +46,11 @@ extension PostgresStore: OutboxStore {
                     """, (Int64, Int64).self) {
                     devices[notification, default: []].append(device)
                 }
-                var children: (notifications: [Int64], channels: [String], targets: [String], devices: [Int64]) = ([], [], [], [])
-                var expanded: [Int64] = []
+                // Each row becomes its first device's (no delete: deleting checks the
+                // attempts table for every row, and the commonest user has one phone);
+                // the other devices get rows of their own.
+                var firsts: (ids: [Int64], targets: [String], devices: [Int64]) = ([], [], [])
+                var others: (notifications: [Int64], channels: [String], targets: [String], devices: [Int64]) = ([], [], [], [])
                 for parent in parents {
                     guard let list = devices[parent.notification] else {
                         let error = DeliveryReason.noDevice
@@ -55,20 +59,29 @@ extension PostgresStore: OutboxStore {
                                                    status: .failed, attempts: parent.attempts, error: error))
                         continue
                     }
-                    expanded.append(parent.id)
-                    for device in list {
-                        children.notifications.append(parent.notification)
-                        children.channels.append(parent.channel)
-                        children.targets.append(DeliveryRecord.deviceTarget(device))
-                        children.devices.append(device)
+                    firsts.ids.append(parent.id)
+                    firsts.targets.append(DeliveryRecord.deviceTarget(list[0]))
+                    firsts.devices.append(list[0])
+                    for device in list.dropFirst() {
+                        others.notifications.append(parent.notification)
+                        others.channels.append(parent.channel)
+                        others.targets.append(DeliveryRecord.deviceTarget(device))
+                        others.devices.append(device)
                     }
                 }
-                if !expanded.isEmpty {
-                    try await db.execute("DELETE FROM deliveries WHERE id = ANY(\(expanded))")
+                if !firsts.ids.isEmpty {
+                    try await db.execute("""
+                        UPDATE deliveries d SET target = x.target, device_id = x.device_id
+                        FROM unnest(\(firsts.ids)::BIGINT[], \(firsts.targets)::TEXT[], \(firsts.devices)::BIGINT[]) AS x(id, target, device_id)
+                        WHERE d.id = ANY(\(firsts.ids)) AND d.id = x.id
+                        """)
+                    ids += firsts.ids
+                }
+                if !others.devices.isEmpty {
                     ids += try await db.rows("""
                         INSERT INTO deliveries (notification_id, channel, target, device_id, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
                         SELECT notification_id, channel, target, device_id, 'sending', 1, \(at), \(lease), \(at), \(at)
-                        FROM unnest(\(children.notifications)::BIGINT[], \(children.channels)::TEXT[], \(children.targets)::TEXT[], \(children.devices)::BIGINT[])
+                        FROM unnest(\(others.notifications)::BIGINT[], \(others.channels)::TEXT[], \(others.targets)::TEXT[], \(others.devices)::BIGINT[])
                             WITH ORDINALITY AS x(notification_id, channel, target, device_id, n)
                         ORDER BY n RETURNING id
                         """, Int64.self)
@@ -109,7 +122,7 @@ extension PostgresStore: OutboxStore {
             try await db.values("""
                 UPDATE deliveries d SET lease_until = \(lease), updated_at = \(at)
                 FROM unnest(\(ids)::BIGINT[], \(attempts)::INT[]) AS c(id, attempt)
-                WHERE d.id = c.id AND d.attempts = c.attempt AND d.status = 'sending'
+                WHERE d.id = ANY(\(ids)) AND d.id = c.id AND d.attempts = c.attempt AND d.status = 'sending'
                 RETURNING d.id
                 """, Int64.self)
         })
@@ -126,6 +139,9 @@ extension PostgresStore: OutboxStore {
         let document: String
         do { document = String(decoding: try JSONEncoder().encode(rows), as: UTF8.self) } catch { throw .internal("cannot encode outcomes: \(error)") }
         let at = now.milliseconds
+        // The ids again as arrays so that the planner looks the rows up by key instead of
+        // hashing whole tables (it cannot count a JSON document's rows).
+        let ids = rows.map(\.id), deactivated = rows.compactMap { $0.deactivate ? $0.device_id : nil }
         let held = Set(try await transaction { db in
             try await db.values("""
                 WITH o AS (
@@ -133,14 +149,14 @@ extension PostgresStore: OutboxStore {
                         AS x(id BIGINT, attempt INT, status TEXT, next_attempt_at BIGINT, error TEXT, deactivate BOOLEAN, device_id BIGINT)),
                 done AS (
                     UPDATE deliveries d SET status = o.status, next_attempt_at = o.next_attempt_at, lease_until = NULL, last_error = o.error, updated_at = \(at)
-                    FROM o WHERE d.id = o.id AND d.status = 'sending' AND d.attempts = o.attempt
+                    FROM o WHERE d.id = ANY(\(ids)) AND d.id = o.id AND d.status = 'sending' AND d.attempts = o.attempt
                     RETURNING d.id, o.attempt, o.status, o.error, o.deactivate, o.device_id),
                 logged AS (
                     INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error)
                     SELECT id, attempt, \(at), status, error FROM done ON CONFLICT DO NOTHING),
                 off AS (
                     UPDATE devices v SET active = FALSE, deactivated_reason = done.error, updated_at = \(at)
-                    FROM done WHERE done.deactivate AND v.id = done.device_id AND v.active)
+                    FROM done WHERE v.id = ANY(\(deactivated)) AND done.deactivate AND v.id = done.device_id AND v.active)
                 SELECT id FROM done
                 """, Int64.self)
         })

@@ -33,9 +33,9 @@ public final class PostgresStore: DataStore, Sendable {
     public let server: PostgresLocation
     let source: Source
     let executor: EventLoopTaskExecutor
-    /// A session runs one caller's statements at a time (a transaction must not interleave
-    /// with another's); callers wait on their own threads, never on the loop.
-    let sessionTurn = NSLock()
+    /// A session runs one caller's statements at a time: a transaction must not interleave
+    /// with another's (notify records outcomes while its sends run).
+    let sessionTurn = SessionTurn()
     public var location: String { server.description }
 
     static let logger = PostgresDatabase.logger
@@ -82,15 +82,12 @@ public final class PostgresStore: DataStore, Sendable {
     }
 
     deinit {
-        if case .session = source { connection.close().whenComplete { _ in _ = connection } }
+        if case let .session(connection) = source { connection.close().whenComplete { _ in _ = connection } }
     }
 
     /// Runs `body` on this store's event loop and waits for it (see the type's comment).
     func run<T: Sendable>(_ body: @escaping @Sendable () async throws(StockwatchError) -> T) throws(StockwatchError) -> T {
-        guard case .session = source else { return try Self.wait(on: executor, body) }
-        sessionTurn.lock()
-        defer { sessionTurn.unlock() }
-        return try Self.wait(on: executor, body)
+        try Self.wait(on: executor, body)
     }
 
     private static func wait<T: Sendable>(
@@ -114,15 +111,32 @@ public final class PostgresStore: DataStore, Sendable {
         while true {
             attempt += 1
             do {
-                return switch source {
-                case let .session(connection): try await connection.withTransaction(logger: Self.logger) { connection in try await body(connection) }
-                case let .pool(client): try await client.withTransaction(logger: Self.logger) { connection in try await body(connection) }
+                return try await withConnection { connection in
+                    try await connection.withTransaction(logger: Self.logger) { connection in try await body(connection) }
                 }
             } catch {
                 // The transaction wraps what failed: our own error, or the server's.
                 let cause = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.beginError ?? $0.commitError } ?? error
                 if attempt < 3, let failure = cause as? PSQLError, Self.isRetryable(failure) { continue }
                 throw PostgresDatabase.describe(cause, at: server)
+            }
+        }
+    }
+
+    /// The session, once the caller's turn has come; or a connection of the pool.
+    private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        switch source {
+        case let .pool(client):
+            return try await client.withConnection { connection in try await body(connection) }
+        case let .session(connection):
+            await sessionTurn.acquire()
+            do {
+                let result = try await body(connection)
+                await sessionTurn.release()
+                return result
+            } catch {
+                await sessionTurn.release()
+                throw error
             }
         }
     }
@@ -139,13 +153,10 @@ public final class PostgresStore: DataStore, Sendable {
     /// A synchronous read: no BEGIN and COMMIT around it, two round trips saved. Under
     /// READ COMMITTED a transaction would not give its statements one snapshot anyway.
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws(StockwatchError) -> T {
-        let server = server, source = source
+        let server = server
         return try run { () async throws(StockwatchError) -> T in
             do {
-                return switch source {
-                case let .session(connection): try await body(connection)
-                case let .pool(client): try await client.withConnection { connection in try await body(connection) }
-                }
+                return try await self.withConnection(body)
             } catch {
                 throw PostgresDatabase.describe(error, at: server)
             }
@@ -220,6 +231,25 @@ final class PostgresRunLock: RunLease, Sendable {
         let closed = DispatchSemaphore(value: 0)
         connection.close().whenComplete { _ in closed.signal() }
         closed.wait()
+    }
+}
+
+/// First come, first served: one holder at a time, waiting without blocking a thread.
+actor SessionTurn {
+    private var held = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func acquire() async {
+        guard held else {
+            held = true
+            return
+        }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    /// Hands the turn to the next in line, or frees it.
+    func release() {
+        if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
     }
 }
 

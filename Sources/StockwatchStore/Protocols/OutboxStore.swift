@@ -52,9 +52,9 @@ public protocol OutboxStore: Sendable {
     func channelsWithDueDeliveries(now: Date) throws(StockwatchError) -> Set<String>
     /// Claims up to `limit` deliveries of `channels` that were due at `cutoff` or whose
     /// lease ended, leased until `leaseUntil`. A delivery of a `fanOut` channel without a
-    /// target (written once per notification) is replaced by one claimed delivery per
-    /// active device of the notification's user, or fails when the user has none
-    /// (returned in `failed`). A job's device is found only while it belongs to the
+    /// target (written once per notification) becomes one claimed delivery per active
+    /// device of the notification's user (the row itself is the first device's, keeping
+    /// its id), or fails when the user has none (returned in `failed`). A job's device is found only while it belongs to the
     /// notification's user.
     func claimDeliveries(channels: Set<String>, fanOut: Set<String>, limit: Int, cutoff: Date, leaseUntil: Date, now: Date) async throws(StockwatchError) -> (jobs: [DeliveryJob], failed: [DeliveryJSON])
     /// Extends the lease of those of these claims (delivery id: attempt) that still hold

@@ -61,8 +61,12 @@ extension AppDatabase: OutboxStore {
                     failed.append(DeliveryJSON(id: id, notificationId: notificationID, channel: channel, target: nil, status: .failed, attempts: row["attempts"], error: error))
                     continue
                 }
-                try db.cachedStatement(sql: "DELETE FROM deliveries WHERE id = ?").execute(arguments: [id])
-                for device in devices {
+                // The row becomes the first device's (no delete: the commonest user has
+                // one phone), and the others get rows of their own.
+                try db.cachedStatement(sql: "UPDATE deliveries SET target = ?, device_id = ? WHERE id = ?")
+                    .execute(arguments: [DeliveryRecord.deviceTarget(devices[0]), devices[0], id])
+                ids.append(id)
+                for device in devices.dropFirst() {
                     try db.cachedStatement(sql: """
                         INSERT INTO deliveries (notification_id, channel, target, device_id, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
                         VALUES (?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
