@@ -143,13 +143,15 @@ extension Evaluation {
     mutating func write(_ db: PostgresConnection) async throws {
         let changes = alertChanges()
         if !changes.isEmpty {
-            // -1: no firing yet (arrays cannot bind NULL elements here).
+            // -1: no firing yet (arrays cannot bind NULL elements here). The ids once more
+            // as an array, so that the rows are found by key rather than by hashing the table.
+            let ids = changes.map(\.id)
             try await db.execute("""
                 UPDATE alerts a SET state = c.state, last_fired_at = NULLIF(c.fired, -1),
                     start_at = CASE WHEN c.started THEN NULL ELSE a.start_at END
-                FROM unnest(\(changes.map(\.id))::BIGINT[], \(changes.map(\.state.rawValue))::TEXT[], \(changes.map { $0.lastFiredAt ?? -1 })::BIGINT[],
+                FROM unnest(\(ids)::BIGINT[], \(changes.map(\.state.rawValue))::TEXT[], \(changes.map { $0.lastFiredAt ?? -1 })::BIGINT[],
                             \(changes.map(\.started))::BOOLEAN[]) AS c(id, state, fired, started)
-                WHERE a.id = c.id
+                WHERE a.id = ANY(\(ids)) AND a.id = c.id
                 """)
         }
         let marks = watermarks()
