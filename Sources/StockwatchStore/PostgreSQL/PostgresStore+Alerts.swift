@@ -7,7 +7,13 @@ extension PostgresStore: AlertStore {
     /// binds every value, nulls included, in one parameter).
     public func addAlerts(_ specs: [AlertSpec], limitPerUser: Int?, now: Date) throws(StockwatchError) -> [AlertJSON] {
         guard !specs.isEmpty else { return [] }
-        return try write { db in
+        let added = try insertAlerts(specs, limitPerUser: limitPerUser, now: now)
+        if specs.count >= Self.bulkRows { refreshStatistics(of: ["alerts"]) }
+        return added
+    }
+
+    private func insertAlerts(_ specs: [AlertSpec], limitPerUser: Int?, now: Date) throws(StockwatchError) -> [AlertJSON] {
+        try write { db in
             var userIDs: [String: Int64] = [:]
             for name in Set(specs.map { $0.user ?? UserRecord.defaultName }).sorted() {
                 userIDs[name] = try await Self.userID(name, db, now: now, lock: true)

@@ -102,6 +102,7 @@ extension PostgresStore: CopyEndpoint {
                 }
             }
         }
+        refreshStatistics(of: tables.map(\.name))
     }
 
     /// One column of a batch as PostgreSQL's array text (`{1,NULL,"a \\"b\\""}`), cast to
