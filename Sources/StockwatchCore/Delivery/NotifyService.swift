@@ -50,7 +50,7 @@ public struct NotifyService: Sendable {
     /// What finished in `send`'s task group: a send, or the one store step in flight.
     private enum Finished: Sendable {
         case sent(DeliveryJob, SendResult)
-        case claimed(Result<(jobs: [DeliveryJob], failed: [DeliveryJSON]), StockwatchError>)
+        case claimed(Result<(jobs: [DeliveryJob], failed: [DeliveryJSON]), StockwatchError>, claimedAt: ContinuousClock.Instant)
         case renewed(Result<Set<Int64>, StockwatchError>, renewedAt: ContinuousClock.Instant)
         case recorded(Result<[DeliveryJSON], StockwatchError>)
     }
@@ -96,22 +96,18 @@ public struct NotifyService: Sendable {
                         storeBusy = true
                         group.addTask {
                             let renewedAt = ContinuousClock.now
-                            do throws(StockwatchError) {
-                                return .renewed(.success(try await queue.renew(jobs[...])), renewedAt: renewedAt)
-                            } catch {
-                                return .renewed(.failure(error), renewedAt: renewedAt)
-                            }
+                            return .renewed(await Self.result { () async throws(StockwatchError) in try await queue.renew(jobs[...]) }, renewedAt: renewedAt)
                         }
                     } else if !exhausted, failure == nil, waiting.count <= batch / 2 {
                         // Claimed first, before the sends run dry; a claim adds a batch, so
                         // the outcomes' turn comes next.
                         storeBusy = true
                         group.addTask {
-                            do throws(StockwatchError) {
-                                return .claimed(.success(try await queue.claim(channels: channels, limit: batch, cutoff: cutoff)))
-                            } catch {
-                                return .claimed(.failure(error))
-                            }
+                            // The lease is taken now, not when the answer arrives.
+                            let claimedAt = ContinuousClock.now
+                            return .claimed(await Self.result { () async throws(StockwatchError) in
+                                try await queue.claim(channels: channels, limit: batch, cutoff: cutoff)
+                            }, claimedAt: claimedAt)
                         }
                     } else if !finished.isEmpty, finished.count >= batch || idle || ContinuousClock.now - lastFlush > .milliseconds(100) {
                         let outcomes = finished
@@ -119,12 +115,10 @@ public struct NotifyService: Sendable {
                         lastFlush = ContinuousClock.now
                         storeBusy = true
                         group.addTask {
-                            var random = SystemRandomNumberGenerator()
-                            do throws(StockwatchError) {
-                                return .recorded(.success(try await queue.record(outcomes, random: &random)))
-                            } catch {
-                                return .recorded(.failure(error))
-                            }
+                            .recorded(await Self.result { () async throws(StockwatchError) in
+                                var random = SystemRandomNumberGenerator()
+                                return try await queue.record(outcomes, random: &random)
+                            })
                         }
                     }
                 }
@@ -140,13 +134,12 @@ public struct NotifyService: Sendable {
                 case let .sent(job, result):
                     sending -= 1
                     finished.append((job, result))
-                case let .claimed(result):
+                case let .claimed(result, claimedAt):
                     storeBusy = false
                     switch result {
                     case let .success(claim):
                         report.deliveries += claim.failed
-                        let now = ContinuousClock.now
-                        waiting += claim.jobs.map { Waiting(job: $0, heldSince: now) }
+                        waiting += claim.jobs.map { Waiting(job: $0, heldSince: claimedAt) }
                         exhausted = claim.jobs.isEmpty && claim.failed.isEmpty
                     case let .failure(error):
                         failure = failure ?? error
@@ -170,6 +163,11 @@ public struct NotifyService: Sendable {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// A store step's outcome as a value, for the task group.
+    private static func result<T>(_ body: () async throws(StockwatchError) -> T) async -> Result<T, StockwatchError> {
+        do throws(StockwatchError) { return .success(try await body()) } catch { return .failure(error) }
     }
 }
 
