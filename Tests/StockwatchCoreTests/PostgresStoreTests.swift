@@ -34,4 +34,36 @@ struct PostgresStoreTests {
         _ = try store.addAlerts(many, limitPerUser: nil, now: now)
         #expect(try await analyzed())
     }
+
+    /// v2 moves each alert's start out of its row: a store migrated from v1 keeps every
+    /// start (a new alert still judges from the quote it was added at), and nothing else.
+    @Test func theV2MigrationKeepsEveryAlertsStart() async throws {
+        let location = try await TestPostgres.newDatabase(migrated: false)
+        try await PostgresDatabase.withConnection(location) { connection in
+            for statement in PostgresMigrations.all[0].statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: PostgresDatabase.logger) }
+            for statement in [
+                "CREATE TABLE stockwatch_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+                "INSERT INTO stockwatch_migrations VALUES ('v1-schema-of-sqlite-v7', 0)",
+                "INSERT INTO users (name, token_hash, created_at) VALUES ('admin', repeat('a', 64), 0)",
+                """
+                INSERT INTO alerts (user_id, symbol, kind, value, trigger, channels, created_at, start_at)
+                VALUES (1, 'AAPL', 'above', 1, 'once', '["stdout"]', 0, 1780000000000), (1, 'AAPL', 'above', 2, 'once', '["stdout"]', 0, NULL),
+                       (1, 'MSFT', 'below', 3, 'once', '["stdout"]', 0, 0)
+                """,
+            ] { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: PostgresDatabase.logger) }
+        }
+        let report = try await PostgresDatabase.migrate(location)
+        #expect(report.applied == ["v2-alert-starts-beside-alerts"])
+        let store = try await Task.detached { try PostgresStore(location) }.value
+        let alerts = try store.alerts(AlertQuery())
+        #expect(alerts.map(\.id) == [1, 2, 3])
+        let starts = try await PostgresDatabase.withConnection(location) { connection in
+            var starts: [Int64: Int64] = [:]
+            for try await (id, start) in try await connection.query(
+                "SELECT alert_id, start_at FROM alert_starts", logger: PostgresDatabase.logger
+            ).decode((Int64, Int64).self) { starts[id] = start }
+            return starts
+        }
+        #expect(starts == [1: 1_780_000_000_000, 3: 0])
+    }
 }

@@ -753,6 +753,27 @@ import Testing
         }
     }
 
+    /// A resumed alert judges from its symbol's latest quote, as a new one does, and only once:
+    /// crossings while it was paused are not judged, the current price is.
+    @Test(arguments: StoreContractTests.backends)
+    func aResumedAlertJudgesFromTheLatestQuoteOnce(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            _ = try store.addUser(name: "alice", tokenHash: hash(1), now: now)
+            _ = try store.addQuotes([quote("AAPL", 90, at: -30)], fetchedAt: at(-30))
+            let id = try #require(try store.addAlerts([spec("AAPL", .above(100), user: "alice")], limitPerUser: nil, now: at(-29)).first?.id)
+            #expect(try store.evaluate(now: at(-28), maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
+            _ = try store.changeAlertState(id: id) { _ in .paused }
+            _ = try store.addQuotes([quote("AAPL", 130, at: -20), quote("AAPL", 120, at: -10)], fetchedAt: at(-10))
+            #expect(try store.evaluate(now: at(-9), maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
+            _ = try store.changeAlertState(id: id) { _ in .armed }
+            let resumed = try store.evaluate(now: at(-8), maxAgeSeconds: 3600, prefilter: true)
+            #expect(resumed.notifications.map(\.price) == [120])
+            #expect(try store.alert(id: id, ownerID: nil).state == .firing)
+            #expect(try store.evaluate(now: at(-7), maxAgeSeconds: 3600, prefilter: false).notifications.isEmpty)
+            #expect(try store.notifications(NotificationQuery()).count == 1)
+        }
+    }
+
     @Test(arguments: StoreContractTests.backends)
     func fanOutMakesOneJobPerActiveDevice(_ backend: Backend) async throws {
         try await withStore(backend) { store in

@@ -76,15 +76,16 @@ enum TestPostgres {
         return location
     }
 
-    /// A new, migrated database of its own (the cluster is thrown away after the run).
-    static func newDatabase() async throws -> PostgresLocation {
+    /// A new database of its own (the cluster is thrown away after the run), migrated
+    /// unless `migrated` is false.
+    static func newDatabase(migrated: Bool = true) async throws -> PostgresLocation {
         let name = "stockwatch_test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
         // A database name cannot be bound; this one is made of hex digits only.
         try await PostgresDatabase.withConnection(try location(database: "postgres")) { connection in
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: PostgresDatabase.logger)
         }
         let location = try location(database: name)
-        _ = try await PostgresDatabase.migrate(location)
+        if migrated { _ = try await PostgresDatabase.migrate(location) }
         return location
     }
 

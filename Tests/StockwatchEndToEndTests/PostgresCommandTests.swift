@@ -44,7 +44,7 @@ import Testing
         #expect(first.stderr.isEmpty)
         let report = try #require(try first.json() as? [String: Any])
         #expect(report["backend"] as? String == "postgresql")
-        #expect(report["applied"] as? [String] == ["v1-schema-of-sqlite-v7"])
+        #expect(report["applied"] as? [String] == ["v1-schema-of-sqlite-v7", "v2-alert-starts-beside-alerts"])
         #expect(report["pending_migrations"] as? [String] == [])
         let tables = (report["tables"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         #expect(tables.contains("alerts") && tables.contains("deliveries") && tables.count == 11)
@@ -55,7 +55,7 @@ import Testing
         #expect((try again.json() as? [String: Any])?["applied"] as? [String] == [])
         let status = try sandbox.run(["db", "status", "--db", database.url], extraEnvironment: Self.server)
         #expect(status.status == 0)
-        #expect(status.stdout.contains("schema: v1-schema-of-sqlite-v7"))
+        #expect(status.stdout.contains("schema: v2-alert-starts-beside-alerts"))
         #expect(status.stdout.contains("pending migrations: none"))
     }
 
@@ -85,7 +85,7 @@ import Testing
         let results = try runs.map { try $0.finish() }
         #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
         let applied = results.compactMap { (try? $0.json() as? [String: Any])?["applied"] as? [String] }
-        #expect(applied.flatMap { $0 } == ["v1-schema-of-sqlite-v7"])
+        #expect(applied.flatMap { $0 } == ["v1-schema-of-sqlite-v7", "v2-alert-starts-beside-alerts"])
     }
 
     @Test(.enabled(if: available, "no PostgreSQL: set PGHOST (or run under pg_virtualenv)"))

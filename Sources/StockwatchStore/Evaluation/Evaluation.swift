@@ -68,6 +68,8 @@ struct Evaluation {
         let started: Bool
         /// False: only `last_fired_at` moved.
         let stateChanged: Bool
+        /// The alert's own row changes (its state or last firing), beside any start.
+        let rowChanged: Bool
     }
 
     let now: Int64
@@ -281,14 +283,17 @@ struct Evaluation {
     func alertChanges() -> [AlertChange] {
         candidates.compactMap { candidate in
             let machine = candidate.machine
+            let rowChanged = machine.state != candidate.initial.state || machine.lastFiredAt != candidate.initial.lastFiredAt
             if let start = candidate.startAt {
                 guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else { return nil }
-                return AlertChange(id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: true, stateChanged: true)
+                return AlertChange(
+                    id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: true, stateChanged: true,
+                    rowChanged: rowChanged)
             }
-            guard machine.state != candidate.initial.state || machine.lastFiredAt != candidate.initial.lastFiredAt else { return nil }
+            guard rowChanged else { return nil }
             return AlertChange(
                 id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: false,
-                stateChanged: machine.state != candidate.initial.state)
+                stateChanged: machine.state != candidate.initial.state, rowChanged: true)
         }
     }
 

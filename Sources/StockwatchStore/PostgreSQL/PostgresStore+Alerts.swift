@@ -8,7 +8,7 @@ extension PostgresStore: AlertStore {
     public func addAlerts(_ specs: [AlertSpec], limitPerUser: Int?, now: Date) throws(StockwatchError) -> [AlertJSON] {
         guard !specs.isEmpty else { return [] }
         let added = try insertAlerts(specs, limitPerUser: limitPerUser, now: now)
-        if specs.count >= Self.bulkRows { refreshStatistics(of: ["alerts"]) }
+        if specs.count >= Self.bulkRows { refreshStatistics(of: ["alerts", "alert_starts"]) }
         return added
     }
 
@@ -35,17 +35,22 @@ extension PostgresStore: AlertStore {
             let document = String(decoding: try JSONEncoder().encode(rows), as: UTF8.self)
             let at = now.milliseconds
             // Ids are drawn in the order the rows are produced (by n): sorted, they follow the specs.
+            // Each alert starts from its symbol's latest quote (0: none yet).
             let ids = try await db.values("""
-                INSERT INTO alerts (user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
-                    rearm_margin_percent, channels, state, note, created_at, expires_at, start_at)
-                SELECT x.user_id, x.symbol, x.kind, x.value, x.percent, x.window_seconds, x.trigger, x.cooldown_seconds,
-                    x.rearm_margin_percent, x.channels, x.state, x.note, \(at), x.expires_at,
-                    (SELECT COALESCE(max(q.observed_at), 0) FROM quotes q WHERE q.symbol = x.symbol)
-                FROM jsonb_to_recordset(\(document)::jsonb) AS x(n INT, user_id BIGINT, symbol TEXT, kind TEXT, value DOUBLE PRECISION,
-                    percent DOUBLE PRECISION, window_seconds BIGINT, trigger TEXT, cooldown_seconds BIGINT, rearm_margin_percent DOUBLE PRECISION,
-                    channels JSONB, state TEXT, note TEXT, expires_at BIGINT)
-                ORDER BY x.n
-                RETURNING id
+                WITH added AS (
+                    INSERT INTO alerts (user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
+                        rearm_margin_percent, channels, state, note, created_at, expires_at)
+                    SELECT x.user_id, x.symbol, x.kind, x.value, x.percent, x.window_seconds, x.trigger, x.cooldown_seconds,
+                        x.rearm_margin_percent, x.channels, x.state, x.note, \(at), x.expires_at
+                    FROM jsonb_to_recordset(\(document)::jsonb) AS x(n INT, user_id BIGINT, symbol TEXT, kind TEXT, value DOUBLE PRECISION,
+                        percent DOUBLE PRECISION, window_seconds BIGINT, trigger TEXT, cooldown_seconds BIGINT, rearm_margin_percent DOUBLE PRECISION,
+                        channels JSONB, state TEXT, note TEXT, expires_at BIGINT)
+                    ORDER BY x.n
+                    RETURNING id, symbol
+                )
+                INSERT INTO alert_starts (alert_id, start_at)
+                SELECT added.id, (SELECT COALESCE(max(q.observed_at), 0) FROM quotes q WHERE q.symbol = added.symbol) FROM added
+                RETURNING alert_id
                 """, Int64.self).sorted()
             guard ids.count == specs.count else { throw StockwatchError.internal("inserted \(ids.count) of \(specs.count) alerts") }
             return zip(ids, specs).map { id, spec in
@@ -98,12 +103,15 @@ extension PostgresStore: AlertStore {
                       var alert = try await Self.alerts(db, id: id).first
                 else { throw StockwatchError.notFound(kind: "alert", id: String(id)) }
                 guard let state = try box.decide!(alert), state != alert.state else { return alert }
-                try await db.execute("""
-                    UPDATE alerts SET state = \(state.rawValue),
-                        start_at = CASE WHEN \(state == .armed) THEN (SELECT COALESCE(max(q.observed_at), 0) FROM quotes q WHERE q.symbol = alerts.symbol)
-                                        ELSE start_at END
-                    WHERE id = \(id)
-                    """)
+                try await db.execute("UPDATE alerts SET state = \(state.rawValue) WHERE id = \(id)")
+                if state == .armed {
+                    // Resumed: judged from its symbol's latest quote, as a new alert is.
+                    try await db.execute("""
+                        INSERT INTO alert_starts (alert_id, start_at)
+                        SELECT \(id), COALESCE(max(q.observed_at), 0) FROM quotes q WHERE q.symbol = \(alert.symbol)
+                        ON CONFLICT (alert_id) DO UPDATE SET start_at = excluded.start_at
+                        """)
+                }
                 alert.state = state
                 return alert
             }
@@ -112,7 +120,7 @@ extension PostgresStore: AlertStore {
 
     static let alertColumns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, a.start_at
+        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, s.start_at
         """
 
     /// Alerts by id with their user's name; every argument narrows (nil: any).
@@ -122,7 +130,7 @@ extension PostgresStore: AlertStore {
     ) async throws -> [AlertJSON] {
         let rows = try await db.query("""
             SELECT \(unescaped: alertColumns), u.name
-            FROM alerts a JOIN users u ON u.id = a.user_id
+            FROM alerts a JOIN users u ON u.id = a.user_id LEFT JOIN alert_starts s ON s.alert_id = a.id
             WHERE (\(id)::BIGINT IS NULL OR a.id = \(id)) AND (\(ownerID)::BIGINT IS NULL OR a.user_id = \(ownerID))
               AND (\(symbol)::TEXT IS NULL OR a.symbol = \(symbol)) AND (\(state)::TEXT IS NULL OR a.state = \(state))
               AND (\(afterID)::BIGINT IS NULL OR a.id > \(afterID))

@@ -27,7 +27,7 @@ extension PostgresStore: CopyEndpoint {
         let sql: String
         if table.hasID {
             binds.append(after)
-            sql = "SELECT \(columns) FROM \(table.name) WHERE id > $1 ORDER BY id LIMIT \(limit)"
+            sql = "SELECT \(columns) FROM \(Self.copySource(table)) WHERE id > $1 ORDER BY id LIMIT \(limit)"
         } else {
             sql = "SELECT \(columns) FROM \(table.name) ORDER BY 1"
         }
@@ -47,6 +47,12 @@ extension PostgresStore: CopyEndpoint {
             }
             return rows
         }
+    }
+
+    /// Where a table's copy rows come from: an alert's start lives in `alert_starts` here
+    /// (the v2 migration) and in the alert's row on SQLite.
+    static func copySource(_ table: CopyTable) -> String {
+        table.name == "alerts" ? "alerts LEFT JOIN alert_starts ON alert_starts.alert_id = alerts.id" : table.name
     }
 
     func lastIDs() throws(StockwatchError) -> [String: Int64] {
@@ -83,7 +89,7 @@ extension PostgresStore: CopyEndpoint {
                     }
                     return "$\(index + 1)::\(type)[]"
                 }.joined(separator: ", ")
-                let insert = "INSERT INTO \(table.name) (\(names)) SELECT * FROM unnest(\(arrays))"
+                let insert = Self.copyInsert(table, names: names, arrays: arrays)
                 var after = Int64.min
                 while true {
                     let batch = try source.value(table, after)
@@ -102,7 +108,18 @@ extension PostgresStore: CopyEndpoint {
                 }
             }
         }
-        refreshStatistics(of: tables.map(\.name))
+        refreshStatistics(of: tables.map(\.name) + ["alert_starts"])
+    }
+
+    /// One batch's INSERT: an alert's start goes to `alert_starts`, in the same statement.
+    static func copyInsert(_ table: CopyTable, names: String, arrays: String) -> String {
+        guard table.name == "alerts" else { return "INSERT INTO \(table.name) (\(names)) SELECT * FROM unnest(\(arrays))" }
+        let rowNames = table.columns.map(\.name).filter { $0 != "start_at" }.joined(separator: ", ")
+        return """
+            WITH x AS (SELECT * FROM unnest(\(arrays)) AS x(\(names))),
+                 added AS (INSERT INTO alerts (\(rowNames)) SELECT \(rowNames) FROM x)
+            INSERT INTO alert_starts (alert_id, start_at) SELECT id, start_at FROM x WHERE start_at IS NOT NULL
+            """
     }
 
     /// One column of a batch as PostgreSQL's array text (`{1,NULL,"a \\"b\\""}`), cast to

@@ -60,8 +60,8 @@ extension Evaluation {
         let watermarks = Dictionary(uniqueKeysWithValues: try await db.rows(
             "SELECT symbol, observed_at FROM evaluation_progress", (String, Int64).self).map { ($0.0, $0.1) })
         let starts = Dictionary(uniqueKeysWithValues: try await db.rows("""
-            SELECT symbol, min(CASE start_at WHEN 0 THEN \(staleBefore) ELSE start_at END) FROM alerts
-            WHERE start_at IS NOT NULL AND state IN ('armed', 'firing') GROUP BY symbol
+            SELECT a.symbol, min(CASE s.start_at WHEN 0 THEN \(staleBefore) ELSE s.start_at END)
+            FROM alert_starts s JOIN alerts a ON a.id = s.alert_id WHERE a.state IN ('armed', 'firing') GROUP BY a.symbol
             """, (String, Int64).self).map { ($0.0, $0.1) })
         let from = quoteStarts(watermarks: watermarks, starts: starts)
         guard !from.isEmpty else { return }
@@ -96,16 +96,23 @@ extension Evaluation {
         for key in missing { references[key] = .some(prices[Lookup(symbol: key.symbol, at: referenceTime(key))]) }
     }
 
-    static let pgColumns = """
-        a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, a.start_at
+    /// A candidate's columns, its start last (`start`: an expression).
+    static func pgColumns(start: String) -> String {
         """
+        a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
+        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, \(start)
+        """
+    }
 
     /// The seeks of `Evaluation.seeks` over the batch's ranges, bound as arrays, then every
     /// new and resumed alert.
     mutating func readCandidates(_ db: PostgresConnection, batch: [(String, Range)], references: [(symbol: String, window: Int64, range: Range)]) async throws {
         let b = "unnest($1::TEXT[], $2::DOUBLE PRECISION[], $3::DOUBLE PRECISION[]) AS b(symbol, low, high)"
         let r = "unnest($4::TEXT[], $5::BIGINT[], $6::DOUBLE PRECISION[], $7::DOUBLE PRECISION[], $8::BOOLEAN[]) AS r(symbol, window_seconds, low, high, missing)"
+        // The seeks find alerts that follow their symbol's watermark (no start); new and
+        // resumed alerts come from `alert_starts`, each once.
+        let followers = Self.pgColumns(start: "NULL::BIGINT")
+        let following = "NOT EXISTS (SELECT 1 FROM alert_starts s WHERE s.alert_id = a.id)"
         var parts: [String]
         if prefilter {
             let sources: [Seek.Source: String] = [
@@ -113,13 +120,16 @@ extension Evaluation {
                 .falling: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below')",
                 .changes: "\(r) JOIN \(b) ON b.symbol = r.symbol JOIN alerts a ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL",
             ]
-            parts = Self.seeks.map { "SELECT \(Self.pgColumns) FROM \(sources[$0.source]!) WHERE \($0.condition) AND a.start_at IS NULL" }
+            parts = Self.seeks.map { "SELECT \(followers) FROM \(sources[$0.source]!) WHERE \($0.condition) AND \(following)" }
         } else {
-            parts = ["SELECT \(Self.pgColumns) FROM \(b) JOIN alerts a ON a.symbol = b.symbol WHERE a.state IN ('armed', 'firing') AND a.start_at IS NULL"]
+            parts = ["SELECT \(followers) FROM \(b) JOIN alerts a ON a.symbol = b.symbol WHERE a.state IN ('armed', 'firing') AND \(following)"]
             // Every parameter must appear in the statement.
-            parts.append("SELECT \(Self.pgColumns) FROM \(r) JOIN alerts a ON FALSE")
+            parts.append("SELECT \(followers) FROM \(r) JOIN alerts a ON FALSE")
         }
-        parts.append("SELECT \(Self.pgColumns) FROM alerts a WHERE a.start_at IS NOT NULL AND a.state IN ('armed', 'firing')")
+        parts.append("""
+            SELECT \(Self.pgColumns(start: "s.start_at")) FROM alert_starts s JOIN alerts a ON a.id = s.alert_id
+            WHERE a.state IN ('armed', 'firing')
+            """)
         var binds = PostgresBindings()
         binds.append(batch.map(\.0))
         binds.append(batch.map(\.1.low))
@@ -142,17 +152,23 @@ extension Evaluation {
     /// One statement per table, each over arrays.
     mutating func write(_ db: PostgresConnection) async throws {
         let changes = alertChanges()
-        if !changes.isEmpty {
+        // Only rows whose state or last firing moved are rewritten; a started alert's
+        // start row goes (it follows its symbol's watermark from now on).
+        let updates = changes.filter(\.rowChanged)
+        if !updates.isEmpty {
             // -1: no firing yet (arrays cannot bind NULL elements here). The ids once more
             // as an array, so that the rows are found by key rather than by hashing the table.
-            let ids = changes.map(\.id)
+            let ids = updates.map(\.id)
             try await db.execute("""
-                UPDATE alerts a SET state = c.state, last_fired_at = NULLIF(c.fired, -1),
-                    start_at = CASE WHEN c.started THEN NULL ELSE a.start_at END
-                FROM unnest(\(ids)::BIGINT[], \(changes.map(\.state.rawValue))::TEXT[], \(changes.map { $0.lastFiredAt ?? -1 })::BIGINT[],
-                            \(changes.map(\.started))::BOOLEAN[]) AS c(id, state, fired, started)
+                UPDATE alerts a SET state = c.state, last_fired_at = NULLIF(c.fired, -1)
+                FROM unnest(\(ids)::BIGINT[], \(updates.map(\.state.rawValue))::TEXT[], \(updates.map { $0.lastFiredAt ?? -1 })::BIGINT[])
+                    AS c(id, state, fired)
                 WHERE a.id = ANY(\(ids)) AND a.id = c.id
                 """)
+        }
+        let started = changes.filter(\.started).map(\.id)
+        if !started.isEmpty {
+            try await db.execute("DELETE FROM alert_starts WHERE alert_id = ANY(\(started))")
         }
         let marks = watermarks()
         if !marks.isEmpty {
