@@ -611,6 +611,7 @@ import Testing
             let alert = try #require(try store.addAlerts([spec("AAPL", .above(100), user: "alice")], limitPerUser: nil, now: at(-60)).first)
             #expect(try store.evaluate(now: now, maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
             #expect(try store.newestNotificationID() == 0)
+            #expect(try store.nextDeliveryDue() == nil)
 
             _ = try store.addQuotes([quote("AAPL", 101.5, at: 0)], fetchedAt: now)
             let report = try store.evaluate(now: now, maxAgeSeconds: 3600, prefilter: true)
@@ -658,6 +659,7 @@ import Testing
             #expect(try store.newestNotificationID() == fired.id)
 
             // Due now, not before.
+            #expect(try store.nextDeliveryDue() == now)
             #expect(try store.channelsWithDueDeliveries(now: now) == ["stdout"])
             #expect(try store.channelsWithDueDeliveries(now: at(-1)).isEmpty)
 
@@ -679,6 +681,7 @@ import Testing
             #expect(job1.notification.message == fired.message)
             let sending = try #require(try store.notifications(NotificationQuery()).first?.deliveries.first)
             #expect(sending.status == .sending)
+            #expect(try store.nextDeliveryDue() == at(60))  // a killed claimer's rows are due when the lease ends
             #expect(sending.attempts == 1)
 
             // Another channel's claim, or one before the lease ends, gets nothing.
@@ -716,6 +719,7 @@ import Testing
             // Written once: the same outcome again is dropped.
             #expect(try await store.recordOutcomes([outcome(job2, .failed, error: "late")], now: at(64)).isEmpty)
             #expect(try store.channelsWithDueDeliveries(now: at(10_000)).isEmpty)
+            #expect(try store.nextDeliveryDue() == nil)
             #expect(try await store.claimDeliveries(channels: ["stdout"], fanOut: [], limit: 10, cutoff: at(10_000), leaseUntil: at(10_060), now: at(10_000)).jobs.isEmpty)
         }
     }

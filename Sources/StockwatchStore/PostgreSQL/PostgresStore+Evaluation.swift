@@ -216,6 +216,8 @@ extension Evaluation {
                 FROM unnest(\(deliveries.notifications)::BIGINT[], \(deliveries.channels)::TEXT[]) WITH ORDINALITY AS x(notification_id, channel, n)
                 ORDER BY n
                 """)
+            // notify --follow workers wake when this commits.
+            try await PostgresStore.signalDeliveries(db)
         }
     }
 }

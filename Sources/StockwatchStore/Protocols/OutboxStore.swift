@@ -50,6 +50,14 @@ public struct NotificationQuery: Sendable {
 public protocol OutboxStore: Sendable {
     /// Channels with deliveries due at `now` (or whose lease ended).
     func channelsWithDueDeliveries(now: Date) throws(StockwatchError) -> Set<String>
+    /// When the next delivery falls due (its next attempt, or the end of its lease), nil
+    /// when none waits: how long `notify --follow` may sleep.
+    func nextDeliveryDue() throws(StockwatchError) -> Date?
+    /// Calls `wake` whenever another process may have committed new deliveries, from the
+    /// moment this returns until the watch is stopped; after a lost connection, once more
+    /// when it listens again (what was committed meanwhile is in the tables). Nil when
+    /// the backend has no wake-ups (SQLite: a follower polls).
+    func watchDeliveries(_ wake: @escaping @Sendable () -> Void) async throws(StockwatchError) -> (any StoreWatch)?
     /// Claims up to `limit` deliveries of `channels` that were due at `cutoff` or whose
     /// lease ended, leased until `leaseUntil`. A delivery of a `fanOut` channel without a
     /// target (written once per notification) becomes one claimed delivery per active
@@ -72,6 +80,11 @@ public protocol OutboxStore: Sendable {
     func notifications(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, userID: Int64, notification: NotificationJSON)]
     /// The highest notification id (0 when none): where a new stream starts.
     func newestNotificationID() throws(StockwatchError) -> Int64
+}
+
+/// A running watch for wake-ups; stopping it closes its connection.
+public protocol StoreWatch: Sendable {
+    func stop()
 }
 
 /// What `status` reads about the deliveries.

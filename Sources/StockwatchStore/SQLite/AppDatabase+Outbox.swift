@@ -15,6 +15,22 @@ extension AppDatabase: OutboxStore {
         })
     }
 
+    public func nextDeliveryDue() throws(StockwatchError) -> Date? {
+        try read { db in
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT min(due) FROM (
+                        SELECT min(next_attempt_at) AS due FROM deliveries INDEXED BY deliveries_due WHERE status = 'pending'
+                        UNION ALL SELECT min(next_attempt_at) FROM deliveries INDEXED BY deliveries_due WHERE status = 'retry'
+                        UNION ALL SELECT min(lease_until) FROM deliveries INDEXED BY deliveries_leased WHERE status = 'sending')
+                    """)
+        }.map(Date.init(milliseconds:))
+    }
+
+    /// One file, one writer: there is no one to hear a signal from, so a follower polls.
+    public func watchDeliveries(_ wake: @escaping @Sendable () -> Void) async throws(StockwatchError) -> (any StoreWatch)? { nil }
+
     /// One `UPDATE ... RETURNING` inside an IMMEDIATE transaction.
     public func claimDeliveries(
         channels: Set<String>, fanOut: Set<String>, limit: Int, cutoff: Date, leaseUntil: Date, now: Date

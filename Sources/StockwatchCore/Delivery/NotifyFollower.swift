@@ -1,0 +1,130 @@
+import Dispatch
+import Foundation
+import StockwatchModel
+import StockwatchStore
+
+/// `stockwatch notify --follow`: a long-running worker (systemd, not cron). It runs a
+/// pass of `NotifyService` (every delivery due), then sleeps until another process commits
+/// new deliveries (PostgreSQL wakes it with LISTEN/NOTIFY), the next retry or ended lease
+/// falls due, or `poll` passes (SQLite has no wake-ups: it polls). Any number run at once,
+/// on any number of machines: each delivery is claimed by one of them (see `OutboxStore`).
+///
+/// SIGTERM or SIGINT ends it after the pass in flight, its outcomes written: exit 0. A
+/// broken channel config ends it with 78, a database it cannot reach with 69, as for a
+/// single `notify`; the service manager restarts it.
+public struct NotifyFollower: Sendable {
+    let service: NotifyService
+    let database: any OutboxStore
+    /// The longest sleep between passes; nil: 1 s without wake-ups (SQLite), 30 s with
+    /// them (a safety net: a wake-up is the rule).
+    let poll: Duration?
+
+    public init(service: NotifyService, database: any OutboxStore, poll: Duration?) {
+        self.service = service
+        self.database = database
+        self.poll = poll
+    }
+
+    /// Runs until a stop signal; `passed` gets every pass's report that did something.
+    public func run(passed: @Sendable (NotifyReport) -> Void) async throws(StockwatchError) {
+        let bell = Bell()
+        let stop = StopSignals { bell.ring() }
+        defer { stop.cancel() }
+        // Listening before the first pass: what commits during it rings for the next.
+        let watch = try await database.watchDeliveries { bell.ring() }
+        defer { watch?.stop() }
+        let poll = poll ?? (watch == nil ? .seconds(1) : .seconds(30))
+        while !stop.requested {
+            let report = try await service.run(now: Date())
+            if let broken = report.configErrors.first { throw broken }
+            if !report.deliveries.isEmpty { passed(report) }
+            if stop.requested { break }
+            var sleep = poll
+            if let due = try database.nextDeliveryDue() {
+                let untilDue = Duration.milliseconds(max(0, Int64(due.timeIntervalSinceNow * 1000)))
+                sleep = min(sleep, untilDue)
+            }
+            await bell.wait(upTo: sleep)
+        }
+    }
+}
+
+/// Wakes one waiter; a ring while nobody waits is kept for the next wait, so none is lost
+/// between a pass's last read and the sleep after it.
+final class Bell: Sendable {
+    private let state = Locked()
+
+    func ring() {
+        state.withLock { state in
+            if let waiter = state.waiter {
+                state.waiter = nil
+                waiter.resume()
+            } else {
+                state.rung = true
+            }
+        }
+    }
+
+    func wait(upTo timeout: Duration) async {
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            if !Task.isCancelled { ring() }
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now: Bool = state.withLock { state in
+                if state.rung {
+                    state.rung = false
+                    return true
+                }
+                state.waiter = continuation
+                return false
+            }
+            if now { continuation.resume() }
+        }
+        timer.cancel()
+        // A timer that rang as another ring woke us leaves `rung` set: one spare pass at most.
+    }
+
+    private struct State {
+        var rung = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private final class Locked: @unchecked Sendable {
+        private let lock = NSLock()
+        private var value = State()
+        func withLock<T>(_ body: (inout State) -> T) -> T {
+            lock.lock()
+            defer { lock.unlock() }
+            return body(&value)
+        }
+    }
+}
+
+/// SIGTERM and SIGINT as a request to stop after the work in flight.
+final class StopSignals: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "stockwatch.stop-signals")
+    private let lock = NSLock()
+    private var stopped = false
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(onStop: @escaping @Sendable () -> Void) {
+        sources = [SIGTERM, SIGINT].map { number in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+            source.setEventHandler { [weak self] in
+                guard let self else { return }
+                lock.withLock { stopped = true }
+                onStop()
+            }
+            source.resume()
+            return source
+        }
+    }
+
+    var requested: Bool { lock.withLock { stopped } }
+
+    func cancel() {
+        for source in sources { source.cancel() }
+    }
+}
