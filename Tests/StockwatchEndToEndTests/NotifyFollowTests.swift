@@ -37,8 +37,16 @@ import TestSupport
         #expect(evaluated.status == 0, "\(evaluated.stderr)")
     }
 
+    /// SIGTERM, then up to 10 s for it to end; a worker still running then is killed
+    /// and the test fails (a hung worker must fail the test, not hang it).
     static func stop(_ worker: Sandbox.Running) throws -> Sandbox.Result {
         kill(worker.process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(10)
+        while worker.process.isRunning, Date() < deadline { usleep(20_000) }
+        if worker.process.isRunning {
+            Issue.record("the worker did not stop within 10 s of SIGTERM")
+            kill(worker.process.processIdentifier, SIGKILL)
+        }
         return try worker.finish()
     }
 
@@ -100,6 +108,40 @@ import TestSupport
         #expect(receiver.received.count == 400, "\(backend)")
         #expect(Set(receiver.received.map(\.webhookID)).count == 400, "\(backend)")
         await receiver.stop()
+    }
+
+    /// One push per round, each read of the cached FCM access token a synchronous store
+    /// call inside a send: a worker once hung within a few rounds when an outcome write's
+    /// continuation was queued on the very thread such a call was blocking.
+    @Test(.enabled(if: PostgresCommandTests.available, "no PostgreSQL: set PGHOST (or run under pg_virtualenv)"))
+    func aFollowingWorkerPushesToFCMRoundAfterRound() async throws {
+        let fcm = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
+        let sandbox = try Sandbox(backend: "postgresql")
+        sandbox.write("config/stockwatch/config.toml", """
+            [alerts]
+            default_notify = "phone"
+            [channels.phone]
+            type = "fcm"
+            service_account_file = "firebase.json"
+            api_base_url = "\(fcm.baseURL)"
+            """)
+        try fcm.account.write(to: sandbox.folder + "/config/stockwatch/firebase.json", tokenURI: fcm.tokenURI)
+        #expect(try sandbox.run(["user", "add", "alice"]).status == 0)
+        #expect(try sandbox.run(["device", "add", "--user", "alice", "--fcm-token", "tok-alice"]).status == 0)
+        #expect(try sandbox.run(["alert", "add", "AAPL", "--user", "alice", "--above", "200", "--trigger", "every"]).status == 0)
+        let worker = try sandbox.start(["notify", "--follow", "--poll", "60s"])
+        let rounds = 20
+        for round in 1...rounds {
+            try Self.fire(sandbox, price: 201, ago: 100 - round)
+            guard await fcm.waitForMessages(count: round, timeout: .seconds(10)) else {
+                Issue.record("round \(round): the push did not arrive")
+                break
+            }
+        }
+        let stopped = try Self.stop(worker)
+        #expect(stopped.status == 0, "\(stopped.stderr)")
+        #expect(fcm.messages.count == rounds)
+        await fcm.stop()
     }
 
     /// One value from psql on the test server.

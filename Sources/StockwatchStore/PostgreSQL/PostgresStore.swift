@@ -106,7 +106,19 @@ public final class PostgresStore: DataStore, Sendable {
 
     /// One transaction (READ COMMITTED, as PostgreSQL's default). A deadlock, a
     /// serialization failure or a lock timeout is retried twice, then exit 75.
+    ///
+    /// It runs on this store's loop even when an async caller (notify's store steps)
+    /// calls it: its continuations must never wait for a thread of the caller's pool,
+    /// which a synchronous store call from another task may be blocking while it waits
+    /// for this transaction's session turn (a notify --follow hung so: a send reading
+    /// the FCM access token blocked the thread an outcome write needed to finish).
     func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(StockwatchError) -> T {
+        try await withTaskExecutorPreference(executor) { () async throws(StockwatchError) -> T in
+            try await self.transactionHere(body)
+        }
+    }
+
+    private func transactionHere<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws(StockwatchError) -> T {
         var attempt = 0
         while true {
             attempt += 1
