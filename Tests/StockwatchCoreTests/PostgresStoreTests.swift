@@ -66,4 +66,50 @@ struct PostgresStoreTests {
         }
         #expect(starts == [1: 1_780_000_000_000, 3: 0])
     }
+
+    /// Evaluators split the symbols by hash bucket: one that finds a bucket held by
+    /// another (here a transaction holding its lock) skips that bucket's symbols without
+    /// waiting, judges the rest, and the next run judges the skipped ones, once.
+    @Test func anEvaluatorSkipsTheBucketsAnotherHolds() async throws {
+        let location = try await TestPostgres.newDatabase()
+        let store = try await Task.detached { try PostgresStore(location) }.value
+        let now = Date(timeIntervalSince1970: 1_780_000_000)
+        let bucketOf = try await PostgresDatabase.withConnection(location) { connection in
+            var buckets: [String: Int] = [:]
+            let symbols = ["AAPL", "MSFT", "IBM", "TSLA", "NVDA", "AMZN"]
+            for try await (symbol, bucket) in try await connection.query(
+                "SELECT s, \(unescaped: PostgresStore.bucket(of: "s")) FROM unnest(\(symbols)::TEXT[]) AS s", logger: PostgresDatabase.logger
+            ).decode((String, Int).self) { buckets[symbol] = bucket }
+            return buckets
+        }
+        let held = try #require(bucketOf["AAPL"])
+        let other = try #require(bucketOf.first { $0.value != held }?.key)
+        _ = try store.addUser(name: "alice", tokenHash: String(repeating: "a", count: 64), now: now)
+        _ = try store.addQuotes([QuoteJSON(symbol: "AAPL", price: 90, provider: "stooq", observedAt: now.addingTimeInterval(-60)),
+                                 QuoteJSON(symbol: other, price: 90, provider: "stooq", observedAt: now.addingTimeInterval(-60))], fetchedAt: now)
+        var specs: [AlertSpec] = []
+        for symbol in ["AAPL", other] {
+            var spec = AlertSpec(symbol: symbol, condition: .above(100))
+            spec.user = "alice"
+            spec.channels = ["stdout"]
+            specs.append(spec)
+        }
+        _ = try store.addAlerts(specs, limitPerUser: nil, now: now.addingTimeInterval(-50))
+        _ = try store.addQuotes([QuoteJSON(symbol: "AAPL", price: 110, provider: "stooq", observedAt: now.addingTimeInterval(-10)),
+                                 QuoteJSON(symbol: other, price: 110, provider: "stooq", observedAt: now.addingTimeInterval(-10))], fetchedAt: now)
+
+        // Another evaluator holds AAPL's bucket for the length of its transaction.
+        let first = try await PostgresDatabase.withConnection(location) { connection in
+            try await connection.query("BEGIN", logger: PostgresDatabase.logger)
+            try await connection.query("SELECT pg_advisory_xact_lock(\(PostgresStore.evaluateLockClass), \(Int32(held)))", logger: PostgresDatabase.logger)
+            let report = try await Task.detached { try store.evaluate(now: now, maxAgeSeconds: 3600, prefilter: true) }.value
+            try await connection.query("COMMIT", logger: PostgresDatabase.logger)
+            return report
+        }
+        #expect(first.notifications.map(\.symbol) == [other])
+        let second = try store.evaluate(now: now.addingTimeInterval(1), maxAgeSeconds: 3600, prefilter: true)
+        #expect(second.notifications.map(\.symbol) == ["AAPL"])
+        #expect(try store.evaluate(now: now.addingTimeInterval(2), maxAgeSeconds: 3600, prefilter: false).notifications.isEmpty)
+        #expect(try store.notifications(NotificationQuery()).count == 2)
+    }
 }

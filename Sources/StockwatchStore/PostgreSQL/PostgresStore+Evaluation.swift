@@ -2,9 +2,15 @@ import Foundation
 import PostgresNIO
 import StockwatchModel
 
-/// evaluate on PostgreSQL: one transaction under a transaction-scoped advisory lock, so
-/// runs on any number of machines judge one after the other and the second finds nothing
-/// new (UNIQUE (alert_id, quote_id) keeps a duplicate out even so).
+/// evaluate on PostgreSQL: one transaction, over the symbols of the hash buckets it could
+/// lock. The symbols fall into `evaluateBuckets` buckets, each a transaction-scoped
+/// advisory lock: an evaluator takes every bucket no other evaluator holds (skipping, not
+/// waiting for, the rest) and judges only their symbols. So evaluators on any number of
+/// machines never judge a symbol at the same time, and since each commits its watermarks
+/// before letting go of its buckets, the next one to take a bucket finds its quotes
+/// judged: no quote is judged twice (UNIQUE (alert_id, quote_id) keeps a duplicate out
+/// even so). An evaluator killed mid-run commits nothing and frees its buckets with its
+/// connection; their quotes wait for the next run.
 ///
 /// Designed for a server a round trip away: a fixed number of statements whatever the
 /// number of symbols and alerts. The quotes of every symbol come in one query (`unnest`
@@ -13,26 +19,42 @@ import StockwatchModel
 /// with the price ranges bound as arrays, and the writes are one statement per table
 /// over arrays: the alerts' new states, the watermarks, the notifications, their deliveries.
 extension PostgresStore: EvaluationStore {
-    static let evaluateLock: Int64 = 0x7374_6b77_6576_616c // "stkweval"
+    /// The advisory locks' first key ("stkw"); the second is the bucket.
+    static let evaluateLockClass: Int32 = 0x7374_6b77
+    static let evaluateBuckets = 16
+    /// A symbol's bucket, in SQL: the first byte of its SHA-256, so every server and
+    /// version agrees.
+    static func bucket(of column: String) -> String { "(get_byte(sha256(convert_to(\(column), 'UTF8')), 0) % \(evaluateBuckets))" }
 
     public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool) throws(StockwatchError) -> EvaluateReport {
         try write { db in
-            try await db.execute("SELECT pg_advisory_xact_lock(\(Self.evaluateLock))")
+            // In a random order, so that evaluators starting together split the buckets.
+            let order = Array(0..<Self.evaluateBuckets).shuffled()
+            let held = try await db.values("""
+                SELECT b FROM unnest(\(order)::INT[]) WITH ORDINALITY AS x(b, n)
+                WHERE pg_try_advisory_xact_lock(\(Self.evaluateLockClass), b) ORDER BY n
+                """, Int.self)
             var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - maxAgeSeconds * 1000, prefilter: prefilter)
+            guard !held.isEmpty else { return evaluation.report }
             evaluation.lookupReference = { symbol, _ in
                 throw StockwatchError.internal("evaluate needed a reference price of \(symbol) it had not fetched")
             }
-            return try await evaluation.run(db)
+            // Every bucket: no filter (the common case, one evaluator at a time).
+            let buckets = held.count == Self.evaluateBuckets ? nil : held
+            return try await evaluation.run(db, buckets: buckets)
         }
     }
 }
 
 extension Evaluation {
-    mutating func run(_ db: PostgresConnection) async throws -> EvaluateReport {
-        report.expired = try await db.values(
-            "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= \(now) RETURNING id", Int64.self
+    /// `buckets`: only the symbols of these (nil: every symbol).
+    mutating func run(_ db: PostgresConnection, buckets: [Int]?) async throws -> EvaluateReport {
+        report.expired = try await db.values(PostgresQuery(
+            unsafeSQL: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= $1" + Self.inBuckets("symbol", buckets, 2)
+                + " RETURNING id",
+            binds: Self.binds(now, buckets)), Int64.self
         ).sorted()
-        try await loadQuotes(db)
+        try await loadQuotes(db, buckets: buckets)
         let ranges = priceRanges()
         let batch = ranges.keys.sorted()
         // The reference ranges of every (symbol, window) of the batch, from one fetch.
@@ -47,7 +69,7 @@ extension Evaluation {
         var referenceRanges: [(symbol: String, window: Int64, range: Range)] = []
         for (symbol, window) in windows { referenceRanges.append((symbol, window, try referenceRange(symbol, window: window))) }
 
-        try await readCandidates(db, batch: batch.map { ($0, ranges[$0]!) }, references: referenceRanges)
+        try await readCandidates(db, batch: batch.map { ($0, ranges[$0]!) }, references: referenceRanges, buckets: buckets)
         report.evaluated = batch.isEmpty ? 0 : try await db.row(
             "SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol = ANY(\(batch))", Int.self) ?? 0
         try await fetchReferences(referenceKeysNeeded(), db)
@@ -56,13 +78,29 @@ extension Evaluation {
         return report
     }
 
-    mutating func loadQuotes(_ db: PostgresConnection) async throws {
-        let watermarks = Dictionary(uniqueKeysWithValues: try await db.rows(
-            "SELECT symbol, observed_at FROM evaluation_progress", (String, Int64).self).map { ($0.0, $0.1) })
-        let starts = Dictionary(uniqueKeysWithValues: try await db.rows("""
-            SELECT a.symbol, min(CASE s.start_at WHEN 0 THEN \(staleBefore) ELSE s.start_at END)
-            FROM alert_starts s JOIN alerts a ON a.id = s.alert_id WHERE a.state IN ('armed', 'firing') GROUP BY a.symbol
-            """, (String, Int64).self).map { ($0.0, $0.1) })
+    /// ` AND <column's bucket> = ANY($n)`, or nothing for every bucket.
+    static func inBuckets(_ column: String, _ buckets: [Int]?, _ parameter: Int) -> String {
+        buckets == nil ? "" : " AND \(PostgresStore.bucket(of: column)) = ANY($\(parameter)::INT[])"
+    }
+
+    /// `first` if given, then the buckets when there is a filter.
+    static func binds(_ first: Int64? = nil, _ buckets: [Int]?) -> PostgresBindings {
+        var binds = PostgresBindings()
+        if let first { binds.append(first) }
+        if let buckets { binds.append(buckets) }
+        return binds
+    }
+
+    mutating func loadQuotes(_ db: PostgresConnection, buckets: [Int]?) async throws {
+        let watermarks = Dictionary(uniqueKeysWithValues: try await db.rows(PostgresQuery(
+            unsafeSQL: "SELECT symbol, observed_at FROM evaluation_progress WHERE TRUE" + Self.inBuckets("symbol", buckets, 1),
+            binds: Self.binds(nil, buckets)), (String, Int64).self).map { ($0.0, $0.1) })
+        let starts = Dictionary(uniqueKeysWithValues: try await db.rows(PostgresQuery(
+            unsafeSQL: """
+                SELECT a.symbol, min(CASE s.start_at WHEN 0 THEN $1 ELSE s.start_at END)
+                FROM alert_starts s JOIN alerts a ON a.id = s.alert_id WHERE a.state IN ('armed', 'firing')
+                """ + Self.inBuckets("a.symbol", buckets, 2) + " GROUP BY a.symbol",
+            binds: Self.binds(staleBefore, buckets)), (String, Int64).self).map { ($0.0, $0.1) })
         let from = quoteStarts(watermarks: watermarks, starts: starts)
         guard !from.isEmpty else { return }
         let symbolList = Array(from.keys)
@@ -106,7 +144,9 @@ extension Evaluation {
 
     /// The seeks of `Evaluation.seeks` over the batch's ranges, bound as arrays, then every
     /// new and resumed alert.
-    mutating func readCandidates(_ db: PostgresConnection, batch: [(String, Range)], references: [(symbol: String, window: Int64, range: Range)]) async throws {
+    mutating func readCandidates(
+        _ db: PostgresConnection, batch: [(String, Range)], references: [(symbol: String, window: Int64, range: Range)], buckets: [Int]?
+    ) async throws {
         let b = "unnest($1::TEXT[], $2::DOUBLE PRECISION[], $3::DOUBLE PRECISION[]) AS b(symbol, low, high)"
         let r = "unnest($4::TEXT[], $5::BIGINT[], $6::DOUBLE PRECISION[], $7::DOUBLE PRECISION[], $8::BOOLEAN[]) AS r(symbol, window_seconds, low, high, missing)"
         // The seeks find alerts that follow their symbol's watermark (no start); new and
@@ -129,7 +169,7 @@ extension Evaluation {
         parts.append("""
             SELECT \(Self.pgColumns(start: "s.start_at")) FROM alert_starts s JOIN alerts a ON a.id = s.alert_id
             WHERE a.state IN ('armed', 'firing')
-            """)
+            """ + Self.inBuckets("a.symbol", buckets, 9))
         var binds = PostgresBindings()
         binds.append(batch.map(\.0))
         binds.append(batch.map(\.1.low))
@@ -140,6 +180,7 @@ extension Evaluation {
         binds.append(references.map { $0.range.isEmpty ? 0 : $0.range.low })
         binds.append(references.map { $0.range.isEmpty ? 0 : $0.range.high })
         binds.append(references.map(\.range.missing))
+        if let buckets { binds.append(buckets) }
         let rows = try await db.query(PostgresQuery(unsafeSQL: parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)
         for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start)
             in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?).self) {
