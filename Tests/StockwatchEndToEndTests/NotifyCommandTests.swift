@@ -6,8 +6,8 @@ import TestSupport
 /// notify, tick, status and demo through the built binary, against fakes on 127.0.0.1.
 @Suite struct NotifyCommandTests {
     /// A sandbox whose config has a webhook channel `hook` pointing at `receiver`.
-    static func webhookSandbox(_ receiver: FakeWebhookReceiver, timeout: String = "5s", lease: String = "60s") throws -> Sandbox {
-        let sandbox = try Sandbox()
+    static func webhookSandbox(_ receiver: FakeWebhookReceiver, timeout: String = "5s", lease: String = "60s", backend: String = "sqlite") throws -> Sandbox {
+        let sandbox = try Sandbox(backend: backend)
         let secret = sandbox.write("config/stockwatch/hook.secret", receiver.secret)
         sandbox.write("config/stockwatch/config.toml", """
             [alerts]
@@ -23,6 +23,21 @@ import TestSupport
             backoff_base = "1s"
             backoff_cap = "1s"
             """)
+        return sandbox
+    }
+
+    /// A sandbox whose config's default channel is `phone`, FCM to `fake`.
+    static func fcmSandbox(_ fake: FakeFCM, backend: String = "sqlite") throws -> Sandbox {
+        let sandbox = try Sandbox(backend: backend)
+        sandbox.write("config/stockwatch/config.toml", """
+            [alerts]
+            default_notify = "phone"
+            [channels.phone]
+            type = "fcm"
+            service_account_file = "firebase.json"
+            api_base_url = "\(fake.baseURL)"
+            """)
+        try fake.account.write(to: sandbox.folder + "/config/stockwatch/firebase.json", tokenURI: fake.tokenURI)
         return sandbox
     }
 
@@ -153,16 +168,7 @@ import TestSupport
 
     @Test func theFCMAccessTokenIsCachedAcrossProcesses() async throws {
         let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
-        let sandbox = try Sandbox()
-        sandbox.write("config/stockwatch/config.toml", """
-            [alerts]
-            default_notify = "phone"
-            [channels.phone]
-            type = "fcm"
-            service_account_file = "firebase.json"
-            api_base_url = "\(fake.baseURL)"
-            """)
-        try fake.account.write(to: sandbox.folder + "/config/stockwatch/firebase.json", tokenURI: fake.tokenURI)
+        let sandbox = try Self.fcmSandbox(fake)
         try Self.pending(sandbox, count: 1, channel: "phone")
         try sandbox.run(["device", "add", "--user", "alice", "--fcm-token", "tok-a"])
         #expect(try sandbox.run(["notify"]).status == 0)

@@ -9,19 +9,10 @@ import TestSupport
 @Suite struct NotifyFollowTests {
     static let backends = BackendEndToEndTests.backends
 
-    /// A sandbox on `backend` with a webhook channel `hook` to `receiver`, and `alerts`
-    /// alerts on AAPL that fire on every quote above 200.
+    /// A sandbox on `backend` with a webhook channel `hook` to `receiver` (the default),
+    /// and `alerts` alerts on AAPL that fire on every quote above 200.
     static func sandbox(_ backend: String, _ receiver: FakeWebhookReceiver, alerts: Int) throws -> Sandbox {
-        let sandbox = try Sandbox(backend: backend)
-        let secret = sandbox.write("config/stockwatch/hook.secret", receiver.secret)
-        sandbox.write("config/stockwatch/config.toml", """
-            [alerts]
-            default_notify = "hook"
-            [channels.hook]
-            type = "webhook"
-            url = "\(receiver.url)"
-            secret_file = "\(secret)"
-            """)
+        let sandbox = try NotifyCommandTests.webhookSandbox(receiver, backend: backend)
         let lines = (0..<alerts).map { _ in #"{"symbol": "AAPL", "condition": {"kind": "above", "value": 200}, "trigger": "every"}"# }
         let imported = try sandbox.run(["alert", "import", "-"], stdin: lines.joined(separator: "\n") + "\n")
         guard imported.status == 0 else { throw TestFailure("alert import: \(imported.stderr)") }
@@ -116,16 +107,7 @@ import TestSupport
     @Test(.enabled(if: PostgresCommandTests.available, "no PostgreSQL: set PGHOST (or run under pg_virtualenv)"))
     func aFollowingWorkerPushesToFCMRoundAfterRound() async throws {
         let fcm = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
-        let sandbox = try Sandbox(backend: "postgresql")
-        sandbox.write("config/stockwatch/config.toml", """
-            [alerts]
-            default_notify = "phone"
-            [channels.phone]
-            type = "fcm"
-            service_account_file = "firebase.json"
-            api_base_url = "\(fcm.baseURL)"
-            """)
-        try fcm.account.write(to: sandbox.folder + "/config/stockwatch/firebase.json", tokenURI: fcm.tokenURI)
+        let sandbox = try NotifyCommandTests.fcmSandbox(fcm, backend: "postgresql")
         #expect(try sandbox.run(["user", "add", "alice"]).status == 0)
         #expect(try sandbox.run(["device", "add", "--user", "alice", "--fcm-token", "tok-alice"]).status == 0)
         #expect(try sandbox.run(["alert", "add", "AAPL", "--user", "alice", "--above", "200", "--trigger", "every"]).status == 0)
