@@ -139,6 +139,20 @@ import TestSupport
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// A broken channel is a mistake a restart cannot fix: the worker exits 78 with
+    /// one line naming it, and the channel's deliveries stay pending.
+    @Test func aBrokenChannelEndsTheWorkerWith78() throws {
+        let sandbox = try Sandbox()
+        try NotifyCommandTests.pending(sandbox, count: 2, channel: "pager")
+        let worker = try sandbox.start(["notify", "--follow"])
+        let deadline = Date().addingTimeInterval(10)
+        while worker.process.isRunning, Date() < deadline { usleep(20_000) }
+        let result = try Self.stop(worker)
+        #expect(result.status == 78)
+        #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains("'pager'"), "\(result.stderr)")
+        #expect(try NotifyCommandTests.statuses(sandbox) == ["pending": 2])
+    }
+
     @Test func pollWithoutFollowIsAUsageError() throws {
         let sandbox = try Sandbox()
         let result = try sandbox.run(["notify", "--poll", "5s"])

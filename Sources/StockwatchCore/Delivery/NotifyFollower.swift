@@ -35,9 +35,13 @@ public struct NotifyFollower: Sendable {
         defer { watch?.stop() }
         let poll = poll ?? (watch == nil ? .seconds(1) : .seconds(30))
         while !stop.requested {
-            let report = try await service.run(now: Date())
-            if let broken = report.configErrors.first { throw broken }
+            var report = try await service.run(now: Date())
+            // A broken channel ends the worker (its error is the exit's one line), after
+            // the other channels' deliveries of the pass are shown.
+            let broken = report.configErrors.first
+            report.configErrors = []
             if !report.deliveries.isEmpty { passed(report) }
+            if let broken { throw broken }
             if stop.requested { break }
             var sleep = poll
             if let due = try database.nextDeliveryDue() {
