@@ -22,11 +22,11 @@ public struct APIServer: Sendable {
     let database: any DataStore
     let config: Config
     let logger: Logger
-    let pollInterval: Duration
+    let pollInterval: Duration?
 
     /// Logs go to stderr: warnings and errors, plus each start and stop with `verbose`.
     /// Request lines are not logged (they would carry users' symbols; never tokens).
-    public init(database: any DataStore, config: Config, verbose: Bool = false, pollInterval: Duration = .milliseconds(100)) {
+    public init(database: any DataStore, config: Config, verbose: Bool = false, pollInterval: Duration? = nil) {
         self.database = database
         self.config = config
         var logger = Logger(label: "stockwatch.serve") { StreamLogHandler.standardError(label: $0) }

@@ -4,11 +4,14 @@ import NIOWebSocket
 import Logging
 import ServiceLifecycle
 import StockwatchCore
+import StockwatchStore
 
-/// The one reader behind every WebSocket client: it polls the database for quotes and
-/// notifications that other processes committed, and fans each out to the clients that
-/// want it. Polling by row id with short read transactions never holds a snapshot open,
-/// so WAL checkpoints of the cron processes are not held back.
+/// The one reader behind every WebSocket client: it reads the quotes and notifications
+/// that other processes committed, in commit order (`StreamStore`), and fans each out to
+/// the clients that want it. On PostgreSQL it reads when a commit's NOTIFY wakes it (and
+/// every second besides, and after its listening connection comes back); on SQLite it
+/// polls. Short read transactions never hold a snapshot open, so WAL checkpoints of the
+/// cron processes are not held back.
 actor StreamHub: Service {
     /// Messages a client may have queued before it counts as too slow and is dropped.
     static let clientBuffer = 1024
@@ -31,7 +34,8 @@ actor StreamHub: Service {
 
     private let history: HistoryService
     private let maxConnectionsPerUser: Int
-    private let pollInterval: Duration
+    /// How often to read without a wake-up: nil for 100 ms when polling, 1 s when woken.
+    private let pollInterval: Duration?
     private let logger: Logger
     private var clients: [Int: Client] = [:]
     private var subscribers: [String: Set<Int>] = [:]
@@ -40,11 +44,10 @@ actor StreamHub: Service {
     /// later (a backfill) is history, not a live price, and is not streamed.
     private var newestStreamed: [String: Date] = [:]
     private var nextClientID = 1
-    private var lastQuoteID: Int64?
-    private var lastNotificationID: Int64?
+    private var position: StreamPosition?
     private var lastTokenCheck = ContinuousClock.now
 
-    init(history: HistoryService, maxConnectionsPerUser: Int, pollInterval: Duration, logger: Logger = Logger(label: "stockwatch.serve")) {
+    init(history: HistoryService, maxConnectionsPerUser: Int, pollInterval: Duration? = nil, logger: Logger = Logger(label: "stockwatch.serve")) {
         self.history = history
         self.maxConnectionsPerUser = maxConnectionsPerUser
         self.pollInterval = pollInterval
@@ -54,17 +57,22 @@ actor StreamHub: Service {
     /// Polls until graceful shutdown or cancellation, then ends every client's stream.
     func run() async throws {
         let history = self.history
-        let start = try await blocking { try history.newestIDs() }
-        lastNotificationID = start.notification
-        lastQuoteID = start.quote
+        let bell = Bell()
+        // Listening before the start is read: what commits after it rings.
+        let watch = try await history.watchStream { bell.ring() }
+        defer { watch?.stop() }
+        let interval = pollInterval ?? (watch == nil ? .milliseconds(100) : .seconds(1))
+        position = try await blocking { try history.streamStart() }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
+                var more = false
                 do {
-                    try await self.poll()
+                    more = try await self.poll()
                 } catch {
                     self.logger.warning("stream poll failed", metadata: ["error": "\(error)"])
                 }
-                try? await Task.sleep(for: self.pollInterval)
+                if more { continue }
+                await withTaskCancellationHandler { await bell.wait(upTo: interval) } onCancel: { bell.ring() }
             }
         }
         closeAll()
@@ -149,15 +157,14 @@ actor StreamHub: Service {
         close?()
     }
 
-    private func poll() async throws {
-        guard let afterQuote = lastQuoteID, let afterNotification = lastNotificationID else { return }
+    /// Reads and fans out one batch; true when more is waiting.
+    private func poll() async throws -> Bool {
+        guard let after = position else { return false }
         let checkTokens = !clients.isEmpty && ContinuousClock.now - lastTokenCheck >= Self.tokenCheckInterval
         if checkTokens { lastTokenCheck = ContinuousClock.now }
         let history = self.history
-        let (quotes, notifications, tokens) = try await blocking {
-            (try history.quotes(afterID: afterQuote, limit: Self.batch),
-             try history.notifications(afterID: afterNotification, limit: Self.batch),
-             checkTokens ? try history.userTokens() : nil)
+        let (batch, tokens) = try await blocking {
+            (try history.streamBatch(after: after, limit: Self.batch), checkTokens ? try history.userTokens() : nil)
         }
         if let tokens {
             for (id, client) in clients where tokens[client.user.id] != client.user.tokenHash {
@@ -165,20 +172,20 @@ actor StreamHub: Service {
                 end(id, code: Self.userRemoved, reason: "user removed")
             }
         }
-        if let last = quotes.last { lastQuoteID = last.id }
-        if let last = notifications.last { lastNotificationID = last.id }
-        for (_, quote) in quotes {
+        position = batch.position
+        for quote in batch.quotes {
             if let newest = newestStreamed[quote.symbol], quote.observedAt <= newest { continue }
             newestStreamed[quote.symbol] = quote.observedAt
             guard let ids = subscribers[quote.symbol] else { continue }
             let text = StreamMessage.quote(quote)
             for id in ids { send(text, to: id) }
         }
-        for (_, userID, notification) in notifications {
+        for (userID, notification) in batch.notifications {
             guard let ids = clientsOfUser[userID] else { continue }
             let text = StreamMessage.notification(notification)
             for id in ids { send(text, to: id) }
         }
+        return batch.more
     }
 
     /// At shutdown every stream ends normally: its handler returns and the connection is

@@ -53,7 +53,7 @@ struct PostgresStoreTests {
             ] { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: PostgresDatabase.logger) }
         }
         let report = try await PostgresDatabase.migrate(location)
-        #expect(report.applied == ["v2-alert-starts-beside-alerts"])
+        #expect(report.applied == PostgresMigrations.all.dropFirst().map(\.name))
         let store = try await Task.detached { try PostgresStore(location) }.value
         let alerts = try store.alerts(AlertQuery())
         #expect(alerts.map(\.id) == [1, 2, 3])
@@ -111,5 +111,75 @@ struct PostgresStoreTests {
         #expect(second.notifications.map(\.symbol) == ["AAPL"])
         #expect(try store.evaluate(now: now.addingTimeInterval(2), maxAgeSeconds: 3600, prefilter: false).notifications.isEmpty)
         #expect(try store.notifications(NotificationQuery()).count == 2)
+    }
+
+    /// Two writers commit out of id order: A draws quote id N and commits after B, which
+    /// drew N+1. A reader that had moved past N+1 by id would never see N; the stream log
+    /// follows commit order, so the reader gets B's quote, then A's.
+    @Test func aStreamReaderSeesCommitsOutOfIdOrder() async throws {
+        let location = try await TestPostgres.newDatabase()
+        let store = try await Task.detached { try PostgresStore(location) }.value
+        let now = Date(timeIntervalSince1970: 1_780_000_000)
+        let start = try store.streamStart()
+        let (lowID, afterB) = try await PostgresDatabase.withConnection(location) { writerA in
+            try await writerA.query("BEGIN", logger: PostgresDatabase.logger)
+            let a = try await PostgresStore.insert([QuoteJSON(symbol: "AAPL", price: 1, provider: "stooq", observedAt: now)], fetchedAt: now, writerA)
+            // B draws the next id and commits while A is still open.
+            let stored = try await Task.detached {
+                try store.addQuotes([QuoteJSON(symbol: "MSFT", price: 2, provider: "stooq", observedAt: now)], fetchedAt: now)
+            }.value
+            #expect(stored.count == 1)
+            let afterB = try store.streamBatch(after: start, limit: 100)
+            #expect(afterB.quotes.map(\.symbol) == ["MSFT"])
+            // A logs and commits last.
+            try await PostgresStore.logForStream(writerA, quotes: a.ids, now: now)
+            try await writerA.query("COMMIT", logger: PostgresDatabase.logger)
+            return (a.ids[0], afterB)
+        }
+        let ids = try await PostgresDatabase.withConnection(location) { connection in
+            var ids: [String: Int64] = [:]
+            for try await (symbol, id) in try await connection.query("SELECT symbol, id FROM quotes", logger: PostgresDatabase.logger).decode((String, Int64).self) {
+                ids[symbol] = id
+            }
+            return ids
+        }
+        #expect(ids["AAPL"] == lowID && lowID < ids["MSFT"]!)  // the ids really are out of commit order
+        let afterA = try store.streamBatch(after: afterB.position, limit: 100)
+        #expect(afterA.quotes.map(\.symbol) == ["AAPL"])
+        #expect(try store.streamBatch(after: afterA.position, limit: 100).quotes.isEmpty)
+    }
+
+    /// While one writer holds the stream log's lock (it has logged and not yet committed),
+    /// another's log entry waits for it: entries are numbered in commit order.
+    @Test func aSecondWriterLogsOnlyAfterTheFirstCommits() async throws {
+        let location = try await TestPostgres.newDatabase()
+        let store = try await Task.detached { try PostgresStore(location) }.value
+        let now = Date(timeIntervalSince1970: 1_780_000_000)
+        let reader = try await Task.detached { try PostgresStore(location) }.value
+        let start = try reader.streamStart()
+        try await PostgresDatabase.withConnection(location) { writerA in
+            try await writerA.query("BEGIN", logger: PostgresDatabase.logger)
+            let a = try await PostgresStore.insert([QuoteJSON(symbol: "AAPL", price: 1, provider: "stooq", observedAt: now)], fetchedAt: now, writerA)
+            try await PostgresStore.logForStream(writerA, quotes: a.ids, now: now)
+            let writerB = Task.detached {
+                try store.addQuotes([QuoteJSON(symbol: "MSFT", price: 2, provider: "stooq", observedAt: now)], fetchedAt: now)
+            }
+            // B waits on the lock; a reader (another process) sees neither yet.
+            let waiting = try await PostgresDatabase.withConnection(location) { observer in
+                for _ in 0..<500 {
+                    for try await count in try await observer.query(
+                        "SELECT count(*)::INT FROM pg_locks WHERE locktype = 'advisory' AND NOT granted", logger: PostgresDatabase.logger
+                    ).decode(Int.self) where count > 0 { return true }
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                return false
+            }
+            #expect(waiting)
+            #expect(try reader.streamBatch(after: start, limit: 100).quotes.isEmpty)
+            try await writerA.query("COMMIT", logger: PostgresDatabase.logger)
+            _ = try await writerB.value
+        }
+        let batch = try reader.streamBatch(after: start, limit: 100)
+        #expect(batch.quotes.map(\.symbol) == ["AAPL", "MSFT"])
     }
 }

@@ -4,6 +4,8 @@ import Testing
 @testable import StockwatchCore
 @testable import StockwatchModel
 @testable import StockwatchServer
+@testable import StockwatchStore
+import PostgresNIO
 
 struct ServeCoreTests {
     @Test(arguments: [
@@ -106,6 +108,71 @@ struct ServeCoreTests {
         #expect(await hub.subscribe(client.id, to: ["IBM"], limit: 2) == nil)
         #expect(await hub.unsubscribe(client.id, from: ["MSFT"]) == ["AAPL"])
         #expect(await hub.subscribe(client.id, to: ["IBM"], limit: 2)?.all == ["AAPL", "IBM"])
+    }
+}
+
+/// serve on PostgreSQL: hubs woken by the commits' NOTIFY, in every instance.
+@Suite(.enabled(if: TestPostgres.available, "no PostgreSQL: set PGHOST (or run under pg_virtualenv)"))
+struct StreamHubPostgresTests {
+    /// Two instances (hubs on stores of their own) that would poll only once a minute: a
+    /// quote another process commits reaches a client of each within a second, because the
+    /// commit wakes them. Then one instance's listening connection is killed and a quote
+    /// committed while it reconnects still reaches its client: it reads what it missed.
+    @Test func everyInstanceIsWokenByACommitAndCatchesUpAfterItsListenerDrops() async throws {
+        let writer = try await TestPostgres.newStore()
+        let location = (writer as! PostgresStore).server
+        let now = Date()
+        let alice = try writer.addUser(name: "alice", tokenHash: APIToken.hash("sw_alice"), now: now)
+        var runs: [Task<Void, any Error>] = []
+        final class Received: Sendable { let texts = Mutex<[[String]]>([[], []]) }
+        let received = Received()
+        for index in 0..<2 {
+            let store = try await Task.detached { try PostgresStore(location, connections: .pool(maximum: 2)) }.value
+            let hub = StreamHub(history: HistoryService(database: store), maxConnectionsPerUser: 2, pollInterval: .seconds(60))
+            runs.append(Task { try await hub.run() })
+            let client = try #require(await hub.register(AuthenticatedUser(id: alice.id, name: "alice", tokenHash: APIToken.hash("sw_alice"))))
+            _ = await hub.subscribe(client.id, to: ["AAPL"], limit: 10)
+            runs.append(Task {
+                for await case .text(let text) in client.outbox { received.texts.withLock { $0[index].append(text) } }
+            })
+        }
+        defer { for run in runs { run.cancel() } }
+        func arrived(_ price: String) async -> Bool {
+            for _ in 0..<500 {
+                if received.texts.withLock({ $0.allSatisfy { $0.contains { $0.contains(price) } } }) { return true }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return false
+        }
+        // Both hubs listen once their start is read; a quote before that would not stream.
+        try await waitForListeners(location) { $0 == 2 }
+        let started = ContinuousClock.now
+        _ = try writer.addQuotes([QuoteJSON(symbol: "AAPL", price: 101, provider: "stooq", observedAt: now)], fetchedAt: now)
+        #expect(await arrived("101"))
+        #expect(ContinuousClock.now - started < .seconds(1))
+
+        // The listeners are cut; a quote commits before they listen again.
+        try await PostgresDatabase.withConnection(location) { connection in
+            try await connection.query("""
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()
+                """, logger: PostgresDatabase.logger)
+        }
+        try await waitForListeners(location) { $0 == 0 }
+        _ = try writer.addQuotes([QuoteJSON(symbol: "AAPL", price: 102, provider: "stooq", observedAt: now.addingTimeInterval(1))], fetchedAt: now)
+        #expect(await arrived("102"))
+    }
+
+    private func waitForListeners(_ location: PostgresLocation, until done: @escaping @Sendable (Int) -> Bool) async throws {
+        let listening = try await PostgresDatabase.withConnection(location) { connection in
+            for _ in 0..<500 {
+                for try await n in try await connection.query(
+                    "SELECT count(*)::INT FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()", logger: PostgresDatabase.logger
+                ).decode(Int.self) where done(n) { return true }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return false
+        }
+        #expect(listening)
     }
 }
 

@@ -425,8 +425,8 @@ import Testing
     @Test(arguments: StoreContractTests.backends)
     func quotesAddAndRead(_ backend: Backend) async throws {
         try await withStore(backend) { store in
-            #expect(try store.newestQuoteID() == 0)
-            #expect(try store.quotes(afterID: 0, limit: 10).isEmpty)
+            let start = try store.streamStart()
+            #expect(try store.streamBatch(after: start, limit: 10).quotes.isEmpty)
             #expect(try store.latestQuotes(symbols: ["AAPL"]).isEmpty)
 
             let first = [quote("AAPL", 10, at: -120), quote("AAPL", 11, at: -60), quote("MSFT", 20, at: -90), quote("AAPL", 12, at: 0)]
@@ -441,17 +441,25 @@ import Testing
             #expect(again.first?.observedAt == at(60))
             #expect(try store.addQuotes(first, fetchedAt: at(61)).isEmpty)
 
-            // The stream's order: by id, oldest first.
-            let streamed = try store.quotes(afterID: 0, limit: 100)
-            #expect(streamed.count == 5)
-            let ids = streamed.map(\.id)
-            #expect(ids == ids.sorted() && Set(ids).count == 5)
-            #expect(streamed.map(\.quote.observedAt) == [at(-120), at(-60), at(-90), at(0), at(60)])
-            #expect(streamed.map(\.quote.price) == [10, 11, 20, 12, 13])
-            #expect(streamed.last?.quote.provider == "finnhub")
-            #expect(try store.newestQuoteID() == ids[4])
-            #expect(try store.quotes(afterID: ids[2], limit: 1).map(\.id) == [ids[3]])
-            #expect(try store.quotes(afterID: ids[4], limit: 10).isEmpty)
+            // The stream's order: as committed, oldest first; nothing twice, nothing after the end.
+            let streamed = try store.streamBatch(after: start, limit: 100)
+            #expect(!streamed.more)
+            #expect(streamed.quotes.map(\.observedAt) == [at(-120), at(-60), at(-90), at(0), at(60)])
+            #expect(streamed.quotes.map(\.price) == [10, 11, 20, 12, 13])
+            #expect(streamed.quotes.last?.provider == "finnhub")
+            #expect(try store.streamBatch(after: streamed.position, limit: 10).quotes.isEmpty)
+            #expect(try store.streamBatch(after: store.streamStart(), limit: 10).quotes.isEmpty)
+            // A small limit: read on until no more, the same quotes once each.
+            var position = start, pages: [QuoteJSON] = [], reads = 0
+            while true {
+                let page = try store.streamBatch(after: position, limit: 1)
+                pages += page.quotes
+                position = page.position
+                reads += 1
+                if !page.more || reads > 10 { break }
+            }
+            #expect(reads > 1)
+            #expect(pages.map(\.price) == [10, 11, 20, 12, 13])
 
             // By observed time, newest first.
             #expect(try store.quotes(symbol: "AAPL", since: nil, limit: 10).map(\.observedAt) == [at(60), at(0), at(-60), at(-120)])
@@ -610,7 +618,7 @@ import Testing
             let bob = try store.addUser(name: "bob", tokenHash: hash(2), now: now)
             let alert = try #require(try store.addAlerts([spec("AAPL", .above(100), user: "alice")], limitPerUser: nil, now: at(-60)).first)
             #expect(try store.evaluate(now: now, maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
-            #expect(try store.newestNotificationID() == 0)
+            let start = try store.streamStart()
             #expect(try store.nextDeliveryDue() == nil)
 
             _ = try store.addQuotes([quote("AAPL", 101.5, at: 0)], fetchedAt: now)
@@ -652,11 +660,11 @@ import Testing
             #expect(try store.notifications(NotificationQuery(symbol: "MSFT")).isEmpty)
             #expect(try store.notifications(NotificationQuery(alertID: alert.id)).map(\.id) == [fired.id])
             #expect(try store.notifications(NotificationQuery(beforeID: fired.id)).isEmpty)
-            let streamed = try store.notifications(afterID: 0, limit: 10)
-            #expect(streamed.map(\.id) == [fired.id])
-            #expect(streamed.map(\.userID) == [alice.id])
-            #expect(try store.notifications(afterID: fired.id, limit: 10).isEmpty)
-            #expect(try store.newestNotificationID() == fired.id)
+            let streamed = try store.streamBatch(after: start, limit: 10)
+            #expect(streamed.notifications.map(\.notification.id) == [fired.id])
+            #expect(streamed.notifications.map(\.userID) == [alice.id])
+            #expect(streamed.notifications.first?.notification.deliveries.map(\.channel) == ["stdout"])
+            #expect(try store.streamBatch(after: streamed.position, limit: 10).notifications.isEmpty)
 
             // Due now, not before.
             #expect(try store.nextDeliveryDue() == now)

@@ -7,6 +7,8 @@ import Testing
 /// cluster); skipped with that reason otherwise, unless STOCKWATCH_REQUIRE_POSTGRES=1.
 @Suite(.serialized) struct PostgresCommandTests {
     static let server = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("PG") }
+    /// The PostgreSQL migrations, in order (PostgresMigrations.swift).
+    static let migrations = ["v1-schema-of-sqlite-v7", "v2-alert-starts-beside-alerts", "v3-stream-log-in-commit-order"]
     static let available = server["PGHOST"] != nil || ProcessInfo.processInfo.environment["STOCKWATCH_REQUIRE_POSTGRES"] == "1"
 
     /// A database of its own for one test, dropped at the end.
@@ -44,7 +46,7 @@ import Testing
         #expect(first.stderr.isEmpty)
         let report = try #require(try first.json() as? [String: Any])
         #expect(report["backend"] as? String == "postgresql")
-        #expect(report["applied"] as? [String] == ["v1-schema-of-sqlite-v7", "v2-alert-starts-beside-alerts"])
+        #expect(report["applied"] as? [String] == Self.migrations)
         #expect(report["pending_migrations"] as? [String] == [])
         let tables = (report["tables"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         #expect(tables.contains("alerts") && tables.contains("deliveries") && tables.count == 11)
@@ -55,7 +57,7 @@ import Testing
         #expect((try again.json() as? [String: Any])?["applied"] as? [String] == [])
         let status = try sandbox.run(["db", "status", "--db", database.url], extraEnvironment: Self.server)
         #expect(status.status == 0)
-        #expect(status.stdout.contains("schema: v2-alert-starts-beside-alerts"))
+        #expect(status.stdout.contains("schema: \(Self.migrations.last!)"))
         #expect(status.stdout.contains("pending migrations: none"))
     }
 
@@ -85,7 +87,7 @@ import Testing
         let results = try runs.map { try $0.finish() }
         #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
         let applied = results.compactMap { (try? $0.json() as? [String: Any])?["applied"] as? [String] }
-        #expect(applied.flatMap { $0 } == ["v1-schema-of-sqlite-v7", "v2-alert-starts-beside-alerts"])
+        #expect(applied.flatMap { $0 } == Self.migrations)
     }
 
     @Test(.enabled(if: available, "no PostgreSQL: set PGHOST (or run under pg_virtualenv)"))

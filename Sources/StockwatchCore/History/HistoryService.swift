@@ -4,9 +4,9 @@ import StockwatchStore
 
 /// What has happened: notifications (newest first, with their deliveries) and stored quotes.
 public struct HistoryService: Sendable {
-    let database: any OutboxStore & QuoteStore & AccountStore
+    let database: any OutboxStore & QuoteStore & AccountStore & StreamStore
 
-    public init(database: any OutboxStore & QuoteStore & AccountStore) { self.database = database }
+    public init(database: any OutboxStore & QuoteStore & AccountStore & StreamStore) { self.database = database }
 
     /// Which notifications to list (the symbol as typed; it is made canonical here).
     public typealias Filter = NotificationQuery
@@ -17,28 +17,26 @@ public struct HistoryService: Sendable {
         return try database.notifications(query)
     }
 
-    /// Notifications committed after `afterID`, oldest first, with their user's id: what
-    /// `serve` streams.
-    public func notifications(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, userID: Int64, notification: NotificationJSON)] {
-        try database.notifications(afterID: afterID, limit: limit)
+    /// Where a stream that starts now starts: after everything committed so far.
+    public func streamStart() throws(StockwatchError) -> StreamPosition { try database.streamStart() }
+
+    /// Quotes and notifications committed after `position`, in commit order: what `serve`
+    /// streams.
+    public func streamBatch(after position: StreamPosition, limit: Int) throws(StockwatchError) -> StreamBatch {
+        try database.streamBatch(after: position, limit: limit)
+    }
+
+    /// Wake-ups when another process commits quotes or notifications (nil: poll).
+    public func watchStream(_ wake: @escaping @Sendable () -> Void) async throws(StockwatchError) -> (any StoreWatch)? {
+        try await database.watchStream(wake)
     }
 
     /// Every user's token hash, by user id: `serve` closes the streams of removed users.
     public func userTokens() throws(StockwatchError) -> [Int64: String] { try database.tokenHashes() }
 
-    /// Quotes stored after `afterID`, oldest first: what `serve` streams.
-    public func quotes(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, quote: QuoteJSON)] {
-        try database.quotes(afterID: afterID, limit: limit)
-    }
-
     /// The newest quote of each symbol that has one, in the order asked.
     public func latestQuotes(symbols: [String]) throws(StockwatchError) -> [QuoteJSON] {
         try database.latestQuotes(symbols: symbols)
-    }
-
-    /// The highest notification and quote ids: where a new stream starts.
-    public func newestIDs() throws(StockwatchError) -> (notification: Int64, quote: Int64) {
-        (try database.newestNotificationID(), try database.newestQuoteID())
     }
 
     public func quotes(symbol: String?, since: Date?, limit: Int) throws(StockwatchError) -> [QuoteJSON] {

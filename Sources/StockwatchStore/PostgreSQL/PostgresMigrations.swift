@@ -165,5 +165,18 @@ enum PostgresMigrations {
             "DROP INDEX alerts_starting",
             "ALTER TABLE alerts DROP COLUMN start_at",
         ]),
+        // serve reads what is new in commit order: with several writers, ids commit out of
+        // order, so each writing transaction logs its new rows' ids under a lock it holds
+        // until commit, and the log's numbers follow commit order (PostgresStore+Stream).
+        ("v3-stream-log-in-commit-order", [
+            """
+            CREATE TABLE stream_log (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                quote_ids BIGINT[] NOT NULL,
+                notification_ids BIGINT[] NOT NULL,
+                committed_at BIGINT NOT NULL CHECK (committed_at >= 0)
+            )
+            """,
+        ]),
     ]
 }

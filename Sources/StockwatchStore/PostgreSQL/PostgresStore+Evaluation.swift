@@ -260,5 +260,7 @@ extension Evaluation {
             // notify --follow workers wake when this commits.
             try await PostgresStore.signalDeliveries(db)
         }
+        // Last: the stream log's lock is held from here until the commit.
+        try await PostgresStore.logForStream(db, notifications: inserted.map(\.0).sorted(), now: Date(milliseconds: now))
     }
 }

@@ -214,21 +214,6 @@ extension PostgresStore: OutboxStore {
         }
     }
 
-    public func notifications(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, userID: Int64, notification: NotificationJSON)] {
-        try read { db in
-            let rows = try await db.rows("""
-                SELECT n.id, n.alert_id, n.user_id, u.name, n.symbol, n.price, n.observed_at, n.message, n.created_at
-                FROM notifications n JOIN users u ON u.id = n.user_id
-                WHERE n.id > \(afterID) ORDER BY n.id LIMIT \(Int64(limit))
-                """, NotificationColumns.self)
-            return try await Self.json(rows, db).map { (id: $0.notification.id, userID: $0.userID, notification: $0.notification) }
-        }
-    }
-
-    public func newestNotificationID() throws(StockwatchError) -> Int64 {
-        try read { db in try await db.value("SELECT COALESCE(max(id), 0)::BIGINT FROM notifications", Int64.self) ?? 0 }
-    }
-
     typealias NotificationColumns = (Int64, Int64?, Int64, String, String, Double, Int64, String, Int64)
 
     /// Notifications with their deliveries, in the rows' order.

@@ -9,12 +9,18 @@ extension PostgresStore: QuoteStore {
             try await Self.recordBackoff(db, run)
             let stored = try await Self.insert(run.quotes, fetchedAt: run.now, db)
             try await Self.prune(db, retentionSeconds: run.retentionSeconds, now: run.now)
-            return stored
+            try await Self.pruneStreamLog(db, now: run.now)
+            try await Self.logForStream(db, quotes: stored.ids, now: run.now)
+            return stored.quotes
         }
     }
 
     public func addQuotes(_ quotes: [QuoteJSON], fetchedAt: Date) throws(StockwatchError) -> [QuoteJSON] {
-        try write { db in try await Self.insert(quotes, fetchedAt: fetchedAt, db) }
+        try write { db in
+            let stored = try await Self.insert(quotes, fetchedAt: fetchedAt, db)
+            try await Self.logForStream(db, quotes: stored.ids, now: fetchedAt)
+            return stored.quotes
+        }
     }
 
     public func watchedSymbols(watchList: [String]) throws(StockwatchError) -> [String] {
@@ -38,15 +44,6 @@ extension PostgresStore: QuoteStore {
             Dictionary(uniqueKeysWithValues: try await db.rows(
                 "SELECT symbol, retry_at FROM symbol_fetch_state WHERE retry_at > \(now.milliseconds)", (String, Int64).self
             ).map { ($0.0, Date(milliseconds: $0.1)) })
-        }
-    }
-
-    public func quotes(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, quote: QuoteJSON)] {
-        try read { db in
-            try await db.rows("""
-                SELECT id, symbol, price, provider, observed_at FROM quotes WHERE id > \(afterID) ORDER BY id LIMIT \(Int64(limit))
-                """, (Int64, String, Double, String, Int64).self
-            ).map { (id: $0.0, quote: QuoteJSON(symbol: $0.1, price: $0.2, provider: $0.3, observedAt: Date(milliseconds: $0.4))) }
         }
     }
 
@@ -74,14 +71,10 @@ extension PostgresStore: QuoteStore {
         return symbols.compactMap { bySymbol[$0] }
     }
 
-    public func newestQuoteID() throws(StockwatchError) -> Int64 {
-        try read { db in try await db.value("SELECT COALESCE(max(id), 0)::BIGINT FROM quotes", Int64.self) ?? 0 }
-    }
-
     /// One INSERT for the batch: a quote already stored (same symbol and time), or twice
     /// in the batch, is skipped. Ids follow the batch's order.
-    static func insert(_ quotes: [QuoteJSON], fetchedAt: Date, _ db: PostgresConnection) async throws -> [QuoteJSON] {
-        guard !quotes.isEmpty else { return [] }
+    static func insert(_ quotes: [QuoteJSON], fetchedAt: Date, _ db: PostgresConnection) async throws -> (quotes: [QuoteJSON], ids: [Int64]) {
+        guard !quotes.isEmpty else { return ([], []) }
         let inserted = try await db.rows("""
             INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at)
             SELECT symbol, price, provider, observed_at, \(fetchedAt.milliseconds)
@@ -89,10 +82,10 @@ extension PostgresStore: QuoteStore {
                         \(quotes.map(\.observedAt.milliseconds))::BIGINT[]) WITH ORDINALITY AS x(symbol, price, provider, observed_at, n)
             ORDER BY n
             ON CONFLICT (symbol, observed_at) DO NOTHING
-            RETURNING symbol, observed_at
-            """, (String, Int64).self)
-        var fresh = Set(inserted.map { QuoteKey(symbol: $0.0, observedAt: $0.1) })
-        return quotes.filter { fresh.remove(QuoteKey(symbol: $0.symbol, observedAt: $0.observedAt.milliseconds)) != nil }
+            RETURNING id, symbol, observed_at
+            """, (Int64, String, Int64).self)
+        var fresh = Set(inserted.map { QuoteKey(symbol: $0.1, observedAt: $0.2) })
+        return (quotes.filter { fresh.remove(QuoteKey(symbol: $0.symbol, observedAt: $0.observedAt.milliseconds)) != nil }, inserted.map(\.0).sorted())
     }
 
     static func save(_ state: ProviderStateRecord, _ db: PostgresConnection) async throws {

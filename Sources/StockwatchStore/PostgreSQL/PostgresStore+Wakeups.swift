@@ -26,11 +26,16 @@ extension PostgresStore {
         }.map(Date.init(milliseconds:))
     }
 
-    /// A connection of its own listens (the session runs the passes' transactions). It is
-    /// listening when this returns; after it drops, it reconnects every second and wakes
-    /// the follower once listening again.
+    /// A connection of its own listens (the session runs the passes' transactions).
     public func watchDeliveries(_ wake: @escaping @Sendable () -> Void) async throws(StockwatchError) -> (any StoreWatch)? {
-        let server = server, eventLoop = executor.eventLoop, channel = Self.deliveriesChannel
+        try await listen(on: Self.deliveriesChannel, wake)
+    }
+
+    /// Listens on `channel` on a connection of its own until stopped. It is listening when
+    /// this returns; after it drops, it reconnects every second and calls `wake` once
+    /// listening again, for what was committed meanwhile.
+    func listen(on channel: String, _ wake: @escaping @Sendable () -> Void) async throws(StockwatchError) -> any StoreWatch {
+        let server = server, eventLoop = executor.eventLoop
         let (started, starting) = AsyncStream<StockwatchError?>.makeStream()
         let task = Task(executorPreference: executor) {
             var first = true
@@ -48,7 +53,7 @@ extension PostgresStore {
                             for try await _ in notifications { wake() }
                         }
                     } catch {
-                        if !Task.isCancelled { Self.logger.debug("listening for deliveries stopped: \(error)") }
+                        if !Task.isCancelled { Self.logger.debug("listening on \(channel) stopped: \(error)") }
                     }
                     try? await connection.close()
                 } catch {

@@ -75,11 +75,6 @@ public protocol OutboxStore: Sendable {
     func recordOutcomes(_ outcomes: [DeliveryOutcome], now: Date) async throws(StockwatchError) -> [DeliveryJSON]
     /// With their deliveries, newest first (by creation, or by id with `beforeID`).
     func notifications(_ query: NotificationQuery) throws(StockwatchError) -> [NotificationJSON]
-    /// Notifications committed after `afterID`, oldest first, with their user's id (what
-    /// serve streams).
-    func notifications(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, userID: Int64, notification: NotificationJSON)]
-    /// The highest notification id (0 when none): where a new stream starts.
-    func newestNotificationID() throws(StockwatchError) -> Int64
 }
 
 /// A running watch for wake-ups; stopping it closes its connection.

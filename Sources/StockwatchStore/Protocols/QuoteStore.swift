@@ -44,14 +44,10 @@ public protocol QuoteStore: Sendable {
     func watchedSymbols(watchList: [String]) throws(StockwatchError) -> [String]
     /// Symbols waiting out a no-data back-off, with the time of their next try.
     func symbolsBackingOff(now: Date) throws(StockwatchError) -> [String: Date]
-    /// Quotes stored after `afterID`, oldest first (what serve streams).
-    func quotes(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, quote: QuoteJSON)]
     /// Newest first, by observed time.
     func quotes(symbol: String?, since: Date?, limit: Int) throws(StockwatchError) -> [QuoteJSON]
     /// The newest quote of each symbol that has one, in the order asked.
     func latestQuotes(symbols: [String]) throws(StockwatchError) -> [QuoteJSON]
-    /// The highest quote id (0 when none): where a new stream starts.
-    func newestQuoteID() throws(StockwatchError) -> Int64
 }
 
 /// The providers' request budgets and back-offs, kept because each run is a new process.

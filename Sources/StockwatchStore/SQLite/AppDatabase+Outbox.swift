@@ -200,18 +200,6 @@ extension AppDatabase: OutboxStore {
         }
     }
 
-    public func notifications(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, userID: Int64, notification: NotificationJSON)] {
-        try read { db in
-            let records = try NotificationRecord.filter(Column("id") > afterID).order(Column("id")).limit(limit).fetchAll(db)
-            guard !records.isEmpty else { return [] }
-            return zip(records, try Self.json(records, in: db)).map { ($0.id!, $0.userId, $1) }
-        }
-    }
-
-    public func newestNotificationID() throws(StockwatchError) -> Int64 {
-        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(max(id), 0) FROM notifications") ?? 0 }
-    }
-
     static func json(_ notifications: [NotificationRecord], in db: Database) throws -> [NotificationJSON] {
         let ids = notifications.compactMap(\.id)
         let deliveries = try DeliveryRecord.filter(ids.contains(Column("notification_id"))).order(Column("id")).fetchAll(db)

@@ -39,12 +39,6 @@ extension AppDatabase: QuoteStore {
         }
     }
 
-    public func quotes(afterID: Int64, limit: Int) throws(StockwatchError) -> [(id: Int64, quote: QuoteJSON)] {
-        try read { db in
-            try QuoteRecord.filter(Column("id") > afterID).order(Column("id")).limit(limit).fetchAll(db).map { ($0.id!, QuoteJSON($0)) }
-        }
-    }
-
     public func quotes(symbol: String?, since: Date?, limit: Int) throws(StockwatchError) -> [QuoteJSON] {
         try read { db in
             var request = QuoteRecord.order(Column("observed_at").desc, Column("id").desc).limit(limit)
@@ -60,10 +54,6 @@ extension AppDatabase: QuoteStore {
                 try QuoteRecord.on(symbol: symbol).order(Column("observed_at").desc).fetchOne(db).map(QuoteJSON.init)
             }
         }
-    }
-
-    public func newestQuoteID() throws(StockwatchError) -> Int64 {
-        try read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(max(id), 0) FROM quotes") ?? 0 }
     }
 
     /// The one quote INSERT: a quote already stored (same symbol and time) is skipped.
