@@ -88,3 +88,43 @@ import TestSupport
         await finnhub.stop()
     }
 }
+
+/// Fetchers on several machines: two fetches at the same moment on one database.
+@Suite struct ConcurrentFetchTests {
+    /// Each claims a provider before asking it: of two fetches started together against a
+    /// slow provider, one asks it for every symbol and the other skips it, so each symbol
+    /// is requested once and stored once, on either backend.
+    @Test(arguments: BackendEndToEndTests.backends)
+    func twoFetchesAtOnceAskAProviderOnce(_ backend: String) async throws {
+        let ts = Int(Date().timeIntervalSince1970) - 60
+        let finnhub = try await FakeHTTPServer { request in
+            .after(seconds: 0.5, .json(#"{"c":\#(request.query("symbol") == "AAPL" ? 10 : 20),"d":0,"dp":0,"h":1,"l":1,"o":1,"pc":1,"t":\#(ts)}"#))
+        }
+        let sandbox = try Sandbox(backend: backend)
+        let key = sandbox.write("keys/finnhub", "KEY\n")
+        sandbox.write("config/stockwatch/config.toml", """
+            [providers.finnhub]
+            api_key_file = "\(key)"
+            base_url = "\(finnhub.baseURL)"
+            """)
+        try sandbox.run(["alert", "add", "AAPL", "--above", "1000"])
+        try sandbox.run(["alert", "add", "MSFT", "--above", "1000"])
+
+        let runs = try (0..<2).map { _ in try sandbox.start(["fetch", "--json"]) }
+        let results = try runs.map { try $0.finish() }
+        #expect(results.allSatisfy { $0.status == 0 }, "\(results.map(\.stderr))")
+        let reports = try results.map { try #require(try $0.json() as? [String: Any]) }
+        let stored = reports.flatMap { ($0["quotes"] as? [[String: Any]] ?? []).compactMap { $0["symbol"] as? String } }
+        #expect(stored.sorted() == ["AAPL", "MSFT"])
+        let skipped = reports.flatMap { ($0["skipped"] as? [[String: Any]] ?? []).compactMap { $0["reason"] as? String } }
+        #expect(skipped == ["another fetch is asking finnhub right now", "another fetch is asking finnhub right now"])
+        #expect(finnhub.requests.map { $0.query("symbol") ?? "" }.sorted() == ["AAPL", "MSFT"])
+
+        let prices = try #require(try sandbox.run(["history", "--prices", "--json"]).json() as? [[String: Any]])
+        #expect(prices.compactMap { $0["symbol"] as? String }.sorted() == ["AAPL", "MSFT"])
+        // The claim ended with the run: the next fetch asks again.
+        #expect(try sandbox.run(["fetch"]).status == 0)
+        #expect(finnhub.requests.count == 4)
+        await finnhub.stop()
+    }
+}

@@ -21,6 +21,8 @@ public final class FakeHTTPServer: @unchecked Sendable {
         case hang
         /// The status line, headers and the start of `body`, then nothing (the connection stays open).
         case stallInBody(status: Int, body: String)
+        /// This reply, after `seconds` (a slow server; other connections are answered meanwhile).
+        indirect case after(seconds: Double, Reply)
         public static func json(_ body: String, status: Int = 200) -> Reply { .respond(status: status, headers: [("Content-Type", "application/json")], body: body) }
     }
 
@@ -72,21 +74,31 @@ public final class FakeHTTPServer: @unchecked Sendable {
                 guard let head else { return }
                 var headers: [String: String] = [:]
                 for (name, value) in head.headers { headers[name.lowercased()] = value }
-                let reply = server.record(Request(method: "\(head.method)", uri: head.uri, headers: headers))
-                if case let .stallInBody(status, body) = reply {
-                    var responseHeaders = HTTPHeaders([("Content-Type", "application/json")])
-                    responseHeaders.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")
-                    context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: responseHeaders))), promise: nil)
-                    context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(body.prefix(body.count / 2)))))), promise: nil)
-                    return
+                answer(server.record(Request(method: "\(head.method)", uri: head.uri, headers: headers)), context: context)
+            }
+        }
+
+        func answer(_ reply: Reply, context: ChannelHandlerContext) {
+            if case let .after(seconds, later) = reply {
+                let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+                context.eventLoop.scheduleTask(in: .milliseconds(Int64(seconds * 1000))) {
+                    bound.value.0.answer(later, context: bound.value.1)
                 }
-                guard case let .respond(status, extra, body) = reply else { return }
-                var responseHeaders = HTTPHeaders(extra)
+                return
+            }
+            if case let .stallInBody(status, body) = reply {
+                var responseHeaders = HTTPHeaders([("Content-Type", "application/json")])
                 responseHeaders.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")
                 context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: responseHeaders))), promise: nil)
-                context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-                context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+                context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: String(body.prefix(body.count / 2)))))), promise: nil)
+                return
             }
+            guard case let .respond(status, extra, body) = reply else { return }
+            var responseHeaders = HTTPHeaders(extra)
+            responseHeaders.replaceOrAdd(name: "Content-Length", value: "\(body.utf8.count)")
+            context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: responseHeaders))), promise: nil)
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
     }
 }

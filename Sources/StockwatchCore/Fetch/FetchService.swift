@@ -32,14 +32,21 @@ public struct FetchService: Sendable {
         }
         guard !symbols.isEmpty else { return report }
 
-        var states = Dictionary(uniqueKeysWithValues: try database.providerStates().map { ($0.provider, $0) })
+        // The providers this run claims, with their states as it leaves them.
+        var states: [String: ProviderStateRecord] = [:]
+        let claim = UUID().uuidString
         let connectTimeout = config.providers.values.map(\.connectTimeoutSeconds).max() ?? 5
         let http = HTTPTransport(connectTimeoutSeconds: connectTimeout)
         var accepted: [(FetchedQuote, ProviderName)] = []
         for kind in [Symbol.Kind.currencyPair, .stock] {
             let group = symbols.filter { $0.kind == kind }
             guard !group.isEmpty else { continue }
-            await fetch(group, kind: kind, states: &states, accepted: &accepted, report: &report, http: http, now: now)
+            do {
+                try await fetch(group, kind: kind, claim: claim, states: &states, accepted: &accepted, report: &report, http: http, now: now)
+            } catch {
+                await http.shutdown()
+                throw error
+            }
         }
         await http.shutdown()
 
@@ -50,7 +57,8 @@ public struct FetchService: Sendable {
         let stored = try database.recordFetch(FetchWrite(
             providerStates: Array(states.values),
             quotes: accepted.map { quote, provider in QuoteJSON(symbol: quote.symbol, price: quote.price, provider: provider.rawValue, observedAt: quote.observedAt) },
-            served: served, noData: noData, noDataBackoffSeconds: { Self.noDataBackoffSeconds(afterAnswers: $0) }, retentionSeconds: config.quoteRetentionSeconds, now: now))
+            served: served, noData: noData, noDataBackoffSeconds: { Self.noDataBackoffSeconds(afterAnswers: $0) }, retentionSeconds: config.quoteRetentionSeconds, now: now,
+            claim: claim))
         report.quotes = stored
         return report
     }
@@ -86,10 +94,17 @@ public struct FetchService: Sendable {
         min(300 << Int64(min(count - 1, 20)), 86_400)
     }
 
+    /// How long a provider claim lasts: two of the provider's longest requests and a
+    /// margin. It is renewed before a request that might outlast it.
+    static func claimLease(_ config: ProviderConfig) -> (lease: TimeInterval, longestRequest: TimeInterval) {
+        let longest = TimeInterval(config.timeoutSeconds + config.connectTimeoutSeconds)
+        return (2 * longest + 10, longest)
+    }
+
     private func fetch(
-        _ symbols: [Symbol], kind: Symbol.Kind, states: inout [String: ProviderStateRecord],
+        _ symbols: [Symbol], kind: Symbol.Kind, claim: String, states: inout [String: ProviderStateRecord],
         accepted: inout [(FetchedQuote, ProviderName)], report: inout FetchReport, http: HTTPTransport, now: Date
-    ) async {
+    ) async throws(StockwatchError) {
         let route = config.route(for: kind)
         let kindName = kind == .currencyPair ? "currency pairs" : "stocks"
         guard !route.isEmpty else {
@@ -104,7 +119,6 @@ public struct FetchService: Sendable {
         var failed = Set<String>()
         for name in route where !remaining.isEmpty {
             let providerConfig = config.providers[name.rawValue] ?? ProviderConfig(name: name)
-            var state = states[name.rawValue] ?? ProviderStateRecord(provider: name.rawValue)
             // A config problem is reported on every run, even while the provider backs off.
             var key: String?
             if name.needsKey {
@@ -120,6 +134,20 @@ public struct FetchService: Sendable {
                     continue
                 }
             }
+            // The provider is this run's until it stores what it got; the state is read
+            // fresh with the claim, so a run that just asked it is seen.
+            let (lease, longestRequest) = Self.claimLease(providerConfig)
+            guard var state = try database.claimProvider(name.rawValue, claim: claim, until: Date().addingTimeInterval(lease), now: Date()) else {
+                // Another fetch is asking it now: what it would ask is that fetch's to store.
+                report.inconclusive.formUnion(remaining.map(\.text))
+                for symbol in remaining where skippedBy[symbol.text] == nil {
+                    skippedBy[symbol.text] = .init(symbol: symbol.text, provider: name.rawValue, reason: "another fetch is asking \(name.rawValue) right now")
+                }
+                remaining = []
+                continue
+            }
+            var claimedUntil = Date().addingTimeInterval(lease)
+            states[name.rawValue] = state
             if let refusal = state.refusal(config: providerConfig, now: now) {
                 report.inconclusive.formUnion(remaining.map(\.text))
                 for symbol in remaining where skippedBy[symbol.text] == nil {
@@ -137,6 +165,14 @@ public struct FetchService: Sendable {
             var answeredAny = false
             var unresolved: [Symbol] = []
             while !asked.isEmpty {
+                if claimedUntil.timeIntervalSinceNow < longestRequest + 5 {
+                    guard try database.claimProvider(name.rawValue, claim: claim, until: Date().addingTimeInterval(lease), now: Date()) != nil else {
+                        // The claim ran out and another fetch took the provider over.
+                        report.inconclusive.formUnion(asked.map(\.text))
+                        break
+                    }
+                    claimedUntil = Date().addingTimeInterval(lease)
+                }
                 let chunk = Array(asked.prefix(provider.symbolsPerRequest))
                 asked.removeFirst(chunk.count)
                 var answer: ProviderAnswer

@@ -5,7 +5,7 @@ import StockwatchModel
 extension PostgresStore: QuoteStore {
     public func recordFetch(_ run: FetchWrite) throws(StockwatchError) -> [QuoteJSON] {
         try write { db in
-            for state in run.providerStates { try await Self.save(state, db) }
+            for state in run.providerStates { try await Self.save(state, claim: run.claim, db) }
             try await Self.recordBackoff(db, run)
             let stored = try await Self.insert(run.quotes, fetchedAt: run.now, db)
             try await Self.prune(db, retentionSeconds: run.retentionSeconds, now: run.now)
@@ -88,7 +88,18 @@ extension PostgresStore: QuoteStore {
         return (quotes.filter { fresh.remove(QuoteKey(symbol: $0.symbol, observedAt: $0.observedAt.milliseconds)) != nil }, inserted.map(\.0).sorted())
     }
 
-    static func save(_ state: ProviderStateRecord, _ db: PostgresConnection) async throws {
+    static func save(_ state: ProviderStateRecord, claim: String?, _ db: PostgresConnection) async throws {
+        if let claim {
+            // Only while this run's claim holds (one that ran out and was taken over
+            // belongs to the other run now), and the claim ends.
+            try await db.execute("""
+                UPDATE provider_state SET last_success_at = \(state.lastSuccessAt?.milliseconds), last_error_at = \(state.lastErrorAt?.milliseconds),
+                    last_error = \(state.lastError), consecutive_failures = \(state.consecutiveFailures),
+                    blocked_until = \(state.blockedUntil?.milliseconds), blocked_reason = \(state.blockedReason), claimed_by = NULL, claimed_until = NULL
+                WHERE provider = \(state.provider) AND claimed_by = \(claim)
+                """)
+            return
+        }
         try await db.execute("""
             INSERT INTO provider_state (provider, last_success_at, last_error_at, last_error, consecutive_failures, blocked_until, blocked_reason)
             VALUES (\(state.provider), \(state.lastSuccessAt?.milliseconds), \(state.lastErrorAt?.milliseconds), \(state.lastError),
@@ -151,16 +162,32 @@ private struct QuoteKey: Hashable {
 }
 
 extension PostgresStore: ProviderBudgetStore {
+    static let providerColumns = "provider, last_success_at, last_error_at, last_error, consecutive_failures, blocked_until, blocked_reason"
+    typealias ProviderColumns = (String, Int64?, Int64?, String?, Int, Int64?, String?)
+
+    static func providerState(_ row: ProviderColumns) -> ProviderStateRecord {
+        ProviderStateRecord(
+            provider: row.0, lastSuccessAt: row.1.map(Date.init(milliseconds:)), lastErrorAt: row.2.map(Date.init(milliseconds:)),
+            lastError: row.3, consecutiveFailures: row.4, blockedUntil: row.5.map(Date.init(milliseconds:)), blockedReason: row.6)
+    }
+
     public func providerStates() throws(StockwatchError) -> [ProviderStateRecord] {
         try read { db in
-            try await db.rows("""
-                SELECT provider, last_success_at, last_error_at, last_error, consecutive_failures, blocked_until, blocked_reason FROM provider_state
-                """, (String, Int64?, Int64?, String?, Int, Int64?, String?).self
-            ).map {
-                ProviderStateRecord(
-                    provider: $0.0, lastSuccessAt: $0.1.map(Date.init(milliseconds:)), lastErrorAt: $0.2.map(Date.init(milliseconds:)),
-                    lastError: $0.3, consecutiveFailures: $0.4, blockedUntil: $0.5.map(Date.init(milliseconds:)), blockedReason: $0.6)
-            }
+            try await db.rows("SELECT \(unescaped: Self.providerColumns) FROM provider_state", ProviderColumns.self).map(Self.providerState)
+        }
+    }
+
+    /// The upsert locks the provider's row: of two fetches claiming at once, the second
+    /// waits for the first's commit and then finds the claim held.
+    public func claimProvider(_ provider: String, claim: String, until: Date, now: Date) throws(StockwatchError) -> ProviderStateRecord? {
+        try write { db in
+            try await db.row("""
+                INSERT INTO provider_state (provider, claimed_by, claimed_until) VALUES (\(provider), \(claim), \(until.milliseconds))
+                ON CONFLICT (provider) DO UPDATE SET claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until
+                WHERE provider_state.claimed_by IS NULL OR provider_state.claimed_until <= \(now.milliseconds)
+                    OR provider_state.claimed_by = excluded.claimed_by
+                RETURNING \(unescaped: Self.providerColumns)
+                """, ProviderColumns.self).map(Self.providerState)
         }
     }
 }

@@ -5,6 +5,9 @@ import StockwatchModel
 public struct FetchWrite: Sendable {
     /// The providers' budgets after this run.
     public var providerStates: [ProviderStateRecord]
+    /// The run's provider claim (`ProviderBudgetStore.claimProvider`): a state is written
+    /// only while this claim holds it, and the claim ends. Nil: written as they are.
+    public var claim: String?
     /// Validated quotes; one already stored (same symbol and time) is skipped.
     public var quotes: [QuoteJSON]
     /// Symbols some provider served: their no-data back-off ends.
@@ -18,8 +21,9 @@ public struct FetchWrite: Sendable {
     public var now: Date
     public init(
         providerStates: [ProviderStateRecord], quotes: [QuoteJSON], served: Set<String>, noData: [String: String],
-        noDataBackoffSeconds: @escaping @Sendable (Int) -> Int64, retentionSeconds: Int64, now: Date
+        noDataBackoffSeconds: @escaping @Sendable (Int) -> Int64, retentionSeconds: Int64, now: Date, claim: String? = nil
     ) {
+        self.claim = claim
         self.noDataBackoffSeconds = noDataBackoffSeconds
         self.providerStates = providerStates
         self.quotes = quotes
@@ -53,6 +57,12 @@ public protocol QuoteStore: Sendable {
 /// The providers' request budgets and back-offs, kept because each run is a new process.
 public protocol ProviderBudgetStore: Sendable {
     func providerStates() throws(StockwatchError) -> [ProviderStateRecord]
+    /// Claims `provider` for one fetch's requests until `until`, or renews that fetch's
+    /// claim: the provider's state as it is now, or nil while another fetch's claim holds
+    /// (it has not ended and is not past `now`). Two fetches at the same moment, on any
+    /// machines, never ask one provider at once, so no budget is spent twice.
+    /// `recordFetch` ends the claim.
+    func claimProvider(_ provider: String, claim: String, until: Date, now: Date) throws(StockwatchError) -> ProviderStateRecord?
 }
 
 /// OAuth access tokens of the FCM service accounts, shared by the runs that send.
