@@ -5,7 +5,7 @@
 // from the moment it started that fetch to the moment the quote arrived. Starting the
 // clock before the fetch process even starts makes the figures an upper bound.
 //
-// Usage: stockwatch-wsbench --port P --tokens FILE --clients N --symbols S --per-client K
+// Usage: stockwatch-wsbench --port P[,P...] --tokens FILE --clients N --symbols S --per-client K
 //                           --stockwatch BIN --quotes CSV [--min-price X]
 // A quote counts as new when its price is at least --min-price (the CSV uses prices the
 // initial quotes never reach). Prints one JSON line of results.
@@ -17,7 +17,8 @@ import NIOPosix
 import Synchronization
 
 struct Options {
-    var port = 8080
+    /// Client i connects to ports[i % count]: several serve instances share the clients.
+    var ports = [8080]
     var tokens: [String] = []
     var clients = 1000
     var symbols = 100
@@ -31,7 +32,7 @@ struct Options {
         while let flag = iterator.next() {
             guard let value = iterator.next() else { throw Failure("\(flag) needs a value") }
             switch flag {
-            case "--port": port = Int(value) ?? 0
+            case "--port": ports = value.split(separator: ",").map { Int($0) ?? 0 }
             case "--tokens": tokens = try String(contentsOfFile: value, encoding: .utf8).split(separator: "\n").map(String.init)
             case "--clients": clients = Int(value) ?? 0
             case "--symbols": symbols = Int(value) ?? 0
@@ -75,7 +76,7 @@ func runClient(_ index: Int, _ options: Options, _ run: Run, logger: Logger) asy
     headers[.authorization] = "Bearer \(options.tokens[index % options.tokens.count])"
     do {
         try await WebSocketClient.connect(
-            url: "ws://127.0.0.1:\(options.port)/v1/stream",
+            url: "ws://127.0.0.1:\(options.ports[index % options.ports.count])/v1/stream",
             configuration: .init(maxFrameSize: 1 << 16, additionalHeaders: headers), logger: logger
         ) { inbound, outbound, _ in
             let request = #"{"type":"subscribe","symbols":["# + watched.sorted().map { "\"\($0)\"" }.joined(separator: ",") + "]}"

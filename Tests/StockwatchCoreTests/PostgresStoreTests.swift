@@ -182,4 +182,40 @@ struct PostgresStoreTests {
         let batch = try reader.streamBatch(after: start, limit: 100)
         #expect(batch.quotes.map(\.symbol) == ["AAPL", "MSFT"])
     }
+
+    /// A session whose connection the server closed (a restart, an administrator) fails
+    /// the next call with `unavailable` (exit 69) at once: postgres-nio drops a statement
+    /// written to a closed connection without failing it, and a notify --follow waited
+    /// forever so.
+    @Test func aCallOnASessionTheServerClosedFailsInsteadOfWaiting() async throws {
+        let location = try await TestPostgres.newDatabase()
+        let store = try await Task.detached { try PostgresStore(location) }.value
+        _ = try store.providerStates()
+        try await PostgresDatabase.withConnection(location) { connection in
+            try await connection.query("""
+                SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+                """, logger: PostgresDatabase.logger)
+        }
+        for _ in 0..<500 where !store.sessionClosed.isClosed { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(store.sessionClosed.isClosed)
+        // In a task of its own, so that a call that waits forever fails the test instead of hanging it.
+        final class Answer: @unchecked Sendable {
+            let lock = NSLock()
+            var error: StockwatchError?
+            var done = false
+        }
+        let answer = Answer()
+        Task.detached {
+            var failure: StockwatchError?
+            do throws(StockwatchError) { _ = try store.providerStates() } catch { failure = error }
+            answer.lock.withLock { answer.error = failure; answer.done = true }
+        }
+        for _ in 0..<1000 where !answer.lock.withLock({ answer.done }) { try await Task.sleep(for: .milliseconds(10)) }
+        let error = answer.lock.withLock { answer.error }
+        #expect(answer.lock.withLock { answer.done })
+        #expect(error?.exitStatus == StockwatchError.unavailable("").exitStatus)
+        #expect(error?.message.contains("lost the connection to PostgreSQL") == true)
+        // The next call too, at once.
+        #expect(throws: StockwatchError.self) { try store.alerts(AlertQuery()) }
+    }
 }

@@ -104,6 +104,18 @@ public enum PostgresDatabase {
                 return .config(file: location.source, line: nil, key: nil, reason: "PostgreSQL at \(server): \(message ?? state)")
             case (.server, "40"), (.server, "55"):
                 return .temporary("PostgreSQL at \(server): \(message ?? state); retry")
+            case (.server, _) where state == "57014":
+                return .temporary("PostgreSQL at \(server): \(message ?? state); retry")
+            case (.server, "57"), (.server, "08"), (.server, "53"):
+                // The server shutting down or restarting, a lost connection, or out of
+                // resources (too many connections): unavailable, as a refused connect.
+                return .unavailable("PostgreSQL at \(server): \(message ?? state) (\(state))")
+            case (.server, _) where state == "57014":
+                return .temporary("PostgreSQL at \(server): \(message ?? state); retry")
+            case (.server, "57"), (.server, "08"), (.server, "53"):
+                // The server shutting down or restarting, a lost connection, or out of
+                // resources (too many connections): unavailable, as a refused connect.
+                return .unavailable("PostgreSQL at \(server): \(message ?? state) (\(state))")
             case (.server, _):
                 return .internal("PostgreSQL at \(server): \(message ?? state) (\(state))")
             case (.sslUnsupported, _):

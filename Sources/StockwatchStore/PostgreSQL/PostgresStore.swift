@@ -36,6 +36,7 @@ public final class PostgresStore: DataStore, Sendable {
     /// A session runs one caller's statements at a time: a transaction must not interleave
     /// with another's (notify records outcomes while its sends run).
     let sessionTurn = SessionTurn()
+    let sessionClosed = SessionClosed()
     public var location: String { server.description }
 
     static let logger = PostgresDatabase.logger
@@ -61,6 +62,7 @@ public final class PostgresStore: DataStore, Sendable {
         }
         guard case let .pool(maximum) = connections else {
             source = .session(checked)
+            checked.closeFuture.whenComplete { [sessionClosed] _ in sessionClosed.close() }
             return
         }
         checked.close().whenComplete { _ in _ = checked }  // keeps it until closed
@@ -143,12 +145,32 @@ public final class PostgresStore: DataStore, Sendable {
         case let .session(connection):
             await sessionTurn.acquire()
             do {
-                let result = try await body(connection)
+                let result = try await untilClosed(connection) { try await body(connection) }
                 await sessionTurn.release()
                 return result
             } catch {
                 await sessionTurn.release()
                 throw error
+            }
+        }
+    }
+
+    /// `body`'s result, or `unavailable` as soon as the connection closes: postgres-nio
+    /// drops a statement written to a closed connection without failing it, so a session
+    /// whose server restarted would wait forever (a notify --follow hung so after a
+    /// `pg_ctlcluster restart`). A session is not reconnected: tick's lock went with it.
+    private func untilClosed<T: Sendable>(_ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let lost = StockwatchError.unavailable("lost the connection to PostgreSQL at \(server.unixSocketPath ?? "\(server.host):\(server.port)")")
+        let outcome = FirstOutcome<T>()
+        return try await withCheckedThrowingContinuation { continuation in
+            outcome.continuation = continuation
+            guard sessionClosed.watch({ outcome.finish(.failure(lost)) }) else { return outcome.finish(.failure(lost)) }
+            Task(executorPreference: executor) {
+                let result: Result<T, any Error>
+                do { result = .success(try await body()) } catch { result = .failure(error) }
+                // Unwatched before the caller goes on, so that the next caller's watch stays.
+                self.sessionClosed.watch(nil)
+                outcome.finish(result)
             }
         }
     }
@@ -275,6 +297,50 @@ actor SessionTurn {
     /// Hands the turn to the next in line, or frees it.
     func release() {
         if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
+    }
+}
+
+/// Whether the session's connection closed, and what to call when it does: the one
+/// statement in flight (the session runs one at a time) fails instead of waiting.
+final class SessionClosed: @unchecked Sendable {
+    private let lock = NSLock()
+    private var closed = false
+    private var onClose: (@Sendable () -> Void)?
+
+    /// Watches for `onClose` (nil: stop); false when already closed.
+    @discardableResult
+    func watch(_ onClose: (@Sendable () -> Void)?) -> Bool {
+        lock.withLock {
+            self.onClose = onClose
+            return !closed
+        }
+    }
+
+    var isClosed: Bool { lock.withLock { closed } }
+
+    func close() {
+        let call: (@Sendable () -> Void)? = lock.withLock {
+            closed = true
+            defer { onClose = nil }
+            return onClose
+        }
+        call?()
+    }
+}
+
+/// Resumes its continuation once, with whichever outcome comes first.
+private final class FirstOutcome<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    var continuation: CheckedContinuation<T, any Error>?
+
+    func finish(_ result: Result<T, any Error>) {
+        let continuation: CheckedContinuation<T, any Error>? = lock.withLock {
+            guard !done, let waiting = self.continuation else { return nil }
+            done = true
+            return waiting
+        }
+        continuation?.resume(with: result)
     }
 }
 
