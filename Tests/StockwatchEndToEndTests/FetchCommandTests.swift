@@ -127,4 +127,38 @@ import TestSupport
         #expect(finnhub.requests.count == 4)
         await finnhub.stop()
     }
+
+    /// A claim dies with its process: a fetch killed while it waits on a provider does
+    /// not keep the provider from the next fetch, which asks it at once.
+    @Test(arguments: BackendEndToEndTests.backends)
+    func aKilledFetchLeavesNoClaimBehind(_ backend: String) async throws {
+        let ts = Int(Date().timeIntervalSince1970) - 60
+        let finnhub = try await FakeHTTPServer { request in
+            request.headers["x-finnhub-token"] == "slow" ? .hang : .json(#"{"c":10,"d":0,"dp":0,"h":1,"l":1,"o":1,"pc":1,"t":\#(ts)}"#)
+        }
+        let sandbox = try Sandbox(backend: backend)
+        let slow = sandbox.write("keys/slow", "slow\n"), fast = sandbox.write("keys/fast", "fast\n")
+        func configure(_ key: String) {
+            sandbox.write("config/stockwatch/config.toml", """
+                [providers.finnhub]
+                api_key_file = "\(key)"
+                base_url = "\(finnhub.baseURL)"
+                """)
+        }
+        configure(slow)
+        try sandbox.run(["alert", "add", "AAPL", "--above", "1000"])
+        let stuck = try sandbox.start(["fetch"])
+        for _ in 0..<500 where finnhub.requests.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(finnhub.requests.count == 1)  // it holds the claim and waits on the provider
+        kill(stuck.process.processIdentifier, SIGKILL)
+        _ = try stuck.finish()
+
+        configure(fast)
+        let next = try sandbox.run(["fetch", "--json"])
+        #expect(next.status == 0, "\(next.stderr)")
+        let report = try #require(try next.json() as? [String: Any])
+        #expect((report["quotes"] as? [[String: Any]])?.compactMap { $0["symbol"] as? String } == ["AAPL"])
+        #expect((report["skipped"] as? [Any])?.isEmpty == true)
+        await finnhub.stop()
+    }
 }

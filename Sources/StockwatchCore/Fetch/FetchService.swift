@@ -32,9 +32,11 @@ public struct FetchService: Sendable {
         }
         guard !symbols.isEmpty else { return report }
 
-        // The providers this run claims, with their states as it leaves them.
+        // The providers this run claims, with their states as it leaves them; the claims
+        // end once the new states are stored (a run that comes after reads them).
         var states: [String: ProviderStateRecord] = [:]
-        let claim = UUID().uuidString
+        var claims: [any RunLease] = []
+        defer { for claim in claims { claim.release() } }
         let connectTimeout = config.providers.values.map(\.connectTimeoutSeconds).max() ?? 5
         let http = HTTPTransport(connectTimeoutSeconds: connectTimeout)
         var accepted: [(FetchedQuote, ProviderName)] = []
@@ -42,7 +44,7 @@ public struct FetchService: Sendable {
             let group = symbols.filter { $0.kind == kind }
             guard !group.isEmpty else { continue }
             do {
-                try await fetch(group, kind: kind, claim: claim, states: &states, accepted: &accepted, report: &report, http: http, now: now)
+                try await fetch(group, kind: kind, claims: &claims, states: &states, accepted: &accepted, report: &report, http: http, now: now)
             } catch {
                 await http.shutdown()
                 throw error
@@ -57,8 +59,7 @@ public struct FetchService: Sendable {
         let stored = try database.recordFetch(FetchWrite(
             providerStates: Array(states.values),
             quotes: accepted.map { quote, provider in QuoteJSON(symbol: quote.symbol, price: quote.price, provider: provider.rawValue, observedAt: quote.observedAt) },
-            served: served, noData: noData, noDataBackoffSeconds: { Self.noDataBackoffSeconds(afterAnswers: $0) }, retentionSeconds: config.quoteRetentionSeconds, now: now,
-            claim: claim))
+            served: served, noData: noData, noDataBackoffSeconds: { Self.noDataBackoffSeconds(afterAnswers: $0) }, retentionSeconds: config.quoteRetentionSeconds, now: now))
         report.quotes = stored
         return report
     }
@@ -94,15 +95,8 @@ public struct FetchService: Sendable {
         min(300 << Int64(min(count - 1, 20)), 86_400)
     }
 
-    /// How long a provider claim lasts: two of the provider's longest requests and a
-    /// margin. It is renewed before a request that might outlast it.
-    static func claimLease(_ config: ProviderConfig) -> (lease: TimeInterval, longestRequest: TimeInterval) {
-        let longest = TimeInterval(config.timeoutSeconds + config.connectTimeoutSeconds)
-        return (2 * longest + 10, longest)
-    }
-
     private func fetch(
-        _ symbols: [Symbol], kind: Symbol.Kind, claim: String, states: inout [String: ProviderStateRecord],
+        _ symbols: [Symbol], kind: Symbol.Kind, claims: inout [any RunLease], states: inout [String: ProviderStateRecord],
         accepted: inout [(FetchedQuote, ProviderName)], report: inout FetchReport, http: HTTPTransport, now: Date
     ) async throws(StockwatchError) {
         let route = config.route(for: kind)
@@ -134,10 +128,9 @@ public struct FetchService: Sendable {
                     continue
                 }
             }
-            // The provider is this run's until it stores what it got; the state is read
-            // fresh with the claim, so a run that just asked it is seen.
-            let (lease, longestRequest) = Self.claimLease(providerConfig)
-            guard var state = try database.claimProvider(name.rawValue, claim: claim, until: Date().addingTimeInterval(lease), now: Date()) else {
+            // The provider is this run's until it has stored what it got; its state is read
+            // after the claim, so what a run that just asked it wrote is seen.
+            guard let claim = try database.claimProvider(name.rawValue) else {
                 // Another fetch is asking it now: what it would ask is that fetch's to store.
                 report.inconclusive.formUnion(remaining.map(\.text))
                 for symbol in remaining where skippedBy[symbol.text] == nil {
@@ -146,7 +139,8 @@ public struct FetchService: Sendable {
                 remaining = []
                 continue
             }
-            var claimedUntil = Date().addingTimeInterval(lease)
+            claims.append(claim)
+            var state = try database.providerStates().first { $0.provider == name.rawValue } ?? ProviderStateRecord(provider: name.rawValue)
             states[name.rawValue] = state
             if let refusal = state.refusal(config: providerConfig, now: now) {
                 report.inconclusive.formUnion(remaining.map(\.text))
@@ -165,14 +159,6 @@ public struct FetchService: Sendable {
             var answeredAny = false
             var unresolved: [Symbol] = []
             while !asked.isEmpty {
-                if claimedUntil.timeIntervalSinceNow < longestRequest + 5 {
-                    guard try database.claimProvider(name.rawValue, claim: claim, until: Date().addingTimeInterval(lease), now: Date()) != nil else {
-                        // The claim ran out and another fetch took the provider over.
-                        report.inconclusive.formUnion(asked.map(\.text))
-                        break
-                    }
-                    claimedUntil = Date().addingTimeInterval(lease)
-                }
                 let chunk = Array(asked.prefix(provider.symbolsPerRequest))
                 asked.removeFirst(chunk.count)
                 var answer: ProviderAnswer

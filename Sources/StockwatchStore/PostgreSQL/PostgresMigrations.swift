@@ -178,13 +178,5 @@ enum PostgresMigrations {
             )
             """,
         ]),
-        // A fetch claims a provider for its requests: two fetches at the same moment, on
-        // any machines, never ask one provider at once (ProviderBudgetStore.claimProvider).
-        ("v4-provider-claims", [
-            """
-            ALTER TABLE provider_state ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until BIGINT,
-                ADD CONSTRAINT provider_state_claim_whole CHECK ((claimed_until IS NULL) = (claimed_by IS NULL))
-            """,
-        ]),
     ]
 }

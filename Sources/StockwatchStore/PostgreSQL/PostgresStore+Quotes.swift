@@ -5,7 +5,7 @@ import StockwatchModel
 extension PostgresStore: QuoteStore {
     public func recordFetch(_ run: FetchWrite) throws(StockwatchError) -> [QuoteJSON] {
         try write { db in
-            for state in run.providerStates { try await Self.save(state, claim: run.claim, db) }
+            for state in run.providerStates { try await Self.save(state, db) }
             try await Self.recordBackoff(db, run)
             let stored = try await Self.insert(run.quotes, fetchedAt: run.now, db)
             try await Self.prune(db, retentionSeconds: run.retentionSeconds, now: run.now)
@@ -88,18 +88,7 @@ extension PostgresStore: QuoteStore {
         return (quotes.filter { fresh.remove(QuoteKey(symbol: $0.symbol, observedAt: $0.observedAt.milliseconds)) != nil }, inserted.map(\.0).sorted())
     }
 
-    static func save(_ state: ProviderStateRecord, claim: String?, _ db: PostgresConnection) async throws {
-        if let claim {
-            // Only while this run's claim holds (one that ran out and was taken over
-            // belongs to the other run now), and the claim ends.
-            try await db.execute("""
-                UPDATE provider_state SET last_success_at = \(state.lastSuccessAt?.milliseconds), last_error_at = \(state.lastErrorAt?.milliseconds),
-                    last_error = \(state.lastError), consecutive_failures = \(state.consecutiveFailures),
-                    blocked_until = \(state.blockedUntil?.milliseconds), blocked_reason = \(state.blockedReason), claimed_by = NULL, claimed_until = NULL
-                WHERE provider = \(state.provider) AND claimed_by = \(claim)
-                """)
-            return
-        }
+    static func save(_ state: ProviderStateRecord, _ db: PostgresConnection) async throws {
         try await db.execute("""
             INSERT INTO provider_state (provider, last_success_at, last_error_at, last_error, consecutive_failures, blocked_until, blocked_reason)
             VALUES (\(state.provider), \(state.lastSuccessAt?.milliseconds), \(state.lastErrorAt?.milliseconds), \(state.lastError),
@@ -177,18 +166,8 @@ extension PostgresStore: ProviderBudgetStore {
         }
     }
 
-    /// The upsert locks the provider's row: of two fetches claiming at once, the second
-    /// waits for the first's commit and then finds the claim held.
-    public func claimProvider(_ provider: String, claim: String, until: Date, now: Date) throws(StockwatchError) -> ProviderStateRecord? {
-        try write { db in
-            try await db.row("""
-                INSERT INTO provider_state (provider, claimed_by, claimed_until) VALUES (\(provider), \(claim), \(until.milliseconds))
-                ON CONFLICT (provider) DO UPDATE SET claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until
-                WHERE provider_state.claimed_by IS NULL OR provider_state.claimed_until <= \(now.milliseconds)
-                    OR provider_state.claimed_by = excluded.claimed_by
-                RETURNING \(unescaped: Self.providerColumns)
-                """, ProviderColumns.self).map(Self.providerState)
-        }
+    public func claimProvider(_ provider: String) throws(StockwatchError) -> (any RunLease)? {
+        try Self.claim(provider, with: runLock)
     }
 }
 

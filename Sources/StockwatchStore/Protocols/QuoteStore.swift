@@ -3,11 +3,8 @@ import StockwatchModel
 
 /// What one fetch run writes, in one transaction.
 public struct FetchWrite: Sendable {
-    /// The providers' budgets after this run.
+    /// The budgets of the providers this run claimed and asked, after it.
     public var providerStates: [ProviderStateRecord]
-    /// The run's provider claim (`ProviderBudgetStore.claimProvider`): a state is written
-    /// only while this claim holds it, and the claim ends. Nil: written as they are.
-    public var claim: String?
     /// Validated quotes; one already stored (same symbol and time) is skipped.
     public var quotes: [QuoteJSON]
     /// Symbols some provider served: their no-data back-off ends.
@@ -21,9 +18,8 @@ public struct FetchWrite: Sendable {
     public var now: Date
     public init(
         providerStates: [ProviderStateRecord], quotes: [QuoteJSON], served: Set<String>, noData: [String: String],
-        noDataBackoffSeconds: @escaping @Sendable (Int) -> Int64, retentionSeconds: Int64, now: Date, claim: String? = nil
+        noDataBackoffSeconds: @escaping @Sendable (Int) -> Int64, retentionSeconds: Int64, now: Date
     ) {
-        self.claim = claim
         self.noDataBackoffSeconds = noDataBackoffSeconds
         self.providerStates = providerStates
         self.quotes = quotes
@@ -57,12 +53,12 @@ public protocol QuoteStore: Sendable {
 /// The providers' request budgets and back-offs, kept because each run is a new process.
 public protocol ProviderBudgetStore: Sendable {
     func providerStates() throws(StockwatchError) -> [ProviderStateRecord]
-    /// Claims `provider` for one fetch's requests until `until`, or renews that fetch's
-    /// claim: the provider's state as it is now, or nil while another fetch's claim holds
-    /// (it has not ended and is not past `now`). Two fetches at the same moment, on any
-    /// machines, never ask one provider at once, so no budget is spent twice.
-    /// `recordFetch` ends the claim.
-    func claimProvider(_ provider: String, claim: String, until: Date, now: Date) throws(StockwatchError) -> ProviderStateRecord?
+    /// Claims `provider` for one fetch until released, or nil while another fetch holds
+    /// it: two fetches at the same moment, on any machines, never ask one provider at
+    /// once, so no budget is spent twice. The claim is a lock that dies with its process
+    /// (`runLock`: a file lock on SQLite, a session advisory lock on PostgreSQL), so a
+    /// killed fetch never keeps a provider from the next one.
+    func claimProvider(_ provider: String) throws(StockwatchError) -> (any RunLease)?
 }
 
 /// OAuth access tokens of the FCM service accounts, shared by the runs that send.
@@ -71,4 +67,18 @@ public protocol AccessTokenStore: Sendable {
     func saveAccessToken(account: String, token: String, expiresAt: Date) throws(StockwatchError)
     /// Every cached token's expiry, by account.
     func accessTokenExpiries() throws(StockwatchError) -> [String: Date]
+}
+
+extension ProviderBudgetStore {
+    /// A provider's claim as a run lock named after it; nil while another run holds it.
+    static func claim(
+        _ provider: String, with runLock: (_ name: String, _ holder: String) throws(StockwatchError) -> any RunLease
+    ) throws(StockwatchError) -> (any RunLease)? {
+        do {
+            return try runLock("fetch-\(provider)", "fetch")
+        } catch {
+            if case .temporary = error { return nil }
+            throw error
+        }
+    }
 }

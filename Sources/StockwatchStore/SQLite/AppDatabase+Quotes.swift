@@ -5,20 +5,7 @@ import StockwatchModel
 extension AppDatabase: QuoteStore {
     public func recordFetch(_ run: FetchWrite) throws(StockwatchError) -> [QuoteJSON] {
         try write { db in
-            for var state in run.providerStates {
-                guard let claim = run.claim else {
-                    try state.save(db)
-                    continue
-                }
-                // Only while this run's claim holds (a claim that ran out and was taken
-                // over belongs to the other run now), and the claim ends.
-                try db.execute(sql: """
-                    UPDATE provider_state SET last_success_at = ?, last_error_at = ?, last_error = ?, consecutive_failures = ?,
-                        blocked_until = ?, blocked_reason = ?, claimed_by = NULL, claimed_until = NULL
-                    WHERE provider = ? AND claimed_by = ?
-                    """, arguments: [state.lastSuccessAt?.milliseconds, state.lastErrorAt?.milliseconds, state.lastError, state.consecutiveFailures,
-                                     state.blockedUntil?.milliseconds, state.blockedReason, state.provider, claim])
-            }
+            for var state in run.providerStates { try state.save(db) }
             try Self.recordBackoff(db, served: run.served, noData: run.noData, backoffSeconds: run.noDataBackoffSeconds, now: run.now)
             let stored = try Self.insert(run.quotes, fetchedAt: run.now, db)
             try Self.prune(db, retentionSeconds: run.retentionSeconds, now: run.now)
@@ -127,15 +114,8 @@ extension AppDatabase: ProviderBudgetStore {
         try read { db in try ProviderStateRecord.fetchAll(db) }
     }
 
-    public func claimProvider(_ provider: String, claim: String, until: Date, now: Date) throws(StockwatchError) -> ProviderStateRecord? {
-        try write { db in
-            try ProviderStateRecord.fetchOne(db, sql: """
-                INSERT INTO provider_state (provider, claimed_by, claimed_until) VALUES (?, ?, ?)
-                ON CONFLICT (provider) DO UPDATE SET claimed_by = excluded.claimed_by, claimed_until = excluded.claimed_until
-                WHERE provider_state.claimed_by IS NULL OR provider_state.claimed_until <= ? OR provider_state.claimed_by = excluded.claimed_by
-                RETURNING *
-                """, arguments: [provider, claim, until.milliseconds, now.milliseconds])
-        }
+    public func claimProvider(_ provider: String) throws(StockwatchError) -> (any RunLease)? {
+        try Self.claim(provider, with: runLock)
     }
 }
 

@@ -328,14 +328,6 @@ extension AppDatabase {
                 );
                 """)
         }
-        migrator.registerMigration("v8-provider-claims") { db in
-            // A fetch claims a provider for its requests: two fetches at the same moment
-            // never ask one provider at once (ProviderBudgetStore.claimProvider).
-            try db.execute(sql: """
-                ALTER TABLE provider_state ADD COLUMN claimed_by TEXT;
-                ALTER TABLE provider_state ADD COLUMN claimed_until INTEGER CHECK ((claimed_until IS NULL) = (claimed_by IS NULL));
-                """)
-        }
         return migrator
     }
 }
