@@ -379,15 +379,17 @@ def classify(runs, allowed):
 
 
 def outcome_checks(checks, dep, series, alerts, tokens, fakes, stored_rounds, label=""):
-    """Notifications versus the series; deliveries versus what the fakes accepted."""
+    """Notifications versus the series; deliveries versus what the fakes accepted.
+    stored_rounds: the rounds whose quotes were stored, or a dict of them by symbol."""
     # notifications: (alert id, round) expected from the series versus written
     alert_ids = [aid for (aid,) in dep.sql("SELECT id FROM alerts ORDER BY id")]  # in import order
     expected = set()
     for a, aid in zip(alerts, alert_ids):
-        prices = [series.prices[a["symbol"]][r] for r in stored_rounds]
+        rounds = stored_rounds[a["symbol"]] if isinstance(stored_rounds, dict) else stored_rounds
+        prices = [series.prices[a["symbol"]][r] for r in rounds]
         level = series.levels[a["symbol"]][a["level_index"]]
         for i in expected_firings(a["kind"], a["trigger"], level, prices):
-            expected.add((aid, series.observed(stored_rounds[i])))
+            expected.add((aid, series.observed(rounds[i])))
     rows = dep.sql("SELECT n.id, n.alert_id, n.observed_at / 1000, u.name FROM notifications n JOIN users u ON u.id = n.user_id")
     written = {}
     for nid, aid, obs, user in rows:
