@@ -71,6 +71,32 @@ import Testing
         #expect(badDefault?.message.contains("no channel named 'nope'") == true)
     }
 
+    /// An fcm channel's `ttl` (0 to 28 days) and `click_action`, each refused with its key
+    /// when out of range, malformed, or on a channel that is not fcm.
+    @Test func pushExpiryAndCategoryAreCheckedWithTheirKey() throws {
+        let fcm = "[channels.phone]\ntype = \"fcm\"\nservice_account_file = \"/etc/sa.json\"\n"
+        let config = try ConfigLoader.parse(fcm + "ttl = \"15m\"\nclick_action = \"PRICE_ALERT\"\n", file: "c", environment: [:])
+        #expect(config.channel(named: "phone")?.effectiveTTLSeconds == 900)
+        #expect(config.channel(named: "phone")?.clickAction == "PRICE_ALERT")
+        #expect(try ConfigLoader.parse(fcm, file: "c", environment: [:]).channel(named: "phone")?.effectiveTTLSeconds == 3_600)
+        #expect(try ConfigLoader.parse(fcm + "ttl = \"0s\"\n", file: "c", environment: [:]).channel(named: "phone")?.effectiveTTLSeconds == 0)
+        for (line, fragment) in [
+            ("ttl = \"29d\"", "channels.phone.ttl': at most 28d"),
+            ("ttl = \"soon\"", "channels.phone.ttl"),
+            ("ttl = 60", "channels.phone.ttl"),
+            ("click_action = \"open app\"", "channels.phone.click_action': 1 to 64"),
+            ("click_action = \"\"", "channels.phone.click_action"),
+        ] {
+            let error = expectError { _ = try ConfigLoader.parse(fcm + line + "\n", file: "c", environment: [:]) }
+            #expect(error?.exitStatus == .config)
+            #expect(error?.message.contains(fragment) == true, "\(line): \(error?.message ?? "accepted")")
+        }
+        let onWebhook = expectError {
+            _ = try ConfigLoader.parse("[channels.hook]\ntype = \"webhook\"\nurl = \"https://x.example\"\nsecret = \"s\"\nttl = \"1h\"\n", file: "c", environment: [:])
+        }
+        #expect(onWebhook?.message.contains("only an fcm channel has a time to live") == true)
+    }
+
     @Test func worldReadableSecretFileIsRefused() throws {
         let store = try TemporaryStore()
         let key = store.write("fixer.key", "abc123", mode: 0o644)

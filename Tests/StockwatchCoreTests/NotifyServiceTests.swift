@@ -105,14 +105,49 @@ final class LineSink: @unchecked Sendable {
     @Test func theHandWrittenMessageIsJSONThatKeepsEveryCharacter() throws {
         let tricky = "He said \"sell\"\\ now\n\t\u{01} € 📉"
         let payload = NotificationPayload(id: 7, alertId: nil, user: "a", symbol: "EUR/USD", price: 1.0724, observedAt: Date(timeIntervalSince1970: 1_800_000_000), message: tricky)
-        let object = try #require(try JSONSerialization.jsonObject(with: FCMSender.message(for: payload, token: "t\"k")) as? [String: Any])
+        let channel = ChannelConfig(name: "phone", type: .fcm)
+        let object = try #require(try JSONSerialization.jsonObject(
+            with: FCMSender.message(for: payload, token: "t\"k", channel: channel, now: Date())) as? [String: Any])
         let message = try #require(object["message"] as? [String: Any])
         #expect(message["token"] as? String == "t\"k")
         #expect((message["notification"] as? [String: String])?["body"] == tricky)
         #expect(message["data"] as? [String: String] == [
             "notification_id": "7", "alert_id": "", "symbol": "EUR/USD", "price": "1.0724", "observed_at": "2027-01-15T08:00:00Z",
         ])
-        #expect((message["android"] as? [String: String])?["priority"] == "HIGH")
+        #expect((message["android"] as? [String: Any])?["priority"] as? String == "HIGH")
+        // No alert (it was removed): nothing to collapse on.
+        #expect((message["android"] as? [String: Any])?["collapse_key"] == nil)
+    }
+
+    /// Expiry, collapse per alert, grouping per symbol and the app's button category, in
+    /// both Android's and APNs' fields.
+    @Test func aPushExpiresCollapsesPerAlertAndGroupsPerSymbol() throws {
+        let payload = NotificationPayload(id: 8, alertId: 42, user: "a", symbol: "AAPL", price: 190, observedAt: Date(timeIntervalSince1970: 1_800_000_000), message: "up")
+        var channel = ChannelConfig(name: "phone", type: .fcm)
+        let now = Date(timeIntervalSince1970: 1_800_000_100)
+        func fields(_ channel: ChannelConfig) throws -> (android: [String: Any], apns: [String: Any]) {
+            let object = try #require(try JSONSerialization.jsonObject(with: FCMSender.message(for: payload, token: "t", channel: channel, now: now)) as? [String: Any])
+            let message = try #require(object["message"] as? [String: Any])
+            return (try #require(message["android"] as? [String: Any]), try #require(message["apns"] as? [String: Any]))
+        }
+        var (android, apns) = try fields(channel)
+        var headers = try #require(apns["headers"] as? [String: String])
+        var aps = try #require((apns["payload"] as? [String: Any])?["aps"] as? [String: Any])
+        #expect(android["ttl"] as? String == "3600s")  // the default: an hour
+        #expect(headers["apns-expiration"] == "1800003700")
+        #expect(android["collapse_key"] as? String == "alert-42" && headers["apns-collapse-id"] == "alert-42")
+        #expect((android["notification"] as? [String: String]) == ["tag": "AAPL"])
+        #expect(aps["thread-id"] as? String == "AAPL" && aps["category"] == nil)
+
+        channel.ttlSeconds = 0
+        channel.clickAction = "PRICE_ALERT"
+        (android, apns) = try fields(channel)
+        headers = try #require(apns["headers"] as? [String: String])
+        aps = try #require((apns["payload"] as? [String: Any])?["aps"] as? [String: Any])
+        #expect(android["ttl"] as? String == "0s")
+        #expect(headers["apns-expiration"] == "0")  // now or never
+        #expect((android["notification"] as? [String: String])?["click_action"] == "PRICE_ALERT")
+        #expect(aps["category"] as? String == "PRICE_ALERT")
     }
 }
 

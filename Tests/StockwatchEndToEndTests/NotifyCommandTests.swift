@@ -166,6 +166,39 @@ import TestSupport
         await receiver.stop()
     }
 
+    /// The push the fake FCM received expires after the channel's ttl, collapses per alert
+    /// and groups per symbol, with the app's category for its buttons.
+    @Test func aPushCarriesItsExpiryCollapseKeyAndGroup() async throws {
+        let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
+        let sandbox = try Self.fcmSandbox(fake)
+        sandbox.write("config/stockwatch/config.toml", """
+            [alerts]
+            default_notify = "phone"
+            [channels.phone]
+            type = "fcm"
+            service_account_file = "firebase.json"
+            api_base_url = "\(fake.baseURL)"
+            ttl = "10m"
+            click_action = "PRICE_ALERT"
+            """)
+        try sandbox.run(["user", "add", "alice"])
+        try sandbox.run(["device", "add", "--user", "alice", "--fcm-token", "tok-a"])
+        let alert = try #require((try sandbox.run(["alert", "add", "AAPL", "--above", "200", "--user", "alice", "--json"]).json() as? [String: Any])?["id"] as? Int)
+        try sandbox.run(["fetch", "--from", "-"], stdin: "AAPL,201.35,\(Int(Date().timeIntervalSince1970) - 5)\n")
+        try sandbox.run(["evaluate"])
+        let sent = Int(Date().timeIntervalSince1970)
+        #expect(try sandbox.run(["notify"]).status == 0)
+        let push = try #require(fake.messages.first?.push)
+        #expect(fake.rejections.isEmpty, "\(fake.rejections)")
+        #expect(push.ttl == "600s")
+        let expiration = try #require(push.apnsExpiration.flatMap { Int($0) })
+        #expect((sent + 600 - 5...sent + 600 + 60).contains(expiration))
+        #expect(push.collapseKey == "alert-\(alert)" && push.apnsCollapseID == "alert-\(alert)")
+        #expect(push.tag == "AAPL" && push.threadID == "AAPL")
+        #expect(push.clickAction == "PRICE_ALERT" && push.category == "PRICE_ALERT")
+        await fake.stop()
+    }
+
     @Test func theFCMAccessTokenIsCachedAcrossProcesses() async throws {
         let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
         let sandbox = try Self.fcmSandbox(fake)

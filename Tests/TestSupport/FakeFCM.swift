@@ -118,6 +118,20 @@ public final class FakeFCM: @unchecked Sendable {
         public var body: String
         public var data: [String: String]
         public var accessToken: String
+        /// `android.ttl`, `android.collapse_key`, `android.notification.tag` and
+        /// `.click_action`, the APNs headers, and `aps.thread-id`, `aps.category`, as sent.
+        public var push = PushFields()
+    }
+
+    public struct PushFields: Sendable, Equatable {
+        public var ttl: String?
+        public var collapseKey: String?
+        public var tag: String?
+        public var clickAction: String?
+        public var apnsExpiration: String?
+        public var apnsCollapseID: String?
+        public var threadID: String?
+        public var category: String?
     }
 
     public struct Stats: Sendable {
@@ -459,7 +473,7 @@ public final class FakeFCM: @unchecked Sendable {
         case .success:
             let message = ReceivedMessage(
                 deviceToken: parsed.token, title: parsed.title, body: parsed.body, data: parsed.data,
-                accessToken: String(auth!.dropFirst(7)))
+                accessToken: String(auth!.dropFirst(7)), push: parsed.push)
             let id = lock.withLock { () -> Int in
                 messageCounter += 1
                 if _recordsMessages { _messages.append(message) }
@@ -479,6 +493,7 @@ public final class FakeFCM: @unchecked Sendable {
         var body: String
         var data: [String: String]
         var validateOnly: Bool
+        var push = PushFields()
     }
 
     private struct Problem: Error {
@@ -552,14 +567,47 @@ public final class FakeFCM: @unchecked Sendable {
         if let collapse = android["collapse_key"], !(collapse is String) {
             return .failure(Problem("message.android.collapse_key must be a string"))
         }
+        var push = PushFields()
+        push.collapseKey = android["collapse_key"] as? String
+        if let ttl = android["ttl"] {
+            // A duration in seconds with up to nine fractional digits and an "s", at most 28 days.
+            guard let text = ttl as? String, text.hasSuffix("s"), let seconds = Double(text.dropLast()),
+                  text.dropLast().allSatisfy({ $0.isNumber || $0 == "." }), (0...2_419_200).contains(seconds)
+            else { return .failure(Problem("message.android.ttl must be a duration like \"3600s\" of 0 to 2419200 seconds")) }
+            push.ttl = text
+        }
+        if let androidNotification = android["notification"] {
+            guard let fields = androidNotification as? [String: Any] else { return .failure(Problem("message.android.notification must be an object")) }
+            for (key, value) in fields {
+                guard ["tag", "click_action", "title", "body", "icon", "color", "sound", "channel_id"].contains(key), value is String else {
+                    return .failure(Problem("Invalid JSON payload received. Unknown name or wrong type \"\(key)\" at 'message.android.notification'"))
+                }
+            }
+            push.tag = fields["tag"] as? String
+            push.clickAction = fields["click_action"] as? String
+        }
         guard let apns = message["apns"] as? [String: Any], let apnsHeaders = apns["headers"] as? [String: Any],
             apnsHeaders["apns-priority"] as? String == "10"
         else {
             return .failure(Problem("message.apns.headers[\"apns-priority\"] must be \"10\""))
         }
+        for (key, value) in apnsHeaders where !(value is String) {
+            return .failure(Problem("message.apns.headers[\"\(key)\"] must be a string"))
+        }
+        if let expiration = apnsHeaders["apns-expiration"] as? String {
+            guard !expiration.isEmpty, expiration.allSatisfy(\.isNumber) else { return .failure(Problem("apns-expiration must be Unix seconds")) }
+            push.apnsExpiration = expiration
+        }
+        if let collapse = apnsHeaders["apns-collapse-id"] as? String {
+            guard collapse.utf8.count <= 64 else { return .failure(Problem("apns-collapse-id must be at most 64 bytes")) }
+            push.apnsCollapseID = collapse
+        }
+        let aps = (apns["payload"] as? [String: Any])?["aps"] as? [String: Any] ?? [:]
+        push.threadID = aps["thread-id"] as? String
+        push.category = aps["category"] as? String
         guard payloadBytes <= 4096 else {
             return .failure(Problem("Message is too big: notification and data payload is \(payloadBytes) bytes, the limit is 4096"))
         }
-        return .success(Parsed(token: token, title: title, body: body, data: data, validateOnly: validateOnly))
+        return .success(Parsed(token: token, title: title, body: body, data: data, validateOnly: validateOnly, push: push))
     }
 }

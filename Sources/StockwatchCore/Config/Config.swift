@@ -153,9 +153,19 @@ public struct ChannelConfig: Sendable, Equatable {
     public var timeoutSeconds: Int64?
     /// fcm: where messages are sent (a proxy or a test server); Google's by default.
     public var apiBaseURL: String?
+    /// fcm: how long FCM and APNs keep a push for a phone that is offline, from the send
+    /// (0: deliver now or never). A price from hours ago is noise.
+    public var ttlSeconds: Int64?
+    /// fcm: the category the app defines its buttons for (snooze, dismiss): Android's
+    /// `click_action` and APNs' `aps.category`.
+    public var clickAction: String?
 
     public static let defaultTimeoutSeconds: Int64 = 15
     public static let defaultFCMBaseURL = "https://fcm.googleapis.com"
+    public static let defaultTTLSeconds: Int64 = 3_600
+    /// FCM's longest time to live: 28 days.
+    public static let maximumTTLSeconds: Int64 = 2_419_200
+    public var effectiveTTLSeconds: Int64 { ttlSeconds ?? Self.defaultTTLSeconds }
     public var effectiveTimeoutSeconds: Int64 { timeoutSeconds ?? Self.defaultTimeoutSeconds }
 
     /// The longest one send can take: an fcm send may wait for a token request, the

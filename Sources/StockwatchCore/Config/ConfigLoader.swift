@@ -177,7 +177,7 @@ private struct TableReader {
         guard Validation.isName(name) else {
             throw error(["channels"], name, "channel names use letters, digits, '-', '_', '.' and '@' (at most 64)")
         }
-        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "api_base_url", "command", "timeout"])
+        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "api_base_url", "command", "timeout", "ttl", "click_action"])
         guard let typeName = try string(table, "type", path: path) else { throw error(path, "type", "is required (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))") }
         guard let type = ChannelType(rawValue: typeName) else {
             throw error(path, "type", "unknown channel type '\(typeName)' (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -197,6 +197,24 @@ private struct TableReader {
         if let command = table["command"] { channel.command = try stringList(command, key: "command", path: path) }
         if let timeout = try string(table, "timeout", path: path) {
             channel.timeoutSeconds = try duration(timeout, path: path, key: "timeout")
+        }
+        if let ttl = try string(table, "ttl", path: path) {
+            guard type == .fcm else { throw error(path, "ttl", "only an fcm channel has a time to live") }
+            do {
+                channel.ttlSeconds = try ValueParser.duration(ttl, option: "ttl", allowZero: true)
+            } catch {
+                throw self.error(path, "ttl", error.message)
+            }
+            guard channel.ttlSeconds! <= ChannelConfig.maximumTTLSeconds else {
+                throw error(path, "ttl", "at most 28d (FCM keeps a message at most 28 days), got \(ttl)")
+            }
+        }
+        if let action = try string(table, "click_action", path: path) {
+            guard type == .fcm else { throw error(path, "click_action", "only an fcm channel has a click_action") }
+            guard (1...64).contains(action.utf8.count), action.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
+                throw error(path, "click_action", "1 to 64 letters, digits, '.', '_' or '-', got '\(action)'")
+            }
+            channel.clickAction = action
         }
         let secretVariable = "STOCKWATCH_CHANNEL_\(name.uppercased().replacingOccurrences(of: "-", with: "_"))_SECRET"
         channel.secret = try secret(table, key: "secret", path: path, environmentName: secretVariable)

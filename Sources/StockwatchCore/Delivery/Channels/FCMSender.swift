@@ -25,7 +25,7 @@ struct FCMSender: ChannelSender {
     func send(_ job: DeliveryJob) async -> SendResult {
         guard let device = job.device else { return .failed("the device of this delivery was removed") }
         guard device.active else { return .failed("device \(device.id) was deactivated before this send") }
-        let body = Self.message(for: job.notification, token: device.fcmToken)
+        let body = Self.message(for: job.notification, token: device.fcmToken, channel: channel, now: Date())
         var token: String
         switch await tokens.token() {
         case let .success(value): token = value
@@ -92,7 +92,12 @@ struct FCMSender: ChannelSender {
     /// The v1 message: notification for the system tray, data (strings only) for the app,
     /// high priority on Android and APNs so that a price alert is not deferred. Written
     /// by hand: at thousands of sends a second, JSONEncoder was an eighth of notify's CPU.
-    static func message(for notification: NotificationPayload, token: String) -> Data {
+    ///
+    /// It expires after the channel's `ttl` (Android `ttl`, APNs `apns-expiration`), so a
+    /// phone that was offline does not get old prices; it collapses per alert (a phone
+    /// that was offline sees an alert's latest firing, not all of them) and groups per
+    /// symbol in the tray (Android `tag`, APNs `thread-id`).
+    static func message(for notification: NotificationPayload, token: String, channel: ChannelConfig, now: Date) -> Data {
         let q = JSONText.quoted
         let data = [
             ("notification_id", String(notification.id)),
@@ -101,10 +106,23 @@ struct FCMSender: ChannelSender {
             ("price", notification.price.formattedNumber),
             ("observed_at", notification.observedAt.formatted(.iso8601)),
         ].map { q($0.0) + ":" + q($0.1) }.joined(separator: ",")
+        let ttl = channel.effectiveTTLSeconds
+        // APNs: 0 means deliver now or never; otherwise an absolute time.
+        let expiration = ttl == 0 ? 0 : Int64(now.timeIntervalSince1970) + ttl
+        let collapse = notification.alertId.map { "alert-\($0)" }
+        var android = #""priority":"HIGH","ttl":"\#(ttl)s""#
+        if let collapse { android += #","collapse_key":"# + q(collapse) }
+        android += #","notification":{"tag":"# + q(notification.symbol)
+        if let action = channel.clickAction { android += #","click_action":"# + q(action) }
+        android += "}"
+        var apnsHeaders = #""apns-priority":"10","apns-expiration":"\#(expiration)""#
+        if let collapse { apnsHeaders += #","apns-collapse-id":"# + q(collapse) }
+        var aps = #""sound":"default","thread-id":"# + q(notification.symbol)
+        if let action = channel.clickAction { aps += #","category":"# + q(action) }
         let text = #"{"message":{"token":"# + q(token)
             + #","notification":{"title":"# + q("\(notification.symbol) alert") + #","body":"# + q(notification.message)
             + #"},"data":{"# + data
-            + #"},"android":{"priority":"HIGH"},"apns":{"headers":{"apns-priority":"10"},"payload":{"aps":{"sound":"default"}}}}}"#
+            + #"},"android":{"# + android + #"},"apns":{"headers":{"# + apnsHeaders + #"},"payload":{"aps":{"# + aps + "}}}}}"
         return Data(text.utf8)
     }
 }
