@@ -48,6 +48,20 @@ struct APIRoutes: Sendable {
         return try json(await blocking { try alerts.show(id: id, ownerID: user.id) })
     }
 
+    /// From a notification's button: the alert stops notifying until resumed.
+    func pauseAlert(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
+        let alerts = self.alerts
+        return try json(await blocking { try alerts.pause(id: id, ownerID: user.id) })
+    }
+
+    /// A resumed alert is armed again and judges from the newest quote on.
+    func resumeAlert(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
+        let alerts = self.alerts
+        return try json(await blocking { try alerts.resume(id: id, ownerID: user.id) })
+    }
+
     func removeAlert(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
         try await writes.admit(user.id)
         let alerts = self.alerts

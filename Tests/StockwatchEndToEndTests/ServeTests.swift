@@ -58,6 +58,47 @@ import Testing
         #expect(try sandbox.count("alerts") == 0)
     }
 
+    /// A notification's buttons: pause and resume one of the user's alerts; another
+    /// user's id is 404 and changes nothing; an alert that cannot pause is 422.
+    @Test func anAlertIsPausedAndResumedFromTheAppOnlyByItsUser() async throws {
+        let sandbox = try Sandbox()
+        let alice = try sandbox.addUser("alice"), bob = try sandbox.addUser("bob")
+        let server = try ServeProcess(sandbox)
+        defer { server.stop() }
+        let created = try await server.request("POST", "/v1/alerts", token: alice, body: #"{"symbol":"AAPL","condition":{"kind":"above","value":200},"trigger":"once"}"#)
+        let id = try #require(created.object?["id"] as? Int)
+        func state() throws -> String? {
+            (try sandbox.run(["alert", "show", "\(id)", "--json"]).json() as? [String: Any])?["state"] as? String
+        }
+
+        for verb in ["pause", "resume"] {
+            let foreign = try await server.request("POST", "/v1/alerts/\(id)/\(verb)", token: bob)
+            #expect(foreign.status == 404 && foreign.errorCode == "not_found")
+            #expect(try state() == "armed")
+        }
+        let paused = try await server.request("POST", "/v1/alerts/\(id)/pause", token: alice)
+        #expect(paused.status == 200 && paused.object?["state"] as? String == "paused")
+        #expect(try state() == "paused")
+        #expect(try await server.request("POST", "/v1/alerts/\(id)/pause", token: alice).object?["state"] as? String == "paused")
+        let resumed = try await server.request("POST", "/v1/alerts/\(id)/resume", token: alice)
+        #expect(resumed.status == 200 && resumed.object?["state"] as? String == "armed")
+        #expect(try state() == "armed")
+        #expect(try await server.request("GET", "/v1/alerts/\(id)/pause", token: alice).status == 405)
+        #expect(try await server.request("POST", "/v1/alerts/999999/pause", token: alice).status == 404)
+
+        // A once alert that fired cannot be paused: 422, and it stays fired. (A resumed
+        // alert starts at the newest quote: the first evaluate starts it, the next judges.)
+        let now = Int(Date().timeIntervalSince1970)
+        try sandbox.run(["fetch", "--from", "-"], stdin: "AAPL,150,\(now + 1)\n")
+        try sandbox.run(["evaluate"])
+        try sandbox.run(["fetch", "--from", "-"], stdin: "AAPL,201,\(now + 2)\n")
+        try sandbox.run(["evaluate"])
+        #expect(try state() == "fired")
+        let refused = try await server.request("POST", "/v1/alerts/\(id)/pause", token: alice)
+        #expect(refused.status == 422)
+        #expect(try state() == "fired")
+    }
+
     @Test func badRequestsGetTheirStatusAndChangeNothing() async throws {
         let sandbox = try Sandbox()
         let alice = try sandbox.addUser("alice")

@@ -49,8 +49,10 @@ public struct AlertService: Sendable {
     }
 
     /// Pausing an armed or firing alert stops evaluation; pausing a paused one changes nothing.
-    public func pause(id: Int64) throws(StockwatchError) -> AlertJSON {
-        try database.changeAlertState(id: id) { alert throws(StockwatchError) in
+    /// With `ownerID`, another user's alert is not found (the API's scoping).
+    public func pause(id: Int64, ownerID: Int64? = nil) throws(StockwatchError) -> AlertJSON {
+        if let ownerID { _ = try database.alert(id: id, ownerID: ownerID) }  // an alert never changes owner
+        return try database.changeAlertState(id: id) { alert throws(StockwatchError) in
             switch alert.state ?? .armed {
             case .armed, .firing, .paused: return .paused
             case let state: throw .usage("alert \(id) is \(state.rawValue); only armed or firing alerts can be paused")
@@ -59,8 +61,9 @@ public struct AlertService: Sendable {
     }
 
     /// A resumed alert starts armed again (evaluate starts it at the newest quote).
-    public func resume(id: Int64, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
-        try database.changeAlertState(id: id) { alert throws(StockwatchError) in
+    public func resume(id: Int64, ownerID: Int64? = nil, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
+        if let ownerID { _ = try database.alert(id: id, ownerID: ownerID) }
+        return try database.changeAlertState(id: id) { alert throws(StockwatchError) in
             switch alert.state ?? .armed {
             case .paused: return (alert.expiresAt.map { $0 <= now } ?? false) ? .expired : .armed
             case .armed, .firing: return nil
