@@ -26,23 +26,20 @@ Runs under Scripts/test-python (the `websockets` package). The final line is
 `cluster: N passed, N failed`.
 """
 
-import argparse
 import asyncio
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from reliability_pipeline import (  # noqa: E402
-    CRASH_MARKERS, Checks, Deployment, ProviderFake, Run, Series, describe, make_alerts, outcome_checks, start_fakes,
-    stored_rounds)
+    CRASH_MARKERS, Deployment, ProviderFake, Run, Series, describe, make_alerts, outcome_checks, parse_section_args,
+    run_section, start_fakes, stored_rounds)
 from websockets.asyncio.client import connect as ws_connect  # noqa: E402
 
 PG_ENV = ("PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGSYSCONFDIR")
@@ -442,39 +439,10 @@ def section_cluster(a, root, checks):
 
 
 def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.dirname(here)
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--binary", default=os.environ.get("STOCKWATCH_BIN", os.path.join(repo, ".build/release/stockwatch")))
-    ap.add_argument("--fakes", default=None, help="stockwatch-fakes (default: beside --binary)")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=100)
-    ap.add_argument("--alerts", type=int, default=1000)
-    ap.add_argument("--kills", type=int, default=200)
-    ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--quiet", action="store_true")
-    a = ap.parse_args()
-    a.binary = os.path.abspath(a.binary)
-    a.fakes = os.path.abspath(a.fakes or os.path.join(os.path.dirname(a.binary), "stockwatch-fakes"))
-    for b in (a.binary, a.fakes):
-        if not os.access(b, os.X_OK):
-            print("cluster: no executable binary at %s" % b, file=sys.stderr)
-            return 2
-    started = time.monotonic()
-    root = tempfile.mkdtemp(prefix="stockwatch-cluster-")
-    checks = Checks("cluster")
-    try:
-        section_cluster(a, root, checks)
-    except Exception as e:  # noqa: BLE001
-        checks.add("setup", "exception", "none", False, "%s: %s" % (type(e).__name__, e))
+    a = parse_section_args(__doc__.split("\n")[0], lambda ap: None)
     header = "cluster: seed %d, %d rounds, %d alerts, %d kill -9, 2 PostgreSQL restarts; 4 notify workers, 2 fetchers, " \
-             "2 evaluators, 2 serve instances; binary %s" % (a.seed, a.rounds, a.alerts, a.kills, a.binary)
-    status = checks.report(header, started)
-    if a.keep:
-        print("kept %s" % root)
-    else:
-        shutil.rmtree(root, ignore_errors=True)
-    return status
+             "2 evaluators, 2 serve instances" % (a.seed, a.rounds, a.alerts, a.kills)
+    return run_section("cluster", a, section_cluster, header)
 
 
 if __name__ == "__main__":

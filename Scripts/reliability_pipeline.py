@@ -754,16 +754,16 @@ def disk_cases(a, root, mnt, checks):
 # ---------------------------------------------------------------------------
 
 
-def main():
-    here = os.path.dirname(os.path.abspath(__file__))
-    repo = os.path.dirname(here)
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("section", choices=["overlap", "crash", "disk"])
+def parse_section_args(description, add_own):
+    """The options the pipeline-style sections share (binary, fakes, seed, sizes, keep,
+    quiet), plus the section's own from add_own(parser); the binaries resolved."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    ap = argparse.ArgumentParser(description=description)
+    add_own(ap)
     ap.add_argument("--binary", default=os.environ.get("STOCKWATCH_BIN", os.path.join(repo, ".build/release/stockwatch")))
     ap.add_argument("--fakes", default=None, help="stockwatch-fakes (default: beside --binary)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=100)
-    ap.add_argument("--processes", type=int, default=20)
     ap.add_argument("--alerts", type=int, default=1000)
     ap.add_argument("--kills", type=int, default=200)
     ap.add_argument("--keep", action="store_true")
@@ -771,28 +771,42 @@ def main():
     a = ap.parse_args()
     a.binary = os.path.abspath(a.binary)
     a.fakes = os.path.abspath(a.fakes or os.path.join(os.path.dirname(a.binary), "stockwatch-fakes"))
+    return a
+
+
+def run_section(section, a, body, header):
+    """Runs body(a, root, checks) in a fresh temporary folder and prints the report;
+    the exit status (2 when a binary is missing)."""
     for b in (a.binary, a.fakes):
         if not os.access(b, os.X_OK):
-            print("%s: no executable binary at %s" % (a.section, b), file=sys.stderr)
+            print("%s: no executable binary at %s" % (section, b), file=sys.stderr)
             return 2
     started = time.monotonic()
-    root = tempfile.mkdtemp(prefix="stockwatch-%s-" % a.section)
-    checks = Checks(a.section)
+    root = tempfile.mkdtemp(prefix="stockwatch-%s-" % section)
+    checks = Checks(section)
     try:
-        {"overlap": section_overlap, "crash": section_crash, "disk": section_disk}[a.section](a, root, checks)
+        body(a, root, checks)
     except Exception as e:  # noqa: BLE001
         checks.add("setup", "exception", "none", False, "%s: %s" % (type(e).__name__, e))
-    header = {
-        "overlap": "overlap: seed %d, %d rounds x %d processes, %d alerts" % (a.seed, a.rounds, a.processes, a.alerts),
-        "crash": "crash: seed %d, %d kill -9 rounds, %d alerts" % (a.seed, a.kills, a.alerts),
-        "disk": "disk: a 16 MB tmpfs, full then read-only",
-    }[a.section] + "; binary %s" % a.binary
-    status = checks.report(header, started)
+    status = checks.report(header + "; binary %s" % a.binary, started)
     if a.keep:
         print("kept %s" % root)
     else:
         shutil.rmtree(root, ignore_errors=True)
     return status
+
+
+def main():
+    def own(ap):
+        ap.add_argument("section", choices=["overlap", "crash", "disk"])
+        ap.add_argument("--processes", type=int, default=20)
+    a = parse_section_args(__doc__.split("\n")[0], own)
+    header = {
+        "overlap": "overlap: seed %d, %d rounds x %d processes, %d alerts" % (a.seed, a.rounds, a.processes, a.alerts),
+        "crash": "crash: seed %d, %d kill -9 rounds, %d alerts" % (a.seed, a.kills, a.alerts),
+        "disk": "disk: a 16 MB tmpfs, full then read-only",
+    }[a.section]
+    return run_section(a.section, a, {"overlap": section_overlap, "crash": section_crash, "disk": section_disk}[a.section], header)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ import TestSupport
     }
 
     /// A sandbox whose config's default channel is `phone`, FCM to `fake`.
-    static func fcmSandbox(_ fake: FakeFCM, backend: String = "sqlite") throws -> Sandbox {
+    /// `channelKeys`: more lines of the phone channel's table.
+    static func fcmSandbox(_ fake: FakeFCM, backend: String = "sqlite", channelKeys: String = "") throws -> Sandbox {
         let sandbox = try Sandbox(backend: backend)
         sandbox.write("config/stockwatch/config.toml", """
             [alerts]
@@ -36,6 +37,7 @@ import TestSupport
             type = "fcm"
             service_account_file = "firebase.json"
             api_base_url = "\(fake.baseURL)"
+            \(channelKeys)
             """)
         try fake.account.write(to: sandbox.folder + "/config/stockwatch/firebase.json", tokenURI: fake.tokenURI)
         return sandbox
@@ -170,17 +172,7 @@ import TestSupport
     /// and groups per symbol, with the app's category for its buttons.
     @Test func aPushCarriesItsExpiryCollapseKeyAndGroup() async throws {
         let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
-        let sandbox = try Self.fcmSandbox(fake)
-        sandbox.write("config/stockwatch/config.toml", """
-            [alerts]
-            default_notify = "phone"
-            [channels.phone]
-            type = "fcm"
-            service_account_file = "firebase.json"
-            api_base_url = "\(fake.baseURL)"
-            ttl = "10m"
-            click_action = "PRICE_ALERT"
-            """)
+        let sandbox = try Self.fcmSandbox(fake, channelKeys: "ttl = \"10m\"\nclick_action = \"PRICE_ALERT\"")
         try sandbox.run(["user", "add", "alice"])
         try sandbox.run(["device", "add", "--user", "alice", "--fcm-token", "tok-a"])
         let alert = try #require((try sandbox.run(["alert", "add", "AAPL", "--above", "200", "--user", "alice", "--json"]).json() as? [String: Any])?["id"] as? Int)
