@@ -2,6 +2,23 @@ import Foundation
 import Testing
 
 @Suite struct AlertCommandTests {
+    /// `alert list --json` writes a page of alerts at a time (constant memory): past a
+    /// page boundary the output is still one JSON array, ascending id, every alert once.
+    @Test func aLongListIsOneArrayAcrossPages() throws {
+        let sandbox = try Sandbox()
+        let count = 5_003
+        let lines = (0..<count).map { #"{"symbol":"S\#($0 % 50)","condition":{"kind":"above","value":\#($0 + 1)}}"# }.joined(separator: "\n")
+        #expect(try sandbox.run(["alert", "import", "-"], stdin: lines + "\n").status == 0)
+        let listed = try sandbox.run(["alert", "list", "--json"])
+        #expect(listed.status == 0 && listed.stderr.isEmpty)
+        #expect(listed.stdout.hasPrefix("[{") && listed.stdout.hasSuffix("}]\n"))
+        let ids = try #require(try listed.json() as? [[String: Any]]).compactMap { $0["id"] as? Int }
+        #expect(ids == Array(1...count))
+        let filtered = try #require(try sandbox.run(["alert", "list", "--symbol", "s7", "--json"]).json() as? [[String: Any]])
+        #expect(filtered.count == 100 && filtered.allSatisfy { $0["symbol"] as? String == "S7" })
+        #expect(try sandbox.run(["alert", "list", "--symbol", "S9999", "--json"]).stdout == "[]\n")
+    }
+
     @Test func addListShowPauseResumeRemove() throws {
         let sandbox = try Sandbox()
         let added = try sandbox.run(["alert", "add", "aapl", "--crosses-above", "200", "--cooldown", "1h", "--note", "breakout"])

@@ -38,6 +38,23 @@ public struct AlertService: Sendable {
         return try database.alerts(query)
     }
 
+    /// The alerts of `filter`, ascending id, a page at a time: a caller that writes each page
+    /// before the next is read (`alert list --json`) needs memory for one page, not all.
+    /// Each page is its own read, so a list taken while alerts change may mix moments.
+    public func forEachPage(
+        _ filter: Filter = Filter(), pageSize: Int = 5_000, _ body: ([AlertJSON]) throws(StockwatchError) -> Void
+    ) throws(StockwatchError) {
+        var query = filter
+        query.symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
+        query.limit = pageSize
+        while true {
+            let page = try database.alerts(query)
+            if !page.isEmpty { try body(page) }
+            guard page.count == pageSize, let last = page.last?.id else { return }
+            query.afterID = last
+        }
+    }
+
     /// With `ownerID`, another user's alert is reported as not found (the API's scoping).
     public func show(id: Int64, ownerID: Int64? = nil) throws(StockwatchError) -> AlertJSON {
         try database.alert(id: id, ownerID: ownerID)

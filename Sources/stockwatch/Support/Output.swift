@@ -10,6 +10,28 @@ enum Output {
         print(JSONOutput.encode(value))
     }
 
+    /// A JSON array written a page at a time, byte for byte what `json` prints for the
+    /// whole array (compact, so the pages' arrays join with commas).
+    final class JSONArrayWriter {
+        private let encoder = JSONOutput.encoder()
+        private var opened = false
+
+        func write(_ page: [some Encodable]) throws(StockwatchError) {
+            guard !page.isEmpty else { return }
+            var bytes: Data
+            do { bytes = try encoder.encode(page) } catch { throw .internal("cannot encode the output: \(error)") }
+            // "[a,b]" without its brackets, after "[" or ",".
+            bytes.removeLast()
+            bytes[bytes.startIndex] = UInt8(ascii: opened ? "," : "[")
+            opened = true
+            FileHandle.standardOutput.write(bytes)
+        }
+
+        func finish() {
+            FileHandle.standardOutput.write(Data((opened ? "]\n" : "[]\n").utf8))
+        }
+    }
+
     /// Every error line on stderr: one line, control characters escaped, length capped.
     static func errorText(_ message: String) -> String { "stockwatch: error: \(message.printableLine)\n" }
 

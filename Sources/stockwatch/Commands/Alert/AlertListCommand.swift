@@ -13,10 +13,16 @@ struct AlertListCommand: ParsableCommand {
 
     func run() throws {
         let (database, config) = try global.open()
-        let alerts = try flagNames(["symbol": "--symbol"]) { () throws(StockwatchError) in
-            try AlertService(database: database, config: config).list(.init(user: user, symbol: symbol, state: state))
+        let service = AlertService(database: database, config: config), filter = AlertService.Filter(user: user, symbol: symbol, state: state)
+        if global.json {
+            // A page at a time, in constant memory: the same array as one encode would print.
+            let writer = Output.JSONArrayWriter()
+            try flagNames(["symbol": "--symbol"]) { () throws(StockwatchError) in
+                try service.forEachPage(filter) { (page) throws(StockwatchError) in try writer.write(page) }
+            }
+            return writer.finish()
         }
-        if global.json { return Output.json(alerts) }
+        let alerts = try flagNames(["symbol": "--symbol"]) { () throws(StockwatchError) in try service.list(filter) }
         Output.table(
             ["ID", "USER", "SYMBOL", "CONDITION", "TRIGGER", "STATE", "CHANNELS", "LAST FIRED", "NOTE"],
             alerts.map(\.row), rightAligned: [0])
