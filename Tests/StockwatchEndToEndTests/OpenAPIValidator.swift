@@ -497,6 +497,7 @@ private extension Double {
         let expected: Set<String> = [
             "GET /healthz",
             "GET /v1/alerts", "POST /v1/alerts", "GET /v1/alerts/{id}", "DELETE /v1/alerts/{id}",
+            "POST /v1/alerts/{id}/pause", "POST /v1/alerts/{id}/resume",
             "GET /v1/devices", "POST /v1/devices", "DELETE /v1/devices/{id}",
             "GET /v1/quotes", "GET /v1/notifications", "GET /v1/stream",
         ]
