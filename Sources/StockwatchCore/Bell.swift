@@ -53,5 +53,3 @@ public final class Bell: Sendable {
         }
     }
 }
-
-/// SIGTERM and SIGINT as a request to stop after the work in flight.

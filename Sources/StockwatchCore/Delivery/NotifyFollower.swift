@@ -53,6 +53,7 @@ public struct NotifyFollower: Sendable {
     }
 }
 
+/// SIGTERM and SIGINT as a request to stop after the work in flight.
 final class StopSignals: @unchecked Sendable {
     private let queue = DispatchQueue(label: "stockwatch.stop-signals")
     private let lock = NSLock()

@@ -33,9 +33,7 @@ public struct AlertService: Sendable {
     }
 
     public func list(_ filter: Filter = Filter()) throws(StockwatchError) -> [AlertJSON] {
-        var query = filter
-        query.symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
-        return try database.alerts(query)
+        try database.alerts(try canonical(filter))
     }
 
     /// The alerts of `filter`, ascending id, a page at a time: a caller that writes each page
@@ -44,8 +42,7 @@ public struct AlertService: Sendable {
     public func forEachPage(
         _ filter: Filter = Filter(), pageSize: Int = 5_000, _ body: ([AlertJSON]) throws(StockwatchError) -> Void
     ) throws(StockwatchError) {
-        var query = filter
-        query.symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
+        var query = try canonical(filter)
         query.limit = pageSize
         while true {
             let page = try database.alerts(query)
@@ -53,6 +50,13 @@ public struct AlertService: Sendable {
             guard page.count == pageSize, let last = page.last?.id else { return }
             query.afterID = last
         }
+    }
+
+    /// The filter with its symbol as typed made canonical.
+    private func canonical(_ filter: Filter) throws(StockwatchError) -> Filter {
+        var query = filter
+        query.symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
+        return query
     }
 
     /// With `ownerID`, another user's alert is reported as not found (the API's scoping).

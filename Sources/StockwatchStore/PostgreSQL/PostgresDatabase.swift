@@ -110,12 +110,6 @@ public enum PostgresDatabase {
                 // The server shutting down or restarting, a lost connection, or out of
                 // resources (too many connections): unavailable, as a refused connect.
                 return .unavailable("PostgreSQL at \(server): \(message ?? state) (\(state))")
-            case (.server, _) where state == "57014":
-                return .temporary("PostgreSQL at \(server): \(message ?? state); retry")
-            case (.server, "57"), (.server, "08"), (.server, "53"):
-                // The server shutting down or restarting, a lost connection, or out of
-                // resources (too many connections): unavailable, as a refused connect.
-                return .unavailable("PostgreSQL at \(server): \(message ?? state) (\(state))")
             case (.server, _):
                 return .internal("PostgreSQL at \(server): \(message ?? state) (\(state))")
             case (.sslUnsupported, _):

@@ -151,23 +151,17 @@ private struct QuoteKey: Hashable {
 }
 
 extension PostgresStore: ProviderBudgetStore {
-    static let providerColumns = "provider, last_success_at, last_error_at, last_error, consecutive_failures, blocked_until, blocked_reason"
-    typealias ProviderColumns = (String, Int64?, Int64?, String?, Int, Int64?, String?)
-
-    static func providerState(_ row: ProviderColumns) -> ProviderStateRecord {
-        ProviderStateRecord(
-            provider: row.0, lastSuccessAt: row.1.map(Date.init(milliseconds:)), lastErrorAt: row.2.map(Date.init(milliseconds:)),
-            lastError: row.3, consecutiveFailures: row.4, blockedUntil: row.5.map(Date.init(milliseconds:)), blockedReason: row.6)
-    }
-
     public func providerStates() throws(StockwatchError) -> [ProviderStateRecord] {
         try read { db in
-            try await db.rows("SELECT \(unescaped: Self.providerColumns) FROM provider_state", ProviderColumns.self).map(Self.providerState)
+            try await db.rows("""
+                SELECT provider, last_success_at, last_error_at, last_error, consecutive_failures, blocked_until, blocked_reason FROM provider_state
+                """, (String, Int64?, Int64?, String?, Int, Int64?, String?).self
+            ).map {
+                ProviderStateRecord(
+                    provider: $0.0, lastSuccessAt: $0.1.map(Date.init(milliseconds:)), lastErrorAt: $0.2.map(Date.init(milliseconds:)),
+                    lastError: $0.3, consecutiveFailures: $0.4, blockedUntil: $0.5.map(Date.init(milliseconds:)), blockedReason: $0.6)
+            }
         }
-    }
-
-    public func claimProvider(_ provider: String) throws(StockwatchError) -> (any RunLease)? {
-        try Self.claim(provider, with: runLock)
     }
 }
 

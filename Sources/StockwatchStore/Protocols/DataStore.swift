@@ -14,6 +14,18 @@ public protocol DataStore: AccountStore, AlertStore, QuoteStore, EvaluationStore
     func runLock(name: String, holder: String) throws(StockwatchError) -> any RunLease
 }
 
+extension DataStore {
+    /// A provider's claim is the run lock named after it, on both backends.
+    public func claimProvider(_ provider: String) throws(StockwatchError) -> (any RunLease)? {
+        do {
+            return try runLock(name: "fetch-\(provider)", holder: "fetch")
+        } catch {
+            if case .temporary = error { return nil }
+            throw error
+        }
+    }
+}
+
 /// A held `DataStore.runLock`.
 public protocol RunLease: Sendable {
     func release()

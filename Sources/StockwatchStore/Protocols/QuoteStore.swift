@@ -68,17 +68,3 @@ public protocol AccessTokenStore: Sendable {
     /// Every cached token's expiry, by account.
     func accessTokenExpiries() throws(StockwatchError) -> [String: Date]
 }
-
-extension ProviderBudgetStore {
-    /// A provider's claim as a run lock named after it; nil while another run holds it.
-    static func claim(
-        _ provider: String, with runLock: (_ name: String, _ holder: String) throws(StockwatchError) -> any RunLease
-    ) throws(StockwatchError) -> (any RunLease)? {
-        do {
-            return try runLock("fetch-\(provider)", "fetch")
-        } catch {
-            if case .temporary = error { return nil }
-            throw error
-        }
-    }
-}

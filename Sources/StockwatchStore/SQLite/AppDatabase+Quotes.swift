@@ -113,10 +113,6 @@ extension AppDatabase: ProviderBudgetStore {
     public func providerStates() throws(StockwatchError) -> [ProviderStateRecord] {
         try read { db in try ProviderStateRecord.fetchAll(db) }
     }
-
-    public func claimProvider(_ provider: String) throws(StockwatchError) -> (any RunLease)? {
-        try Self.claim(provider, with: runLock)
-    }
 }
 
 extension AppDatabase: AccessTokenStore {
