@@ -46,6 +46,11 @@ public struct APIServer: Sendable {
         watchdog.startDeadline(after: .seconds(30), exitStatus: StockwatchError.unavailable("").exitStatus.rawValue,
                                              message: "cannot listen on \(listen): serve did not start within 30 s")
         let hub = StreamHub(history: HistoryService(database: database), maxConnectionsPerUser: config.serve.maxConnectionsPerUser, pollInterval: pollInterval, logger: logger)
+        do {
+            try await hub.start()
+        } catch {
+            throw Self.translate(error, listen: listen)
+        }
         let streamResponder = streamRouter(hub: hub).buildResponder()
         let database = self.database
         let peers = PeerConnections(limit: config.serve.maxConnectionsPerAddress)

@@ -45,6 +45,8 @@ actor StreamHub: Service {
     private var newestStreamed: [String: Date] = [:]
     private var nextClientID = 1
     private var position: StreamPosition?
+    private var watch: (any StoreWatch)?
+    private let bell = Bell()
     private var lastTokenCheck = ContinuousClock.now
 
     init(history: HistoryService, maxConnectionsPerUser: Int, pollInterval: Duration? = nil, logger: Logger = Logger(label: "stockwatch.serve")) {
@@ -54,15 +56,24 @@ actor StreamHub: Service {
         self.logger = logger
     }
 
+    /// Listens for commits, then reads where the stream starts: what commits after this
+    /// streams. `APIServer` calls it before it listens, so that no client can subscribe
+    /// before the start and miss a quote committed in between; `run` calls it if not.
+    func start() async throws {
+        guard position == nil else { return }
+        let history = self.history
+        let bell = self.bell
+        // Listening before the start is read: what commits after it rings.
+        watch = try await history.watchStream { bell.ring() }
+        position = try await blocking { try history.streamStart() }
+    }
+
     /// Polls until graceful shutdown or cancellation, then ends every client's stream.
     func run() async throws {
-        let history = self.history
-        let bell = Bell()
-        // Listening before the start is read: what commits after it rings.
-        let watch = try await history.watchStream { bell.ring() }
+        try await start()
         defer { watch?.stop() }
+        let bell = self.bell
         let interval = pollInterval ?? (watch == nil ? .milliseconds(100) : .seconds(1))
-        position = try await blocking { try history.streamStart() }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 var more = false

@@ -129,6 +129,7 @@ struct StreamHubPostgresTests {
         for index in 0..<2 {
             let store = try await Task.detached { try PostgresStore(location, connections: .pool(maximum: 2)) }.value
             let hub = StreamHub(history: HistoryService(database: store), maxConnectionsPerUser: 2, pollInterval: .seconds(60))
+            try await hub.start()
             runs.append(Task { try await hub.run() })
             let client = try #require(await hub.register(AuthenticatedUser(id: alice.id, name: "alice", tokenHash: APIToken.hash("sw_alice"))))
             _ = await hub.subscribe(client.id, to: ["AAPL"], limit: 10)
@@ -144,7 +145,7 @@ struct StreamHubPostgresTests {
             }
             return false
         }
-        // Both hubs listen once their start is read; a quote before that would not stream.
+        // As serve does, each hub has read where its stream starts before a client came.
         try await waitForListeners(location) { $0 == 2 }
         let started = ContinuousClock.now
         _ = try writer.addQuotes([QuoteJSON(symbol: "AAPL", price: 101, provider: "stooq", observedAt: now)], fetchedAt: now)
