@@ -225,7 +225,7 @@ public final class PostgresStore: DataStore, Sendable {
                 try? await connection.close()
                 throw refusal
             }
-            return PostgresRunLock(connection: connection)
+            return PostgresRunLock(connection: connection, key: key)
         }
     }
 
@@ -271,13 +271,24 @@ final class SessionRunLock: RunLease, Sendable {
 
 final class PostgresRunLock: RunLease, Sendable {
     let connection: PostgresConnection
-    init(connection: PostgresConnection) { self.connection = connection }
-    /// Closing the session releases its advisory locks. Waits for the close (on a
-    /// semaphore: the caller may be on an event loop, where NIO forbids `wait()`).
+    let key: Int64
+    init(connection: PostgresConnection, key: Int64) {
+        self.connection = connection
+        self.key = key
+    }
+    /// Unlocks, then closes the session. Closing alone would release the lock only when
+    /// the server's backend notices and exits, a moment after: a claim right after this
+    /// returned could still find it held. Waits on a semaphore: the caller may be on an
+    /// event loop, where NIO forbids `wait()`.
     func release() {
-        let closed = DispatchSemaphore(value: 0)
-        connection.close().whenComplete { _ in closed.signal() }
-        closed.wait()
+        let done = DispatchSemaphore(value: 0)
+        let connection = connection, key = key
+        Task {
+            _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: PostgresDatabase.logger)
+            try? await connection.close()
+            done.signal()
+        }
+        done.wait()
     }
 }
 
