@@ -251,8 +251,14 @@ extension NotificationJSON {
 
 public struct NotificationJSON: Encodable, Sendable {
 
-    public init(id: Int64, alertId: Int64? = nil, user: String, symbol: String, price: Double, observedAt: Date, message: String, createdAt: Date, deliveries: [DeliveryJSON]) {
+    public init(
+        id: Int64, alertId: Int64? = nil, user: String, symbol: String, price: Double, observedAt: Date, message: String, createdAt: Date, deliveries: [DeliveryJSON],
+        state: NotificationState = .unread, stateChangedAt: Date? = nil, stateDeviceId: Int64? = nil
+    ) {
         self.id = id
+        self.state = state
+        self.stateChangedAt = stateChangedAt
+        self.stateDeviceId = stateDeviceId
         self.alertId = alertId
         self.user = user
         self.symbol = symbol
@@ -271,12 +277,18 @@ public struct NotificationJSON: Encodable, Sendable {
     public var message: String
     public var createdAt: Date
     public var deliveries: [DeliveryJSON]
+    public var state: NotificationState
+    /// When and from which of the user's devices the app last changed `state`.
+    public var stateChangedAt: Date?
+    public var stateDeviceId: Int64?
 
     enum CodingKeys: String, CodingKey {
-        case id, user, symbol, price, message, deliveries
+        case id, user, symbol, price, message, deliveries, state
         case alertId = "alert_id"
         case observedAt = "observed_at"
         case createdAt = "created_at"
+        case stateChangedAt = "state_changed_at"
+        case stateDeviceId = "state_device_id"
     }
 
     /// The receivers' object (webhook, exec, stream) plus what history adds.
@@ -286,5 +298,8 @@ public struct NotificationJSON: Encodable, Sendable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(createdAt, forKey: .createdAt)
         try c.encode(deliveries, forKey: .deliveries)
+        try c.encode(state, forKey: .state)
+        try c.encodeIfPresent(stateChangedAt, forKey: .stateChangedAt)
+        try c.encodeIfPresent(stateDeviceId, forKey: .stateDeviceId)
     }
 }

@@ -120,7 +120,7 @@ struct APIRoutes: Sendable {
         return try json(await blocking { try history.latestQuotes(symbols: wanted) })
     }
 
-    /// `?since=TIME&limit=N&before=ID`: this user's notifications, newest first, as
+    /// `?since=TIME&state=unread&limit=N&before=ID`: this user's notifications, newest first, as
     /// `history --json` with app-level delivery reasons.
     func notifications(_ request: Request, user: AuthenticatedUser) async throws -> Response {
         let page = try Page(request, cursor: "before")
@@ -133,9 +133,65 @@ struct APIRoutes: Sendable {
             }
             filter.since = date
         }
+        if let text = request.uri.queryParameters["state"].map(String.init) {
+            guard let state = NotificationState(rawValue: text) else {
+                throw StockwatchError.invalidValue(option: "state", value: text, reason: "one of unread, read, dismissed")
+            }
+            filter.state = state
+        }
         let history = self.history, query = filter
         let list = try await blocking { try history.notifications(query).map(\.forApp) }
         return try json(list, next: page.next(after: list.last?.id, count: list.count, request: request))
+    }
+
+    func unreadCount(user: AuthenticatedUser) async throws -> Response {
+        let history = self.history
+        return try json(["unread": await blocking { try history.unreadCount(userID: user.id) }])
+    }
+
+    struct MarkBody: Decodable {
+        var ids: [Int64]?
+        var upTo: Int64?
+        var deviceID: Int64?
+        enum CodingKeys: String, CodingKey { case ids, upTo = "up_to", deviceID = "device_id" }
+
+        /// A key given as null is refused, not taken as absent.
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if c.contains(.ids) { ids = try c.decode([Int64].self, forKey: .ids) }
+            if c.contains(.upTo) { upTo = try c.decode(Int64.self, forKey: .upTo) }
+            if c.contains(.deviceID) { deviceID = try c.decode(Int64.self, forKey: .deviceID) }
+        }
+    }
+
+    struct MarkAnswer: Encodable {
+        var state: NotificationState
+        var ids: [Int64]
+        var unread: Int
+    }
+
+    /// `{"ids": [...]}` or `{"up_to": ID}`, with the `device_id` it was done on if the app
+    /// knows it: answers the ids that changed and the unread count after, and the stream
+    /// tells the user's connections.
+    func markNotifications(_ request: Request, as state: NotificationState, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
+        let body = try await Self.decode(MarkBody.self, from: request, allowedKeys: ["ids", "up_to", "device_id"])
+        let selection: NotificationSelection
+        switch (body.ids, body.upTo) {
+        case (let ids?, nil):
+            guard (1...Self.maximumLimit).contains(ids.count) else {
+                throw StockwatchError.invalidValue(option: "ids", value: "\(ids.count) ids", reason: "give 1 to \(Self.maximumLimit) ids, or up_to")
+            }
+            selection = .ids(ids)
+        case (nil, let upTo?): selection = .upTo(upTo)
+        default: throw StockwatchError.usage("request body: give either ids or up_to")
+        }
+        let history = self.history
+        let answer = try await blocking {
+            let changed = try history.mark(selection, as: state, userID: user.id, deviceID: body.deviceID)
+            return MarkAnswer(state: state, ids: changed, unread: try history.unreadCount(userID: user.id))
+        }
+        return try json(answer)
     }
 
     /// `limit` (1 to `maximumLimit`, default 100) and a cursor (an id) of a list route.

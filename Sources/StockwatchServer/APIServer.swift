@@ -119,7 +119,8 @@ public struct APIServer: Sendable {
         ("/healthz", ["GET"]), ("/v1/alerts", ["GET", "POST"]), ("/v1/alerts/{id}", ["GET", "DELETE"]),
         ("/v1/alerts/{id}/pause", ["POST"]), ("/v1/alerts/{id}/resume", ["POST"]),
         ("/v1/devices", ["GET", "POST"]), ("/v1/devices/{id}", ["DELETE"]), ("/v1/quotes", ["GET"]),
-        ("/v1/notifications", ["GET"]), ("/v1/stream", ["GET"]),
+        ("/v1/notifications", ["GET"]), ("/v1/notifications/unread_count", ["GET"]), ("/v1/notifications/read", ["POST"]),
+        ("/v1/notifications/dismiss", ["POST"]), ("/v1/stream", ["GET"]),
     ]
 
     /// The methods of the route `path` matches ({id} matches any one segment); none when
@@ -155,6 +156,9 @@ public struct APIServer: Sendable {
         v1.delete("devices/:id") { _, context in try await routes.removeDevice(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
         v1.get("quotes") { request, _ in try await routes.quotes(request) }
         v1.get("notifications") { request, context in try await routes.notifications(request, user: context.requireUser()) }
+        v1.get("notifications/unread_count") { _, context in try await routes.unreadCount(user: context.requireUser()) }
+        v1.post("notifications/read") { request, context in try await routes.markNotifications(request, as: .read, user: context.requireUser()) }
+        v1.post("notifications/dismiss") { request, context in try await routes.markNotifications(request, as: .dismissed, user: context.requireUser()) }
         // Reached by an authenticated request that is not a WebSocket upgrade.
         v1.get("stream") { request, _ -> Response in
             if let problem = request.headers[HTTPField.Name(StreamUpgradeGate.problemHeader)!] { throw APIError.badUpgrade(problem) }

@@ -135,6 +135,12 @@ enum StreamMessage {
         JSONOutput.encode(Typed(type: "notification", body: notification.forApp))
     }
 
+    /// Some of the user's notifications were read or dismissed (on this phone or another).
+    static func notificationState(_ change: NotificationStateChange) -> String {
+        struct Body: Encodable { let ids: [Int64]; let state: NotificationState }
+        return JSONOutput.encode(Typed(type: "notification_state", body: Body(ids: change.ids, state: change.state)))
+    }
+
     static func subscribed(_ symbols: [String]) -> String {
         JSONOutput.encode(Typed(type: "subscribed", body: ["symbols": symbols]))
     }

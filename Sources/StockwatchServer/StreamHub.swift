@@ -6,8 +6,8 @@ import ServiceLifecycle
 import StockwatchCore
 import StockwatchStore
 
-/// The one reader behind every WebSocket client: it reads the quotes and notifications
-/// that other processes committed, in commit order (`StreamStore`), and fans each out to
+/// The one reader behind every WebSocket client: it reads the quotes, notifications and
+/// notification state changes that other processes (or this one's API) committed, in commit order (`StreamStore`), and fans each out to
 /// the clients that want it. On PostgreSQL it reads when a commit's NOTIFY wakes it (and
 /// every second besides, and after its listening connection comes back); on SQLite it
 /// polls. Short read transactions never hold a snapshot open, so WAL checkpoints of the
@@ -194,6 +194,11 @@ actor StreamHub: Service {
         for (userID, notification) in batch.notifications {
             guard let ids = clientsOfUser[userID] else { continue }
             let text = StreamMessage.notification(notification)
+            for id in ids { send(text, to: id) }
+        }
+        for change in batch.stateChanges {
+            guard let ids = clientsOfUser[change.userID] else { continue }
+            let text = StreamMessage.notificationState(change)
             for id in ids { send(text, to: id) }
         }
         return batch.more

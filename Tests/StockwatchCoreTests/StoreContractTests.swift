@@ -59,7 +59,7 @@ import Testing
     }
 
     /// Runs `body` with a new store in its own temporary folder, removed afterwards.
-    private func withStore(_ backend: Backend, _ body: (any DataStore) async throws -> Void) async throws {
+    func withStore(_ backend: Backend, _ body: (any DataStore) async throws -> Void) async throws {
         let scratch = NSTemporaryDirectory() + "stockwatch-contract-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }

@@ -12,7 +12,7 @@ import StockwatchModel
 /// It implements the subset of JSON Schema (2020-12, as in OpenAPI 3.1) the document uses:
 /// `$ref`, `type` (also arrays such as `[string, "null"]`), `enum`, `required`, `properties`,
 /// `additionalProperties`, `items`, `minItems`/`maxItems`, `minLength`/`maxLength`, `pattern`,
-/// `minimum`/`maximum` and their exclusive forms. Annotations (`description`, `format`,
+/// `minimum`/`maximum` and their exclusive forms, and `oneOf`. Annotations (`description`, `format`,
 /// `default`, ...) are ignored; any other keyword is reported as unsupported rather than
 /// silently passed, so the document cannot promise more than this checks.
 enum OpenAPI {
@@ -256,7 +256,7 @@ enum OpenAPI {
     /// Keywords this validator checks.
     static let assertions: Set<String> = [
         "$ref", "type", "enum", "required", "properties", "additionalProperties", "items", "minItems", "maxItems",
-        "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+        "minLength", "maxLength", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "oneOf",
     ]
 
     /// Throws one `Failure` listing every way `instance` fails `schema`.
@@ -295,6 +295,20 @@ enum OpenAPI {
             guard instance.typeNames.contains(where: allowed.contains) else {
                 failures.append("\(path): expected \(allowed.joined(separator: " or ")), found \(instance.typeNames[0]) \(instance)")
                 return
+            }
+        }
+
+        if let alternatives = keywords["oneOf"] {
+            guard let schemas = alternatives.array, !schemas.isEmpty else { throw Failure("\(location)/oneOf must be a non-empty array") }
+            var matching = 0
+            var reasons: [String] = []
+            for (index, alternative) in schemas.enumerated() {
+                var own: [String] = []
+                try check(instance, path: path, schema: alternative, location: "\(location)/oneOf/\(index)", document: document, failures: &own, depth: depth + 1)
+                if own.isEmpty { matching += 1 } else { reasons += own }
+            }
+            if matching != 1 {
+                failures.append("\(path): matches \(matching) of the \(schemas.count) oneOf schemas, not exactly one" + (matching == 0 ? " (\(reasons.joined(separator: "; ")))" : ""))
             }
         }
 
@@ -427,6 +441,7 @@ enum OpenAPI {
             }
             for (name, property) in keywords["properties"]?.object ?? [:] { walkSchema(property, "\(location)/properties/\(name)") }
             if let items = keywords["items"] { walkSchema(items, "\(location)/items") }
+            for (index, alternative) in (keywords["oneOf"]?.array ?? []).enumerated() { walkSchema(alternative, "\(location)/oneOf/\(index)") }
             if let additional = keywords["additionalProperties"], additional.object != nil { walkSchema(additional, "\(location)/additionalProperties") }
         }
         func walk(_ node: Node, _ pointer: String) {
@@ -499,7 +514,8 @@ private extension Double {
             "GET /v1/alerts", "POST /v1/alerts", "GET /v1/alerts/{id}", "DELETE /v1/alerts/{id}",
             "POST /v1/alerts/{id}/pause", "POST /v1/alerts/{id}/resume",
             "GET /v1/devices", "POST /v1/devices", "DELETE /v1/devices/{id}",
-            "GET /v1/quotes", "GET /v1/notifications", "GET /v1/stream",
+            "GET /v1/quotes", "GET /v1/notifications", "GET /v1/notifications/unread_count",
+            "POST /v1/notifications/read", "POST /v1/notifications/dismiss", "GET /v1/stream",
         ]
         let operations = try OpenAPI.operations(in: document)
         #expect(operations == expected)
@@ -580,6 +596,13 @@ private extension Double {
         try OpenAPI.validate(Data(#"{"observed_at":"2026-11-25T14:04:59Z","price":160,"provider":"file","symbol":"AAPL","type":"quote"}"#.utf8), schema: "StreamQuote")
         #expect(throws: OpenAPI.Failure.self) {
             try OpenAPI.validate(Data(#"{"price":160,"provider":"file","symbol":"AAPL","type":"quote"}"#.utf8), schema: "StreamQuote")
+        }
+
+        // oneOf: exactly one alternative.
+        try OpenAPI.validate(Data(#"{"ids":[1],"device_id":2}"#.utf8), schema: "NotificationSelection")
+        try OpenAPI.validate(Data(#"{"up_to":9}"#.utf8), schema: "NotificationSelection")
+        for body in [#"{"ids":[1],"up_to":9}"#, #"{"device_id":2}"#, #"{"ids":null}"#, "{}"] {
+            #expect(throws: OpenAPI.Failure.self, "\(body)") { try OpenAPI.validate(Data(body.utf8), schema: "NotificationSelection") }
         }
     }
 }

@@ -4,9 +4,9 @@ import StockwatchStore
 
 /// What has happened: notifications (newest first, with their deliveries) and stored quotes.
 public struct HistoryService: Sendable {
-    let database: any OutboxStore & QuoteStore & AccountStore & StreamStore
+    let database: any OutboxStore & QuoteStore & AccountStore & StreamStore & NotificationStateStore
 
-    public init(database: any OutboxStore & QuoteStore & AccountStore & StreamStore) { self.database = database }
+    public init(database: any OutboxStore & QuoteStore & AccountStore & StreamStore & NotificationStateStore) { self.database = database }
 
     /// Which notifications to list (the symbol as typed; it is made canonical here).
     public typealias Filter = NotificationQuery
@@ -16,6 +16,20 @@ public struct HistoryService: Sendable {
         query.symbol = try filter.symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
         return try database.notifications(query)
     }
+
+    /// The app read or dismissed some of its user's notifications: the ids that moved, the
+    /// others were there already (see `NotificationState.movesFrom`).
+    public func mark(_ selection: NotificationSelection, as state: NotificationState, userID: Int64, deviceID: Int64?, now: Date = Date()) throws(StockwatchError) -> [Int64] {
+        if case .ids(let ids) = selection, ids.isEmpty {
+            throw StockwatchError.invalidValue(option: "ids", value: "[]", reason: "name at least one notification")
+        }
+        guard state != .unread else {
+            throw StockwatchError.invalidValue(option: "state", value: state.rawValue, reason: "a notification can be marked read or dismissed")
+        }
+        return try database.setNotificationState(userID: userID, selection, to: state, deviceID: deviceID, now: now)
+    }
+
+    public func unreadCount(userID: Int64) throws(StockwatchError) -> Int { try database.unreadCount(userID: userID) }
 
     /// Where a stream that starts now starts: after everything committed so far.
     public func streamStart() throws(StockwatchError) -> StreamPosition { try database.streamStart() }

@@ -77,7 +77,7 @@ struct CopyTable: Sendable {
         ]),
         CopyTable(name: "notifications", columns: [
             ("id", .int), ("alert_id", .int), ("user_id", .int), ("quote_id", .int), ("symbol", .text), ("price", .real),
-            ("observed_at", .int), ("message", .text), ("created_at", .int),
+            ("observed_at", .int), ("message", .text), ("created_at", .int), ("state", .text), ("state_changed_at", .int), ("state_device_id", .int),
         ]),
         CopyTable(name: "deliveries", columns: [
             ("id", .int), ("notification_id", .int), ("channel", .text), ("target", .text), ("device_id", .int), ("status", .text),

@@ -178,5 +178,24 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // The app's read and dismissed, on the row (a notification has one state), and the
+        // changes, logged for serve like new rows so that every instance tells the user's
+        // other phones. The constant default adds the column without rewriting the table.
+        ("v4-notification-state", [
+            "ALTER TABLE notifications ADD COLUMN state TEXT NOT NULL DEFAULT 'unread' CHECK (state IN ('unread', 'read', 'dismissed'))",
+            "ALTER TABLE notifications ADD COLUMN state_changed_at BIGINT",
+            "ALTER TABLE notifications ADD COLUMN state_device_id BIGINT REFERENCES devices(id) ON DELETE SET NULL",
+            "CREATE INDEX notifications_state_device ON notifications(state_device_id) WHERE state_device_id IS NOT NULL",
+            """
+            CREATE TABLE notification_state_changes (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                state TEXT NOT NULL CHECK (state IN ('read', 'dismissed')),
+                notification_ids BIGINT[] NOT NULL,
+                changed_at BIGINT NOT NULL CHECK (changed_at >= 0)
+            )
+            """,
+            "ALTER TABLE stream_log ADD COLUMN state_change_ids BIGINT[] NOT NULL DEFAULT '{}'",
+        ]),
     ]
 }

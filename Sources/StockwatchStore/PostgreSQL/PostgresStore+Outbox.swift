@@ -202,11 +202,11 @@ extension PostgresStore: OutboxStore {
         try read { db in
             let since = query.since?.milliseconds
             let rows = try await db.rows("""
-                SELECT n.id, n.alert_id, n.user_id, u.name, n.symbol, n.price, n.observed_at, n.message, n.created_at
+                SELECT n.id, n.alert_id, n.user_id, u.name, n.symbol, n.price, n.observed_at, n.message, n.created_at, n.state, n.state_changed_at, n.state_device_id
                 FROM notifications n JOIN users u ON u.id = n.user_id
                 WHERE (\(query.beforeID)::BIGINT IS NULL OR n.id < \(query.beforeID)) AND (\(query.symbol)::TEXT IS NULL OR n.symbol = \(query.symbol))
                   AND (\(query.alertID)::BIGINT IS NULL OR n.alert_id = \(query.alertID)) AND (\(since)::BIGINT IS NULL OR n.created_at >= \(since))
-                  AND (\(query.userID)::BIGINT IS NULL OR n.user_id = \(query.userID))
+                  AND (\(query.userID)::BIGINT IS NULL OR n.user_id = \(query.userID)) AND (\(query.state?.rawValue)::TEXT IS NULL OR n.state = \(query.state?.rawValue))
                 ORDER BY CASE WHEN \(query.beforeID)::BIGINT IS NULL THEN n.created_at END DESC, n.id DESC
                 LIMIT \(Int64(query.limit))
                 """, NotificationColumns.self)
@@ -214,7 +214,7 @@ extension PostgresStore: OutboxStore {
         }
     }
 
-    typealias NotificationColumns = (Int64, Int64?, Int64, String, String, Double, Int64, String, Int64)
+    typealias NotificationColumns = (Int64, Int64?, Int64, String, String, Double, Int64, String, Int64, String, Int64?, Int64?)
 
     /// Notifications with their deliveries, in the rows' order.
     static func json(_ rows: [NotificationColumns], _ db: PostgresConnection) async throws -> [(userID: Int64, notification: NotificationJSON)] {
@@ -228,10 +228,11 @@ extension PostgresStore: OutboxStore {
             deliveries[notification, default: []].append(
                 DeliveryJSON(id: id, notificationId: notification, channel: channel, target: target, status: status, attempts: attempts, error: error))
         }
-        return rows.map { id, alertID, userID, user, symbol, price, observed, message, created in
+        return rows.map { id, alertID, userID, user, symbol, price, observed, message, created, state, stateChanged, stateDevice in
             (userID, NotificationJSON(
                 id: id, alertId: alertID, user: user, symbol: symbol, price: price, observedAt: Date(milliseconds: observed),
-                message: message, createdAt: Date(milliseconds: created), deliveries: deliveries[id] ?? []))
+                message: message, createdAt: Date(milliseconds: created), deliveries: deliveries[id] ?? [],
+                state: NotificationState(rawValue: state) ?? .unread, stateChangedAt: stateChanged.map(Date.init(milliseconds:)), stateDeviceId: stateDevice))
         }
     }
 }

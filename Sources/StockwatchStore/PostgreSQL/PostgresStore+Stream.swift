@@ -19,20 +19,21 @@ extension PostgresStore: StreamStore {
     static let streamLogRetention: Int64 = 86_400_000
 
     /// Inside a writing transaction, as its last statement: the lock is held until commit.
-    static func logForStream(_ db: PostgresConnection, quotes: [Int64] = [], notifications: [Int64] = [], now: Date) async throws {
-        guard !quotes.isEmpty || !notifications.isEmpty else { return }
+    static func logForStream(_ db: PostgresConnection, quotes: [Int64] = [], notifications: [Int64] = [], stateChanges: [Int64] = [], now: Date) async throws {
+        guard !quotes.isEmpty || !notifications.isEmpty || !stateChanges.isEmpty else { return }
         try await db.execute("SELECT pg_advisory_xact_lock(\(evaluateLockClass), \(streamLock))")
         // The payload is the entry's number only (far under NOTIFY's 8,000 bytes).
         try await db.execute("""
             WITH entry AS (
-                INSERT INTO stream_log (quote_ids, notification_ids, committed_at)
-                VALUES (\(quotes)::BIGINT[], \(notifications)::BIGINT[], \(now.milliseconds)) RETURNING seq)
+                INSERT INTO stream_log (quote_ids, notification_ids, state_change_ids, committed_at)
+                VALUES (\(quotes)::BIGINT[], \(notifications)::BIGINT[], \(stateChanges)::BIGINT[], \(now.milliseconds)) RETURNING seq)
             SELECT pg_notify(\(streamChannel), seq::TEXT) FROM entry
             """)
     }
 
     static func pruneStreamLog(_ db: PostgresConnection, now: Date) async throws {
         try await db.execute("DELETE FROM stream_log WHERE committed_at < \(now.milliseconds - streamLogRetention)")
+        try await db.execute("DELETE FROM notification_state_changes WHERE changed_at < \(now.milliseconds - streamLogRetention)")
     }
 
     public func streamStart() throws(StockwatchError) -> StreamPosition {
@@ -43,19 +44,20 @@ extension PostgresStore: StreamStore {
         guard case .commit(let after) = position else { return StreamBatch(position: try streamStart()) }
         return try read { db in
             let entries = try await db.rows("""
-                SELECT seq, quote_ids, notification_ids FROM stream_log WHERE seq > \(after) ORDER BY seq LIMIT 1000
-                """, (Int64, [Int64], [Int64]).self)
+                SELECT seq, quote_ids, notification_ids, state_change_ids FROM stream_log WHERE seq > \(after) ORDER BY seq LIMIT 1000
+                """, (Int64, [Int64], [Int64], [Int64]).self)
             var batch = StreamBatch(position: position)
-            var quoteIDs: [Int64] = [], notificationIDs: [Int64] = []
-            for (seq, quotes, notifications) in entries {
+            var quoteIDs: [Int64] = [], notificationIDs: [Int64] = [], changeIDs: [Int64] = []
+            for (seq, quotes, notifications, changes) in entries {
                 // A whole entry at least, then only while under the limit.
-                let taken = quoteIDs.count + notificationIDs.count
-                if taken > 0, taken + quotes.count + notifications.count > limit {
+                let taken = quoteIDs.count + notificationIDs.count + changeIDs.count
+                if taken > 0, taken + quotes.count + notifications.count + changes.count > limit {
                     batch.more = true
                     break
                 }
                 quoteIDs += quotes
                 notificationIDs += notifications
+                changeIDs += changes
                 batch.position = .commit(seq)
             }
             if entries.count == 1000 { batch.more = true }
@@ -67,11 +69,17 @@ extension PostgresStore: StreamStore {
             }
             if !notificationIDs.isEmpty {
                 let rows = try await db.rows("""
-                    SELECT n.id, n.alert_id, n.user_id, u.name, n.symbol, n.price, n.observed_at, n.message, n.created_at
+                    SELECT n.id, n.alert_id, n.user_id, u.name, n.symbol, n.price, n.observed_at, n.message, n.created_at, n.state, n.state_changed_at, n.state_device_id
                     FROM notifications n JOIN users u ON u.id = n.user_id
                     WHERE n.id = ANY(\(notificationIDs)) ORDER BY n.id
                     """, NotificationColumns.self)
                 batch.notifications = try await Self.json(rows, db)
+            }
+            if !changeIDs.isEmpty {
+                batch.stateChanges = try await db.rows("""
+                    SELECT user_id, state, notification_ids FROM notification_state_changes WHERE id = ANY(\(changeIDs)) ORDER BY id
+                    """, (Int64, String, [Int64]).self
+                ).map { NotificationStateChange(userID: $0.0, ids: $0.2, state: NotificationState(rawValue: $0.1) ?? .read) }
             }
             return batch
         }

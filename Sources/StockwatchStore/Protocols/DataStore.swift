@@ -5,7 +5,7 @@ import StockwatchModel
 /// these protocols; each implementation (`AppDatabase` on SQLite, `PostgresStore` on
 /// PostgreSQL) holds every statement it runs and makes each method one transaction. `StoreContractTests` checks
 /// an implementation through the protocols alone.
-public protocol DataStore: AccountStore, AlertStore, QuoteStore, EvaluationStore, OutboxStore, ProviderBudgetStore, AccessTokenStore, HealthStore, StreamStore {
+public protocol DataStore: AccountStore, AlertStore, QuoteStore, EvaluationStore, OutboxStore, ProviderBudgetStore, AccessTokenStore, HealthStore, StreamStore, NotificationStateStore {
     /// Where the data lives (a file path, or a URL without its password), for messages and `status`.
     var location: String { get }
     /// An exclusive lock held until released or until the process dies: on SQLite a

@@ -28,8 +28,10 @@ public struct NotificationQuery: Sendable {
     public var userID: Int64?
     /// Only notifications with a smaller id, ordered by id, newest first (the API's cursor).
     public var beforeID: Int64?
+    public var state: NotificationState?
     public var limit: Int
-    public init(symbol: String? = nil, alertID: Int64? = nil, since: Date? = nil, userID: Int64? = nil, beforeID: Int64? = nil, limit: Int = 100) {
+    public init(symbol: String? = nil, alertID: Int64? = nil, since: Date? = nil, userID: Int64? = nil, beforeID: Int64? = nil, state: NotificationState? = nil, limit: Int = 100) {
+        self.state = state
         self.symbol = symbol
         self.alertID = alertID
         self.since = since

@@ -196,6 +196,7 @@ extension AppDatabase: OutboxStore {
             if let alertID = query.alertID { request = request.filter(Column("alert_id") == alertID) }
             if let since = query.since { request = request.filter(Column("created_at") >= since.milliseconds) }
             if let userID = query.userID { request = request.owned(by: userID) }
+            if let state = query.state { request = request.filter(Column("state") == state.rawValue) }
             return try Self.json(request.fetchAll(db), in: db)
         }
     }
@@ -211,7 +212,8 @@ extension AppDatabase: OutboxStore {
                 observedAt: n.observedAt, message: n.message, createdAt: n.createdAt,
                 deliveries: (byNotification[n.id!] ?? []).map {
                     DeliveryJSON(id: $0.id!, notificationId: $0.notificationId, channel: $0.channel, target: $0.target, status: $0.status, attempts: $0.attempts, error: $0.lastError)
-                })
+                },
+                state: n.state, stateChangedAt: n.stateChangedAt, stateDeviceId: n.stateDeviceId)
         }
     }
 }

@@ -9,6 +9,7 @@ extension AppDatabase: QuoteStore {
             try Self.recordBackoff(db, served: run.served, noData: run.noData, backoffSeconds: run.noDataBackoffSeconds, now: run.now)
             let stored = try Self.insert(run.quotes, fetchedAt: run.now, db)
             try Self.prune(db, retentionSeconds: run.retentionSeconds, now: run.now)
+            try Self.pruneStateChanges(db, now: run.now)
             return stored
         }
     }

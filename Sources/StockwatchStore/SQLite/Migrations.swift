@@ -328,6 +328,23 @@ extension AppDatabase {
                 );
                 """)
         }
+        migrator.registerMigration("v8-notification-state") { db in
+            // The app's read and dismissed, on the row (a notification has one state), and a
+            // day of changes in commit order for `serve` to tell the user's other phones.
+            try db.execute(sql: """
+                ALTER TABLE notifications ADD COLUMN state TEXT NOT NULL DEFAULT 'unread' CHECK (state IN ('unread', 'read', 'dismissed'));
+                ALTER TABLE notifications ADD COLUMN state_changed_at INTEGER;
+                ALTER TABLE notifications ADD COLUMN state_device_id INTEGER REFERENCES devices(id) ON DELETE SET NULL;
+                CREATE INDEX notifications_state_device ON notifications(state_device_id) WHERE state_device_id IS NOT NULL;
+                CREATE TABLE notification_state_changes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    state TEXT NOT NULL CHECK (state IN ('read', 'dismissed')),
+                    notification_ids TEXT NOT NULL CHECK (json_valid(notification_ids) AND json_type(notification_ids) = 'array'),
+                    changed_at INTEGER NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

@@ -164,6 +164,9 @@ public struct NotificationRecord: StoredRecord, Identifiable {
     public var observedAt: Date
     public var message: String
     public var createdAt: Date
+    public var state: NotificationState = .unread
+    public var stateChangedAt: Date?
+    public var stateDeviceId: Int64?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -208,6 +211,7 @@ extension ConditionKind: DatabaseValueConvertible {}
 extension AlertTrigger: DatabaseValueConvertible {}
 extension AlertState: DatabaseValueConvertible {}
 extension DeliveryStatus: DatabaseValueConvertible {}
+extension NotificationState: DatabaseValueConvertible {}
 
 public struct DeliveryRecord: StoredRecord, Identifiable {
     public static let databaseTableName = "deliveries"

@@ -12,6 +12,7 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Only this symbol.", valueName: "symbol")) var symbol: String?
     @Option(name: .customLong("alert"), help: ArgumentHelp("Only notifications of this alert.", valueName: "id")) var alertID: Int64?
     @Option(help: ArgumentHelp("Only since this date or for this long back (24h, 7d).", valueName: "date|duration")) var since: String?
+    @Option(help: ArgumentHelp("Only notifications the app left in this state: unread, read or dismissed.", valueName: "state")) var state: String?
     @Option(help: ArgumentHelp("At most this many rows.", valueName: "n")) var limit: Int = 100
     @OptionGroup var global: GlobalOptions
 
@@ -19,11 +20,16 @@ struct HistoryCommand: ParsableCommand {
 
     func run() throws {
         guard limit > 0 else { throw StockwatchError.invalidValue(option: "--limit", value: "\(limit)", reason: "must be at least 1") }
+        let state = try state.map { (text) throws(StockwatchError) -> NotificationState in
+            guard let state = NotificationState(rawValue: text) else { throw .invalidValue(option: "--state", value: text, reason: "one of unread, read, dismissed") }
+            return state
+        }
         let since = try since.map { (text) throws(StockwatchError) in try ValueParser.since(text, option: "--since", now: Date()) }
         let (database, _) = try global.open()
         let service = HistoryService(database: database)
         if prices {
             if alertID != nil { throw StockwatchError.usage("--alert goes with notifications, not --prices") }
+            if state != nil { throw StockwatchError.usage("--state goes with notifications, not --prices") }
             let quotes = try flagNames(Self.flags) { () throws(StockwatchError) in try service.quotes(symbol: symbol, since: since, limit: limit) }
             if global.json { return Output.json(quotes) }
             Output.table(
@@ -32,14 +38,14 @@ struct HistoryCommand: ParsableCommand {
             return
         }
         let notifications = try flagNames(Self.flags) { () throws(StockwatchError) in
-            try service.notifications(.init(symbol: symbol, alertID: alertID, since: since, limit: limit))
+            try service.notifications(.init(symbol: symbol, alertID: alertID, since: since, state: state, limit: limit))
         }
         if global.json { return Output.json(notifications) }
         Output.table(
-            ["ID", "TIME", "ALERT", "USER", "MESSAGE", "DELIVERIES"],
+            ["ID", "TIME", "ALERT", "USER", "STATE", "MESSAGE", "DELIVERIES"],
             notifications.map { n in
                 let deliveries = n.deliveries.map { "\($0.channel):\($0.status.rawValue)" }.joined(separator: " ")
-                return ["\(n.id)", Output.time(n.createdAt), n.alertId.map(String.init) ?? "-", n.user, n.message, deliveries]
+                return ["\(n.id)", Output.time(n.createdAt), n.alertId.map(String.init) ?? "-", n.user, n.state.rawValue, n.message, deliveries]
             },
             rightAligned: [0, 2])
     }
