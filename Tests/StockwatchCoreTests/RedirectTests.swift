@@ -48,4 +48,30 @@ import TestSupport
         #expect(report.deliveries.first?.error?.contains("HTTP 307, a redirect, which is never followed") == true)
         await hookServer.stop(); await elsewhere.stop()
     }
+
+    /// FCM's token endpoint and its send URL: neither redirect is followed, so neither
+    /// the signed grant nor the bearer token reaches another host; the delivery retries.
+    @Test(arguments: ["token", "send"])
+    func anFCMRedirectIsNotFollowed(_ endpoint: String) async throws {
+        let elsewhere = try await FakeHTTPServer { _ in .json(#"{"access_token":"stolen","expires_in":3600,"token_type":"Bearer"}"#) }
+        let redirector = try await FakeHTTPServer { _ in .respond(status: 302, headers: [("Location", elsewhere.baseURL + "/elsewhere")], body: "") }
+        let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
+        var fixture = try NotifyFixture()
+        try fixture.fcmChannel(fake)
+        let path = fixture.store.folder + "/phone-service-account.json"
+        if endpoint == "token" {
+            try fake.account.write(to: path, tokenURI: redirector.baseURL + "/token")
+        } else {
+            fixture.config.channels["phone"]!.apiBaseURL = redirector.baseURL
+        }
+        let alice = try fixture.user("alice", devices: ["tok-a"])
+        try fixture.notifications(1, user: alice, channels: ["phone"])
+        let report = try await fixture.service().run()
+        #expect(elsewhere.requests.isEmpty)
+        #expect(redirector.requests.count == 1)
+        #expect(fake.messages.isEmpty)
+        #expect(report.deliveries.map(\.status) == [.retry])
+        #expect(report.deliveries.first?.error?.contains("redirect") == true, "\(report.deliveries)")
+        await redirector.stop(); await elsewhere.stop(); await fake.stop()
+    }
 }

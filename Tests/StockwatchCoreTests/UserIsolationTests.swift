@@ -201,6 +201,14 @@ import TestSupport
         let gone = DeliveryJSON(id: 1, notificationId: 1, channel: "phone", target: nil, status: .failed, attempts: 1, error: DeliveryReason.deviceGone)
         #expect(gone.forApp.error == DeliveryReason.deviceGone)
         #expect(DeliveryJSON(id: 1, notificationId: 1, channel: "phone", target: nil, status: .sent, attempts: 1, error: nil).forApp.error == nil)
+
+        // A device deactivated by FCM: the app sees why in its own words, not FCM's
+        // (which name the Firebase project); an active one has no reason either way.
+        let dead = DeviceJSON(id: 1, user: "alice", fcmToken: "tok", active: false, deactivatedReason: "UNREGISTERED (projects/acme-prod/messages)",
+                              createdAt: Date(), updatedAt: Date())
+        #expect(dead.forApp.deactivatedReason == "the push service no longer accepts this device's token")
+        #expect(!(dead.forApp.deactivatedReason ?? "").contains("acme-prod"))
+        #expect(DeviceJSON(id: 2, user: "alice", fcmToken: "tok2", active: true, createdAt: Date(), updatedAt: Date()).forApp.deactivatedReason == nil)
     }
 }
 
