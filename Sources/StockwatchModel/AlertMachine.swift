@@ -12,11 +12,15 @@ public struct AlertMachine: Sendable, Equatable {
     public var state: AlertState
     /// Observed time of the quote that last produced a notification.
     public var lastFiredAt: Int64?
+    /// Quotes observed before this time (ms) notify nothing: a firing then is judged and
+    /// forgotten, as inside a cooldown. A `once` alert is not used up by it.
+    public var snoozedUntil: Int64?
 
     public init(
         condition: Condition, trigger: AlertTrigger = .rearm, cooldownSeconds: Int64 = 0, rearmMarginPercent: Double = 0,
-        state: AlertState = .armed, lastFiredAt: Int64? = nil
+        state: AlertState = .armed, lastFiredAt: Int64? = nil, snoozedUntil: Int64? = nil
     ) {
+        self.snoozedUntil = snoozedUntil
         self.condition = condition
         self.trigger = trigger
         self.cooldownMilliseconds = cooldownSeconds * 1000
@@ -86,6 +90,11 @@ public struct AlertMachine: Sendable, Equatable {
             }
             guard holds else { return .quiet }
             state = .firing
+        }
+        if let until = snoozedUntil, time < until {
+            // Forgotten, not queued; a once alert stays armed for after the snooze.
+            if trigger == .once { state = .armed }
+            return .suppressed
         }
         if let last = lastFiredAt, cooldownMilliseconds > 0, time - last < cooldownMilliseconds {
             return .suppressed

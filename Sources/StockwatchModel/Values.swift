@@ -34,8 +34,9 @@ public struct AlertJSON: Codable, Sendable, Equatable {
     public init(
         id: Int64? = nil, user: String? = nil, symbol: String, condition: ConditionJSON, trigger: AlertTrigger? = nil, cooldownSeconds: Int64? = nil,
         rearmMarginPercent: Double? = nil, channels: [String]? = nil, state: AlertState? = nil, createdAt: Date? = nil, lastFiredAt: Date? = nil,
-        expiresAt: Date? = nil, note: String? = nil
+        expiresAt: Date? = nil, note: String? = nil, snoozedUntil: Date? = nil
     ) {
+        self.snoozedUntil = snoozedUntil
         self.id = id
         self.user = user
         self.symbol = symbol
@@ -64,6 +65,8 @@ public struct AlertJSON: Codable, Sendable, Equatable {
     public var lastFiredAt: Date?
     public var expiresAt: Date?
     public var note: String?
+    /// Until when a firing notifies nothing (`alert snooze`); a past time: no longer.
+    public var snoozedUntil: Date?
 
     enum CodingKeys: String, CodingKey {
         case id, user, symbol, condition, trigger, channels, state, note
@@ -72,6 +75,7 @@ public struct AlertJSON: Codable, Sendable, Equatable {
         case createdAt = "created_at"
         case lastFiredAt = "last_fired_at"
         case expiresAt = "expires_at"
+        case snoozedUntil = "snoozed_until"
     }
 
     /// Every key always present (null when absent), so scripts can rely on the shape.
@@ -90,6 +94,7 @@ public struct AlertJSON: Codable, Sendable, Equatable {
         try c.encode(lastFiredAt, forKey: .lastFiredAt)
         try c.encode(expiresAt, forKey: .expiresAt)
         try c.encode(note, forKey: .note)
+        try c.encode(snoozedUntil, forKey: .snoozedUntil)
     }
 }
 

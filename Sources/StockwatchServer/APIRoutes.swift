@@ -62,6 +62,44 @@ struct APIRoutes: Sendable {
         return try json(await blocking { try alerts.resume(id: id, ownerID: user.id) })
     }
 
+    struct SnoozeBody: Decodable {
+        var until: Date?
+        var seconds: Int64?
+
+        /// A key given as null is refused, not taken as absent.
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if c.contains(.until) { until = try c.decode(Date.self, forKey: .until) }
+            if c.contains(.seconds) { seconds = try c.decode(Int64.self, forKey: .seconds) }
+        }
+        enum CodingKeys: String, CodingKey { case until, seconds }
+    }
+
+    /// From a notification's button: `{"until": TIME}` or `{"seconds": N}`.
+    func snoozeAlert(_ id: Int64, _ request: Request, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
+        let body = try await Self.decode(SnoozeBody.self, from: request, allowedKeys: ["until", "seconds"])
+        let now = Date()
+        let until: Date
+        switch (body.until, body.seconds) {
+        case (let date?, nil): until = date
+        case (nil, let seconds?):
+            guard (1...Int64(AlertService.maximumSnooze)).contains(seconds) else {
+                throw StockwatchError.invalidValue(option: "seconds", value: String(seconds), reason: "a whole number from 1 to \(Int64(AlertService.maximumSnooze)) (a year)")
+            }
+            until = now.addingTimeInterval(TimeInterval(seconds))
+        default: throw StockwatchError.usage("request body: give either until or seconds")
+        }
+        let alerts = self.alerts
+        return try json(await blocking { try alerts.snooze(id: id, until: until, ownerID: user.id, now: now) })
+    }
+
+    func unsnoozeAlert(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
+        let alerts = self.alerts
+        return try json(await blocking { try alerts.snooze(id: id, until: nil, ownerID: user.id) })
+    }
+
     func removeAlert(_ id: Int64, user: AuthenticatedUser) async throws -> Response {
         try await writes.admit(user.id)
         let alerts = self.alerts
@@ -252,7 +290,7 @@ struct APIRoutes: Sendable {
     static let link = HTTPField.Name("Link")!
     static let alertKeys: Set<String> = [
         "id", "user", "symbol", "condition", "trigger", "cooldown_seconds", "rearm_margin_percent", "channels", "state",
-        "created_at", "last_fired_at", "expires_at", "note",
+        "created_at", "last_fired_at", "expires_at", "note", "snoozed_until",
     ]
 
     /// Reads at most `APIServer.maximumBody` bytes (more is 413), refuses keys the object

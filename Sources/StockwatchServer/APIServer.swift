@@ -117,7 +117,7 @@ public struct APIServer: Sendable {
     /// compares the two): a known path asked with another method answers 405 with Allow.
     static let routes: [(path: String, methods: [String])] = [
         ("/healthz", ["GET"]), ("/v1/alerts", ["GET", "POST"]), ("/v1/alerts/{id}", ["GET", "DELETE"]),
-        ("/v1/alerts/{id}/pause", ["POST"]), ("/v1/alerts/{id}/resume", ["POST"]),
+        ("/v1/alerts/{id}/pause", ["POST"]), ("/v1/alerts/{id}/resume", ["POST"]), ("/v1/alerts/{id}/snooze", ["POST", "DELETE"]),
         ("/v1/devices", ["GET", "POST"]), ("/v1/devices/{id}", ["DELETE"]), ("/v1/quotes", ["GET"]),
         ("/v1/notifications", ["GET"]), ("/v1/notifications/unread_count", ["GET"]), ("/v1/notifications/read", ["POST"]),
         ("/v1/notifications/dismiss", ["POST"]), ("/v1/stream", ["GET"]),
@@ -150,6 +150,8 @@ public struct APIServer: Sendable {
         v1.get("alerts/:id") { _, context in try await routes.showAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
         v1.post("alerts/:id/pause") { _, context in try await routes.pauseAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
         v1.post("alerts/:id/resume") { _, context in try await routes.resumeAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
+        v1.post("alerts/:id/snooze") { request, context in try await routes.snoozeAlert(context.parameters.require("id", as: Int64.self), request, user: context.requireUser()) }
+        v1.delete("alerts/:id/snooze") { _, context in try await routes.unsnoozeAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
         v1.delete("alerts/:id") { _, context in try await routes.removeAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }
         v1.get("devices") { request, context in try await routes.listDevices(request, user: context.requireUser()) }
         v1.post("devices") { request, context in try await routes.addDevice(request, user: context.requireUser()) }

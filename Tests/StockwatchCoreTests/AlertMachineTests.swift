@@ -6,7 +6,7 @@ import Testing
 /// Every condition and trigger at and around its boundaries. A series is a run of quotes
 /// one minute apart; each quote's previous price is the one before it (none for the first).
 /// Expected outcomes, one character per quote: N notify, - quiet, S suppressed by the
-/// cooldown, I insufficient history.
+/// cooldown or a snooze, I insufficient history.
 @Suite struct AlertMachineTests {
     struct Series: CustomTestStringConvertible, Sendable {
         let name: String
@@ -64,6 +64,15 @@ import Testing
             machine: AlertMachine(condition: .above(200), cooldownSeconds: 180), prices: [201, 199, 201, 201, 201, 199, 201], expected: "N-S---N", finalState: .firing),
         Series(name: "cooldown counts from the last sent notification, not a suppressed one",
             machine: AlertMachine(condition: .above(200), trigger: .every, cooldownSeconds: 120), prices: [201, 201, 201, 201, 201], expected: "NSNSN", finalState: .armed),
+        // snooze until minute 3 (a quote observed exactly then is past it): judged, forgotten
+        Series(name: "snooze on rearm: a firing during it moves the state and is forgotten",
+            machine: AlertMachine(condition: .above(200), snoozedUntil: 180_000), prices: [201, 202, 203, 204, 199, 201], expected: "S----N", finalState: .firing),
+        Series(name: "snooze ends at its instant: the quote observed exactly then notifies",
+            machine: AlertMachine(condition: .above(200), trigger: .every, snoozedUntil: 180_000), prices: [201, 201, 201, 201], expected: "SSSN", finalState: .armed),
+        Series(name: "snooze on a crossing: crossed and forgotten, the next crossing notifies",
+            machine: AlertMachine(condition: .crossesAbove(200), snoozedUntil: 120_000), prices: [199, 201, 199, 201], expected: "-S-N", finalState: .firing),
+        Series(name: "snooze on once: not used up, fires after the snooze if it still holds",
+            machine: AlertMachine(condition: .above(200), trigger: .once, snoozedUntil: 120_000), prices: [201, 201, 201, 201], expected: "SSN-", finalState: .fired),
         // rise and fall: against the last quote at or before (time - window)
         Series(name: "rise 5%: exactly 5% fires, below it does not",
             machine: AlertMachine(condition: .rise(percent: 5, windowSeconds: 3600)), prices: [104.99, 105, 106, 104.99, 105],

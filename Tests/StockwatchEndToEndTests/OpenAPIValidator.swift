@@ -512,7 +512,7 @@ private extension Double {
         let expected: Set<String> = [
             "GET /healthz",
             "GET /v1/alerts", "POST /v1/alerts", "GET /v1/alerts/{id}", "DELETE /v1/alerts/{id}",
-            "POST /v1/alerts/{id}/pause", "POST /v1/alerts/{id}/resume",
+            "POST /v1/alerts/{id}/pause", "POST /v1/alerts/{id}/resume", "POST /v1/alerts/{id}/snooze", "DELETE /v1/alerts/{id}/snooze",
             "GET /v1/devices", "POST /v1/devices", "DELETE /v1/devices/{id}",
             "GET /v1/quotes", "GET /v1/notifications", "GET /v1/notifications/unread_count",
             "POST /v1/notifications/read", "POST /v1/notifications/dismiss", "GET /v1/stream",

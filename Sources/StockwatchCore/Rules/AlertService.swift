@@ -81,6 +81,27 @@ public struct AlertService: Sendable {
         }
     }
 
+    /// The longest snooze: a year.
+    public static let maximumSnooze: TimeInterval = 366 * 86_400
+
+    /// Until `until`, the alert is judged but notifies nothing; nil ends a snooze.
+    public func snooze(id: Int64, until: Date?, ownerID: Int64? = nil, option: String = "until", now: Date = Date()) throws(StockwatchError) -> AlertJSON {
+        let alert = try database.alert(id: id, ownerID: ownerID)
+        if let until {
+            guard until > now else {
+                throw .invalidValue(option: option, value: until.formatted(.iso8601), reason: "a snooze must end in the future")
+            }
+            guard until.timeIntervalSince(now) <= Self.maximumSnooze else {
+                throw .invalidValue(option: option, value: until.formatted(.iso8601), reason: "a snooze lasts at most a year")
+            }
+            switch alert.state ?? .armed {
+            case .armed, .firing, .paused: break
+            case let state: throw .usage("alert \(id) is \(state.rawValue); only armed, firing or paused alerts can be snoozed")
+            }
+        }
+        return try database.snoozeAlert(id: id, until: until)
+    }
+
     /// A resumed alert starts armed again (evaluate starts it at the newest quote).
     public func resume(id: Int64, ownerID: Int64? = nil, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
         if let ownerID { _ = try database.alert(id: id, ownerID: ownerID) }

@@ -197,5 +197,9 @@ enum PostgresMigrations {
             """,
             "ALTER TABLE stream_log ADD COLUMN state_change_ids BIGINT[] NOT NULL DEFAULT '{}'",
         ]),
+        // Until when an alert's firings notify nothing (`alert snooze`); judged meanwhile.
+        ("v5-alert-snooze", [
+            "ALTER TABLE alerts ADD COLUMN snoozed_until BIGINT CHECK (snoozed_until IS NULL OR snoozed_until >= 0)",
+        ]),
     ]
 }

@@ -118,9 +118,18 @@ extension PostgresStore: AlertStore {
         }
     }
 
+    public func snoozeAlert(id: Int64, until: Date?) throws(StockwatchError) -> AlertJSON {
+        try write { db in
+            guard try await db.value("UPDATE alerts SET snoozed_until = \(until?.milliseconds) WHERE id = \(id) RETURNING id", Int64.self) != nil,
+                  let alert = try await Self.alerts(db, id: id).first
+            else { throw StockwatchError.notFound(kind: "alert", id: String(id)) }
+            return alert
+        }
+    }
+
     static let alertColumns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, s.start_at
+        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, s.start_at, a.snoozed_until
         """
 
     /// Alerts by id with their user's name; every argument narrows (nil: any).
@@ -146,8 +155,8 @@ extension PostgresStore: AlertStore {
 
     /// A row of `alertColumns` (then the user's name, when selected).
     static func alertRecord(_ row: PostgresRow) throws -> (AlertRecord, String) {
-        let (id, userID, symbol, kind, value, percent, window, trigger, cooldown, margin, channels, state, note, created, expires, fired, start, user) =
-            try row.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, String, String?, Int64, Int64?, Int64?, Int64?, String).self)
+        let (id, userID, symbol, kind, value, percent, window, trigger, cooldown, margin, channels, state, note, created, expires, fired, start, snoozed, user) =
+            try row.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, String, String?, Int64, Int64?, Int64?, Int64?, Int64?, String).self)
         guard let kind = ConditionKind(rawValue: kind), let trigger = AlertTrigger(rawValue: trigger), let state = AlertState(rawValue: state) else {
             throw StockwatchError.internal("alert \(id) has an unreadable rule")
         }
@@ -155,7 +164,7 @@ extension PostgresStore: AlertStore {
             id: id, userId: userID, symbol: symbol, kind: kind, value: value, percent: percent, windowSeconds: window, trigger: trigger,
             cooldownSeconds: cooldown, rearmMarginPercent: margin, channels: try JSONDecoder().decode([String].self, from: Data(channels.utf8)),
             state: state, note: note, createdAt: Date(milliseconds: created), expiresAt: expires.map(Date.init(milliseconds:)),
-            lastFiredAt: fired.map(Date.init(milliseconds:)), startAt: start)
+            lastFiredAt: fired.map(Date.init(milliseconds:)), startAt: start, snoozedUntil: snoozed.map(Date.init(milliseconds:)))
         return (record, user)
     }
 }

@@ -134,11 +134,11 @@ extension Evaluation {
         for key in missing { references[key] = .some(prices[Lookup(symbol: key.symbol, at: referenceTime(key))]) }
     }
 
-    /// A candidate's columns, its start last (`start`: an expression).
+    /// A candidate's columns, its start then its snooze last (`start`: an expression).
     static func pgColumns(start: String) -> String {
         """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, \(start)
+        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, \(start), a.snoozed_until
         """
     }
 
@@ -182,11 +182,12 @@ extension Evaluation {
         binds.append(references.map(\.range.missing))
         if let buckets { binds.append(buckets) }
         let rows = try await db.query(PostgresQuery(unsafeSQL: parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)
-        for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start)
-            in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?).self) {
+        for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start, snoozed)
+            in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?, Int64?).self) {
             try addCandidate(
                 id: id, userId: user, symbol: symbol, kind: kind, value: value, percent: percent, windowSeconds: window, trigger: trigger,
-                cooldownSeconds: cooldown, rearmMarginPercent: margin, state: state, lastFiredAt: fired, channels: channels, startAt: start)
+                cooldownSeconds: cooldown, rearmMarginPercent: margin, state: state, lastFiredAt: fired, channels: channels, startAt: start,
+                snoozedUntil: snoozed)
         }
     }
 

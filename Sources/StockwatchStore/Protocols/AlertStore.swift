@@ -34,4 +34,6 @@ public protocol AlertStore: Sendable {
     /// Moves an alert to the state `decide` returns (nil: unchanged), in one transaction.
     /// An alert that becomes armed starts judging again at its symbol's newest quote.
     func changeAlertState(id: Int64, _ decide: @Sendable (AlertJSON) throws(StockwatchError) -> AlertState?) throws(StockwatchError) -> AlertJSON
+    /// Sets (or with nil ends) the alert's snooze and returns the alert.
+    func snoozeAlert(id: Int64, until: Date?) throws(StockwatchError) -> AlertJSON
 }

@@ -92,6 +92,15 @@ extension AppDatabase: AlertStore {
         }
     }
 
+    public func snoozeAlert(id: Int64, until: Date?) throws(StockwatchError) -> AlertJSON {
+        try write { db in
+            guard var alert = try AlertRecord.fetchOne(db, key: id) else { throw StockwatchError.notFound(kind: "alert", id: String(id)) }
+            alert.snoozedUntil = until.map { Date(milliseconds: $0.milliseconds) }
+            try alert.update(db, columns: ["snoozed_until"])
+            return AlertJSON(alert, user: try UserRecord.fetchOne(db, key: alert.userId)?.name ?? "?")
+        }
+    }
+
     /// Where a new or re-armed alert starts judging: the newest quote of its symbol, which
     /// the next evaluate judges, so that older history never fires it (0: no quote yet).
     static let newestQuoteSQL = "(SELECT COALESCE(max(observed_at), 0) FROM quotes WHERE symbol = ?)"

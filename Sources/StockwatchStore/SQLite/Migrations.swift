@@ -345,6 +345,9 @@ extension AppDatabase {
                 );
                 """)
         }
+        migrator.registerMigration("v9-alert-snooze") { db in
+            try db.execute(sql: "ALTER TABLE alerts ADD COLUMN snoozed_until INTEGER CHECK (snoozed_until IS NULL OR snoozed_until >= 0)")
+        }
         return migrator
     }
 }

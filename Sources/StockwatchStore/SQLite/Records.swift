@@ -76,6 +76,7 @@ public struct AlertRecord: StoredRecord, Identifiable {
     /// Observed time (ms) from which a new or resumed alert judges quotes; nil once it
     /// follows its symbol's `evaluation_progress`.
     public var startAt: Int64?
+    public var snoozedUntil: Date?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -83,7 +84,8 @@ public struct AlertRecord: StoredRecord, Identifiable {
         Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds)!
     }
 
-    public init(id: Int64? = nil, userId: Int64, symbol: String, kind: ConditionKind, value: Double? = nil, percent: Double? = nil, windowSeconds: Int64? = nil, trigger: AlertTrigger, cooldownSeconds: Int64, rearmMarginPercent: Double, channels: [String], state: AlertState, note: String? = nil, createdAt: Date, expiresAt: Date? = nil, lastFiredAt: Date? = nil, startAt: Int64? = nil) {
+    public init(id: Int64? = nil, userId: Int64, symbol: String, kind: ConditionKind, value: Double? = nil, percent: Double? = nil, windowSeconds: Int64? = nil, trigger: AlertTrigger, cooldownSeconds: Int64, rearmMarginPercent: Double, channels: [String], state: AlertState, note: String? = nil, createdAt: Date, expiresAt: Date? = nil, lastFiredAt: Date? = nil, startAt: Int64? = nil, snoozedUntil: Date? = nil) {
+        self.snoozedUntil = snoozedUntil
         self.id = id
         self.userId = userId
         self.symbol = symbol
@@ -127,6 +129,7 @@ extension AlertRecord {
         expiresAt = date("expires_at")
         lastFiredAt = date("last_fired_at")
         startAt = row["start_at"]
+        snoozedUntil = date("snoozed_until")
     }
 
     private static let channelsDecoder = JSONDecoder()
@@ -252,7 +255,8 @@ extension AlertJSON {
         self.init(
             id: alert.id, user: user, symbol: alert.symbol, condition: ConditionJSON(alert.condition), trigger: alert.trigger,
             cooldownSeconds: alert.cooldownSeconds, rearmMarginPercent: alert.rearmMarginPercent, channels: alert.channels,
-            state: alert.state, createdAt: alert.createdAt, lastFiredAt: alert.lastFiredAt, expiresAt: alert.expiresAt, note: alert.note)
+            state: alert.state, createdAt: alert.createdAt, lastFiredAt: alert.lastFiredAt, expiresAt: alert.expiresAt, note: alert.note,
+            snoozedUntil: alert.snoozedUntil)
     }
 }
 

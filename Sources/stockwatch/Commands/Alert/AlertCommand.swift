@@ -6,7 +6,7 @@ struct AlertCommand: ParsableCommand {
         abstract: "Add, list, change and remove alert rules.",
         subcommands: [
             AlertAddCommand.self, AlertListCommand.self, AlertShowCommand.self, AlertRemoveCommand.self,
-            AlertPauseCommand.self, AlertResumeCommand.self, AlertImportCommand.self,
+            AlertPauseCommand.self, AlertResumeCommand.self, AlertSnoozeCommand.self, AlertUnsnoozeCommand.self, AlertImportCommand.self,
         ]
     )
 }

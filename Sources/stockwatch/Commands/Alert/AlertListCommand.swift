@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import StockwatchCore
 import StockwatchModel
 import StockwatchServer
@@ -34,9 +35,10 @@ extension AlertState: ExpressibleByArgument {}
 extension AlertJSON {
     var row: [String] {
         let cooldown = (cooldownSeconds ?? 0) > 0 ? " (cooldown \(ValueParser.format(seconds: cooldownSeconds!)))" : ""
+        let snoozed = snoozedUntil.map { $0 > Date() ? ", snoozed until \(Output.time($0))" : "" } ?? ""
         return [
             "\(id ?? 0)", user ?? "", symbol, condition.summary, (trigger?.rawValue ?? "") + cooldown,
-            state?.rawValue ?? "", (channels ?? []).joined(separator: ","), Output.time(lastFiredAt), note ?? "",
+            (state?.rawValue ?? "") + snoozed, (channels ?? []).joined(separator: ","), Output.time(lastFiredAt), note ?? "",
         ]
     }
 }
