@@ -100,7 +100,9 @@ public struct AlertJSON: Codable, Sendable, Equatable {
 
 public struct UserJSON: Encodable, Sendable {
 
-    public init(id: Int64, name: String, createdAt: Date, alerts: Int, devices: Int) {
+    public init(id: Int64, name: String, createdAt: Date, alerts: Int, devices: Int, timezone: String = UserTimeZone.defaultName, quietHours: String? = nil) {
+        self.timezone = timezone
+        self.quietHours = quietHours
         self.id = id
         self.name = name
         self.createdAt = createdAt
@@ -112,7 +114,22 @@ public struct UserJSON: Encodable, Sendable {
     public var createdAt: Date
     public var alerts: Int
     public var devices: Int
-    enum CodingKeys: String, CodingKey { case id, name, alerts, devices, createdAt = "created_at" }
+    /// An IANA name; quiet hours and schedules are read on its clock.
+    public var timezone: String
+    /// `22:00-07:00`, or nil for none.
+    public var quietHours: String?
+    enum CodingKeys: String, CodingKey { case id, name, alerts, devices, timezone, createdAt = "created_at", quietHours = "quiet_hours" }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(name, forKey: .name)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encode(alerts, forKey: .alerts)
+        try c.encode(devices, forKey: .devices)
+        try c.encode(timezone, forKey: .timezone)
+        try c.encode(quietHours, forKey: .quietHours)
+    }
 }
 
 public struct NewUserJSON: Encodable, Sendable {

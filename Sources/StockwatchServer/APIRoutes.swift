@@ -107,6 +107,35 @@ struct APIRoutes: Sendable {
         return try json(["removed": [id]])
     }
 
+    /// The authenticated user, as `user list --json` shows them.
+    func me(user: AuthenticatedUser) async throws -> Response {
+        let users = UserService(database: database)
+        return try json(await blocking { try users.user(id: user.id) })
+    }
+
+    struct SettingsBody: Decodable {
+        var timezone: String?
+        /// Absent: unchanged; null: no quiet hours.
+        var quietHours: String??
+        enum CodingKeys: String, CodingKey { case timezone, quietHours = "quiet_hours" }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            if c.contains(.timezone) { timezone = try c.decode(String.self, forKey: .timezone) }
+            if c.contains(.quietHours) { quietHours = .some(try c.decodeNil(forKey: .quietHours) ? nil : try c.decode(String.self, forKey: .quietHours)) }
+        }
+    }
+
+    /// `{"timezone": "Europe/Warsaw", "quiet_hours": "22:00-07:00" | null}`, either or both.
+    func changeMe(_ request: Request, user: AuthenticatedUser) async throws -> Response {
+        try await writes.admit(user.id)
+        let body = try await Self.decode(SettingsBody.self, from: request, allowedKeys: ["timezone", "quiet_hours"])
+        guard body.timezone != nil || body.quietHours != nil else { throw StockwatchError.usage("request body: give timezone or quiet_hours") }
+        let users = UserService(database: database)
+        let change = UserService.SettingsChange(timezone: body.timezone, quietHours: body.quietHours, options: ("timezone", "quiet_hours"))
+        return try json(await blocking { try users.change(userID: user.id, change) })
+    }
+
     /// `?limit=N&after=ID`: a page of this user's devices by id.
     func listDevices(_ request: Request, user: AuthenticatedUser) async throws -> Response {
         let page = try Page(request, cursor: "after")

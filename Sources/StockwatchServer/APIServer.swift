@@ -116,7 +116,7 @@ public struct APIServer: Sendable {
     /// Every path the API answers and its methods (as openapi.yaml lists them; a test
     /// compares the two): a known path asked with another method answers 405 with Allow.
     static let routes: [(path: String, methods: [String])] = [
-        ("/healthz", ["GET"]), ("/v1/alerts", ["GET", "POST"]), ("/v1/alerts/{id}", ["GET", "DELETE"]),
+        ("/healthz", ["GET"]), ("/v1/me", ["GET", "PATCH"]), ("/v1/alerts", ["GET", "POST"]), ("/v1/alerts/{id}", ["GET", "DELETE"]),
         ("/v1/alerts/{id}/pause", ["POST"]), ("/v1/alerts/{id}/resume", ["POST"]), ("/v1/alerts/{id}/snooze", ["POST", "DELETE"]),
         ("/v1/devices", ["GET", "POST"]), ("/v1/devices/{id}", ["DELETE"]), ("/v1/quotes", ["GET"]),
         ("/v1/notifications", ["GET"]), ("/v1/notifications/unread_count", ["GET"]), ("/v1/notifications/read", ["POST"]),
@@ -140,11 +140,13 @@ public struct APIServer: Sendable {
         // Origin check, then CORS headers, then errors rendered as JSON responses: inside
         // CORSMiddleware, which would otherwise wrap a thrown error into a type of its own.
         router.add(middleware: OriginCheck(allowedOrigins: Set(config.serve.allowedOrigins)))
-        router.add(middleware: CORSMiddleware(allowOrigin: .originBased, allowMethods: [.get, .post, .delete, .options]))
+        router.add(middleware: CORSMiddleware(allowOrigin: .originBased, allowMethods: [.get, .post, .patch, .delete, .options]))
         router.add(middleware: ErrorRendering())
         router.get("healthz") { _, _ in "ok\n" }
         let v1 = router.group("v1").add(middleware: BearerAuthentication(database: database))
         let routes = APIRoutes(database: database, config: config)
+        v1.get("me") { _, context in try await routes.me(user: context.requireUser()) }
+        v1.patch("me") { request, context in try await routes.changeMe(request, user: context.requireUser()) }
         v1.get("alerts") { request, context in try await routes.listAlerts(request, user: context.requireUser()) }
         v1.post("alerts") { request, context in try await routes.addAlert(request, user: context.requireUser()) }
         v1.get("alerts/:id") { _, context in try await routes.showAlert(context.parameters.require("id", as: Int64.self), user: context.requireUser()) }

@@ -40,3 +40,44 @@ extension StoreContractTests {
         }
     }
 }
+
+extension StoreContractTests {
+    /// A user's clock: time zone and quiet hours are kept and listed; a held claim goes
+    /// back to pending without counting an attempt, due at the end; changing the settings
+    /// makes what was held due at once.
+    @Test(arguments: StoreContractTests.backends)
+    func quietHoursHoldClaimsAndAChangeReleasesThem(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let alice = try store.addUser(name: "alice", tokenHash: hash(1), now: now)
+            _ = try store.addUser(name: "bob", tokenHash: hash(2), now: now)
+            #expect(alice.timezone == "UTC" && alice.quietHours == nil)
+            let saved = try store.saveUserSettings(userID: alice.id, timezone: "Europe/Warsaw", quietHours: "22:00-07:00", now: now)
+            #expect(saved.timezone == "Europe/Warsaw" && saved.quietHours == "22:00-07:00" && saved.name == "alice")
+            #expect(try store.user(id: alice.id).quietHours == "22:00-07:00")
+            #expect(try store.users().map(\.timezone) == ["Europe/Warsaw", "UTC"])
+            #expect(try store.usersWithQuietHours().map(\.name) == ["alice"])
+            #expect(throws: StockwatchError.notFound(kind: "user", id: "999999")) { try store.user(id: 999_999) }
+
+            _ = try store.registerDevice(user: "alice", fcmToken: "tok-1", label: nil, limitPerUser: nil, now: now)
+            _ = try store.addAlerts([spec("AAPL", .above(100), user: "alice", channels: ["phone"])], limitPerUser: nil, now: at(-60))
+            _ = try store.addQuotes([quote("AAPL", 150, at: 0)], fetchedAt: now)
+            _ = try store.evaluate(now: now, maxAgeSeconds: 3600, prefilter: true)
+            let claim = try await store.claimDeliveries(channels: ["phone"], fanOut: ["phone"], limit: 10, cutoff: now, leaseUntil: at(60), now: now)
+            let job = try #require(claim.jobs.first)
+            #expect(try await store.holdClaims([job.deliveryID: job.attempt], until: at(3600), reason: "held for quiet hours", now: at(1)) == 1)
+            #expect(try await store.holdClaims([job.deliveryID: job.attempt], until: at(3600), reason: "again", now: at(1)) == 0)  // no longer claimed
+            let held = try #require(try store.notifications(NotificationQuery(userID: alice.id)).first?.deliveries.first)
+            #expect(held.status == .pending && held.attempts == 0 && held.error == "held for quiet hours")
+            #expect(try store.nextDeliveryDue() == at(3600))
+            let early = try await store.claimDeliveries(channels: ["phone"], fanOut: ["phone"], limit: 10, cutoff: at(10), leaseUntil: at(70), now: at(10))
+            #expect(early.jobs.isEmpty)
+
+            // The user ends their quiet hours: what was held is due now.
+            _ = try store.saveUserSettings(userID: alice.id, timezone: "Europe/Warsaw", quietHours: nil, now: at(20))
+            #expect(try store.usersWithQuietHours().isEmpty)
+            let released = try await store.claimDeliveries(channels: ["phone"], fanOut: ["phone"], limit: 10, cutoff: at(20), leaseUntil: at(80), now: at(20))
+            #expect(released.jobs.map(\.deliveryID) == [job.deliveryID])
+            #expect(released.jobs.first?.attempt == 1)
+        }
+    }
+}

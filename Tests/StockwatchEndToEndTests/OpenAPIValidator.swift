@@ -510,7 +510,7 @@ private extension Double {
 
         // Exactly the routes APIServer.apiRouter serves, each documenting its answers.
         let expected: Set<String> = [
-            "GET /healthz",
+            "GET /healthz", "GET /v1/me", "PATCH /v1/me",
             "GET /v1/alerts", "POST /v1/alerts", "GET /v1/alerts/{id}", "DELETE /v1/alerts/{id}",
             "POST /v1/alerts/{id}/pause", "POST /v1/alerts/{id}/resume", "POST /v1/alerts/{id}/snooze", "DELETE /v1/alerts/{id}/snooze",
             "GET /v1/devices", "POST /v1/devices", "DELETE /v1/devices/{id}",

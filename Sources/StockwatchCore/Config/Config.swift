@@ -159,6 +159,10 @@ public struct ChannelConfig: Sendable, Equatable {
     /// fcm: the category the app defines its buttons for (snooze, dismiss): Android's
     /// `click_action` and APNs' `aps.category`.
     public var clickAction: String?
+    /// Whether its deliveries wait while it is quiet on their user's clock: nil is the
+    /// default, held for fcm (a phone at night) and sent for the other types.
+    public var holdsForQuietHours: Bool?
+    public var honoursQuietHours: Bool { holdsForQuietHours ?? (type == .fcm) }
 
     public static let defaultTimeoutSeconds: Int64 = 15
     public static let defaultFCMBaseURL = "https://fcm.googleapis.com"

@@ -177,7 +177,7 @@ private struct TableReader {
         guard Validation.isName(name) else {
             throw error(["channels"], name, "channel names use letters, digits, '-', '_', '.' and '@' (at most 64)")
         }
-        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "api_base_url", "command", "timeout", "ttl", "click_action"])
+        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "api_base_url", "command", "timeout", "ttl", "click_action", "quiet_hours"])
         guard let typeName = try string(table, "type", path: path) else { throw error(path, "type", "is required (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))") }
         guard let type = ChannelType(rawValue: typeName) else {
             throw error(path, "type", "unknown channel type '\(typeName)' (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -208,6 +208,12 @@ private struct TableReader {
             guard channel.ttlSeconds! <= ChannelConfig.maximumTTLSeconds else {
                 throw error(path, "ttl", "at most 28d (FCM keeps a message at most 28 days), got \(ttl)")
             }
+        }
+        if let policy = try string(table, "quiet_hours", path: path) {
+            guard let hold = ["hold": true, "ignore": false][policy] else {
+                throw error(path, "quiet_hours", "hold or ignore, got '\(policy)'")
+            }
+            channel.holdsForQuietHours = hold
         }
         if let action = try string(table, "click_action", path: path) {
             guard type == .fcm else { throw error(path, "click_action", "only an fcm channel has a click_action") }

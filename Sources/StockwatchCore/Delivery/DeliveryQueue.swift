@@ -10,14 +10,33 @@ struct DeliveryQueue: Sendable {
 
     /// Channels whose deliveries a `devices` fan-out replaces (see `OutboxStore.claimDeliveries`).
     let fanOutChannels: Set<String>
+    /// Whose deliveries wait now, on which channels.
+    var quiet = QuietClock()
+
+    /// A claim: the jobs to send, those that failed at once (no device), and how many
+    /// were given back because it is quiet on their user's clock.
+    struct Claim: Sendable {
+        var jobs: [DeliveryJob]
+        var failed: [DeliveryJSON]
+        var held = 0
+    }
 
     /// Claims up to `limit` deliveries of `channels` that were due at `cutoff` (the run's
     /// start, so that a retry scheduled during this run waits for the next one), or whose
     /// lease has ended.
-    func claim(channels: Set<String>, limit: Int, cutoff: Date, now: Date = Date()) async throws(StockwatchError) -> (jobs: [DeliveryJob], failed: [DeliveryJSON]) {
-        try await database.claimDeliveries(
+    func claim(channels: Set<String>, limit: Int, cutoff: Date, now: Date = Date()) async throws(StockwatchError) -> Claim {
+        let (jobs, failed) = try await database.claimDeliveries(
             channels: channels, fanOut: fanOutChannels, limit: limit, cutoff: cutoff,
             leaseUntil: now.addingTimeInterval(TimeInterval(settings.leaseSeconds)), now: now)
+        let holding = jobs.filter(quiet.holds)
+        guard !holding.isEmpty else { return Claim(jobs: jobs, failed: failed) }
+        // Given back unsent, due when the user's quiet hours end; not an attempt.
+        for (user, group) in Dictionary(grouping: holding, by: \.notification.user) {
+            let period = quiet.users[user]!
+            _ = try await database.holdClaims(
+                Dictionary(group.map { ($0.deliveryID, $0.attempt) }) { a, _ in a }, until: period.until, reason: period.reason, now: now)
+        }
+        return Claim(jobs: jobs.filter { !quiet.holds($0) }, failed: failed, held: holding.count)
     }
 
     /// Which of these claimed jobs are still this run's to send, their leases renewed for
@@ -51,5 +70,31 @@ struct DeliveryQueue: Sendable {
             }
         }
         return try await database.recordOutcomes(planned, now: now)
+    }
+}
+
+/// Which users it is quiet for at the start of a notify run, and the channels that wait
+/// for them (`quiet_hours = "hold"`, by default the fcm ones). Read at every run, so a
+/// change of quiet hours or time zone counts from the next run on.
+struct QuietClock: Sendable {
+    /// By user name: when the quiet period ends, and the reason the held rows show.
+    var users: [String: (until: Date, reason: String)] = [:]
+    var channels: Set<String> = []
+
+    func holds(_ job: DeliveryJob) -> Bool { channels.contains(job.channel) && users[job.notification.user] != nil }
+
+    static func read(_ database: any AccountStore, config: Config, now: Date) throws(StockwatchError) -> QuietClock {
+        var clock = QuietClock()
+        clock.channels = Set(config.channels.values.filter(\.honoursQuietHours).map(\.name))
+        guard !clock.channels.isEmpty else { return clock }
+        for (name, zoneName, text) in try database.usersWithQuietHours() {
+            // Both were checked when set; a zone this system no longer knows reads as UTC.
+            guard let hours = try? QuietHours.parse(text, option: "quiet_hours") else { continue }
+            let zone = TimeZone(identifier: zoneName) ?? TimeZone(identifier: "UTC")!
+            guard hours.contains(now, in: zone) else { continue }
+            let end = hours.end(after: now, in: zone)
+            clock.users[name] = (end, "held for quiet hours (\(hours), \(zoneName)) until \(end.formatted(.iso8601)))")
+        }
+        return clock
     }
 }

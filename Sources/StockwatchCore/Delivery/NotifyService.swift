@@ -5,13 +5,13 @@ import StockwatchStore
 /// `stockwatch notify`: sends every due delivery through its channel, up to
 /// `[notify] concurrency` at once, and records each outcome with its retry schedule.
 public struct NotifyService: Sendable {
-    let database: any OutboxStore & AccessTokenStore
+    let database: any OutboxStore & AccessTokenStore & AccountStore
     let config: Config
     let environment: [String: String]
     /// Where the stdout channel writes (standard output, or stderr under `--json`).
     let writeLine: @Sendable (String) -> Void
 
-    public init(database: any OutboxStore & AccessTokenStore, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
+    public init(database: any OutboxStore & AccessTokenStore & AccountStore, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
         self.database = database
         self.config = config
         self.environment = environment
@@ -33,9 +33,10 @@ public struct NotifyService: Sendable {
         }
         let http = prepared.values.contains(where: \.needsHTTP) ? HTTPTransport(connectTimeoutSeconds: 10, connectionsPerHost: settings.concurrency) : nil
         let senders = prepared.mapValues { $0.sender(database: database, http: http, writeLine: writeLine) }
-        let queue = DeliveryQueue(
+        var queue = DeliveryQueue(
             database: database, settings: settings,
             fanOutChannels: Set(senders.keys.filter { config.channel(named: $0)?.type == .fcm }))
+        queue.quiet = try QuietClock.read(database, config: config, now: now)
         do {
             try await send(with: senders, queue: queue, cutoff: now, report: &report)
         } catch {
@@ -50,7 +51,7 @@ public struct NotifyService: Sendable {
     /// What finished in `send`'s task group: a send, or the one store step in flight.
     private enum Finished: Sendable {
         case sent(DeliveryJob, SendResult)
-        case claimed(Result<(jobs: [DeliveryJob], failed: [DeliveryJSON]), StockwatchError>, claimedAt: ContinuousClock.Instant)
+        case claimed(Result<DeliveryQueue.Claim, StockwatchError>, claimedAt: ContinuousClock.Instant)
         case renewed(Result<Set<Int64>, StockwatchError>, renewedAt: ContinuousClock.Instant)
         case recorded(Result<[DeliveryJSON], StockwatchError>)
     }
@@ -140,7 +141,8 @@ public struct NotifyService: Sendable {
                     case let .success(claim):
                         report.deliveries += claim.failed
                         waiting += claim.jobs.map { Waiting(job: $0, heldSince: claimedAt) }
-                        exhausted = claim.jobs.isEmpty && claim.failed.isEmpty
+                        report.held += claim.held
+                        exhausted = claim.jobs.isEmpty && claim.failed.isEmpty && claim.held == 0
                     case let .failure(error):
                         failure = failure ?? error
                         exhausted = true
@@ -176,12 +178,15 @@ public struct NotifyService: Sendable {
 public struct NotifyReport: Encodable, Sendable {
     public var deliveries: [DeliveryJSON] = []
     public var configErrors: [StockwatchError] = []
+    /// Deliveries given back unsent because it is quiet on their user's clock.
+    public var held = 0
 
-    enum CodingKeys: String, CodingKey { case deliveries, configErrors = "config_errors" }
+    enum CodingKeys: String, CodingKey { case deliveries, held, configErrors = "config_errors" }
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(deliveries, forKey: .deliveries)
+        try c.encode(held, forKey: .held)
         try c.encode(configErrors.map(\.json), forKey: .configErrors)
     }
 }

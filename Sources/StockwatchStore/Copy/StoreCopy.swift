@@ -62,7 +62,9 @@ struct CopyTable: Sendable {
 
     /// Parents before children, so that every foreign key finds its row.
     static let all: [CopyTable] = [
-        CopyTable(name: "users", columns: [("id", .int), ("name", .text), ("token_hash", .text), ("created_at", .int)]),
+        CopyTable(name: "users", columns: [
+            ("id", .int), ("name", .text), ("token_hash", .text), ("created_at", .int), ("timezone", .text), ("quiet_hours", .text),
+        ]),
         CopyTable(name: "devices", columns: [
             ("id", .int), ("user_id", .int), ("fcm_token", .text), ("label", .text), ("active", .bool), ("deactivated_reason", .text),
             ("created_at", .int), ("updated_at", .int),

@@ -201,5 +201,10 @@ enum PostgresMigrations {
         ("v5-alert-snooze", [
             "ALTER TABLE alerts ADD COLUMN snoozed_until BIGINT CHECK (snoozed_until IS NULL OR snoozed_until >= 0)",
         ]),
+        // The user's clock and quiet hours; the zone name is checked when set.
+        ("v6-user-time-zone-quiet-hours", [
+            "ALTER TABLE users ADD COLUMN timezone TEXT NOT NULL DEFAULT 'UTC' CHECK (length(timezone) BETWEEN 1 AND 64)",
+            "ALTER TABLE users ADD COLUMN quiet_hours TEXT CHECK (quiet_hours IS NULL OR quiet_hours ~ '^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$')",
+        ]),
     ]
 }

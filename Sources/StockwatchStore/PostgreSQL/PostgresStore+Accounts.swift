@@ -19,15 +19,48 @@ extension PostgresStore: AccountStore {
     }
 
     public func users() throws(StockwatchError) -> [UserJSON] {
+        try read { db in try await Self.users(db, id: nil) }
+    }
+
+    public func user(id: Int64) throws(StockwatchError) -> UserJSON {
         try read { db in
-            try await db.rows("""
-                SELECT u.id, u.name, u.created_at,
-                       (SELECT count(*) FROM alerts a WHERE a.user_id = u.id),
-                       (SELECT count(*) FROM devices d WHERE d.user_id = u.id)
-                FROM users u ORDER BY u.name COLLATE "C"
-                """, (Int64, String, Int64, Int, Int).self
-            ).map { UserJSON(id: $0.0, name: $0.1, createdAt: Date(milliseconds: $0.2), alerts: $0.3, devices: $0.4) }
+            guard let user = try await Self.users(db, id: id).first else { throw StockwatchError.notFound(kind: "user", id: String(id)) }
+            return user
         }
+    }
+
+    public func saveUserSettings(userID: Int64, timezone: String, quietHours: String?, now: Date) throws(StockwatchError) -> UserJSON {
+        try write { db in
+            guard try await db.value("UPDATE users SET timezone = \(timezone), quiet_hours = \(quietHours) WHERE id = \(userID) RETURNING id", Int64.self) != nil,
+                  let user = try await Self.users(db, id: userID).first
+            else { throw StockwatchError.notFound(kind: "user", id: String(userID)) }
+            // Only a hold leaves a delivery pending with a time ahead (retries are 'retry').
+            let released = try await db.values("""
+                UPDATE deliveries SET next_attempt_at = \(now.milliseconds), updated_at = \(now.milliseconds)
+                WHERE status = 'pending' AND next_attempt_at > \(now.milliseconds)
+                  AND notification_id IN (SELECT id FROM notifications WHERE user_id = \(userID))
+                RETURNING id
+                """, Int64.self)
+            if !released.isEmpty { try await Self.signalDeliveries(db) }
+            return user
+        }
+    }
+
+    public func usersWithQuietHours() throws(StockwatchError) -> [(name: String, timezone: String, quietHours: String)] {
+        try read { db in
+            try await db.rows("SELECT name, timezone, quiet_hours FROM users WHERE quiet_hours IS NOT NULL", (String, String, String).self)
+                .map { (name: $0.0, timezone: $0.1, quietHours: $0.2) }
+        }
+    }
+
+    static func users(_ db: PostgresConnection, id: Int64?) async throws -> [UserJSON] {
+        try await db.rows("""
+            SELECT u.id, u.name, u.created_at,
+                   (SELECT count(*) FROM alerts a WHERE a.user_id = u.id),
+                   (SELECT count(*) FROM devices d WHERE d.user_id = u.id), u.timezone, u.quiet_hours
+            FROM users u WHERE \(id)::BIGINT IS NULL OR u.id = \(id) ORDER BY u.name COLLATE "C"
+            """, (Int64, String, Int64, Int, Int, String, String?).self
+        ).map { UserJSON(id: $0.0, name: $0.1, createdAt: Date(milliseconds: $0.2), alerts: $0.3, devices: $0.4, timezone: $0.5, quietHours: $0.6) }
     }
 
     /// Foreign keys cascade to the user's alerts, devices, notifications and deliveries.

@@ -167,6 +167,20 @@ extension PostgresStore: OutboxStore {
         }
     }
 
+    public func holdClaims(_ claims: [Int64: Int], until: Date, reason: String, now: Date) async throws(StockwatchError) -> Int {
+        guard !claims.isEmpty else { return 0 }
+        let ids = Array(claims.keys), attempts = ids.map { claims[$0]! }
+        return try await transaction { db in
+            try await db.values("""
+                UPDATE deliveries d SET status = 'pending', attempts = d.attempts - 1, next_attempt_at = \(until.milliseconds), lease_until = NULL,
+                    last_error = \(reason), updated_at = \(now.milliseconds)
+                FROM unnest(\(ids)::BIGINT[], \(attempts)::INT[]) AS c(id, attempt)
+                WHERE d.id = c.id AND d.status = 'sending' AND d.attempts = c.attempt
+                RETURNING d.id
+                """, Int64.self).count
+        }
+    }
+
     /// Moves a claimed row to its outcome and keeps the attempt; false when the claim was lost.
     @discardableResult
     static func finish(_ db: PostgresConnection, id: Int64, attempt: Int, status: DeliveryStatus, nextAttemptAt: Int64, error: String?, now: Int64) async throws -> Bool {

@@ -7,6 +7,15 @@ public protocol AccountStore: Sendable {
     func addUser(name: String, tokenHash: String, now: Date) throws(StockwatchError) -> UserJSON
     /// By name, with how many alerts and devices each has.
     func users() throws(StockwatchError) -> [UserJSON]
+    /// One user by id, as `users()` lists them; `notFound` when there is none.
+    func user(id: Int64) throws(StockwatchError) -> UserJSON
+    /// Sets the user's time zone (an IANA name) and quiet hours (`22:00-07:00`, nil for
+    /// none), both already checked, and makes what quiet hours held due again at `now`
+    /// (the next notify holds it again if it is still quiet); returns the user.
+    func saveUserSettings(userID: Int64, timezone: String, quietHours: String?, now: Date) throws(StockwatchError) -> UserJSON
+    /// The users who have quiet hours, by name, with their time zone: notify holds their
+    /// pushes while it is quiet on their clock.
+    func usersWithQuietHours() throws(StockwatchError) -> [(name: String, timezone: String, quietHours: String)]
     /// Removes the user with everything they own; `notFound` when there is none.
     func removeUser(name: String) throws(StockwatchError)
     /// The user a token hash logs in (serve's authentication), with the stored hash.

@@ -13,15 +13,44 @@ extension AppDatabase: AccountStore {
     }
 
     public func users() throws(StockwatchError) -> [UserJSON] {
+        try read { db in try Self.users(db, id: nil) }
+    }
+
+    public func user(id: Int64) throws(StockwatchError) -> UserJSON {
         try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT u.id, u.name, u.created_at,
-                       (SELECT count(*) FROM alerts a WHERE a.user_id = u.id) AS alerts,
-                       (SELECT count(*) FROM devices d WHERE d.user_id = u.id) AS devices
-                FROM users u ORDER BY u.name
-                """).map { row in
-                UserJSON(id: row["id"], name: row["name"], createdAt: Date(milliseconds: row["created_at"]), alerts: row["alerts"], devices: row["devices"])
-            }
+            guard let user = try Self.users(db, id: id).first else { throw StockwatchError.notFound(kind: "user", id: String(id)) }
+            return user
+        }
+    }
+
+    public func saveUserSettings(userID: Int64, timezone: String, quietHours: String?, now: Date) throws(StockwatchError) -> UserJSON {
+        try write { db in
+            try db.execute(sql: "UPDATE users SET timezone = ?, quiet_hours = ? WHERE id = ?", arguments: [timezone, quietHours, userID])
+            guard db.changesCount == 1, let user = try Self.users(db, id: userID).first else { throw StockwatchError.notFound(kind: "user", id: String(userID)) }
+            // Only a hold leaves a delivery pending with a time ahead (retries are 'retry').
+            try db.execute(sql: """
+                UPDATE deliveries SET next_attempt_at = :now, updated_at = :now
+                WHERE status = 'pending' AND next_attempt_at > :now AND notification_id IN (SELECT id FROM notifications WHERE user_id = :user)
+                """, arguments: ["now": now.milliseconds, "user": userID])
+            return user
+        }
+    }
+
+    public func usersWithQuietHours() throws(StockwatchError) -> [(name: String, timezone: String, quietHours: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT name, timezone, quiet_hours FROM users WHERE quiet_hours IS NOT NULL").map { ($0["name"], $0["timezone"], $0["quiet_hours"]) }
+        }
+    }
+
+    static func users(_ db: Database, id: Int64?) throws -> [UserJSON] {
+        try Row.fetchAll(db, sql: """
+            SELECT u.id, u.name, u.created_at, u.timezone, u.quiet_hours,
+                   (SELECT count(*) FROM alerts a WHERE a.user_id = u.id) AS alerts,
+                   (SELECT count(*) FROM devices d WHERE d.user_id = u.id) AS devices
+            FROM users u WHERE ? IS NULL OR u.id = ? ORDER BY u.name
+            """, arguments: [id, id]).map { row in
+            UserJSON(id: row["id"], name: row["name"], createdAt: Date(milliseconds: row["created_at"]), alerts: row["alerts"], devices: row["devices"],
+                     timezone: row["timezone"], quietHours: row["quiet_hours"])
         }
     }
 

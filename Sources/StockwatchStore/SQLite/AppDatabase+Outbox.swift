@@ -152,6 +152,21 @@ extension AppDatabase: OutboxStore {
         }
     }
 
+    public func holdClaims(_ claims: [Int64: Int], until: Date, reason: String, now: Date) async throws(StockwatchError) -> Int {
+        guard !claims.isEmpty else { return 0 }
+        return try await writeAsync { db in
+            var held = 0
+            for (id, attempt) in claims.sorted(by: { $0.key < $1.key }) {
+                try db.cachedStatement(sql: """
+                    UPDATE deliveries SET status = 'pending', attempts = attempts - 1, next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ?
+                    WHERE id = ? AND status = 'sending' AND attempts = ?
+                    """).execute(arguments: [until.milliseconds, reason, now.milliseconds, id, attempt])
+                held += db.changesCount
+            }
+            return held
+        }
+    }
+
     /// Moves a claimed row to its outcome and keeps the attempt; false when the claim was lost.
     @discardableResult
     private static func finish(_ db: Database, id: Int64, attempt: Int, status: DeliveryStatus, nextAttemptAt: Date, error: String?, now: Date) throws -> Bool {

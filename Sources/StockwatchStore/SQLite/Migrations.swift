@@ -348,6 +348,13 @@ extension AppDatabase {
         migrator.registerMigration("v9-alert-snooze") { db in
             try db.execute(sql: "ALTER TABLE alerts ADD COLUMN snoozed_until INTEGER CHECK (snoozed_until IS NULL OR snoozed_until >= 0)")
         }
+        migrator.registerMigration("v10-user-time-zone-quiet-hours") { db in
+            // The shape only: a zone name is checked against the system's list when set.
+            try db.execute(sql: """
+                ALTER TABLE users ADD COLUMN timezone TEXT NOT NULL DEFAULT 'UTC' CHECK (length(timezone) BETWEEN 1 AND 64);
+                ALTER TABLE users ADD COLUMN quiet_hours TEXT CHECK (quiet_hours IS NULL OR quiet_hours GLOB '[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]');
+                """)
+        }
         return migrator
     }
 }

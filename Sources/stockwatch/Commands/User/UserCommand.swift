@@ -3,5 +3,5 @@ import ArgumentParser
 struct UserCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user", abstract: "Manage users and their API tokens.",
-        subcommands: [UserAddCommand.self, UserListCommand.self, UserRemoveCommand.self])
+        subcommands: [UserAddCommand.self, UserListCommand.self, UserSetCommand.self, UserRemoveCommand.self])
 }

@@ -12,8 +12,8 @@ struct UserListCommand: ParsableCommand {
         let users = try UserService(database: database).list()
         if global.json { return Output.json(users) }
         Output.table(
-            ["ID", "NAME", "ALERTS", "DEVICES", "CREATED"],
-            users.map { ["\($0.id)", $0.name, "\($0.alerts)", "\($0.devices)", Output.time($0.createdAt)] },
+            ["ID", "NAME", "ALERTS", "DEVICES", "TIMEZONE", "QUIET", "CREATED"],
+            users.map { ["\($0.id)", $0.name, "\($0.alerts)", "\($0.devices)", $0.timezone, $0.quietHours ?? "-", Output.time($0.createdAt)] },
             rightAligned: [0, 2, 3])
     }
 }
