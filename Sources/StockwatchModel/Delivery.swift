@@ -36,7 +36,15 @@ public struct DeliveryJob: Sendable {
         }
     }
 
-    public init(deliveryID: Int64, attempt: Int, channel: String, target: String? = nil, notification: NotificationPayload, device: Device? = nil) {
+    /// It waited for the end of its user's quiet hours (a first attempt that a hold gave
+    /// back with its reason).
+    public var heldForQuietHours = false
+    /// Other held deliveries to the same device sent with this one as one digest push; each
+    /// gets this one's outcome.
+    public var companions: [DeliveryJob] = []
+
+    public init(deliveryID: Int64, attempt: Int, channel: String, target: String? = nil, notification: NotificationPayload, device: Device? = nil, heldForQuietHours: Bool = false) {
+        self.heldForQuietHours = heldForQuietHours
         self.deliveryID = deliveryID
         self.attempt = attempt
         self.channel = channel

@@ -97,6 +97,21 @@ import Testing
         #expect(onWebhook?.message.contains("only an fcm channel has a time to live") == true)
     }
 
+    /// `quiet_hours`: digest by default on fcm, ignore elsewhere; digest only on fcm.
+    @Test func quietHoursPolicyIsCheckedWithItsKey() throws {
+        let fcm = "[channels.phone]\ntype = \"fcm\"\nservice_account_file = \"/etc/sa.json\"\n"
+        let hook = "[channels.hook]\ntype = \"webhook\"\nurl = \"https://x.example\"\nsecret_file = \"/etc/hook.secret\"\n"
+        #expect(try ConfigLoader.parse(fcm, file: "c", environment: [:]).channel(named: "phone")?.effectiveQuietHours == .digest)
+        #expect(try ConfigLoader.parse(hook, file: "c", environment: [:]).channel(named: "hook")?.effectiveQuietHours == .ignore)
+        #expect(try ConfigLoader.parse(hook + "quiet_hours = \"hold\"\n", file: "c", environment: [:]).channel(named: "hook")?.effectiveQuietHours == .hold)
+        #expect(try ConfigLoader.parse(fcm + "quiet_hours = \"ignore\"\n", file: "c", environment: [:]).channel(named: "phone")?.honoursQuietHours == false)
+        for (text, fragment) in [(hook + "quiet_hours = \"digest\"\n", "only an fcm channel sends digests"), (fcm + "quiet_hours = \"later\"\n", "hold, digest or ignore, got 'later'")] {
+            let error = expectError { _ = try ConfigLoader.parse(text, file: "c", environment: [:]) }
+            #expect(error?.exitStatus == .config)
+            #expect(error?.message.contains("quiet_hours") == true && error?.message.contains(fragment) == true, "\(error?.message ?? "accepted")")
+        }
+    }
+
     @Test func worldReadableSecretFileIsRefused() throws {
         let store = try TemporaryStore()
         let key = store.write("fixer.key", "abc123", mode: 0o644)

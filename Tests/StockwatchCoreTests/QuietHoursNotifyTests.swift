@@ -22,7 +22,7 @@ import TestSupport
         var fixture = try NotifyFixture()
         try fixture.fcmChannel(fake)
         var hook = ChannelConfig(name: "log", type: .stdout)
-        hook.holdsForQuietHours = nil
+        hook.quietHours = nil
         fixture.config.channels["log"] = hook
         let alice = try fixture.user("alice", devices: ["tok-a"])
         let bob = try fixture.user("bob", devices: ["tok-b"])
@@ -53,9 +53,9 @@ import TestSupport
         let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
         var fixture = try NotifyFixture()
         try fixture.fcmChannel(fake)
-        fixture.config.channels["phone"]!.holdsForQuietHours = false
+        fixture.config.channels["phone"]!.quietHours = .ignore
         var log = ChannelConfig(name: "log", type: .stdout)
-        log.holdsForQuietHours = true
+        log.quietHours = .hold
         fixture.config.channels["log"] = log
         let alice = try fixture.user("alice", devices: ["tok-a"])
         _ = try UserService(database: fixture.database).change(userID: alice, .init(timezone: "UTC", quietHours: .some(Self.quietNow())))
@@ -65,5 +65,53 @@ import TestSupport
         #expect(report.deliveries.map(\.channel) == ["phone"])
         #expect(fake.messages.count == 1)
         await fake.stop()
+    }
+
+    /// Three pushes held for one phone go out as one digest when quiet hours end; each
+    /// delivery is recorded sent, and the push names the notifications it stands for.
+    @Test func heldPushesGoOutAsOneDigestPerDevice() async throws {
+        let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
+        var fixture = try NotifyFixture()
+        try fixture.fcmChannel(fake)
+        let alice = try fixture.user("alice", devices: ["tok-a", "tok-b"])
+        let users = UserService(database: fixture.database)
+        _ = try users.change(userID: alice, .init(quietHours: .some(Self.quietNow())))
+        let ids = try fixture.notifications(3, user: alice, channels: ["phone"])
+        #expect(try await fixture.service().run().held == 6)  // 3 notifications x 2 phones
+        #expect(fake.messages.isEmpty)
+
+        _ = try users.change(userID: alice, .init(quietHours: .some(nil)))
+        let morning = try await fixture.service().run()
+        #expect(morning.deliveries.count == 6 && morning.deliveries.allSatisfy { $0.status == .sent && $0.attempts == 1 })
+        #expect(fake.messages.count == 2)  // one digest per phone
+        #expect(Set(fake.messages.map(\.deviceToken)) == ["tok-a", "tok-b"])
+        for message in fake.messages {
+            #expect(message.data["type"] == "digest")
+            #expect(message.data["notification_ids"] == ids.map(String.init).joined(separator: ","))
+            #expect(message.title == "3 alerts during your quiet hours")
+        }
+
+        // A push that was never held is a plain one again.
+        try fixture.notifications(1, user: alice, channels: ["phone"])
+        _ = try await fixture.service().run()
+        #expect(fake.messages.count == 4 && fake.messages.suffix(2).allSatisfy { $0.data["type"] == nil })
+        await fake.stop()
+    }
+
+    /// A digest stays under FCM's 4 KB: at most 100 notifications to a push.
+    @Test func aLongNightIsSeveralDigests() {
+        var clock = QuietClock()
+        clock.digestChannels = ["phone"]
+        let device = DeliveryJob.Device(id: 1, fcmToken: "tok", active: true)
+        let jobs = (1...250).map { n in
+            DeliveryJob(deliveryID: Int64(n), attempt: 1, channel: "phone", notification: NotificationPayload(
+                id: Int64(n), alertId: 1, user: "alice", symbol: "AAPL", price: 1, observedAt: Date(), message: "m"), device: device, heldForQuietHours: true)
+        }
+        let digests = clock.digested(jobs)
+        #expect(digests.map { $0.companions.count + 1 } == [100, 100, 50])
+        let order: [Int64] = digests.flatMap { digest -> [Int64] in [digest.deliveryID] + digest.companions.map(\.deliveryID) }
+        #expect(order == Array(1...250))
+        let body = FCMSender.digest(of: ([digests[0]] + digests[0].companions).map(\.notification), token: "tok", channel: ChannelConfig(name: "phone", type: .fcm), now: Date())
+        #expect(body.count < 4096)
     }
 }

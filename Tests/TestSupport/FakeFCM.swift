@@ -454,7 +454,7 @@ public final class FakeFCM: @unchecked Sendable {
         if parsed.validateOnly {
             return .json(200, #"{"name":"projects/\#(account.projectID)/messages/fake_message_id"}"#)
         }
-        let notificationID = parsed.data["notification_id"]!
+        let notificationID = parsed.data["notification_id"] ?? "digest:" + (parsed.data["notification_ids"] ?? "")
         let key = parsed.token + "\u{0}" + notificationID
         let (behaviour, attempt) = lock.withLock { () -> (@Sendable (String, Int) -> FCMOutcome, Int) in
             let attempt = (attempts[key] ?? 0) + 1
@@ -558,7 +558,8 @@ public final class FakeFCM: @unchecked Sendable {
             data[key] = string
             payloadBytes += key.utf8.count + string.utf8.count
         }
-        for key in Self.requiredDataKeys where data[key] == nil {
+        // stockwatch's data contract: a notification's keys, or a digest's.
+        for key in data["type"] == "digest" ? ["notification_ids", "count"] : Self.requiredDataKeys where data[key] == nil {
             return .failure(Problem("message.data is missing the key '\(key)'"))
         }
         guard let android = message["android"] as? [String: Any], android["priority"] as? String == "HIGH" else {

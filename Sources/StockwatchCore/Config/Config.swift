@@ -159,10 +159,11 @@ public struct ChannelConfig: Sendable, Equatable {
     /// fcm: the category the app defines its buttons for (snooze, dismiss): Android's
     /// `click_action` and APNs' `aps.category`.
     public var clickAction: String?
-    /// Whether its deliveries wait while it is quiet on their user's clock: nil is the
-    /// default, held for fcm (a phone at night) and sent for the other types.
-    public var holdsForQuietHours: Bool?
-    public var honoursQuietHours: Bool { holdsForQuietHours ?? (type == .fcm) }
+    /// What its deliveries do while it is quiet on their user's clock: nil is the default,
+    /// a digest for fcm (a phone at night) and sent at once for the other types.
+    public var quietHours: QuietHoursPolicy?
+    public var effectiveQuietHours: QuietHoursPolicy { quietHours ?? (type == .fcm ? .digest : .ignore) }
+    public var honoursQuietHours: Bool { effectiveQuietHours != .ignore }
 
     public static let defaultTimeoutSeconds: Int64 = 15
     public static let defaultFCMBaseURL = "https://fcm.googleapis.com"
@@ -222,4 +223,10 @@ public enum SecretSource: Sendable, Equatable, CustomStringConvertible, CustomDe
         case .inline: "(inline, ********)"
         }
     }
+}
+
+/// A channel's `quiet_hours`: wait and send each held delivery when quiet hours end,
+/// wait and send them as one digest push per device (fcm only), or send at once.
+public enum QuietHoursPolicy: String, Sendable, CaseIterable {
+    case hold, digest, ignore
 }

@@ -209,11 +209,12 @@ private struct TableReader {
                 throw error(path, "ttl", "at most 28d (FCM keeps a message at most 28 days), got \(ttl)")
             }
         }
-        if let policy = try string(table, "quiet_hours", path: path) {
-            guard let hold = ["hold": true, "ignore": false][policy] else {
-                throw error(path, "quiet_hours", "hold or ignore, got '\(policy)'")
+        if let text = try string(table, "quiet_hours", path: path) {
+            guard let policy = QuietHoursPolicy(rawValue: text) else {
+                throw error(path, "quiet_hours", "hold, digest or ignore, got '\(text)'")
             }
-            channel.holdsForQuietHours = hold
+            guard policy != .digest || type == .fcm else { throw error(path, "quiet_hours", "only an fcm channel sends digests; use hold or ignore") }
+            channel.quietHours = policy
         }
         if let action = try string(table, "click_action", path: path) {
             guard type == .fcm else { throw error(path, "click_action", "only an fcm channel has a click_action") }

@@ -29,21 +29,21 @@ struct DeliveryQueue: Sendable {
             channels: channels, fanOut: fanOutChannels, limit: limit, cutoff: cutoff,
             leaseUntil: now.addingTimeInterval(TimeInterval(settings.leaseSeconds)), now: now)
         let holding = jobs.filter(quiet.holds)
-        guard !holding.isEmpty else { return Claim(jobs: jobs, failed: failed) }
+        guard !holding.isEmpty else { return Claim(jobs: quiet.digested(jobs), failed: failed) }
         // Given back unsent, due when the user's quiet hours end; not an attempt.
         for (user, group) in Dictionary(grouping: holding, by: \.notification.user) {
             let period = quiet.users[user]!
             _ = try await database.holdClaims(
                 Dictionary(group.map { ($0.deliveryID, $0.attempt) }) { a, _ in a }, until: period.until, reason: period.reason, now: now)
         }
-        return Claim(jobs: jobs.filter { !quiet.holds($0) }, failed: failed, held: holding.count)
+        return Claim(jobs: quiet.digested(jobs.filter { !quiet.holds($0) }), failed: failed, held: holding.count)
     }
 
     /// Which of these claimed jobs are still this run's to send, their leases renewed for
     /// a whole lease from `now`. One write for many jobs.
     func renew(_ jobs: ArraySlice<DeliveryJob>, now: Date = Date()) async throws(StockwatchError) -> Set<Int64> {
         try await database.renewClaims(
-            Dictionary(jobs.map { ($0.deliveryID, $0.attempt) }) { a, _ in a },
+            Dictionary(jobs.flatMap { [$0] + $0.companions }.map { ($0.deliveryID, $0.attempt) }) { a, _ in a },
             leaseUntil: now.addingTimeInterval(TimeInterval(settings.leaseSeconds)), now: now)
     }
 
@@ -53,7 +53,8 @@ struct DeliveryQueue: Sendable {
     func record(_ outcomes: [(DeliveryJob, SendResult)], now: Date = Date(), random: inout some RandomNumberGenerator) async throws(StockwatchError) -> [DeliveryJSON] {
         let backoff = Backoff(baseSeconds: settings.backoffBaseSeconds, capSeconds: settings.backoffCapSeconds)
         var planned: [DeliveryOutcome] = []
-        for (job, result) in outcomes {
+        // A digest's outcome is each of its deliveries' outcome.
+        for (job, result) in outcomes.flatMap({ job, result in ([job] + job.companions).map { ($0, result) } }) {
             func outcome(_ status: DeliveryStatus, next: Date, error: String? = result.error) -> DeliveryOutcome {
                 DeliveryOutcome(job: job, status: status, nextAttemptAt: next, error: error, deactivateDevice: result.deactivateDevice)
             }
@@ -80,12 +81,40 @@ struct QuietClock: Sendable {
     /// By user name: when the quiet period ends, and the reason the held rows show.
     var users: [String: (until: Date, reason: String)] = [:]
     var channels: Set<String> = []
+    /// Channels that send what quiet hours held as one push per device.
+    var digestChannels: Set<String> = []
+    static let digestSize = 100
 
     func holds(_ job: DeliveryJob) -> Bool { channels.contains(job.channel) && users[job.notification.user] != nil }
+
+    /// Jobs with those that quiet hours held for one device, on a digest channel, folded
+    /// into one job (the oldest first, the others its companions), at most
+    /// `digestSize` to a push (FCM's payload is at most 4 KB). A single held job stays a
+    /// plain push.
+    func digested(_ jobs: [DeliveryJob]) -> [DeliveryJob] {
+        guard !digestChannels.isEmpty, jobs.contains(where: { $0.heldForQuietHours && digestChannels.contains($0.channel) }) else { return jobs }
+        var result: [DeliveryJob] = []
+        var leads: [String: Int] = [:]
+        for job in jobs {
+            guard job.heldForQuietHours, digestChannels.contains(job.channel), let device = job.device else {
+                result.append(job)
+                continue
+            }
+            let key = "\(job.channel)/\(device.id)"
+            if let lead = leads[key], result[lead].companions.count + 1 < Self.digestSize {
+                result[lead].companions.append(job)
+            } else {
+                leads[key] = result.count
+                result.append(job)
+            }
+        }
+        return result
+    }
 
     static func read(_ database: any AccountStore, config: Config, now: Date) throws(StockwatchError) -> QuietClock {
         var clock = QuietClock()
         clock.channels = Set(config.channels.values.filter(\.honoursQuietHours).map(\.name))
+        clock.digestChannels = Set(config.channels.values.filter { $0.effectiveQuietHours == .digest }.map(\.name))
         guard !clock.channels.isEmpty else { return clock }
         for (name, zoneName, text) in try database.usersWithQuietHours() {
             // Both were checked when set; a zone this system no longer knows reads as UTC.

@@ -97,19 +97,19 @@ extension PostgresStore: OutboxStore {
         guard !ids.isEmpty else { return [] }
         let rows = try await db.query("""
             SELECT d.id, d.channel, d.target, d.attempts, n.id, n.alert_id, u.name, n.symbol, n.price, n.observed_at, n.message,
-                   dv.id, dv.fcm_token, dv.active
+                   dv.id, dv.fcm_token, dv.active, (d.attempts = 1 AND d.last_error IS NOT NULL)
             FROM deliveries d JOIN notifications n ON n.id = d.notification_id JOIN users u ON u.id = n.user_id
             LEFT JOIN devices dv ON dv.id = d.device_id AND dv.user_id = n.user_id
             WHERE d.id = ANY(\(ids)) ORDER BY d.id
             """, logger: logger)
         var jobs: [DeliveryJob] = []
-        for try await (id, channel, target, attempts, nid, alertID, user, symbol, price, observed, message, deviceID, token, active)
-            in rows.decode((Int64, String, String?, Int, Int64, Int64?, String, String, Double, Int64, String, Int64?, String?, Bool?).self) {
+        for try await (id, channel, target, attempts, nid, alertID, user, symbol, price, observed, message, deviceID, token, active, held)
+            in rows.decode((Int64, String, String?, Int, Int64, Int64?, String, String, Double, Int64, String, Int64?, String?, Bool?, Bool).self) {
             jobs.append(DeliveryJob(
                 deliveryID: id, attempt: attempts, channel: channel, target: target,
                 notification: NotificationPayload(
                     id: nid, alertId: alertID, user: user, symbol: symbol, price: price, observedAt: Date(milliseconds: observed), message: message),
-                device: deviceID.map { DeliveryJob.Device(id: $0, fcmToken: token ?? "", active: active ?? false) }))
+                device: deviceID.map { DeliveryJob.Device(id: $0, fcmToken: token ?? "", active: active ?? false) }, heldForQuietHours: held))
         }
         return jobs
     }

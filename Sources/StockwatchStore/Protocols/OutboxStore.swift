@@ -75,7 +75,8 @@ public protocol OutboxStore: Sendable {
     /// Writes outcomes in one transaction and returns the new state of each delivery whose
     /// claim still held; the others are dropped (the run that took over decides).
     func recordOutcomes(_ outcomes: [DeliveryOutcome], now: Date) async throws(StockwatchError) -> [DeliveryJSON]
-    /// Gives claimed deliveries back unsent, without counting an attempt, due again at
+    /// Gives claimed deliveries back unsent, without counting an attempt (a job claimed
+    /// after a hold has `heldForQuietHours`), due again at
     /// `until` with `reason` as their last error (quiet hours hold pushes). A claim that
     /// was lost is skipped. Returns how many were held.
     func holdClaims(_ claims: [Int64: Int], until: Date, reason: String, now: Date) async throws(StockwatchError) -> Int

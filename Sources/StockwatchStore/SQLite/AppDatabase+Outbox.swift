@@ -104,7 +104,7 @@ extension AppDatabase: OutboxStore {
             db,
             sql: """
                 SELECT d.id, d.channel, d.target, d.attempts, n.id AS nid, n.alert_id, u.name, n.symbol, n.price, n.observed_at, n.message,
-                       dv.id AS device_id, dv.fcm_token, dv.active
+                       dv.id AS device_id, dv.fcm_token, dv.active, (d.attempts = 1 AND d.last_error IS NOT NULL) AS held
                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id JOIN users u ON u.id = n.user_id
                 LEFT JOIN devices dv ON dv.id = d.device_id AND dv.user_id = n.user_id
                 WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id
@@ -116,7 +116,8 @@ extension AppDatabase: OutboxStore {
                 notification: NotificationPayload(
                     id: row["nid"], alertId: row["alert_id"], user: row["name"], symbol: row["symbol"], price: row["price"],
                     observedAt: Date(milliseconds: row["observed_at"]), message: row["message"]),
-                device: deviceID.map { DeliveryJob.Device(id: $0, fcmToken: row["fcm_token"], active: row["active"]) })
+                device: deviceID.map { DeliveryJob.Device(id: $0, fcmToken: row["fcm_token"], active: row["active"]) },
+                heldForQuietHours: row["held"])
         }
     }
 

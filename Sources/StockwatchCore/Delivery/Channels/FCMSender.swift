@@ -25,7 +25,9 @@ struct FCMSender: ChannelSender {
     func send(_ job: DeliveryJob) async -> SendResult {
         guard let device = job.device else { return .failed("the device of this delivery was removed") }
         guard device.active else { return .failed("device \(device.id) was deactivated before this send") }
-        let body = Self.message(for: job.notification, token: device.fcmToken, channel: channel, now: Date())
+        let body = job.companions.isEmpty
+            ? Self.message(for: job.notification, token: device.fcmToken, channel: channel, now: Date())
+            : Self.digest(of: [job.notification] + job.companions.map(\.notification), token: device.fcmToken, channel: channel, now: Date())
         var token: String
         switch await tokens.token() {
         case let .success(value): token = value
@@ -123,6 +125,31 @@ struct FCMSender: ChannelSender {
             + #","notification":{"title":"# + q("\(notification.symbol) alert") + #","body":"# + q(notification.message)
             + #"},"data":{"# + data
             + #"},"android":{"# + android + #"},"apns":{"headers":{"# + apnsHeaders + #"},"payload":{"aps":{"# + aps + "}}}}}"
+        return Data(text.utf8)
+    }
+}
+
+extension FCMSender {
+    /// One push for the notifications quiet hours held for a device: "3 alerts during
+    /// your quiet hours" and their messages. Only a push, not a notification of its own:
+    /// its data is `type: digest` with the ids it stands for, so the app and the stream
+    /// keep one id per notification.
+    static func digest(of notifications: [NotificationPayload], token: String, channel: ChannelConfig, now: Date) -> Data {
+        let q = JSONText.quoted
+        var body = notifications.map(\.message).joined(separator: "; ")
+        if body.count > 400 { body = String(body.prefix(399)) + "…" }
+        let ids = notifications.map { String($0.id) }.joined(separator: ",")
+        let ttl = channel.effectiveTTLSeconds
+        let expiration = ttl == 0 ? 0 : Int64(now.timeIntervalSince1970) + ttl
+        var android = #""priority":"HIGH","ttl":"\#(ttl)s","notification":{"tag":"digest""#
+        if let action = channel.clickAction { android += #","click_action":"# + q(action) }
+        android += "}"
+        var aps = #""sound":"default","thread-id":"digest""#
+        if let action = channel.clickAction { aps += #","category":"# + q(action) }
+        let text = #"{"message":{"token":"# + q(token)
+            + #","notification":{"title":"# + q("\(notifications.count) alerts during your quiet hours") + #","body":"# + q(body)
+            + #"},"data":{"type":"digest","notification_ids":"# + q(ids) + #","count":"# + q(String(notifications.count))
+            + #"},"android":{"# + android + #"},"apns":{"headers":{"apns-priority":"10","apns-expiration":"\#(expiration)"},"payload":{"aps":{"# + aps + "}}}}}"
         return Data(text.utf8)
     }
 }
