@@ -15,11 +15,16 @@ public struct AlertMachine: Sendable, Equatable {
     /// Quotes observed before this time (ms) notify nothing: a firing then is judged and
     /// forgotten, as inside a cooldown. A `once` alert is not used up by it.
     public var snoozedUntil: Int64?
+    /// Outside this schedule, on `zone`'s clock, a firing notifies nothing (as in a snooze).
+    public var schedule: WeeklySchedule?
+    public var zone: TimeZone?
 
     public init(
         condition: Condition, trigger: AlertTrigger = .rearm, cooldownSeconds: Int64 = 0, rearmMarginPercent: Double = 0,
-        state: AlertState = .armed, lastFiredAt: Int64? = nil, snoozedUntil: Int64? = nil
+        state: AlertState = .armed, lastFiredAt: Int64? = nil, snoozedUntil: Int64? = nil, schedule: WeeklySchedule? = nil, zone: TimeZone? = nil
     ) {
+        self.schedule = schedule
+        self.zone = zone
         self.snoozedUntil = snoozedUntil
         self.condition = condition
         self.trigger = trigger
@@ -91,8 +96,10 @@ public struct AlertMachine: Sendable, Equatable {
             guard holds else { return .quiet }
             state = .firing
         }
-        if let until = snoozedUntil, time < until {
-            // Forgotten, not queued; a once alert stays armed for after the snooze.
+        // Snoozed, or outside its schedule: forgotten, not queued; a once alert stays
+        // armed for later.
+        let snoozed = snoozedUntil.map { time < $0 } ?? false
+        if snoozed || !(schedule?.contains(Date(milliseconds: time), in: zone ?? .gmt) ?? true) {
             if trigger == .once { state = .armed }
             return .suppressed
         }

@@ -13,6 +13,8 @@ public struct AlertSpec: Sendable, Equatable {
     public var expiresAt: Date?
     public var note: String?
     public var state: AlertState = .armed
+    /// `mon-fri 09:30-16:00` on the user's clock: outside it the alert notifies nothing.
+    public var schedule: String?
 
     public init(symbol: String, condition: Condition) {
         self.symbol = symbol

@@ -34,8 +34,9 @@ public struct AlertJSON: Codable, Sendable, Equatable {
     public init(
         id: Int64? = nil, user: String? = nil, symbol: String, condition: ConditionJSON, trigger: AlertTrigger? = nil, cooldownSeconds: Int64? = nil,
         rearmMarginPercent: Double? = nil, channels: [String]? = nil, state: AlertState? = nil, createdAt: Date? = nil, lastFiredAt: Date? = nil,
-        expiresAt: Date? = nil, note: String? = nil, snoozedUntil: Date? = nil
+        expiresAt: Date? = nil, note: String? = nil, snoozedUntil: Date? = nil, schedule: String? = nil
     ) {
+        self.schedule = schedule
         self.snoozedUntil = snoozedUntil
         self.id = id
         self.user = user
@@ -67,9 +68,11 @@ public struct AlertJSON: Codable, Sendable, Equatable {
     public var note: String?
     /// Until when a firing notifies nothing (`alert snooze`); a past time: no longer.
     public var snoozedUntil: Date?
+    /// When it may notify, on its user's clock (`mon-fri 09:30-16:00`); null: always.
+    public var schedule: String?
 
     enum CodingKeys: String, CodingKey {
-        case id, user, symbol, condition, trigger, channels, state, note
+        case id, user, symbol, condition, trigger, channels, state, note, schedule
         case cooldownSeconds = "cooldown_seconds"
         case rearmMarginPercent = "rearm_margin_percent"
         case createdAt = "created_at"
@@ -95,6 +98,7 @@ public struct AlertJSON: Codable, Sendable, Equatable {
         try c.encode(expiresAt, forKey: .expiresAt)
         try c.encode(note, forKey: .note)
         try c.encode(snoozedUntil, forKey: .snoozedUntil)
+        try c.encode(schedule, forKey: .schedule)
     }
 }
 

@@ -73,6 +73,16 @@ import Testing
             machine: AlertMachine(condition: .crossesAbove(200), snoozedUntil: 120_000), prices: [199, 201, 199, 201], expected: "-S-N", finalState: .firing),
         Series(name: "snooze on once: not used up, fires after the snooze if it still holds",
             machine: AlertMachine(condition: .above(200), trigger: .once, snoozedUntil: 120_000), prices: [201, 201, 201, 201], expected: "SSN-", finalState: .fired),
+        // a schedule (the series starts Thursday 1970-01-01 00:00 UTC): outside it, as snoozed
+        Series(name: "schedule: only within its hours, judged outside them",
+            machine: AlertMachine(condition: .above(200), trigger: .every, schedule: try! WeeklySchedule.parse("thu 00:02-00:04", option: "s"), zone: .gmt),
+            prices: [201, 201, 201, 201, 201, 201], expected: "SSNNSS", finalState: .armed),
+        Series(name: "schedule on another day: never",
+            machine: AlertMachine(condition: .above(200), trigger: .every, schedule: try! WeeklySchedule.parse("mon-wed,fri-sun 00:00-23:59", option: "s"), zone: .gmt),
+            prices: [201, 201], expected: "SS", finalState: .armed),
+        Series(name: "schedule on once: waits for its hours",
+            machine: AlertMachine(condition: .above(200), trigger: .once, schedule: try! WeeklySchedule.parse("thu 00:02-00:04", option: "s"), zone: .gmt),
+            prices: [201, 201, 201, 201], expected: "SSN-", finalState: .fired),
         // rise and fall: against the last quote at or before (time - window)
         Series(name: "rise 5%: exactly 5% fires, below it does not",
             machine: AlertMachine(condition: .rise(percent: 5, windowSeconds: 3600)), prices: [104.99, 105, 106, 104.99, 105],

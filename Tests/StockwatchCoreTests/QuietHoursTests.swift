@@ -74,4 +74,20 @@ import Testing
         }
         #expect(try QuietHours.parse("22:00-07:00", option: "q").description == "22:00-07:00")
     }
+
+    /// Weekly schedules: day ranges (wrapping), lists, hours within a day, on the user's clock.
+    @Test func schedulesParseAndReadTheUsersClock() throws {
+        let market = try WeeklySchedule.parse("Mon-Fri 09:30-16:00", option: "--active")
+        #expect(market.description == "mon-fri 09:30-16:00" && market.days == [2, 3, 4, 5, 6])
+        #expect(try WeeklySchedule.parse("fri-mon 10:00-11:00", option: "s").days == [6, 7, 1, 2])
+        #expect(try WeeklySchedule.parse("sat,sun 10:00-14:00", option: "s").days == [7, 1])
+        // Monday 2026-03-30 09:30 in Warsaw is 07:30 UTC (CEST, the day after the change).
+        #expect(market.contains(utc("2026-03-30T07:30:00Z"), in: warsaw))
+        #expect(!market.contains(utc("2026-03-30T07:29:00Z"), in: warsaw))
+        #expect(!market.contains(utc("2026-03-30T14:00:00Z"), in: warsaw))  // 16:00 local
+        #expect(!market.contains(utc("2026-03-28T10:00:00Z"), in: warsaw))  // a Saturday
+        for bad in ["", "mon-fri", "mon-fri 16:00-09:30", "xyz 10:00-11:00", "mon-fri 25:00-26:00", "mon-fri 10:00-10:00", "mon- 10:00-11:00", "mon-fri 10:00-11:00 extra"] {
+            #expect(throws: StockwatchError.self, "\(bad)") { try WeeklySchedule.parse(bad, option: "--active") }
+        }
+    }
 }

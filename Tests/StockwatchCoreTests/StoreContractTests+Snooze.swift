@@ -81,3 +81,26 @@ extension StoreContractTests {
         }
     }
 }
+
+extension StoreContractTests {
+    /// A schedule is read on its user's clock: a firing outside it is judged and
+    /// forgotten, one inside notifies; the alert's JSON has it.
+    @Test(arguments: StoreContractTests.backends)
+    func aScheduledAlertNotifiesOnlyWithinItsHoursOnItsUsersClock(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            let alice = try store.addUser(name: "alice", tokenHash: hash(1), now: now)
+            _ = try store.saveUserSettings(userID: alice.id, timezone: "America/New_York", quietHours: nil, now: now)
+            var scheduled = spec("AAPL", .above(200), user: "alice")
+            scheduled.trigger = .every
+            // `now` is 2026-05-28T20:26:40Z, a Thursday: 16:26 in New York (EDT).
+            scheduled.schedule = "thu 16:30-17:00"
+            let added = try store.addAlerts([scheduled], limitPerUser: nil, now: at(-60))
+            #expect(added.first?.schedule == "thu 16:30-17:00")
+            #expect(try store.alerts(AlertQuery()).first?.schedule == "thu 16:30-17:00")
+            _ = try store.addQuotes([quote("AAPL", 210, at: 0)], fetchedAt: at(0))  // 16:26: outside
+            #expect(try store.evaluate(now: at(0), maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
+            _ = try store.addQuotes([quote("AAPL", 211, at: 300)], fetchedAt: at(300))  // 16:31: inside
+            #expect(try store.evaluate(now: at(300), maxAgeSeconds: 3600, prefilter: true).notifications.count == 1)
+        }
+    }
+}

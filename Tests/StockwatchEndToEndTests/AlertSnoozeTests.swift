@@ -59,4 +59,27 @@ import Testing
         #expect((try shown.json() as? [String: Any])?["snoozed_until"] is NSNull)
         #expect(try sandbox.run(["alert", "snooze", "999999", "1h"]).status == 65)
     }
+
+    /// `--active` and the API's `schedule`: kept, shown, and refused naming the value.
+    @Test func aScheduleIsSetFromTheShellOrTheAppAndBadOnesChangeNothing() async throws {
+        let sandbox = try Sandbox()
+        let alice = try sandbox.addUser("alice")
+        let added = try sandbox.run(["alert", "add", "AAPL", "--above", "200", "--user", "alice", "--active", "Mon-Fri 09:30-16:00", "--json"])
+        #expect(added.status == 0)
+        #expect((try added.json() as? [String: Any])?["schedule"] as? String == "mon-fri 09:30-16:00")
+        #expect(try sandbox.run(["alert", "list"]).stdout.contains("active mon-fri 09:30-16:00"))
+        for bad in ["mon-fri 16:00-09:30", "weekdays 09:30-16:00", "mon-fri"] {
+            let refused = try sandbox.run(["alert", "add", "AAPL", "--above", "200", "--active", bad])
+            #expect(refused.status == 64, "\(bad)")
+            #expect(refused.stderr.contains("--active") && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
+        }
+        let server = try ServeProcess(sandbox)
+        defer { server.stop() }
+        let created = try await server.request("POST", "/v1/alerts", token: alice, body: #"{"symbol":"MSFT","condition":{"kind":"above","value":1},"schedule":"sat,sun 10:00-14:00"}"#)
+        #expect(created.status == 201 && created.object?["schedule"] as? String == "sat,sun 10:00-14:00")
+        try OpenAPI.validate(created.body, path: "/v1/alerts", method: "post", status: 201)
+        let refused = try await server.request("POST", "/v1/alerts", token: alice, body: #"{"symbol":"MSFT","condition":{"kind":"above","value":1},"schedule":"sat 14:00-10:00"}"#)
+        #expect(refused.status == 422)
+        #expect(try await server.request("GET", "/v1/alerts", token: alice).array?.count == 2)
+    }
 }

@@ -71,6 +71,7 @@ extension AlertJSON {
         spec.channels = channels
         spec.expiresAt = expiresAt
         spec.note = note
+        spec.schedule = schedule
         // Restored alerts keep what an admin decided (paused) or what has happened for good
         // (fired, expired); armed and firing both restart armed at the newest quote.
         switch state {

@@ -20,13 +20,14 @@ public struct AlertInput: Sendable {
     public var notify: [String] = []
     public var user: String?
     public var note: String?
+    public var active: String?
 
     public init(symbol: String) { self.symbol = symbol }
 
     /// The flag of each field `AlertSpec.validated` may name ("condition" is the flag given).
     static let flags = [
         "symbol": "SYMBOL", "window_seconds": "--within", "cooldown_seconds": "--cooldown",
-        "rearm_margin_percent": "--rearm-margin", "expires_at": "--expires", "channels": "--notify", "note": "--note",
+        "rearm_margin_percent": "--rearm-margin", "expires_at": "--expires", "channels": "--notify", "note": "--note", "schedule": "--active",
     ]
 
     public func spec(config: Config, now: Date) throws(StockwatchError) -> AlertSpec {
@@ -74,6 +75,7 @@ public struct AlertInput: Sendable {
         spec.channels = notify.isEmpty ? nil : notify
         spec.user = user
         spec.note = note
+        spec.schedule = active
         do {
             return try spec.validated(config: config, now: now)
         } catch {
@@ -125,6 +127,7 @@ extension AlertSpec {
         var seen = Set<String>()
         spec.channels = channels.filter { seen.insert($0).inserted }
         // Code points, as JSON Schema's maxLength counts them.
+        if let schedule { spec.schedule = try WeeklySchedule.parse(schedule, option: "schedule").description }
         if let note, note.unicodeScalars.count > 1000 {
             throw .invalidValue(option: "note", value: note, reason: "at most 1000 characters")
         }

@@ -139,15 +139,21 @@ struct Evaluation {
     /// Adds an alert read by a seek (the columns of `alerts`, as stored).
     mutating func addCandidate(
         id: Int64, userId: Int64, symbol: String, kind: String, value: Double?, percent: Double?, windowSeconds: Int64?, trigger: String,
-        cooldownSeconds: Int64, rearmMarginPercent: Double, state: String, lastFiredAt: Int64?, channels: String, startAt: Int64?, snoozedUntil: Int64?
+        cooldownSeconds: Int64, rearmMarginPercent: Double, state: String, lastFiredAt: Int64?, channels: String, startAt: Int64?, snoozedUntil: Int64?,
+        schedule: String?, timezone: String?
     ) throws {
         guard let kind = ConditionKind(rawValue: kind),
               let condition = Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds),
               let trigger = AlertTrigger(rawValue: trigger), let state = AlertState(rawValue: state)
         else { throw StockwatchError.internal("alert \(id) has an unreadable rule") }
-        let machine = AlertMachine(
+        var machine = AlertMachine(
             condition: condition, trigger: trigger, cooldownSeconds: cooldownSeconds, rearmMarginPercent: rearmMarginPercent,
             state: state, lastFiredAt: lastFiredAt, snoozedUntil: snoozedUntil)
+        if let schedule {
+            // Checked when the alert was added; the zone is the user's (UTC if unknown here).
+            machine.schedule = try? WeeklySchedule.parse(schedule, option: "schedule")
+            machine.zone = timezone.flatMap(TimeZone.init(identifier:)) ?? .gmt
+        }
         candidates.append(Candidate(
             id: id, userId: userId, symbol: symbol, channels: channels, startAt: startAt.map { $0 == 0 ? staleBefore : $0 },
             initial: machine, machine: machine))

@@ -206,5 +206,9 @@ enum PostgresMigrations {
             "ALTER TABLE users ADD COLUMN timezone TEXT NOT NULL DEFAULT 'UTC' CHECK (length(timezone) BETWEEN 1 AND 64)",
             "ALTER TABLE users ADD COLUMN quiet_hours TEXT CHECK (quiet_hours IS NULL OR quiet_hours ~ '^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$')",
         ]),
+        // When an alert may notify, on its user's clock (`mon-fri 09:30-16:00`).
+        ("v7-alert-schedule", [
+            "ALTER TABLE alerts ADD COLUMN schedule TEXT CHECK (schedule IS NULL OR length(schedule) BETWEEN 1 AND 64)",
+        ]),
     ]
 }

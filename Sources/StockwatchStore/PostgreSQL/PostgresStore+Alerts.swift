@@ -30,7 +30,8 @@ extension PostgresStore: AlertStore {
                     n: index, user_id: userIDs[spec.user ?? UserRecord.defaultName]!, symbol: spec.symbol, kind: spec.condition.kind.rawValue,
                     value: spec.condition.value, percent: spec.condition.percent, window_seconds: spec.condition.windowSeconds,
                     trigger: spec.trigger.rawValue, cooldown_seconds: spec.cooldownSeconds, rearm_margin_percent: spec.rearmMarginPercent,
-                    channels: spec.channels ?? [], state: spec.state.rawValue, note: spec.note, expires_at: spec.expiresAt?.milliseconds)
+                    channels: spec.channels ?? [], state: spec.state.rawValue, note: spec.note, expires_at: spec.expiresAt?.milliseconds,
+                    schedule: spec.schedule)
             }
             let document = String(decoding: try JSONEncoder().encode(rows), as: UTF8.self)
             let at = now.milliseconds
@@ -39,12 +40,12 @@ extension PostgresStore: AlertStore {
             let ids = try await db.values("""
                 WITH added AS (
                     INSERT INTO alerts (user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
-                        rearm_margin_percent, channels, state, note, created_at, expires_at)
+                        rearm_margin_percent, channels, state, note, created_at, expires_at, schedule)
                     SELECT x.user_id, x.symbol, x.kind, x.value, x.percent, x.window_seconds, x.trigger, x.cooldown_seconds,
-                        x.rearm_margin_percent, x.channels, x.state, x.note, \(at), x.expires_at
+                        x.rearm_margin_percent, x.channels, x.state, x.note, \(at), x.expires_at, x.schedule
                     FROM jsonb_to_recordset(\(document)::jsonb) AS x(n INT, user_id BIGINT, symbol TEXT, kind TEXT, value DOUBLE PRECISION,
                         percent DOUBLE PRECISION, window_seconds BIGINT, trigger TEXT, cooldown_seconds BIGINT, rearm_margin_percent DOUBLE PRECISION,
-                        channels JSONB, state TEXT, note TEXT, expires_at BIGINT)
+                        channels JSONB, state TEXT, note TEXT, expires_at BIGINT, schedule TEXT)
                     ORDER BY x.n
                     RETURNING id, symbol
                 )
@@ -58,7 +59,7 @@ extension PostgresStore: AlertStore {
                     id: id, userId: 0, symbol: spec.symbol, kind: spec.condition.kind, value: spec.condition.value,
                     percent: spec.condition.percent, windowSeconds: spec.condition.windowSeconds, trigger: spec.trigger,
                     cooldownSeconds: spec.cooldownSeconds, rearmMarginPercent: spec.rearmMarginPercent, channels: spec.channels ?? [],
-                    state: spec.state, note: spec.note, createdAt: Date(milliseconds: at), expiresAt: spec.expiresAt),
+                    state: spec.state, note: spec.note, createdAt: Date(milliseconds: at), expiresAt: spec.expiresAt, schedule: spec.schedule),
                     user: spec.user ?? UserRecord.defaultName)
             }
         }
@@ -129,7 +130,7 @@ extension PostgresStore: AlertStore {
 
     static let alertColumns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, s.start_at, a.snoozed_until
+        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, s.start_at, a.snoozed_until, a.schedule
         """
 
     /// Alerts by id with their user's name; every argument narrows (nil: any).
@@ -155,8 +156,8 @@ extension PostgresStore: AlertStore {
 
     /// A row of `alertColumns` (then the user's name, when selected).
     static func alertRecord(_ row: PostgresRow) throws -> (AlertRecord, String) {
-        let (id, userID, symbol, kind, value, percent, window, trigger, cooldown, margin, channels, state, note, created, expires, fired, start, snoozed, user) =
-            try row.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, String, String?, Int64, Int64?, Int64?, Int64?, Int64?, String).self)
+        let (id, userID, symbol, kind, value, percent, window, trigger, cooldown, margin, channels, state, note, created, expires, fired, start, snoozed, schedule, user) =
+            try row.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, String, String?, Int64, Int64?, Int64?, Int64?, Int64?, String?, String).self)
         guard let kind = ConditionKind(rawValue: kind), let trigger = AlertTrigger(rawValue: trigger), let state = AlertState(rawValue: state) else {
             throw StockwatchError.internal("alert \(id) has an unreadable rule")
         }
@@ -164,7 +165,7 @@ extension PostgresStore: AlertStore {
             id: id, userId: userID, symbol: symbol, kind: kind, value: value, percent: percent, windowSeconds: window, trigger: trigger,
             cooldownSeconds: cooldown, rearmMarginPercent: margin, channels: try JSONDecoder().decode([String].self, from: Data(channels.utf8)),
             state: state, note: note, createdAt: Date(milliseconds: created), expiresAt: expires.map(Date.init(milliseconds:)),
-            lastFiredAt: fired.map(Date.init(milliseconds:)), startAt: start, snoozedUntil: snoozed.map(Date.init(milliseconds:)))
+            lastFiredAt: fired.map(Date.init(milliseconds:)), startAt: start, snoozedUntil: snoozed.map(Date.init(milliseconds:)), schedule: schedule)
         return (record, user)
     }
 }
@@ -185,6 +186,7 @@ private struct NewAlertRow: Encodable {
     let state: String
     let note: String?
     let expires_at: Int64?
+    let schedule: String?
 }
 
 /// Holds `changeAlertState`'s decision for the length of its transaction only.

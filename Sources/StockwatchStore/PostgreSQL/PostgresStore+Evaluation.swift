@@ -138,7 +138,8 @@ extension Evaluation {
     static func pgColumns(start: String) -> String {
         """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, \(start), a.snoozed_until
+        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, \(start), a.snoozed_until, a.schedule,
+        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END
         """
     }
 
@@ -182,12 +183,12 @@ extension Evaluation {
         binds.append(references.map(\.range.missing))
         if let buckets { binds.append(buckets) }
         let rows = try await db.query(PostgresQuery(unsafeSQL: parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)
-        for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start, snoozed)
-            in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?, Int64?).self) {
+        for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start, snoozed, schedule, zone)
+            in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?, Int64?, String?, String?).self) {
             try addCandidate(
                 id: id, userId: user, symbol: symbol, kind: kind, value: value, percent: percent, windowSeconds: window, trigger: trigger,
                 cooldownSeconds: cooldown, rearmMarginPercent: margin, state: state, lastFiredAt: fired, channels: channels, startAt: start,
-                snoozedUntil: snoozed)
+                snoozedUntil: snoozed, schedule: schedule, timezone: zone)
         }
     }
 

@@ -11,8 +11,8 @@ extension AppDatabase: AlertStore {
             // One cached statement for all rows: 100,000 alerts import in about a second.
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO alerts (user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
-                    rearm_margin_percent, channels, state, note, created_at, expires_at, start_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(Self.newestQuoteSQL))
+                    rearm_margin_percent, channels, state, note, created_at, expires_at, schedule, start_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(Self.newestQuoteSQL))
                 """)
             let encoder = JSONEncoder()
             for spec in specs {
@@ -32,13 +32,14 @@ extension AppDatabase: AlertStore {
                     userID, spec.symbol, spec.condition.kind.rawValue, spec.condition.value, spec.condition.percent,
                     spec.condition.windowSeconds, spec.trigger.rawValue, spec.cooldownSeconds, spec.rearmMarginPercent,
                     String(decoding: try encoder.encode(channels), as: UTF8.self), spec.state.rawValue, spec.note,
-                    now.milliseconds, spec.expiresAt?.milliseconds, spec.symbol,
+                    now.milliseconds, spec.expiresAt?.milliseconds, spec.schedule, spec.symbol,
                 ])
                 let alert = AlertRecord(
                     id: db.lastInsertedRowID, userId: userID, symbol: spec.symbol, kind: spec.condition.kind, value: spec.condition.value,
                     percent: spec.condition.percent, windowSeconds: spec.condition.windowSeconds, trigger: spec.trigger,
                     cooldownSeconds: spec.cooldownSeconds, rearmMarginPercent: spec.rearmMarginPercent, channels: channels,
-                    state: spec.state, note: spec.note, createdAt: Date(milliseconds: now.milliseconds), expiresAt: spec.expiresAt)
+                    state: spec.state, note: spec.note, createdAt: Date(milliseconds: now.milliseconds), expiresAt: spec.expiresAt,
+                    schedule: spec.schedule)
                 added.append(AlertJSON(alert, user: name))
             }
             return added

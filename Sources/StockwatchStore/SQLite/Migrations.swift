@@ -355,6 +355,9 @@ extension AppDatabase {
                 ALTER TABLE users ADD COLUMN quiet_hours TEXT CHECK (quiet_hours IS NULL OR quiet_hours GLOB '[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]');
                 """)
         }
+        migrator.registerMigration("v11-alert-schedule") { db in
+            try db.execute(sql: "ALTER TABLE alerts ADD COLUMN schedule TEXT CHECK (schedule IS NULL OR length(schedule) BETWEEN 1 AND 64)")
+        }
         return migrator
     }
 }

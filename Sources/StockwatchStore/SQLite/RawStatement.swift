@@ -55,5 +55,6 @@ public struct RawStatement {
         guard let text = sqlite3_column_text(handle, column) else { return "" }
         return String(cString: text)
     }
+    public func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
 }

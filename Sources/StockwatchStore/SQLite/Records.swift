@@ -77,6 +77,7 @@ public struct AlertRecord: StoredRecord, Identifiable {
     /// follows its symbol's `evaluation_progress`.
     public var startAt: Int64?
     public var snoozedUntil: Date?
+    public var schedule: String?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -84,7 +85,8 @@ public struct AlertRecord: StoredRecord, Identifiable {
         Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds)!
     }
 
-    public init(id: Int64? = nil, userId: Int64, symbol: String, kind: ConditionKind, value: Double? = nil, percent: Double? = nil, windowSeconds: Int64? = nil, trigger: AlertTrigger, cooldownSeconds: Int64, rearmMarginPercent: Double, channels: [String], state: AlertState, note: String? = nil, createdAt: Date, expiresAt: Date? = nil, lastFiredAt: Date? = nil, startAt: Int64? = nil, snoozedUntil: Date? = nil) {
+    public init(id: Int64? = nil, userId: Int64, symbol: String, kind: ConditionKind, value: Double? = nil, percent: Double? = nil, windowSeconds: Int64? = nil, trigger: AlertTrigger, cooldownSeconds: Int64, rearmMarginPercent: Double, channels: [String], state: AlertState, note: String? = nil, createdAt: Date, expiresAt: Date? = nil, lastFiredAt: Date? = nil, startAt: Int64? = nil, snoozedUntil: Date? = nil, schedule: String? = nil) {
+        self.schedule = schedule
         self.snoozedUntil = snoozedUntil
         self.id = id
         self.userId = userId
@@ -130,6 +132,7 @@ extension AlertRecord {
         lastFiredAt = date("last_fired_at")
         startAt = row["start_at"]
         snoozedUntil = date("snoozed_until")
+        schedule = row["schedule"]
     }
 
     private static let channelsDecoder = JSONDecoder()
@@ -256,7 +259,7 @@ extension AlertJSON {
             id: alert.id, user: user, symbol: alert.symbol, condition: ConditionJSON(alert.condition), trigger: alert.trigger,
             cooldownSeconds: alert.cooldownSeconds, rearmMarginPercent: alert.rearmMarginPercent, channels: alert.channels,
             state: alert.state, createdAt: alert.createdAt, lastFiredAt: alert.lastFiredAt, expiresAt: alert.expiresAt, note: alert.note,
-            snoozedUntil: alert.snoozedUntil)
+            snoozedUntil: alert.snoozedUntil, schedule: alert.schedule)
     }
 }
 

@@ -6,7 +6,8 @@ import StockwatchModel
 extension Evaluation {
     static let columns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, a.start_at, a.snoozed_until
+        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, a.start_at, a.snoozed_until, a.schedule,
+        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END
         """
 
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
@@ -46,7 +47,8 @@ extension Evaluation {
                 id: rows.int64(0), userId: rows.int64(1), symbol: rows.string(2), kind: rows.string(3), value: rows.optionalDouble(4),
                 percent: rows.optionalDouble(5), windowSeconds: rows.optionalInt64(6), trigger: rows.string(7), cooldownSeconds: rows.int64(8),
                 rearmMarginPercent: rows.double(9), state: rows.string(10), lastFiredAt: rows.optionalInt64(11), channels: rows.string(12),
-                startAt: rows.optionalInt64(13), snoozedUntil: rows.optionalInt64(14))
+                startAt: rows.optionalInt64(13), snoozedUntil: rows.optionalInt64(14),
+                schedule: rows.optionalString(15), timezone: rows.optionalString(16))
         }
     }
 }

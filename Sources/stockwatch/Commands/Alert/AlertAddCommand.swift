@@ -26,6 +26,8 @@ struct AlertAddCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A channel from the config; repeat for several (default: [alerts] default_notify, else stdout).", valueName: "channel")) var notify: [String] = []
     @Option(help: ArgumentHelp("The owner (default: the user named default).", valueName: "name")) var user: String?
     @Option(help: ArgumentHelp("Free text shown with the alert.", valueName: "text")) var note: String?
+    @Option(help: ArgumentHelp("Notify only within this weekly schedule on the user's clock, e.g. \"mon-fri 09:30-16:00\".", valueName: "days HH:MM-HH:MM"))
+    var active: String?
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
@@ -33,7 +35,7 @@ struct AlertAddCommand: ParsableCommand {
         (input.above, input.below, input.crossesAbove, input.crossesBelow) = (above, below, crossesAbove, crossesBelow)
         (input.rise, input.fall, input.within) = (rise, fall, within)
         (input.trigger, input.cooldown, input.rearmMargin, input.expires) = (trigger, cooldown, rearmMargin, expires)
-        (input.notify, input.user, input.note) = (notify, user, note)
+        (input.notify, input.user, input.note, input.active) = (notify, user, note, active)
         let (database, config) = try global.open()
         let alert = try AlertService(database: database, config: config).add(input)
         if global.json { Output.json(alert) } else { print(alert.id ?? 0) }

@@ -36,9 +36,10 @@ extension AlertJSON {
     var row: [String] {
         let cooldown = (cooldownSeconds ?? 0) > 0 ? " (cooldown \(ValueParser.format(seconds: cooldownSeconds!)))" : ""
         let snoozed = snoozedUntil.map { $0 > Date() ? ", snoozed until \(Output.time($0))" : "" } ?? ""
+        let active = schedule.map { ", active \($0)" } ?? ""
         return [
             "\(id ?? 0)", user ?? "", symbol, condition.summary, (trigger?.rawValue ?? "") + cooldown,
-            (state?.rawValue ?? "") + snoozed, (channels ?? []).joined(separator: ","), Output.time(lastFiredAt), note ?? "",
+            (state?.rawValue ?? "") + snoozed + active, (channels ?? []).joined(separator: ","), Output.time(lastFiredAt), note ?? "",
         ]
     }
 }

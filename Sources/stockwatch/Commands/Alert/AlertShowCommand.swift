@@ -17,7 +17,7 @@ struct AlertShowCommand: ParsableCommand {
             ("id", row[0]), ("user", row[1]), ("symbol", row[2]), ("condition", row[3]), ("trigger", row[4]),
             ("rearm margin", "\(alert.rearmMarginPercent ?? 0)%"), ("state", row[5]), ("channels", row[6]),
             ("created", Output.time(alert.createdAt)), ("last fired", row[7]), ("expires", Output.time(alert.expiresAt)),
-            ("snoozed until", Output.time(alert.snoozedUntil)), ("note", row[8]),
+            ("snoozed until", Output.time(alert.snoozedUntil)), ("schedule", alert.schedule ?? "-"), ("note", row[8]),
         ]
         Output.table(["FIELD", "VALUE"], fields.map { [$0.0, $0.1] })
     }
