@@ -42,6 +42,8 @@ public struct DeliveryJob: Sendable {
     /// Other held deliveries to the same device sent with this one as one digest push; each
     /// gets this one's outcome.
     public var companions: [DeliveryJob] = []
+    /// fcm: the user's unread notifications when claimed, the iOS badge.
+    public var badge: Int?
 
     public init(deliveryID: Int64, attempt: Int, channel: String, target: String? = nil, notification: NotificationPayload, device: Device? = nil, heldForQuietHours: Bool = false) {
         self.heldForQuietHours = heldForQuietHours

@@ -114,4 +114,21 @@ import TestSupport
         let body = FCMSender.digest(of: ([digests[0]] + digests[0].companions).map(\.notification), token: "tok", channel: ChannelConfig(name: "phone", type: .fcm), now: Date())
         #expect(body.count < 4096)
     }
+
+    /// The iOS badge is the user's unread count when the push is claimed: it goes down as
+    /// the app reads, and a digest carries it too.
+    @Test func thePushCarriesTheUnreadCountAsItsBadge() async throws {
+        let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
+        var fixture = try NotifyFixture()
+        try fixture.fcmChannel(fake)
+        let alice = try fixture.user("alice", devices: ["tok-a"])
+        let ids = try fixture.notifications(2, user: alice, channels: ["phone"])
+        _ = try await fixture.service().run()
+        #expect(fake.messages.map(\.push.badge) == [2, 2])
+        _ = try fixture.database.setNotificationState(userID: alice, .ids([ids[0]]), to: .read, deviceID: nil, now: Date())
+        try fixture.notifications(1, user: alice, channels: ["phone"])
+        _ = try await fixture.service().run()
+        #expect(fake.messages.last?.push.badge == 2)  // one read, one new
+        await fake.stop()
+    }
 }

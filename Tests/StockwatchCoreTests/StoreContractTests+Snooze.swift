@@ -78,6 +78,9 @@ extension StoreContractTests {
             let released = try await store.claimDeliveries(channels: ["phone"], fanOut: ["phone"], limit: 10, cutoff: at(20), leaseUntil: at(80), now: at(20))
             #expect(released.jobs.map(\.deliveryID) == [job.deliveryID])
             #expect(released.jobs.first?.attempt == 1)
+            #expect(released.jobs.first?.heldForQuietHours == true && job.heldForQuietHours == false)
+            // The badge's count: alice's one notification is unread; bob has none.
+            #expect(try await store.unreadCounts(users: ["alice", "bob"]) == ["alice": 1, "bob": 0])
         }
     }
 }

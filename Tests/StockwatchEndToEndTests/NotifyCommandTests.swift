@@ -191,6 +191,40 @@ import TestSupport
         await fake.stop()
     }
 
+    /// Through the binary: while it is quiet on alice's clock notify holds her pushes
+    /// (exit 0, `held` in --json); when she turns quiet hours off (as her app would with
+    /// PATCH /v1/me) the next notify sends one digest to her phone, with the unread badge.
+    @Test func aHeldPushGoesOutAsADigestWhenQuietHoursEnd() async throws {
+        let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
+        let sandbox = try Self.fcmSandbox(fake)
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let clock = utc.dateComponents([.hour, .minute], from: Date())
+        let minute = clock.hour! * 60 + clock.minute!
+        let quiet = String(format: "%02d:%02d-%02d:%02d", (minute + 1380) % 1440 / 60, (minute + 1380) % 60, (minute + 60) % 1440 / 60, (minute + 60) % 60)
+        try sandbox.run(["user", "add", "alice", "--timezone", "UTC", "--quiet", quiet])
+        try sandbox.run(["device", "add", "--user", "alice", "--fcm-token", "tok-a"])
+        for level in ["200", "201"] { try sandbox.run(["alert", "add", "AAPL", "--above", level, "--user", "alice"]) }
+        try sandbox.run(["fetch", "--from", "-"], stdin: "AAPL,205,\(Int(Date().timeIntervalSince1970) - 5)\n")
+        try sandbox.run(["evaluate"])
+        let night = try sandbox.run(["notify", "--json"])
+        #expect(night.status == 0 && night.stdout.isEmpty == false)
+        #expect((try night.json() as? [String: Any])?["held"] as? Int == 2)
+        #expect(fake.messages.isEmpty)
+        #expect(try sandbox.run(["history"]).stdout.contains("phone:pending"))
+
+        try sandbox.run(["user", "set", "alice", "--quiet", "off"])
+        #expect(try sandbox.run(["notify"]).status == 0)
+        #expect(fake.rejections.isEmpty, "\(fake.rejections)")
+        let digest = try #require(fake.messages.first)
+        #expect(fake.messages.count == 1)
+        #expect(digest.data["type"] == "digest" && digest.data["count"] == "2" && digest.data["notification_ids"]?.split(separator: ",").count == 2)
+        #expect(digest.title == "2 alerts during your quiet hours")
+        #expect(digest.push.badge == 2)
+        #expect(try sandbox.run(["history"]).stdout.components(separatedBy: "phone:sent").count == 3)
+        await fake.stop()
+    }
+
     @Test func theFCMAccessTokenIsCachedAcrossProcesses() async throws {
         let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
         let sandbox = try Self.fcmSandbox(fake)

@@ -132,6 +132,8 @@ public final class FakeFCM: @unchecked Sendable {
         public var apnsCollapseID: String?
         public var threadID: String?
         public var category: String?
+        /// `aps.badge`, which APNs requires to be a whole number.
+        public var badge: Int?
     }
 
     public struct Stats: Sendable {
@@ -606,6 +608,10 @@ public final class FakeFCM: @unchecked Sendable {
         let aps = (apns["payload"] as? [String: Any])?["aps"] as? [String: Any] ?? [:]
         push.threadID = aps["thread-id"] as? String
         push.category = aps["category"] as? String
+        if let badge = aps["badge"] {
+            guard let number = badge as? Int, number >= 0 else { return .failure(Problem("aps.badge must be a whole number of 0 or more")) }
+            push.badge = number
+        }
         guard payloadBytes <= 4096 else {
             return .failure(Problem("Message is too big: notification and data payload is \(payloadBytes) bytes, the limit is 4096"))
         }

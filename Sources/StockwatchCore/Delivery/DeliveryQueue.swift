@@ -5,7 +5,7 @@ import StockwatchStore
 /// notify's side of the outbox (see `OutboxStore` for the claim and its fence): leases
 /// from the config, and the retry schedule of each outcome.
 struct DeliveryQueue: Sendable {
-    let database: any OutboxStore
+    let database: any OutboxStore & NotificationStateStore
     let settings: NotifySettings
 
     /// Channels whose deliveries a `devices` fan-out replaces (see `OutboxStore.claimDeliveries`).
@@ -25,9 +25,16 @@ struct DeliveryQueue: Sendable {
     /// start, so that a retry scheduled during this run waits for the next one), or whose
     /// lease has ended.
     func claim(channels: Set<String>, limit: Int, cutoff: Date, now: Date = Date()) async throws(StockwatchError) -> Claim {
-        let (jobs, failed) = try await database.claimDeliveries(
+        var (jobs, failed) = try await database.claimDeliveries(
             channels: channels, fanOut: fanOutChannels, limit: limit, cutoff: cutoff,
             leaseUntil: now.addingTimeInterval(TimeInterval(settings.leaseSeconds)), now: now)
+        // One count per batch for the pushes' iOS badge: the unread notifications of
+        // each user in it, this one included.
+        let pushed = Set(jobs.filter { fanOutChannels.contains($0.channel) }.map(\.notification.user))
+        if !pushed.isEmpty {
+            let unread = try await database.unreadCounts(users: pushed)
+            for index in jobs.indices where fanOutChannels.contains(jobs[index].channel) { jobs[index].badge = unread[jobs[index].notification.user] }
+        }
         let holding = jobs.filter(quiet.holds)
         guard !holding.isEmpty else { return Claim(jobs: quiet.digested(jobs), failed: failed) }
         // Given back unsent, due when the user's quiet hours end; not an attempt.

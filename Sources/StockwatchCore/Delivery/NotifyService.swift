@@ -5,13 +5,13 @@ import StockwatchStore
 /// `stockwatch notify`: sends every due delivery through its channel, up to
 /// `[notify] concurrency` at once, and records each outcome with its retry schedule.
 public struct NotifyService: Sendable {
-    let database: any OutboxStore & AccessTokenStore & AccountStore
+    let database: any OutboxStore & AccessTokenStore & AccountStore & NotificationStateStore
     let config: Config
     let environment: [String: String]
     /// Where the stdout channel writes (standard output, or stderr under `--json`).
     let writeLine: @Sendable (String) -> Void
 
-    public init(database: any OutboxStore & AccessTokenStore & AccountStore, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
+    public init(database: any OutboxStore & AccessTokenStore & AccountStore & NotificationStateStore, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
         self.database = database
         self.config = config
         self.environment = environment

@@ -35,6 +35,21 @@ extension PostgresStore: NotificationStateStore {
         }
     }
 
+    public func unreadCounts(users: Set<String>) async throws(StockwatchError) -> [String: Int] {
+        guard !users.isEmpty else { return [:] }
+        let names = users.sorted()
+        return try await transaction { db in
+            var counts = Dictionary(uniqueKeysWithValues: names.map { ($0, 0) })
+            for (name, unread) in try await db.rows("""
+                SELECT u.name, count(n.id)::BIGINT FROM users u JOIN notifications n ON n.user_id = u.id AND n.state = 'unread'
+                WHERE u.name = ANY(\(names)) GROUP BY u.name
+                """, (String, Int64).self) {
+                counts[name] = Int(unread)
+            }
+            return counts
+        }
+    }
+
     public func unreadCount(userID: Int64) throws(StockwatchError) -> Int {
         try read { db in
             Int(try await db.value("SELECT count(*)::BIGINT FROM notifications WHERE user_id = \(userID) AND state = 'unread'", Int64.self) ?? 0)

@@ -11,4 +11,7 @@ public protocol NotificationStateStore: Sendable {
     func setNotificationState(userID: Int64, _ selection: NotificationSelection, to state: NotificationState, deviceID: Int64?, now: Date) throws(StockwatchError) -> [Int64]
     /// How many of the user's notifications are unread.
     func unreadCount(userID: Int64) throws(StockwatchError) -> Int
+    /// The same for several users at once, by name (the iOS badge of a batch of pushes);
+    /// a user with none unread is 0.
+    func unreadCounts(users: Set<String>) async throws(StockwatchError) -> [String: Int]
 }

@@ -35,6 +35,21 @@ extension AppDatabase: NotificationStateStore {
         try read { db in try NotificationRecord.owned(by: userID).filter(Column("state") == NotificationState.unread.rawValue).fetchCount(db) }
     }
 
+    public func unreadCounts(users: Set<String>) async throws(StockwatchError) -> [String: Int] {
+        guard !users.isEmpty else { return [:] }
+        let names = JSONOutput.encode(users.sorted())
+        return try read { db in
+            var counts = Dictionary(uniqueKeysWithValues: users.map { ($0, 0) })
+            for row in try Row.fetchAll(db, sql: """
+                SELECT u.name, count(n.id) AS unread FROM users u JOIN notifications n ON n.user_id = u.id AND n.state = 'unread'
+                WHERE u.name IN (SELECT value FROM json_each(?)) GROUP BY u.name
+                """, arguments: [names]) {
+                counts[row["name"]] = row["unread"]
+            }
+            return counts
+        }
+    }
+
     /// A day of state changes is kept for `serve` instances catching up; fetch prunes.
     static func pruneStateChanges(_ db: Database, now: Date) throws {
         try db.execute(sql: "DELETE FROM notification_state_changes WHERE changed_at < ?", arguments: [now.milliseconds - 86_400_000])

@@ -26,8 +26,8 @@ struct FCMSender: ChannelSender {
         guard let device = job.device else { return .failed("the device of this delivery was removed") }
         guard device.active else { return .failed("device \(device.id) was deactivated before this send") }
         let body = job.companions.isEmpty
-            ? Self.message(for: job.notification, token: device.fcmToken, channel: channel, now: Date())
-            : Self.digest(of: [job.notification] + job.companions.map(\.notification), token: device.fcmToken, channel: channel, now: Date())
+            ? Self.message(for: job.notification, token: device.fcmToken, channel: channel, now: Date(), badge: job.badge)
+            : Self.digest(of: [job.notification] + job.companions.map(\.notification), token: device.fcmToken, channel: channel, now: Date(), badge: job.badge)
         var token: String
         switch await tokens.token() {
         case let .success(value): token = value
@@ -99,7 +99,7 @@ struct FCMSender: ChannelSender {
     /// phone that was offline does not get old prices; it collapses per alert (a phone
     /// that was offline sees an alert's latest firing, not all of them) and groups per
     /// symbol in the tray (Android `tag`, APNs `thread-id`).
-    static func message(for notification: NotificationPayload, token: String, channel: ChannelConfig, now: Date) -> Data {
+    static func message(for notification: NotificationPayload, token: String, channel: ChannelConfig, now: Date, badge: Int? = nil) -> Data {
         let q = JSONText.quoted
         let data = [
             ("notification_id", String(notification.id)),
@@ -121,6 +121,7 @@ struct FCMSender: ChannelSender {
         if let collapse { apnsHeaders += #","apns-collapse-id":"# + q(collapse) }
         var aps = #""sound":"default","thread-id":"# + q(notification.symbol)
         if let action = channel.clickAction { aps += #","category":"# + q(action) }
+        if let badge { aps += #","badge":\#(badge)"# }
         let text = #"{"message":{"token":"# + q(token)
             + #","notification":{"title":"# + q("\(notification.symbol) alert") + #","body":"# + q(notification.message)
             + #"},"data":{"# + data
@@ -134,7 +135,7 @@ extension FCMSender {
     /// your quiet hours" and their messages. Only a push, not a notification of its own:
     /// its data is `type: digest` with the ids it stands for, so the app and the stream
     /// keep one id per notification.
-    static func digest(of notifications: [NotificationPayload], token: String, channel: ChannelConfig, now: Date) -> Data {
+    static func digest(of notifications: [NotificationPayload], token: String, channel: ChannelConfig, now: Date, badge: Int? = nil) -> Data {
         let q = JSONText.quoted
         var body = notifications.map(\.message).joined(separator: "; ")
         if body.count > 400 { body = String(body.prefix(399)) + "…" }
@@ -146,6 +147,7 @@ extension FCMSender {
         android += "}"
         var aps = #""sound":"default","thread-id":"digest""#
         if let action = channel.clickAction { aps += #","category":"# + q(action) }
+        if let badge { aps += #","badge":\#(badge)"# }
         let text = #"{"message":{"token":"# + q(token)
             + #","notification":{"title":"# + q("\(notifications.count) alerts during your quiet hours") + #","body":"# + q(body)
             + #"},"data":{"type":"digest","notification_ids":"# + q(ids) + #","count":"# + q(String(notifications.count))
