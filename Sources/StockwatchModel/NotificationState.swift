@@ -6,6 +6,12 @@ import Foundation
 public enum NotificationState: String, Codable, Sendable, CaseIterable {
     case unread, read, dismissed
 
+    /// A state as typed (`history --state`, the API's `?state=`).
+    public static func parse(_ text: String, option: String) throws(StockwatchError) -> NotificationState {
+        guard let state = NotificationState(rawValue: text) else { throw .invalidValue(option: option, value: text, reason: "one of unread, read, dismissed") }
+        return state
+    }
+
     /// The states a notification may be in for a change to `self` to move it.
     public var movesFrom: [NotificationState] {
         switch self {

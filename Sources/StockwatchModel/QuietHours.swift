@@ -41,8 +41,7 @@ public struct QuietHours: Sendable, Equatable, CustomStringConvertible {
     /// When the period that `date` falls in ends: the next time the wall clock of `zone`
     /// shows `end` (or, on a night that skips it, the first time after).
     public func end(after date: Date, in zone: TimeZone) -> Date {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
+        let calendar = Calendar.wallClock(of: zone)
         return calendar.nextDate(after: date, matching: DateComponents(hour: end / 60, minute: end % 60, second: 0), matchingPolicy: .nextTime)
             ?? date.addingTimeInterval(86_400)
     }
@@ -50,8 +49,7 @@ public struct QuietHours: Sendable, Equatable, CustomStringConvertible {
     /// Whether `date` falls in the period, read on the wall clock of `zone`: from the start
     /// (inclusive) to the end (exclusive).
     public func contains(_ date: Date, in zone: TimeZone) -> Bool {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
+        let calendar = Calendar.wallClock(of: zone)
         let parts = calendar.dateComponents([.hour, .minute], from: date)
         let now = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
         return start < end ? (start..<end).contains(now) : now >= start || now < end
@@ -76,5 +74,14 @@ public enum UserTimeZone {
         }.prefix(3)
         let hint = near.isEmpty ? "an IANA time zone name such as Europe/Warsaw, America/New_York or UTC" : "did you mean \(near.joined(separator: ", "))?"
         throw .invalidValue(option: option, value: name, reason: "not a time zone; \(hint)")
+    }
+}
+
+extension Calendar {
+    /// The Gregorian calendar on the wall clock of `zone`.
+    static func wallClock(of zone: TimeZone) -> Calendar {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = zone
+        return calendar
     }
 }

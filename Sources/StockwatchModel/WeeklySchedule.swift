@@ -41,8 +41,7 @@ public struct WeeklySchedule: Sendable, Equatable, CustomStringConvertible {
 
     /// Whether `date` falls in the schedule on the wall clock of `zone`.
     public func contains(_ date: Date, in zone: TimeZone) -> Bool {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = zone
+        let calendar = Calendar.wallClock(of: zone)
         let parts = calendar.dateComponents([.weekday, .hour, .minute], from: date)
         let minute = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
         return days.contains(parts.weekday ?? 0) && (start..<end).contains(minute)

@@ -22,6 +22,7 @@ struct APIRoutes: Sendable {
     private var alerts: AlertService { AlertService(database: database, config: config) }
     private var devices: DeviceService { DeviceService(database: database) }
     private var history: HistoryService { HistoryService(database: database) }
+    private var users: UserService { UserService(database: database) }
 
     /// `?limit=N&after=ID`: a page of this user's alerts by id.
     func listAlerts(_ request: Request, user: AuthenticatedUser) async throws -> Response {
@@ -109,7 +110,7 @@ struct APIRoutes: Sendable {
 
     /// The authenticated user, as `user list --json` shows them.
     func me(user: AuthenticatedUser) async throws -> Response {
-        let users = UserService(database: database)
+        let users = self.users
         return try json(await blocking { try users.user(id: user.id) })
     }
 
@@ -131,7 +132,7 @@ struct APIRoutes: Sendable {
         try await writes.admit(user.id)
         let body = try await Self.decode(SettingsBody.self, from: request, allowedKeys: ["timezone", "quiet_hours"])
         guard body.timezone != nil || body.quietHours != nil else { throw StockwatchError.usage("request body: give timezone or quiet_hours") }
-        let users = UserService(database: database)
+        let users = self.users
         let change = UserService.SettingsChange(timezone: body.timezone, quietHours: body.quietHours, options: ("timezone", "quiet_hours"))
         return try json(await blocking { try users.change(userID: user.id, change) })
     }
@@ -200,12 +201,7 @@ struct APIRoutes: Sendable {
             }
             filter.since = date
         }
-        if let text = request.uri.queryParameters["state"].map(String.init) {
-            guard let state = NotificationState(rawValue: text) else {
-                throw StockwatchError.invalidValue(option: "state", value: text, reason: "one of unread, read, dismissed")
-            }
-            filter.state = state
-        }
+        if let text = request.uri.queryParameters["state"].map(String.init) { filter.state = try NotificationState.parse(text, option: "state") }
         let history = self.history, query = filter
         let list = try await blocking { try history.notifications(query).map(\.forApp) }
         return try json(list, next: page.next(after: list.last?.id, count: list.count, request: request))
@@ -245,11 +241,7 @@ struct APIRoutes: Sendable {
         let body = try await Self.decode(MarkBody.self, from: request, allowedKeys: ["ids", "up_to", "device_id"])
         let selection: NotificationSelection
         switch (body.ids, body.upTo) {
-        case (let ids?, nil):
-            guard (1...Self.maximumLimit).contains(ids.count) else {
-                throw StockwatchError.invalidValue(option: "ids", value: "\(ids.count) ids", reason: "give 1 to \(Self.maximumLimit) ids, or up_to")
-            }
-            selection = .ids(ids)
+        case (let ids?, nil): selection = .ids(ids)
         case (nil, let upTo?): selection = .upTo(upTo)
         default: throw StockwatchError.usage("request body: give either ids or up_to")
         }

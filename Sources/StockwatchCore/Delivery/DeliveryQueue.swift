@@ -25,25 +25,25 @@ struct DeliveryQueue: Sendable {
     /// start, so that a retry scheduled during this run waits for the next one), or whose
     /// lease has ended.
     func claim(channels: Set<String>, limit: Int, cutoff: Date, now: Date = Date()) async throws(StockwatchError) -> Claim {
-        var (jobs, failed) = try await database.claimDeliveries(
+        let (claimed, failed) = try await database.claimDeliveries(
             channels: channels, fanOut: fanOutChannels, limit: limit, cutoff: cutoff,
             leaseUntil: now.addingTimeInterval(TimeInterval(settings.leaseSeconds)), now: now)
-        // One count per batch for the pushes' iOS badge: the unread notifications of
-        // each user in it, this one included.
-        let pushed = Set(jobs.filter { fanOutChannels.contains($0.channel) }.map(\.notification.user))
-        if !pushed.isEmpty {
-            let unread = try await database.unreadCounts(users: pushed)
-            for index in jobs.indices where fanOutChannels.contains(jobs[index].channel) { jobs[index].badge = unread[jobs[index].notification.user] }
-        }
-        let holding = jobs.filter(quiet.holds)
-        guard !holding.isEmpty else { return Claim(jobs: quiet.digested(jobs), failed: failed) }
         // Given back unsent, due when the user's quiet hours end; not an attempt.
+        let holding = claimed.filter(quiet.holds)
         for (user, group) in Dictionary(grouping: holding, by: \.notification.user) {
             let period = quiet.users[user]!
             _ = try await database.holdClaims(
                 Dictionary(group.map { ($0.deliveryID, $0.attempt) }) { a, _ in a }, until: period.until, reason: period.reason, now: now)
         }
-        return Claim(jobs: quiet.digested(jobs.filter { !quiet.holds($0) }), failed: failed, held: holding.count)
+        var jobs = holding.isEmpty ? claimed : claimed.filter { !quiet.holds($0) }
+        // One count per batch for the pushes' iOS badge: the unread notifications of
+        // each user about to get one, this one included.
+        let pushed = Set(jobs.filter { fanOutChannels.contains($0.channel) }.map(\.notification.user))
+        if !pushed.isEmpty {
+            let unread = try await database.unreadCounts(users: pushed)
+            for index in jobs.indices where fanOutChannels.contains(jobs[index].channel) { jobs[index].badge = unread[jobs[index].notification.user] }
+        }
+        return Claim(jobs: quiet.digested(jobs), failed: failed, held: holding.count)
     }
 
     /// Which of these claimed jobs are still this run's to send, their leases renewed for
@@ -82,7 +82,7 @@ struct DeliveryQueue: Sendable {
 }
 
 /// Which users it is quiet for at the start of a notify run, and the channels that wait
-/// for them (`quiet_hours = "hold"`, by default the fcm ones). Read at every run, so a
+/// for them (`quiet_hours` hold or digest; fcm's default is digest). Read at every run, so a
 /// change of quiet hours or time zone counts from the next run on.
 struct QuietClock: Sendable {
     /// By user name: when the quiet period ends, and the reason the held rows show.

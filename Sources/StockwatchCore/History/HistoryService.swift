@@ -20,14 +20,17 @@ public struct HistoryService: Sendable {
     /// The app read or dismissed some of its user's notifications: the ids that moved, the
     /// others were there already (see `NotificationState.movesFrom`).
     public func mark(_ selection: NotificationSelection, as state: NotificationState, userID: Int64, deviceID: Int64?, now: Date = Date()) throws(StockwatchError) -> [Int64] {
-        if case .ids(let ids) = selection, ids.isEmpty {
-            throw StockwatchError.invalidValue(option: "ids", value: "[]", reason: "name at least one notification")
+        if case .ids(let ids) = selection, !(1...Self.maximumMarked).contains(ids.count) {
+            throw StockwatchError.invalidValue(option: "ids", value: "\(ids.count) ids", reason: "give 1 to \(Self.maximumMarked) ids, or up_to")
         }
         guard state != .unread else {
             throw StockwatchError.invalidValue(option: "state", value: state.rawValue, reason: "a notification can be marked read or dismissed")
         }
         return try database.setNotificationState(userID: userID, selection, to: state, deviceID: deviceID, now: now)
     }
+
+    /// The most ids one change names (the API's page size).
+    public static let maximumMarked = 500
 
     public func unreadCount(userID: Int64) throws(StockwatchError) -> Int { try database.unreadCount(userID: userID) }
 

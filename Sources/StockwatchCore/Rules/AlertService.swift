@@ -84,15 +84,15 @@ public struct AlertService: Sendable {
     /// The longest snooze: a year.
     public static let maximumSnooze: TimeInterval = 366 * 86_400
 
-    /// Until `until`, the alert is judged but notifies nothing; nil ends a snooze.
-    public func snooze(id: Int64, until: Date?, ownerID: Int64? = nil, option: String = "until", now: Date = Date()) throws(StockwatchError) -> AlertJSON {
+    /// Until `until`, the alert is judged but notifies nothing; nil ends a snooze. Errors
+    /// name `option` and `typed` (what the user wrote; the time itself by default).
+    public func snooze(id: Int64, until: Date?, ownerID: Int64? = nil, option: String = "until", typed: String? = nil, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
         let alert = try database.alert(id: id, ownerID: ownerID)
         if let until {
-            guard until > now else {
-                throw .invalidValue(option: option, value: until.formatted(.iso8601), reason: "a snooze must end in the future")
-            }
+            let shown = typed ?? until.formatted(.iso8601)
+            guard until > now else { throw .invalidValue(option: option, value: shown, reason: "a snooze must end in the future") }
             guard until.timeIntervalSince(now) <= Self.maximumSnooze else {
-                throw .invalidValue(option: option, value: until.formatted(.iso8601), reason: "a snooze lasts at most a year")
+                throw .invalidValue(option: option, value: shown, reason: "a snooze lasts at most a year")
             }
             switch alert.state ?? .armed {
             case .armed, .firing, .paused: break

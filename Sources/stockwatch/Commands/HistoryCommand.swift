@@ -20,10 +20,7 @@ struct HistoryCommand: ParsableCommand {
 
     func run() throws {
         guard limit > 0 else { throw StockwatchError.invalidValue(option: "--limit", value: "\(limit)", reason: "must be at least 1") }
-        let state = try state.map { (text) throws(StockwatchError) -> NotificationState in
-            guard let state = NotificationState(rawValue: text) else { throw .invalidValue(option: "--state", value: text, reason: "one of unread, read, dismissed") }
-            return state
-        }
+        let state = try state.map { (text) throws(StockwatchError) in try NotificationState.parse(text, option: "--state") }
         let since = try since.map { (text) throws(StockwatchError) in try ValueParser.since(text, option: "--since", now: Date()) }
         let (database, _) = try global.open()
         let service = HistoryService(database: database)

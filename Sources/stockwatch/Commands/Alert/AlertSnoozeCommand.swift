@@ -16,11 +16,8 @@ struct AlertSnoozeCommand: ParsableCommand {
     func run() throws {
         let now = Date()
         let end = try ValueParser.expiry(until, option: "snooze", now: now)
-        guard end.timeIntervalSince(now) <= AlertService.maximumSnooze else {
-            throw StockwatchError.invalidValue(option: "snooze", value: until, reason: "a snooze lasts at most a year")
-        }
         let (database, config) = try global.open()
-        let alert = try AlertService(database: database, config: config).snooze(id: id, until: end, option: "snooze", now: now)
+        let alert = try AlertService(database: database, config: config).snooze(id: id, until: end, option: "snooze", typed: until, now: now)
         if global.json { Output.json(alert) } else if global.verbose { print("alert \(id) is snoozed until \(Output.time(alert.snoozedUntil))") }
     }
 }
