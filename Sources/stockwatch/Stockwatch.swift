@@ -20,13 +20,16 @@ struct Stockwatch: AsyncParsableCommand {
 
     /// Parses, runs, and turns any failure into one stderr line and a documented exit code.
     static func main() async {
-        // notify's HTTP sends then resume on the event loop that did the I/O instead of
-        // hopping to the concurrency pool and back (a quarter more sends a second).
-        NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let arguments = Array(CommandLine.arguments.dropFirst())
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
+                // Only the async commands (fetch, notify, tick, serve, demo, db) use event
+                // loops; a synchronous one starts faster without them. notify's HTTP sends
+                // then resume on the event loop that did the I/O instead of hopping to the
+                // concurrency pool and back (a quarter more sends a second). No task has
+                // been started yet, so the install still takes effect.
+                NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
                 try await asyncCommand.run()
             } else {
                 try command.run()
