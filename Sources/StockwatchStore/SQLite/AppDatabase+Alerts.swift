@@ -14,7 +14,7 @@ extension AppDatabase: AlertStore {
                     rearm_margin_percent, channels, state, note, created_at, expires_at, schedule, start_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, \(Self.newestQuoteSQL))
                 """)
-            let encoder = JSONEncoder()
+            var channelsJSON = JSONText()
             for spec in specs {
                 let name = spec.user ?? UserRecord.defaultName
                 let userID: Int64
@@ -28,10 +28,12 @@ extension AppDatabase: AlertStore {
                     throw StockwatchError.limitReached(kind: "alert", limit: limit, key: "[serve] max_alerts_per_user")
                 }
                 let channels = spec.channels ?? []
+                channelsJSON.removeAll()
+                channelsJSON.strings(channels)
                 try insert.execute(arguments: [
                     userID, spec.symbol, spec.condition.kind.rawValue, spec.condition.value, spec.condition.percent,
                     spec.condition.windowSeconds, spec.trigger.rawValue, spec.cooldownSeconds, spec.rearmMarginPercent,
-                    String(decoding: try encoder.encode(channels), as: UTF8.self), spec.state.rawValue, spec.note,
+                    String(decoding: channelsJSON.bytes, as: UTF8.self), spec.state.rawValue, spec.note,
                     now.milliseconds, spec.expiresAt?.milliseconds, spec.schedule, spec.symbol,
                 ])
                 let alert = AlertRecord(

@@ -111,28 +111,52 @@ public struct AlertRecord: StoredRecord, Identifiable {
 extension AlertRecord {
     /// Reads the columns directly: the Codable path converts every column name of every
     /// row from snake_case, which made `alert list` of 1,000 alerts three times slower.
+    /// Every request for alerts selects these columns in this order, so a row is read by
+    /// position: by name, each of 19 columns is a hashed lookup, half of the time of
+    /// `alert list --json` over 100,000 alerts.
+    public static var databaseSelection: [any SQLSelectable] { selectedColumns }
+
+    private static let selectedColumns = [
+        Column("id"), Column("user_id"), Column("symbol"), Column("kind"), Column("value"), Column("percent"),
+        Column("window_seconds"), Column("trigger"), Column("cooldown_seconds"), Column("rearm_margin_percent"),
+        Column("channels"), Column("state"), Column("note"), Column("created_at"), Column("expires_at"),
+        Column("last_fired_at"), Column("start_at"), Column("snoozed_until"), Column("schedule"),
+    ]
+
     public init(row: Row) throws {
-        func date(_ column: String) -> Date? { (row[column] as Int64?).map(Date.init(milliseconds:)) }
-        id = row["id"]
-        userId = row["user_id"]
-        symbol = row["symbol"]
-        kind = row["kind"]
-        value = row["value"]
-        percent = row["percent"]
-        windowSeconds = row["window_seconds"]
-        trigger = row["trigger"]
-        cooldownSeconds = row["cooldown_seconds"]
-        rearmMarginPercent = row["rearm_margin_percent"]
-        let channelsJSON: String = row["channels"]
-        channels = try Self.channelsDecoder.decode([String].self, from: Data(channelsJSON.utf8))
-        state = row["state"]
-        note = row["note"]
-        createdAt = Date(milliseconds: row["created_at"])
-        expiresAt = date("expires_at")
-        lastFiredAt = date("last_fired_at")
-        startAt = row["start_at"]
-        snoozedUntil = date("snoozed_until")
-        schedule = row["schedule"]
+        func date(_ index: Int) -> Date? { (row[index] as Int64?).map(Date.init(milliseconds:)) }
+        id = row[0]
+        userId = row[1]
+        symbol = row[2]
+        kind = row[3]
+        value = row[4]
+        percent = row[5]
+        windowSeconds = row[6]
+        trigger = row[7]
+        cooldownSeconds = row[8]
+        rearmMarginPercent = row[9]
+        channels = try Self.channels(row[10] as String)
+        state = row[11]
+        note = row[12]
+        createdAt = Date(milliseconds: row[13])
+        expiresAt = date(14)
+        lastFiredAt = date(15)
+        startAt = row[16]
+        snoozedUntil = date(17)
+        schedule = row[18]
+    }
+
+    /// The stored JSON array of names; the common one-name form without a decoder.
+    static func channels(_ json: String) throws -> [String] {
+        let utf8 = json.utf8
+        if utf8.count >= 4, utf8.first == UInt8(ascii: "["), utf8.last == UInt8(ascii: "]") {
+            let inner = utf8.dropFirst().dropLast()
+            if inner.first == UInt8(ascii: "\""), inner.last == UInt8(ascii: "\""),
+               !inner.dropFirst().dropLast().contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) {
+                return [String(decoding: inner.dropFirst().dropLast(), as: UTF8.self)]
+            }
+        }
+        return try channelsDecoder.decode([String].self, from: Data(utf8))
     }
 
     private static let channelsDecoder = JSONDecoder()

@@ -156,26 +156,6 @@ extension FCMSender {
     }
 }
 
-/// JSON string literals (RFC 8259 escaping), for bodies built by hand on hot paths.
-enum JSONText {
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        out.reserveCapacity(text.utf8.count + 2)
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
-}
-
 /// `{"error":{"code","message","status","details":[{"@type":...,"errorCode":...}]}}`.
 struct FCMError: Sendable {
     var code: String?
