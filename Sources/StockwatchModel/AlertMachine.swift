@@ -18,11 +18,16 @@ public struct AlertMachine: Sendable, Equatable {
     /// Outside this schedule, on `zone`'s clock, a firing notifies nothing (as in a snooze).
     public var schedule: WeeklySchedule?
     public var zone: TimeZone?
+    /// A trailing rule's running peak (trailing fall) or trough (trailing rise) since the
+    /// alert was armed or re-armed; nil until it has judged a price.
+    public var trailingFrom: Double?
 
     public init(
         condition: Condition, trigger: AlertTrigger = .rearm, cooldownSeconds: Int64 = 0, rearmMarginPercent: Double = 0,
-        state: AlertState = .armed, lastFiredAt: Int64? = nil, snoozedUntil: Int64? = nil, schedule: WeeklySchedule? = nil, zone: TimeZone? = nil
+        state: AlertState = .armed, lastFiredAt: Int64? = nil, snoozedUntil: Int64? = nil, schedule: WeeklySchedule? = nil, zone: TimeZone? = nil,
+        trailingFrom: Double? = nil
     ) {
+        self.trailingFrom = trailingFrom
         self.schedule = schedule
         self.zone = zone
         self.snoozedUntil = snoozedUntil
@@ -77,6 +82,17 @@ public struct AlertMachine: Sendable, Equatable {
             guard let reference else { return .insufficientHistory }
             (level, upward) = (reference * (1 - percent / 100), false)
             holds = price <= level * (1 + Self.tolerance)
+        case let .trailingFall(percent):
+            // The price itself may be the new peak; it is judged against the peak it made.
+            let peak = max(trailingFrom ?? price, price)
+            trailingFrom = peak
+            (level, upward) = (peak * (1 - percent / 100), false)
+            holds = price <= level * (1 + Self.tolerance)
+        case let .trailingRise(percent):
+            let trough = min(trailingFrom ?? price, price)
+            trailingFrom = trough
+            (level, upward) = (trough * (1 + percent / 100), true)
+            holds = price >= level * (1 - Self.tolerance)
         }
 
         switch trigger {
@@ -90,7 +106,11 @@ public struct AlertMachine: Sendable, Equatable {
                 // Hysteresis: back on the other side of the level by the margin.
                 let margin = rearmMarginPercent / 100
                 let back = upward ? price < level * (1 - margin) : price > level * (1 + margin)
-                if back { state = .armed }
+                if back {
+                    state = .armed
+                    // Re-armed: a trailing rule follows the price from here.
+                    if condition.kind.isTrailing { trailingFrom = price }
+                }
                 return .quiet
             }
             guard holds else { return .quiet }
@@ -107,10 +127,11 @@ public struct AlertMachine: Sendable, Equatable {
             return .suppressed
         }
         lastFiredAt = time
-        return .notify(Self.message(condition, symbol: symbol, price: price, reference: reference))
+        return .notify(Self.message(condition, symbol: symbol, price: price, reference: condition.kind.isTrailing ? trailingFrom : reference))
     }
 
-    /// "AAPL crossed above 200.00 at 201.35", "EUR/USD fell 2.1% within 24h to 1.0412".
+    /// "AAPL crossed above 200.00 at 201.35", "EUR/USD fell 2.1% within 24h to 1.0412",
+    /// "TSLA fell 5.0% from its peak 260.00 to 247.00" (`reference`: the peak or low).
     static func message(_ condition: Condition, symbol: String, price: Double, reference: Double?) -> String {
         let at = price.formattedPrice
         switch condition {
@@ -122,6 +143,12 @@ public struct AlertMachine: Sendable, Equatable {
             let change = abs(price / (reference ?? price) - 1) * 100
             let verb = condition.kind == .rise ? "rose" : "fell"
             return "\(symbol) \(verb) \(String(format: "%.1f", change))% within \(ValueParser.format(seconds: window)) to \(at)"
+        case .trailingFall, .trailingRise:
+            let from = reference ?? price
+            let change = String(format: "%.1f", abs(price / from - 1) * 100)
+            return condition.kind == .trailingFall
+                ? "\(symbol) fell \(change)% from its peak \(from.formattedPrice) to \(at)"
+                : "\(symbol) rose \(change)% from its low \(from.formattedPrice) to \(at)"
         }
     }
 }

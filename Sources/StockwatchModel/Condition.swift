@@ -5,8 +5,15 @@ public enum ConditionKind: String, Codable, Sendable, CaseIterable {
     case crossesAbove = "crosses_above"
     case crossesBelow = "crosses_below"
     case rise, fall
+    case trailingFall = "trailing_fall"
+    case trailingRise = "trailing_rise"
 
+    /// A change within a window of time (`percent` and `window_seconds`).
     public var isChange: Bool { self == .rise || self == .fall }
+    /// A change from the alert's own running peak or trough (`percent` alone).
+    public var isTrailing: Bool { self == .trailingFall || self == .trailingRise }
+    /// Its rule takes `percent` rather than a price `value`.
+    public var takesPercent: Bool { isChange || isTrailing }
 }
 
 /// When an alert's rule matches. Exact boundaries are in the man page (EVALUATION).
@@ -17,6 +24,10 @@ public enum Condition: Equatable, Sendable {
     case crossesBelow(Double)
     case rise(percent: Double, windowSeconds: Int64)
     case fall(percent: Double, windowSeconds: Int64)
+    /// A fall of this many percent from the highest price since the alert was (re-)armed.
+    case trailingFall(percent: Double)
+    /// A rise of this many percent from the lowest price since the alert was (re-)armed.
+    case trailingRise(percent: Double)
 
     public init?(kind: ConditionKind, value: Double?, percent: Double?, windowSeconds: Int64?) {
         switch (kind, value, percent, windowSeconds) {
@@ -26,6 +37,8 @@ public enum Condition: Equatable, Sendable {
         case let (.crossesBelow, value?, nil, nil): self = .crossesBelow(value)
         case let (.rise, nil, percent?, window?): self = .rise(percent: percent, windowSeconds: window)
         case let (.fall, nil, percent?, window?): self = .fall(percent: percent, windowSeconds: window)
+        case let (.trailingFall, nil, percent?, nil): self = .trailingFall(percent: percent)
+        case let (.trailingRise, nil, percent?, nil): self = .trailingRise(percent: percent)
         default: return nil
         }
     }
@@ -38,19 +51,21 @@ public enum Condition: Equatable, Sendable {
         case .crossesBelow: .crossesBelow
         case .rise: .rise
         case .fall: .fall
+        case .trailingFall: .trailingFall
+        case .trailingRise: .trailingRise
         }
     }
 
     public var value: Double? {
         switch self {
         case let .above(v), let .below(v), let .crossesAbove(v), let .crossesBelow(v): v
-        case .rise, .fall: nil
+        case .rise, .fall, .trailingFall, .trailingRise: nil
         }
     }
 
     public var percent: Double? {
         switch self {
-        case let .rise(p, _), let .fall(p, _): p
+        case let .rise(p, _), let .fall(p, _), let .trailingFall(p), let .trailingRise(p): p
         default: nil
         }
     }
@@ -71,6 +86,8 @@ public enum Condition: Equatable, Sendable {
         case let .crossesBelow(v): "crosses below \(v.formattedPrice)"
         case let .rise(p, w): "rise \(p.formattedNumber)% within \(ValueParser.format(seconds: w))"
         case let .fall(p, w): "fall \(p.formattedNumber)% within \(ValueParser.format(seconds: w))"
+        case let .trailingFall(p): "trailing fall \(p.formattedNumber)% from the peak"
+        case let .trailingRise(p): "trailing rise \(p.formattedNumber)% from the low"
         }
     }
 }

@@ -154,6 +154,8 @@ extension AlertJSON {
         json.string(state?.rawValue)
         json.raw(",\"symbol\":")
         json.string(symbol)
+        json.raw(",\"trailing_from\":")
+        json.number(trailingFrom)
         json.raw(",\"trigger\":")
         json.string(trigger?.rawValue)
         json.raw(",\"user\":")

@@ -34,8 +34,9 @@ public struct AlertJSON: Codable, Sendable, Equatable {
     public init(
         id: Int64? = nil, user: String? = nil, symbol: String, condition: ConditionJSON, trigger: AlertTrigger? = nil, cooldownSeconds: Int64? = nil,
         rearmMarginPercent: Double? = nil, channels: [String]? = nil, state: AlertState? = nil, createdAt: Date? = nil, lastFiredAt: Date? = nil,
-        expiresAt: Date? = nil, note: String? = nil, snoozedUntil: Date? = nil, schedule: String? = nil
+        expiresAt: Date? = nil, note: String? = nil, snoozedUntil: Date? = nil, schedule: String? = nil, trailingFrom: Double? = nil
     ) {
+        self.trailingFrom = trailingFrom
         self.schedule = schedule
         self.snoozedUntil = snoozedUntil
         self.id = id
@@ -70,9 +71,14 @@ public struct AlertJSON: Codable, Sendable, Equatable {
     public var snoozedUntil: Date?
     /// When it may notify, on its user's clock (`mon-fri 09:30-16:00`); null: always.
     public var schedule: String?
+    /// A trailing rule's running peak (trailing_fall) or low (trailing_rise) since it was
+    /// armed; null for other rules and before its first price. Read only: import and the
+    /// API start a trail at the next price.
+    public var trailingFrom: Double?
 
     enum CodingKeys: String, CodingKey {
         case id, user, symbol, condition, trigger, channels, state, note, schedule
+        case trailingFrom = "trailing_from"
         case cooldownSeconds = "cooldown_seconds"
         case rearmMarginPercent = "rearm_margin_percent"
         case createdAt = "created_at"
@@ -99,6 +105,7 @@ public struct AlertJSON: Codable, Sendable, Equatable {
         try c.encode(note, forKey: .note)
         try c.encode(snoozedUntil, forKey: .snoozedUntil)
         try c.encode(schedule, forKey: .schedule)
+        try c.encode(trailingFrom, forKey: .trailingFrom)
     }
 }
 

@@ -311,7 +311,7 @@ struct APIRoutes: Sendable {
     static let link = HTTPField.Name("Link")!
     static let alertKeys: Set<String> = [
         "id", "user", "symbol", "condition", "trigger", "cooldown_seconds", "rearm_margin_percent", "channels", "state",
-        "created_at", "last_fired_at", "expires_at", "note", "snoozed_until", "schedule",
+        "created_at", "last_fired_at", "expires_at", "note", "snoozed_until", "schedule", "trailing_from",
     ]
 
     /// Reads at most `APIServer.maximumBody` bytes (more is 413), refuses keys the object

@@ -96,6 +96,25 @@ import Testing
         Series(name: "fall once",
             machine: AlertMachine(condition: .fall(percent: 10, windowSeconds: 60), trigger: .once), prices: [90, 80],
             references: [100, 90], expected: "N-", finalState: .fired),
+        // trailing (issue 18): from the highest (lowest) price since armed or re-armed
+        Series(name: "trailing fall 5%: the peak follows the price up; exactly 5% below it fires",
+            machine: AlertMachine(condition: .trailingFall(percent: 5)), prices: [100, 200, 190.01, 190], expected: "---N", finalState: .firing),
+        Series(name: "trailing fall: a price that is itself the new peak never fires",
+            machine: AlertMachine(condition: .trailingFall(percent: 5)), prices: [100, 101, 102, 103], expected: "----", finalState: .armed),
+        Series(name: "trailing fall rearm: back above the level re-arms, and the trail restarts from there",
+            machine: AlertMachine(condition: .trailingFall(percent: 5)), prices: [200, 190, 195, 185.25], expected: "-N-N", finalState: .firing),
+        Series(name: "trailing fall rearm with a margin: 1% back above the level is not enough",
+            machine: AlertMachine(condition: .trailingFall(percent: 5), rearmMarginPercent: 2), prices: [200, 190, 193.8, 190, 193.81, 184.1195],
+            expected: "-N---N", finalState: .firing),
+        Series(name: "trailing fall once",
+            machine: AlertMachine(condition: .trailingFall(percent: 5), trigger: .once), prices: [100, 95, 90], expected: "-N-", finalState: .fired),
+        Series(name: "trailing fall every: every quote at or below the level",
+            machine: AlertMachine(condition: .trailingFall(percent: 5), trigger: .every), prices: [100, 95, 94, 96], expected: "-NN-", finalState: .armed),
+        Series(name: "trailing rise 10% from the low; just under the level re-arms from it",
+            machine: AlertMachine(condition: .trailingRise(percent: 10)), prices: [100, 90, 98.99, 99, 98.99], expected: "---N-", finalState: .armed),
+        Series(name: "trailing rise with a cooldown: the second firing is suppressed",
+            machine: AlertMachine(condition: .trailingRise(percent: 10), trigger: .every, cooldownSeconds: 3600), prices: [100, 110, 111], expected: "-NS",
+            finalState: .armed),
         // states evaluate does not judge
         Series(name: "a fired alert stays silent",
             machine: AlertMachine(condition: .above(1), state: .fired), prices: [5], expected: "-", finalState: .fired),
@@ -127,5 +146,22 @@ import Testing
         #expect(AlertMachine.message(.below(5), symbol: "VOD.L", price: 4.5, reference: nil) == "VOD.L is at or below 5.00 at 4.50")
         #expect(AlertMachine.message(.fall(percent: 2, windowSeconds: 86_400), symbol: "EUR/USD", price: 1.0412, reference: 1.0636) == "EUR/USD fell 2.1% within 1d to 1.0412")
         #expect(AlertMachine.message(.rise(percent: 5, windowSeconds: 3600), symbol: "AAPL", price: 210, reference: 200) == "AAPL rose 5.0% within 1h to 210.00")
+        #expect(AlertMachine.message(.trailingFall(percent: 5), symbol: "TSLA", price: 247, reference: 260) == "TSLA fell 5.0% from its peak 260.00 to 247.00")
+        #expect(AlertMachine.message(.trailingRise(percent: 3), symbol: "EUR/USD", price: 1.03, reference: 1) == "EUR/USD rose 3.0% from its low 1.00 to 1.03")
+    }
+
+    /// The running peak is the alert's state: it moves only with a higher price, and starts
+    /// again from the price that re-arms it.
+    @Test func aTrailingRulesPeakIsKeptAndRestartsWhenReArmed() {
+        var machine = AlertMachine(condition: .trailingFall(percent: 5))
+        #expect(machine.trailingFrom == nil)
+        for (index, price) in [100.0, 120, 115].enumerated() {
+            _ = machine.judge(symbol: "X", price: price, time: Int64(index) * 60_000, previous: nil, reference: nil)
+        }
+        #expect(machine.trailingFrom == 120)
+        _ = machine.judge(symbol: "X", price: 114, time: 180_000, previous: 115, reference: nil)
+        #expect(machine.state == .firing && machine.trailingFrom == 120)
+        _ = machine.judge(symbol: "X", price: 116, time: 240_000, previous: 114, reference: nil)
+        #expect(machine.state == .armed && machine.trailingFrom == 116)
     }
 }

@@ -39,9 +39,10 @@ import Testing
             alerts.append(AlertJSON(
                 id: Int64(index) * 1_000_003, user: "u", symbol: "EUR/USD", condition: .init(Condition.above(value)), trigger: .every,
                 cooldownSeconds: Int64(index), rearmMarginPercent: value / 1000, channels: ["fcm", "hook/b"], state: .firing,
-                createdAt: date, lastFiredAt: date, expiresAt: date, note: nil, snoozedUntil: date, schedule: nil))
+                createdAt: date, lastFiredAt: date, expiresAt: date, note: nil, snoozedUntil: date, schedule: nil, trailingFrom: value))
             alerts.append(AlertJSON(
                 symbol: "S", condition: .init(Condition.rise(percent: value.truncatingRemainder(dividingBy: 100) + 0.5, windowSeconds: 3600 + Int64(index)))))
+            alerts.append(AlertJSON(symbol: "T", condition: .init(Condition.trailingFall(percent: 5)), trailingFrom: value))
         }
         #expect(written(alerts) == (try encoded(alerts)))
     }

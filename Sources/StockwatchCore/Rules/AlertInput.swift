@@ -12,6 +12,8 @@ public struct AlertInput: Sendable {
     public var crossesBelow: String?
     public var rise: String?
     public var fall: String?
+    public var trailingFall: String?
+    public var trailingRise: String?
     public var within: String?
     public var trigger: String?
     public var cooldown: String?
@@ -35,9 +37,10 @@ public struct AlertInput: Sendable {
         let given: [(String, String)] = [
             ("--above", above), ("--below", below), ("--crosses-above", crossesAbove),
             ("--crosses-below", crossesBelow), ("--rise", rise), ("--fall", fall),
+            ("--trailing-fall", trailingFall), ("--trailing-rise", trailingRise),
         ].compactMap { name, value in value.map { (name, $0) } }
         guard let (option, text) = given.first else {
-            throw .usage("no condition: give one of --above, --below, --crosses-above, --crosses-below, --rise or --fall")
+            throw .usage("no condition: give one of --above, --below, --crosses-above, --crosses-below, --rise, --fall, --trailing-fall or --trailing-rise")
         }
         guard given.count == 1 else {
             throw .usage("give exactly one condition, not \(given.map(\.0).joined(separator: " and "))")
@@ -50,6 +53,11 @@ public struct AlertInput: Sendable {
             let window = try ValueParser.duration(within, option: "--within")
             if option == "--fall", percent >= 100 { throw .invalidValue(option: option, value: text, reason: "a price cannot fall 100% or more") }
             condition = option == "--rise" ? .rise(percent: percent, windowSeconds: window) : .fall(percent: percent, windowSeconds: window)
+        case "--trailing-fall", "--trailing-rise":
+            if within != nil { throw .usage("--within goes only with --rise or --fall; \(option) follows the price since the alert was armed") }
+            let percent = try ValueParser.percent(text, option: option)
+            if option == "--trailing-fall", percent >= 100 { throw .invalidValue(option: option, value: text, reason: "a price cannot fall 100% or more") }
+            condition = option == "--trailing-fall" ? .trailingFall(percent: percent) : .trailingRise(percent: percent)
         default:
             if within != nil { throw .usage("--within goes only with --rise or --fall") }
             let price = try ValueParser.price(text, option: option)
@@ -98,7 +106,7 @@ extension AlertSpec {
         if let percent = condition.percent, !(percent.isFinite && percent > 0 && percent <= 1000) {
             throw .invalidValue(option: conditionField, value: "\(percent)", reason: "a percentage must be greater than 0 and at most 1000")
         }
-        if condition.kind == .fall, let percent = condition.percent, percent >= 100 {
+        if condition.kind == .fall || condition.kind == .trailingFall, let percent = condition.percent, percent >= 100 {
             throw .invalidValue(option: conditionField, value: "\(percent)", reason: "a price cannot fall 100% or more")
         }
         if let window = condition.windowSeconds, !(1...ValueParser.maximumDurationSeconds).contains(window) {

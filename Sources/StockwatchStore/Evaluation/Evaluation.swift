@@ -66,7 +66,9 @@ struct Evaluation {
         /// A new or resumed alert that judged its first quotes: it follows its symbol's
         /// watermark from now on (`start_at` becomes NULL).
         let started: Bool
-        /// False: only `last_fired_at` moved.
+        /// A trailing rule's peak or low, moved or not (nil for other rules).
+        let trailingFrom: Double?
+        /// False: only `last_fired_at` or `trailing_from` moved.
         let stateChanged: Bool
         /// The alert's own row changes (its state or last firing), beside any start.
         let rowChanged: Bool
@@ -98,7 +100,7 @@ struct Evaluation {
     /// re-arm. Each backend joins its own `source` rows (aliases: `a` the alert, `b` the
     /// symbol's fresh price range, `r` the reference range of a window).
     struct Seek {
-        enum Source { case rising, falling, changes }
+        enum Source { case rising, falling, changes, trailing }
         let source: Source
         let condition: String
     }
@@ -127,6 +129,18 @@ struct Evaluation {
                 a.kind = 'fall' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
                 AND (r.missing OR b.high > r.low * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)))
                 """),
+            // Trailing rules: a new peak (or low) moves the trail and is written; otherwise
+            // only a price that reaches the trail's level, or takes a firing one back.
+            Seek(source: .trailing, condition: """
+                a.kind = 'trailing_fall' AND a.state IN ('armed', 'firing') AND (a.trailing_from IS NULL OR b.high > a.trailing_from * (1 - \(s))
+                OR (a.state = 'armed' AND b.low <= a.trailing_from * (1 - a.percent / 100.0) * (1 + \(s)))
+                OR (a.state = 'firing' AND b.high > a.trailing_from * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s))))
+                """),
+            Seek(source: .trailing, condition: """
+                a.kind = 'trailing_rise' AND a.state IN ('armed', 'firing') AND (a.trailing_from IS NULL OR b.low < a.trailing_from * (1 + \(s))
+                OR (a.state = 'armed' AND b.high >= a.trailing_from * (1 + a.percent / 100.0) * (1 - \(s)))
+                OR (a.state = 'firing' AND b.low < a.trailing_from * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s))))
+                """),
         ]
     }()
 
@@ -140,7 +154,7 @@ struct Evaluation {
     mutating func addCandidate(
         id: Int64, userId: Int64, symbol: String, kind: String, value: Double?, percent: Double?, windowSeconds: Int64?, trigger: String,
         cooldownSeconds: Int64, rearmMarginPercent: Double, state: String, lastFiredAt: Int64?, channels: String, startAt: Int64?, snoozedUntil: Int64?,
-        schedule: String?, timezone: String?
+        schedule: String?, timezone: String?, trailingFrom: Double?
     ) throws {
         guard let kind = ConditionKind(rawValue: kind),
               let condition = Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds),
@@ -148,7 +162,7 @@ struct Evaluation {
         else { throw StockwatchError.internal("alert \(id) has an unreadable rule") }
         var machine = AlertMachine(
             condition: condition, trigger: trigger, cooldownSeconds: cooldownSeconds, rearmMarginPercent: rearmMarginPercent,
-            state: state, lastFiredAt: lastFiredAt, snoozedUntil: snoozedUntil)
+            state: state, lastFiredAt: lastFiredAt, snoozedUntil: snoozedUntil, trailingFrom: trailingFrom)
         if let schedule {
             // Checked when the alert was added; the zone is the user's (UTC if unknown here).
             machine.schedule = try? WeeklySchedule.parse(schedule, option: "schedule")
@@ -290,15 +304,16 @@ struct Evaluation {
         candidates.compactMap { candidate in
             let machine = candidate.machine
             let rowChanged = machine.state != candidate.initial.state || machine.lastFiredAt != candidate.initial.lastFiredAt
+                || machine.trailingFrom != candidate.initial.trailingFrom
             if let start = candidate.startAt {
                 guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else { return nil }
                 return AlertChange(
-                    id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: true, stateChanged: true,
-                    rowChanged: rowChanged)
+                    id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: true, trailingFrom: machine.trailingFrom,
+                    stateChanged: true, rowChanged: rowChanged)
             }
             guard rowChanged else { return nil }
             return AlertChange(
-                id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: false,
+                id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: false, trailingFrom: machine.trailingFrom,
                 stateChanged: machine.state != candidate.initial.state, rowChanged: true)
         }
     }

@@ -130,7 +130,8 @@ extension PostgresStore: AlertStore {
 
     static let alertColumns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, s.start_at, a.snoozed_until, a.schedule
+        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, s.start_at, a.snoozed_until, a.schedule,
+        a.trailing_from
         """
 
     /// Alerts by id with their user's name; every argument narrows (nil: any).
@@ -156,8 +157,8 @@ extension PostgresStore: AlertStore {
 
     /// A row of `alertColumns` (then the user's name, when selected).
     static func alertRecord(_ row: PostgresRow) throws -> (AlertRecord, String) {
-        let (id, userID, symbol, kind, value, percent, window, trigger, cooldown, margin, channels, state, note, created, expires, fired, start, snoozed, schedule, user) =
-            try row.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, String, String?, Int64, Int64?, Int64?, Int64?, Int64?, String?, String).self)
+        let (id, userID, symbol, kind, value, percent, window, trigger, cooldown, margin, channels, state, note, created, expires, fired, start, snoozed, schedule, trailingFrom, user) =
+            try row.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, String, String?, Int64, Int64?, Int64?, Int64?, Int64?, String?, Double?, String).self)
         guard let kind = ConditionKind(rawValue: kind), let trigger = AlertTrigger(rawValue: trigger), let state = AlertState(rawValue: state) else {
             throw StockwatchError.internal("alert \(id) has an unreadable rule")
         }
@@ -165,7 +166,8 @@ extension PostgresStore: AlertStore {
             id: id, userId: userID, symbol: symbol, kind: kind, value: value, percent: percent, windowSeconds: window, trigger: trigger,
             cooldownSeconds: cooldown, rearmMarginPercent: margin, channels: try JSONDecoder().decode([String].self, from: Data(channels.utf8)),
             state: state, note: note, createdAt: Date(milliseconds: created), expiresAt: expires.map(Date.init(milliseconds:)),
-            lastFiredAt: fired.map(Date.init(milliseconds:)), startAt: start, snoozedUntil: snoozed.map(Date.init(milliseconds:)), schedule: schedule)
+            lastFiredAt: fired.map(Date.init(milliseconds:)), startAt: start, snoozedUntil: snoozed.map(Date.init(milliseconds:)), schedule: schedule,
+            trailingFrom: trailingFrom)
         return (record, user)
     }
 }

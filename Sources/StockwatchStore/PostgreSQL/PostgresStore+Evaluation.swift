@@ -139,7 +139,7 @@ extension Evaluation {
         """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
         a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, \(start), a.snoozed_until, a.schedule,
-        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END
+        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END, a.trailing_from
         """
     }
 
@@ -160,6 +160,7 @@ extension Evaluation {
                 .rising: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above')",
                 .falling: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below')",
                 .changes: "\(r) JOIN \(b) ON b.symbol = r.symbol JOIN alerts a ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL",
+                .trailing: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise')",
             ]
             parts = Self.seeks.map { "SELECT \(followers) FROM \(sources[$0.source]!) WHERE \($0.condition) AND \(following)" }
         } else {
@@ -183,12 +184,12 @@ extension Evaluation {
         binds.append(references.map(\.range.missing))
         if let buckets { binds.append(buckets) }
         let rows = try await db.query(PostgresQuery(unsafeSQL: parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)
-        for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start, snoozed, schedule, zone)
-            in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?, Int64?, String?, String?).self) {
+        for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start, snoozed, schedule, zone, trailing)
+            in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?, Int64?, String?, String?, Double?).self) {
             try addCandidate(
                 id: id, userId: user, symbol: symbol, kind: kind, value: value, percent: percent, windowSeconds: window, trigger: trigger,
                 cooldownSeconds: cooldown, rearmMarginPercent: margin, state: state, lastFiredAt: fired, channels: channels, startAt: start,
-                snoozedUntil: snoozed, schedule: schedule, timezone: zone)
+                snoozedUntil: snoozed, schedule: schedule, timezone: zone, trailingFrom: trailing)
         }
     }
 
@@ -199,13 +200,14 @@ extension Evaluation {
         // start row goes (it follows its symbol's watermark from now on).
         let updates = changes.filter(\.rowChanged)
         if !updates.isEmpty {
-            // -1: no firing yet (arrays cannot bind NULL elements here). The ids once more
-            // as an array, so that the rows are found by key rather than by hashing the table.
+            // -1: no firing yet, no trail (arrays cannot bind NULL elements here). The ids once
+            // more as an array, so that the rows are found by key rather than by hashing the table.
             let ids = updates.map(\.id)
             try await db.execute("""
-                UPDATE alerts a SET state = c.state, last_fired_at = NULLIF(c.fired, -1)
-                FROM unnest(\(ids)::BIGINT[], \(updates.map(\.state.rawValue))::TEXT[], \(updates.map { $0.lastFiredAt ?? -1 })::BIGINT[])
-                    AS c(id, state, fired)
+                UPDATE alerts a SET state = c.state, last_fired_at = NULLIF(c.fired, -1), trailing_from = NULLIF(c.trail, -1)
+                FROM unnest(\(ids)::BIGINT[], \(updates.map(\.state.rawValue))::TEXT[], \(updates.map { $0.lastFiredAt ?? -1 })::BIGINT[],
+                            \(updates.map { $0.trailingFrom ?? -1 })::DOUBLE PRECISION[])
+                    AS c(id, state, fired, trail)
                 WHERE a.id = ANY(\(ids)) AND a.id = c.id
                 """)
         }

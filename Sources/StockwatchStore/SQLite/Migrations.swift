@@ -358,6 +358,7 @@ extension AppDatabase {
         migrator.registerMigration("v11-alert-schedule") { db in
             try db.execute(sql: "ALTER TABLE alerts ADD COLUMN schedule TEXT CHECK (schedule IS NULL OR length(schedule) BETWEEN 1 AND 64)")
         }
+        migrator.registerMigration("v12-trailing-alerts") { db in try db.execute(sql: trailingAlertsMigration) }
         return migrator
     }
 }

@@ -78,6 +78,8 @@ public struct AlertRecord: StoredRecord, Identifiable {
     public var startAt: Int64?
     public var snoozedUntil: Date?
     public var schedule: String?
+    /// A trailing rule's running peak or low (see `AlertMachine.trailingFrom`).
+    public var trailingFrom: Double?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -85,7 +87,8 @@ public struct AlertRecord: StoredRecord, Identifiable {
         Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds)!
     }
 
-    public init(id: Int64? = nil, userId: Int64, symbol: String, kind: ConditionKind, value: Double? = nil, percent: Double? = nil, windowSeconds: Int64? = nil, trigger: AlertTrigger, cooldownSeconds: Int64, rearmMarginPercent: Double, channels: [String], state: AlertState, note: String? = nil, createdAt: Date, expiresAt: Date? = nil, lastFiredAt: Date? = nil, startAt: Int64? = nil, snoozedUntil: Date? = nil, schedule: String? = nil) {
+    public init(id: Int64? = nil, userId: Int64, symbol: String, kind: ConditionKind, value: Double? = nil, percent: Double? = nil, windowSeconds: Int64? = nil, trigger: AlertTrigger, cooldownSeconds: Int64, rearmMarginPercent: Double, channels: [String], state: AlertState, note: String? = nil, createdAt: Date, expiresAt: Date? = nil, lastFiredAt: Date? = nil, startAt: Int64? = nil, snoozedUntil: Date? = nil, schedule: String? = nil, trailingFrom: Double? = nil) {
+        self.trailingFrom = trailingFrom
         self.schedule = schedule
         self.snoozedUntil = snoozedUntil
         self.id = id
@@ -120,7 +123,7 @@ extension AlertRecord {
         Column("id"), Column("user_id"), Column("symbol"), Column("kind"), Column("value"), Column("percent"),
         Column("window_seconds"), Column("trigger"), Column("cooldown_seconds"), Column("rearm_margin_percent"),
         Column("channels"), Column("state"), Column("note"), Column("created_at"), Column("expires_at"),
-        Column("last_fired_at"), Column("start_at"), Column("snoozed_until"), Column("schedule"),
+        Column("last_fired_at"), Column("start_at"), Column("snoozed_until"), Column("schedule"), Column("trailing_from"),
     ]
 
     public init(row: Row) throws {
@@ -144,6 +147,7 @@ extension AlertRecord {
         startAt = row[16]
         snoozedUntil = date(17)
         schedule = row[18]
+        trailingFrom = row[19]
     }
 
     /// The stored JSON array of names; the common one-name form without a decoder.
@@ -283,7 +287,7 @@ extension AlertJSON {
             id: alert.id, user: user, symbol: alert.symbol, condition: ConditionJSON(alert.condition), trigger: alert.trigger,
             cooldownSeconds: alert.cooldownSeconds, rearmMarginPercent: alert.rearmMarginPercent, channels: alert.channels,
             state: alert.state, createdAt: alert.createdAt, lastFiredAt: alert.lastFiredAt, expiresAt: alert.expiresAt, note: alert.note,
-            snoozedUntil: alert.snoozedUntil, schedule: alert.schedule)
+            snoozedUntil: alert.snoozedUntil, schedule: alert.schedule, trailingFrom: alert.trailingFrom)
     }
 }
 

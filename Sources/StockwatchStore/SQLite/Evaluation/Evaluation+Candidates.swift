@@ -7,7 +7,7 @@ extension Evaluation {
     static let columns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
         a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, a.start_at, a.snoozed_until, a.schedule,
-        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END
+        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END, a.trailing_from
         """
 
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
@@ -29,6 +29,7 @@ extension Evaluation {
                 temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol
                 CROSS JOIN alerts a INDEXED BY alerts_changes ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL
                 """,
+            .trailing: "temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_trailing ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise')",
         ]
         try readAlerts(db, Self.seeks.map { "SELECT \(Self.columns) FROM \(sources[$0.source]!) WHERE \($0.condition) AND a.start_at IS NULL" }
             .joined(separator: "\nUNION ALL\n"))
@@ -48,7 +49,7 @@ extension Evaluation {
                 percent: rows.optionalDouble(5), windowSeconds: rows.optionalInt64(6), trigger: rows.string(7), cooldownSeconds: rows.int64(8),
                 rearmMarginPercent: rows.double(9), state: rows.string(10), lastFiredAt: rows.optionalInt64(11), channels: rows.string(12),
                 startAt: rows.optionalInt64(13), snoozedUntil: rows.optionalInt64(14),
-                schedule: rows.optionalString(15), timezone: rows.optionalString(16))
+                schedule: rows.optionalString(15), timezone: rows.optionalString(16), trailingFrom: rows.optionalDouble(17))
         }
     }
 }

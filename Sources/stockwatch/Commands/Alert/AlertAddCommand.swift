@@ -18,6 +18,8 @@ struct AlertAddCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price moves from above PRICE to at or below it.", valueName: "price")) var crossesBelow: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price rose PERCENT within --within.", valueName: "percent")) var rise: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price fell PERCENT within --within.", valueName: "percent")) var fall: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price fell PERCENT from its highest since the alert was armed.", valueName: "percent")) var trailingFall: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price rose PERCENT from its lowest since the alert was armed.", valueName: "percent")) var trailingRise: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("The window of --rise and --fall.", valueName: "duration")) var within: String?
     @Option(help: ArgumentHelp("once, rearm (default) or every.", valueName: "mode")) var trigger: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("At least this long between two notifications.", valueName: "duration")) var cooldown: String?
@@ -34,6 +36,7 @@ struct AlertAddCommand: ParsableCommand {
         var input = AlertInput(symbol: symbol)
         (input.above, input.below, input.crossesAbove, input.crossesBelow) = (above, below, crossesAbove, crossesBelow)
         (input.rise, input.fall, input.within) = (rise, fall, within)
+        (input.trailingFall, input.trailingRise) = (trailingFall, trailingRise)
         (input.trigger, input.cooldown, input.rearmMargin, input.expires) = (trigger, cooldown, rearmMargin, expires)
         (input.notify, input.user, input.note, input.active) = (notify, user, note, active)
         let (database, config) = try global.open()
