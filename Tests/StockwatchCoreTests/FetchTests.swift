@@ -93,6 +93,36 @@ import TestSupport
         await fixer.stop()
     }
 
+    /// Issue 18: Stooq knows class shares with a dash and London as `.uk`; the README's
+    /// examples (BRK.B, VOD.L) are served, and stored under their own names.
+    @Test func stooqSymbolFormsForEveryKindOfTicker() async throws {
+        let forms = ["AAPL": "aapl.us", "BRK.B": "brk-b.us", "BRK.B.US": "brk-b.us", "VOD.L": "vod.uk", "VOD.UK": "vod.uk",
+                     "PKO.WA": "pko", "CDR.PL": "cdr", "SAP.DE": "sap.de", "7203.JP": "7203.jp", "0700.HK": "0700.hk", "EUR/USD": "eurusd"]
+        for (symbol, stooq) in forms { #expect(StooqProvider.stooqSymbol(symbol) == stooq, "\(symbol)") }
+        #expect(try Symbol.parse("VOD.L").marketTimeZone.identifier == "Europe/London")
+        #expect(try Symbol.parse("BRK.B").marketTimeZone.identifier == "America/New_York")
+        #expect(try Symbol.parse("PKO.WA").marketTimeZone.identifier == "Europe/Warsaw")
+        #expect(try Symbol.parse("EUR/USD").marketTimeZone == .gmt)
+
+        let stamp = Self.warsaw(now.addingTimeInterval(-120))
+        let stooq = try await FakeHTTPServer { request in
+            #expect(request.uri.contains("s=brk-b.us+vod.uk+pko&"), "\(request.uri)")
+            return .respond(status: 200, body: """
+                Symbol,Date,Time,Open,High,Low,Close,Volume
+                BRK-B.US,\(stamp.0),\(stamp.1),1,1,1,470.25,1
+                VOD.UK,\(stamp.0),\(stamp.1),1,1,1,71.02,1
+                PKO,\(stamp.0),\(stamp.1),1,1,1,63.5,1
+
+                """)
+        }
+        let store = try TemporaryStore()
+        let service = FetchService(database: store.database, config: config(store, [(.stooq, stooq.baseURL)]), environment: [:])
+        let report = try await service.run(symbols: ["BRK.B", "VOD.L", "PKO.WA"], now: now)
+        #expect(try quotes(store) == ["BRK.B": 470.25, "VOD.L": 71.02, "PKO.WA": 63.5])
+        #expect(report.errors.isEmpty)
+        await stooq.stop()
+    }
+
     @Test func finnhubZeroAnswerIsNoDataAndStooqTakesOver() async throws {
         let ts = self.ts
         let finnhub = try await FakeHTTPServer { request in

@@ -2,7 +2,7 @@ import Foundation
 import StockwatchModel
 
 /// Stooq's CSV quote endpoint: no key, many symbols per request, `N/D` for unknown ones.
-/// US tickers take `.us`; a ticker with its own suffix (VOD.UK) is passed as it is.
+/// Symbols in Stooq's forms (`stooqSymbol`).
 struct StooqProvider: QuoteProvider {
     let config: ProviderConfig
     var name: ProviderName { .stooq }
@@ -11,8 +11,23 @@ struct StooqProvider: QuoteProvider {
     /// Stooq stamps quotes in Warsaw time.
     static let timeZone = TimeZone(identifier: "Europe/Warsaw")!
 
-    static func stooqSymbol(_ symbol: String) -> String {
-        (symbol.contains(".") ? symbol : symbol + ".US").lowercased()
+    /// Stooq's name of a symbol: New York tickers take `.us` with a class share's dot as a
+    /// dash (`BRK.B` → `brk-b.us`), London `.uk` (`VOD.L` → `vod.uk`), Warsaw none
+    /// (`PKO.WA` → `pko`), Frankfurt, Tokyo and Hong Kong their own suffix; a currency
+    /// pair is written without its slash (`EUR/USD` → `eurusd`).
+    static func stooqSymbol(_ text: String) -> String {
+        guard let symbol = try? Symbol.parse(text, shapeOnly: true) else { return text.lowercased() }
+        let (ticker, exchange) = symbol.listing
+        let base = ticker.replacingOccurrences(of: ".", with: "-").replacingOccurrences(of: "/", with: "").lowercased()
+        let suffix = switch exchange {
+        case nil, .warsaw?: ""
+        case .newYork?: ".us"
+        case .london?: ".uk"
+        case .frankfurt?: ".de"
+        case .tokyo?: ".jp"
+        case .hongKong?: ".hk"
+        }
+        return base + suffix
     }
 
     func fetch(_ symbols: [Symbol], http: HTTPTransport) async throws(ProviderFailure) -> ProviderAnswer {
