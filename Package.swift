@@ -109,7 +109,11 @@ let package = Package(
         // Fake FCM + webhook receiver as a process, for shell benchmarks and reliability tests.
         .executableTarget(
             name: "stockwatch-fakes",
-            dependencies: ["TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
+                // The self-test's client (URLSession would need libcurl in a static build).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             path: "Tests/FakeServices"
         ),
         // Many WebSocket clients in one process, for Benchmarks/serve.

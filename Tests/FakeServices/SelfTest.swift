@@ -1,12 +1,11 @@
 // `stockwatch-fakes --self-test`: exercises FakeFCM and FakeWebhookReceiver in-process over real HTTP.
 // Exits 0 when every check passes, 1 otherwise.
 
+import AsyncHTTPClient
 import Crypto
 import Foundation
+import NIOCore
 import TestSupport
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 struct SelfTest {
     var failures = 0
@@ -16,17 +15,19 @@ struct SelfTest {
         if !ok { failures += 1 }
     }
 
+    /// AsyncHTTPClient, not URLSession: FoundationNetworking needs libcurl, which a
+    /// `--static-swift-stdlib` build cannot link without its static library.
     static func post(_ url: String, headers: [String: String], body: String, timeout: TimeInterval = 5) async -> (Int, String, [String: String]) {
-        var request = URLRequest(url: URL(string: url)!, timeoutInterval: timeout)
-        request.httpMethod = "POST"
-        for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
-        request.httpBody = Data(body.utf8)
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for (k, v) in headers { request.headers.add(name: k, value: v) }
+        request.body = .bytes(ByteBuffer(string: body))
         do {
-            let (data, response) = try await URLSession.shared.data(for: request)
-            let http = response as! HTTPURLResponse
+            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(Int64(timeout * 1000)))
+            let data = try await response.body.collect(upTo: 1 << 20)
             var h: [String: String] = [:]
-            for (k, v) in http.allHeaderFields { h["\(k)".lowercased()] = "\(v)" }
-            return (http.statusCode, String(decoding: data, as: UTF8.self), h)
+            for field in response.headers { h[field.name.lowercased()] = field.value }
+            return (Int(response.status.code), String(buffer: data), h)
         } catch {
             return (-1, "\(error)", [:])
         }

@@ -19,7 +19,7 @@ struct AlertListCommand: ParsableCommand {
             // A page at a time, in constant memory: the same array as one encode would print.
             let writer = Output.JSONArrayWriter()
             try flagNames(["symbol": "--symbol"]) { () throws(StockwatchError) in
-                try service.forEachPage(filter) { (page) throws(StockwatchError) in try writer.write(page) }
+                try service.forEachPage(filter) { (page) throws(StockwatchError) in writer.write(page) }
             }
             return writer.finish()
         }
