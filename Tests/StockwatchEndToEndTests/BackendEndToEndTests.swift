@@ -187,6 +187,8 @@ import TestSupport
             ["user", "add", "alice"], ["user", "add", "bob"], ["user", "add", "carol"],
             ["alert", "add", "AAPL", "--user", "alice", "--above", "200", "--trigger", "every", "--notify", "hook"],
             ["alert", "add", "MSFT", "--user", "bob", "--below", "10", "--notify", "hook"],
+            // Its running peak (201 after evaluate) is a row of alert_trails, copied too.
+            ["alert", "add", "AAPL", "--user", "alice", "--trailing-fall", "5%", "--notify", "hook"],
             ["device", "add", "--user", "alice", "--fcm-token", "tok-a"],
         ] {
             #expect(try sandbox.run(arguments).status == 0, "\(arguments)")
@@ -206,10 +208,12 @@ import TestSupport
         #expect(copied.status == 0, "\(copied.stderr)")
         let report = try #require(try copied.json() as? [String: Any])
         let tables = try #require(report["tables"] as? [[String: Any]])
-        #expect(tables.count == 11)
+        #expect(tables.count == 12)
+        #expect(tables.first { $0["name"] as? String == "alert_trails" }?["rows"] as? Int == 1)
         let users = try #require(tables.first { $0["name"] as? String == "users" })
         #expect(users["rows"] as? Int == 2 && users["last_id"] as? Int == 3)  // alice and bob; carol's 3 was the last handed out
-        #expect(tables.first { $0["name"] as? String == "alerts" }?["last_id"] as? Int == 2)
+        #expect(tables.first { $0["name"] as? String == "alerts" }?["last_id"] as? Int == 3)
+        #expect(alerts.contains("\"trailing_from\":201,"), "\(alerts)")
 
         let onPostgres = PostgresCommandTests.server.merging(["STOCKWATCH_DB": postgres.url]) { $1 }
         #expect(try sandbox.run(["alert", "list", "--json"], extraEnvironment: onPostgres).stdout == alerts)
@@ -230,7 +234,7 @@ import TestSupport
             let dave = try sandbox.run(["user", "add", "dave", "--json"], extraEnvironment: environment)
             #expect(((try dave.json() as? [String: Any])?["user"] as? [String: Any])?["id"] as? Int == 4, "\(dave.stdout)")
             let alert = try sandbox.run(["alert", "add", "TSLA", "--above", "1", "--notify", "hook", "--json"], extraEnvironment: environment)
-            #expect((try alert.json() as? [String: Any])?["id"] as? Int == 3, "\(alert.stdout)")
+            #expect((try alert.json() as? [String: Any])?["id"] as? Int == 4, "\(alert.stdout)")
         }
     }
 

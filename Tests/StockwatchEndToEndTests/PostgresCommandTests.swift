@@ -49,7 +49,7 @@ import Testing
         #expect(report["applied"] as? [String] == Self.migrations)
         #expect(report["pending_migrations"] as? [String] == [])
         let tables = (report["tables"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
-        #expect(tables.contains("alerts") && tables.contains("deliveries") && tables.count == 11)
+        #expect(tables.contains("alerts") && tables.contains("deliveries") && tables.count == 12)
         #expect((report["location"] as? String)?.hasSuffix("/\(database.name)") == true)
 
         let again = try sandbox.run(["db", "migrate", "--db", database.url, "--json"], extraEnvironment: Self.server)

@@ -73,8 +73,8 @@ struct CopyTable: Sendable {
             ("id", .int), ("user_id", .int), ("symbol", .text), ("kind", .text), ("value", .real), ("percent", .real), ("window_seconds", .int),
             ("trigger", .text), ("cooldown_seconds", .int), ("rearm_margin_percent", .real), ("channels", .json), ("state", .text),
             ("note", .text), ("created_at", .int), ("expires_at", .int), ("last_fired_at", .int), ("start_at", .int), ("snoozed_until", .int), ("schedule", .text),
-            ("trailing_from", .real),
         ]),
+        CopyTable(name: "alert_trails", columns: [("alert_id", .int), ("trailing_from", .real)]),
         CopyTable(name: "quotes", columns: [
             ("id", .int), ("symbol", .text), ("price", .real), ("provider", .text), ("observed_at", .int), ("fetched_at", .int),
         ]),

@@ -66,9 +66,7 @@ struct Evaluation {
         /// A new or resumed alert that judged its first quotes: it follows its symbol's
         /// watermark from now on (`start_at` becomes NULL).
         let started: Bool
-        /// A trailing rule's peak or low, moved or not (nil for other rules).
-        let trailingFrom: Double?
-        /// False: only `last_fired_at` or `trailing_from` moved.
+        /// False: only `last_fired_at` moved.
         let stateChanged: Bool
         /// The alert's own row changes (its state or last firing), beside any start.
         let rowChanged: Bool
@@ -98,7 +96,8 @@ struct Evaluation {
 
     /// One of the candidate seeks: alerts whose rule the new price range could fire or
     /// re-arm. Each backend joins its own `source` rows (aliases: `a` the alert, `b` the
-    /// symbol's fresh price range, `r` the reference range of a window).
+    /// symbol's fresh price range, `r` the reference range of a window, `t` a trailing
+    /// rule's row in `alert_trails`).
     struct Seek {
         enum Source { case rising, falling, changes, trailing }
         let source: Source
@@ -132,14 +131,14 @@ struct Evaluation {
             // Trailing rules: a new peak (or low) moves the trail and is written; otherwise
             // only a price that reaches the trail's level, or takes a firing one back.
             Seek(source: .trailing, condition: """
-                a.kind = 'trailing_fall' AND a.state IN ('armed', 'firing') AND (a.trailing_from IS NULL OR b.high > a.trailing_from * (1 - \(s))
-                OR (a.state = 'armed' AND b.low <= a.trailing_from * (1 - a.percent / 100.0) * (1 + \(s)))
-                OR (a.state = 'firing' AND b.high > a.trailing_from * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s))))
+                a.kind = 'trailing_fall' AND a.state IN ('armed', 'firing') AND (t.trailing_from IS NULL OR b.high > t.trailing_from * (1 - \(s))
+                OR (a.state = 'armed' AND b.low <= t.trailing_from * (1 - a.percent / 100.0) * (1 + \(s)))
+                OR (a.state = 'firing' AND b.high > t.trailing_from * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s))))
                 """),
             Seek(source: .trailing, condition: """
-                a.kind = 'trailing_rise' AND a.state IN ('armed', 'firing') AND (a.trailing_from IS NULL OR b.low < a.trailing_from * (1 + \(s))
-                OR (a.state = 'armed' AND b.high >= a.trailing_from * (1 + a.percent / 100.0) * (1 - \(s)))
-                OR (a.state = 'firing' AND b.low < a.trailing_from * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s))))
+                a.kind = 'trailing_rise' AND a.state IN ('armed', 'firing') AND (t.trailing_from IS NULL OR b.low < t.trailing_from * (1 + \(s))
+                OR (a.state = 'armed' AND b.high >= t.trailing_from * (1 + a.percent / 100.0) * (1 - \(s)))
+                OR (a.state = 'firing' AND b.low < t.trailing_from * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s))))
                 """),
         ]
     }()
@@ -304,17 +303,25 @@ struct Evaluation {
         candidates.compactMap { candidate in
             let machine = candidate.machine
             let rowChanged = machine.state != candidate.initial.state || machine.lastFiredAt != candidate.initial.lastFiredAt
-                || machine.trailingFrom != candidate.initial.trailingFrom
             if let start = candidate.startAt {
                 guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else { return nil }
                 return AlertChange(
-                    id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: true, trailingFrom: machine.trailingFrom,
+                    id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: true,
                     stateChanged: true, rowChanged: rowChanged)
             }
             guard rowChanged else { return nil }
             return AlertChange(
-                id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: false, trailingFrom: machine.trailingFrom,
+                id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: false,
                 stateChanged: machine.state != candidate.initial.state, rowChanged: true)
+        }
+    }
+
+    /// Trailing rules whose peak or low moved (or was set by a first price): their
+    /// `alert_trails` row, written apart from the alert's.
+    func trailChanges() -> [(id: Int64, trailingFrom: Double)] {
+        candidates.compactMap { candidate in
+            guard let trail = candidate.machine.trailingFrom, trail != candidate.initial.trailingFrom else { return nil }
+            return (candidate.id, trail)
         }
     }
 

@@ -210,8 +210,9 @@ enum PostgresMigrations {
         ("v7-alert-schedule", [
             "ALTER TABLE alerts ADD COLUMN schedule TEXT CHECK (schedule IS NULL OR length(schedule) BETWEEN 1 AND 64)",
         ]),
-        // Trailing rules (issue 18) and their running peak or low: the CHECKs that name the
-        // kinds (unnamed in v1, so found by what they say) give way to named ones.
+        // Trailing rules (issue 18): the CHECKs that name the kinds (unnamed in v1, so found
+        // by what they say) give way to named ones. A rule's running peak or low is a
+        // narrow row beside it (as `alert_starts`), written when it moves.
         ("v8-trailing-alerts", [
             """
             DO $$ DECLARE c RECORD; BEGIN
@@ -221,14 +222,18 @@ enum PostgresMigrations {
                 END LOOP;
             END $$
             """,
-            "ALTER TABLE alerts ADD COLUMN trailing_from DOUBLE PRECISION CHECK (trailing_from > 0 AND trailing_from < 1e15)",
             "ALTER TABLE alerts ADD CONSTRAINT alerts_kind CHECK (kind IN ('above', 'below', 'crosses_above', 'crosses_below', 'rise', 'fall', 'trailing_fall', 'trailing_rise'))",
             "ALTER TABLE alerts ADD CONSTRAINT alerts_window_for_changes CHECK ((kind IN ('rise', 'fall')) = (window_seconds IS NOT NULL))",
             "ALTER TABLE alerts ADD CONSTRAINT alerts_percent_for_changes CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise')) = (percent IS NOT NULL AND value IS NULL))",
             "ALTER TABLE alerts ADD CONSTRAINT alerts_value_for_levels CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise')) OR value IS NOT NULL)",
             "ALTER TABLE alerts ADD CONSTRAINT alerts_fall_below_100 CHECK (kind NOT IN ('fall', 'trailing_fall') OR percent < 100)",
-            "ALTER TABLE alerts ADD CONSTRAINT alerts_trailing_from_for_trailing CHECK (trailing_from IS NULL OR kind IN ('trailing_fall', 'trailing_rise'))",
             "CREATE INDEX alerts_trailing ON alerts(symbol, state) WHERE kind IN ('trailing_fall', 'trailing_rise')",
+            """
+            CREATE TABLE alert_trails (
+                alert_id BIGINT PRIMARY KEY REFERENCES alerts(id) ON DELETE CASCADE,
+                trailing_from DOUBLE PRECISION NOT NULL CHECK (trailing_from > 0 AND trailing_from < 1e15)
+            )
+            """,
         ]),
     ]
 }

@@ -131,7 +131,7 @@ extension PostgresStore: AlertStore {
     static let alertColumns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
         a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, s.start_at, a.snoozed_until, a.schedule,
-        a.trailing_from
+        (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id)
         """
 
     /// Alerts by id with their user's name; every argument narrows (nil: any).

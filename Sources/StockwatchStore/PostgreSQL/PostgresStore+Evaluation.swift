@@ -139,7 +139,8 @@ extension Evaluation {
         """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
         a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, \(start), a.snoozed_until, a.schedule,
-        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END, a.trailing_from
+        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END,
+        CASE WHEN a.kind IN ('trailing_fall', 'trailing_rise') THEN (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id) END
         """
     }
 
@@ -160,7 +161,7 @@ extension Evaluation {
                 .rising: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above')",
                 .falling: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below')",
                 .changes: "\(r) JOIN \(b) ON b.symbol = r.symbol JOIN alerts a ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL",
-                .trailing: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise')",
+                .trailing: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise') LEFT JOIN alert_trails t ON t.alert_id = a.id",
             ]
             parts = Self.seeks.map { "SELECT \(followers) FROM \(sources[$0.source]!) WHERE \($0.condition) AND \(following)" }
         } else {
@@ -200,15 +201,23 @@ extension Evaluation {
         // start row goes (it follows its symbol's watermark from now on).
         let updates = changes.filter(\.rowChanged)
         if !updates.isEmpty {
-            // -1: no firing yet, no trail (arrays cannot bind NULL elements here). The ids once
-            // more as an array, so that the rows are found by key rather than by hashing the table.
+            // -1: no firing yet (arrays cannot bind NULL elements here). The ids once more
+            // as an array, so that the rows are found by key rather than by hashing the table.
             let ids = updates.map(\.id)
             try await db.execute("""
-                UPDATE alerts a SET state = c.state, last_fired_at = NULLIF(c.fired, -1), trailing_from = NULLIF(c.trail, -1)
-                FROM unnest(\(ids)::BIGINT[], \(updates.map(\.state.rawValue))::TEXT[], \(updates.map { $0.lastFiredAt ?? -1 })::BIGINT[],
-                            \(updates.map { $0.trailingFrom ?? -1 })::DOUBLE PRECISION[])
-                    AS c(id, state, fired, trail)
+                UPDATE alerts a SET state = c.state, last_fired_at = NULLIF(c.fired, -1)
+                FROM unnest(\(ids)::BIGINT[], \(updates.map(\.state.rawValue))::TEXT[], \(updates.map { $0.lastFiredAt ?? -1 })::BIGINT[])
+                    AS c(id, state, fired)
                 WHERE a.id = ANY(\(ids)) AND a.id = c.id
+                """)
+        }
+        // A moved peak or low: its narrow row beside the alert (migration v8).
+        let trails = trailChanges()
+        if !trails.isEmpty {
+            try await db.execute("""
+                INSERT INTO alert_trails (alert_id, trailing_from)
+                SELECT * FROM unnest(\(trails.map(\.id))::BIGINT[], \(trails.map(\.trailingFrom))::DOUBLE PRECISION[])
+                ON CONFLICT (alert_id) DO UPDATE SET trailing_from = excluded.trailing_from
                 """)
         }
         let started = changes.filter(\.started).map(\.id)

@@ -33,7 +33,7 @@ public protocol RunLease: Sendable {
 
 /// Every table of the schema, the same on both backends, for `db status`.
 let schemaTables = [
-    "users", "devices", "alerts", "quotes", "notifications", "deliveries", "delivery_attempts",
+    "users", "devices", "alerts", "alert_trails", "quotes", "notifications", "deliveries", "delivery_attempts",
     "provider_state", "evaluation_progress", "access_tokens", "symbol_fetch_state",
 ]
 

@@ -1,9 +1,11 @@
 extension AppDatabase {
-    /// v12: trailing rules (issue 18). Their kinds and their running peak or low
-    /// (`trailing_from`) change the CHECKs on `alerts`, which SQLite cannot alter: the table
-    /// is rebuilt as in v6 (new table, copy, drop, rename, its indexes again; GRDB runs a
-    /// migration with foreign keys off and checks them before the commit), ids kept.
-    /// `alerts_trailing` is the seek evaluate makes for them.
+    /// v12: trailing rules (issue 18). Their kinds change the CHECKs on `alerts`, which
+    /// SQLite cannot alter: the table is rebuilt as in v6 (new table, copy, drop, rename,
+    /// its indexes again; GRDB runs a migration with foreign keys off and checks them
+    /// before the commit), ids kept. `alerts_trailing` is the seek evaluate makes for them.
+    /// A rule's running peak or low lives in `alert_trails`, a narrow row beside the
+    /// alert: it may move on every tick, and 15,000 moves then fill some 75 pages
+    /// instead of dirtying most of the alerts table (docs/benchmarks.md).
     static let trailingAlertsMigration = """
         CREATE TABLE alerts_new (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -25,12 +27,10 @@ extension AppDatabase {
             start_at INTEGER CHECK (start_at IS NULL OR start_at >= 0),
             snoozed_until INTEGER CHECK (snoozed_until IS NULL OR snoozed_until >= 0),
             schedule TEXT CHECK (schedule IS NULL OR length(schedule) BETWEEN 1 AND 64),
-            trailing_from REAL CHECK (trailing_from > 0 AND trailing_from < 1e15),
             CHECK ((kind IN ('rise', 'fall')) = (window_seconds IS NOT NULL)),
             CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise')) = (percent IS NOT NULL AND value IS NULL)),
             CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise')) OR value IS NOT NULL),
             CHECK (kind NOT IN ('fall', 'trailing_fall') OR percent < 100),
-            CHECK (trailing_from IS NULL OR kind IN ('trailing_fall', 'trailing_rise')),
             CHECK (rearm_margin_percent = 0 OR trigger = 'rearm')
         );
         INSERT INTO alerts_new (id, user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
@@ -47,5 +47,9 @@ extension AppDatabase {
         CREATE INDEX alerts_falling ON alerts(symbol, state, value) WHERE kind IN ('below', 'crosses_below');
         CREATE INDEX alerts_changes ON alerts(symbol, kind, window_seconds, state, percent) WHERE window_seconds IS NOT NULL;
         CREATE INDEX alerts_trailing ON alerts(symbol, state) WHERE kind IN ('trailing_fall', 'trailing_rise');
+        CREATE TABLE alert_trails (
+            alert_id INTEGER PRIMARY KEY REFERENCES alerts(id) ON DELETE CASCADE,
+            trailing_from REAL NOT NULL CHECK (trailing_from > 0 AND trailing_from < 1e15)
+        );
         """
 }

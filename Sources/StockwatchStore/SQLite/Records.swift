@@ -78,8 +78,14 @@ public struct AlertRecord: StoredRecord, Identifiable {
     public var startAt: Int64?
     public var snoozedUntil: Date?
     public var schedule: String?
-    /// A trailing rule's running peak or low (see `AlertMachine.trailingFrom`).
+    /// A trailing rule's running peak or low (see `AlertMachine.trailingFrom`), kept in
+    /// `alert_trails` beside the alert: not a column of `alerts`, so not persisted with it.
     public var trailingFrom: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case id, userId, symbol, kind, value, percent, windowSeconds, trigger, cooldownSeconds, rearmMarginPercent, channels, state, note
+        case createdAt, expiresAt, lastFiredAt, startAt, snoozedUntil, schedule
+    }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -117,13 +123,15 @@ extension AlertRecord {
     /// Every request for alerts selects these columns in this order, so a row is read by
     /// position: by name, each of 19 columns is a hashed lookup, half of the time of
     /// `alert list --json` over 100,000 alerts.
-    public static var databaseSelection: [any SQLSelectable] { selectedColumns }
+    public static var databaseSelection: [any SQLSelectable] {
+        selectedColumns + [SQL(sql: "(SELECT t.trailing_from FROM alert_trails t WHERE t.alert_id = alerts.id)").forKey("trailing_from")]
+    }
 
     private static let selectedColumns = [
         Column("id"), Column("user_id"), Column("symbol"), Column("kind"), Column("value"), Column("percent"),
         Column("window_seconds"), Column("trigger"), Column("cooldown_seconds"), Column("rearm_margin_percent"),
         Column("channels"), Column("state"), Column("note"), Column("created_at"), Column("expires_at"),
-        Column("last_fired_at"), Column("start_at"), Column("snoozed_until"), Column("schedule"), Column("trailing_from"),
+        Column("last_fired_at"), Column("start_at"), Column("snoozed_until"), Column("schedule"),
     ]
 
     public init(row: Row) throws {

@@ -7,7 +7,8 @@ extension Evaluation {
     static let columns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
         a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, a.start_at, a.snoozed_until, a.schedule,
-        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END, a.trailing_from
+        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END,
+        CASE WHEN a.kind IN ('trailing_fall', 'trailing_rise') THEN (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id) END
         """
 
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
@@ -29,7 +30,10 @@ extension Evaluation {
                 temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol
                 CROSS JOIN alerts a INDEXED BY alerts_changes ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL
                 """,
-            .trailing: "temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_trailing ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise')",
+            .trailing: """
+                temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_trailing ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise')
+                LEFT JOIN alert_trails t ON t.alert_id = a.id
+                """,
         ]
         try readAlerts(db, Self.seeks.map { "SELECT \(Self.columns) FROM \(sources[$0.source]!) WHERE \($0.condition) AND a.start_at IS NULL" }
             .joined(separator: "\nUNION ALL\n"))

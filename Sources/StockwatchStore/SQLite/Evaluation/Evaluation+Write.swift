@@ -7,24 +7,31 @@ extension Evaluation {
     /// the watermarks of symbols with newer quotes.
     mutating func write(_ db: Database) throws {
         // Only the columns that changed: every indexed column written costs an index update.
-        // (trailing_from is in no index: it rides along with the row's other changes.)
-        let updateState = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ?, trailing_from = ? WHERE id = ?")
-        let updateFired = try RawStatement(db, "UPDATE alerts SET last_fired_at = ?, trailing_from = ? WHERE id = ?")
-        let updateStarter = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ?, trailing_from = ?, start_at = NULL WHERE id = ?")
+        let updateState = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ? WHERE id = ?")
+        let updateFired = try RawStatement(db, "UPDATE alerts SET last_fired_at = ? WHERE id = ?")
+        let updateStarter = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ?, start_at = NULL WHERE id = ?")
         for change in alertChanges() {
             if !change.stateChanged {
                 updateFired.bind(1, change.lastFiredAt)
-                updateFired.bind(2, change.trailingFrom)
-                updateFired.bind(3, change.id)
+                updateFired.bind(2, change.id)
                 try updateFired.execute()
                 continue
             }
             let update = change.started ? updateStarter : updateState
             update.bind(1, change.state.rawValue)
             update.bind(2, change.lastFiredAt)
-            update.bind(3, change.trailingFrom)
-            update.bind(4, change.id)
+            update.bind(3, change.id)
             try update.execute()
+        }
+        // A moved peak or low: its narrow row beside the alert (see migration v12).
+        let saveTrail = try RawStatement(db, """
+            INSERT INTO alert_trails (alert_id, trailing_from) VALUES (?, ?)
+            ON CONFLICT (alert_id) DO UPDATE SET trailing_from = excluded.trailing_from
+            """)
+        for (id, trail) in trailChanges() {
+            saveTrail.bind(1, id)
+            saveTrail.bind(2, trail)
+            try saveTrail.execute()
         }
 
         let saveProgress = try RawStatement(db, """
