@@ -49,6 +49,12 @@ extension StoreContractTests {
             #expect(try store.alert(id: rise, ownerID: nil).state == .firing)
             #expect(try store.evaluate(now: at(242), maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
             #expect(try store.notifications(NotificationQuery()).count == 2)
+
+            // Paused and resumed: re-armed, so the trail starts again at the price it judges.
+            _ = try store.changeAlertState(id: fall) { _ in .paused }
+            #expect(try store.changeAlertState(id: fall) { _ in .armed }.trailingFrom == nil)
+            #expect(try store.evaluate(now: at(243), maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
+            #expect(try store.alert(id: fall, ownerID: nil).trailingFrom == 114)
         }
     }
 

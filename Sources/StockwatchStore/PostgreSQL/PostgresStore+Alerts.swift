@@ -112,6 +112,9 @@ extension PostgresStore: AlertStore {
                         SELECT \(id), COALESCE(max(q.observed_at), 0) FROM quotes q WHERE q.symbol = \(alert.symbol)
                         ON CONFLICT (alert_id) DO UPDATE SET start_at = excluded.start_at
                         """)
+                    // Re-armed: a trailing rule's trail starts again at the price it judges.
+                    try await db.execute("DELETE FROM alert_trails WHERE alert_id = \(id)")
+                    alert.trailingFrom = nil
                 }
                 alert.state = state
                 return alert

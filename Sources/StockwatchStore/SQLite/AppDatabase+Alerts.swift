@@ -89,6 +89,9 @@ extension AppDatabase: AlertStore {
             alert.state = state
             if state == .armed {
                 alert.startAt = try Int64.fetchOne(db, sql: "SELECT \(Self.newestQuoteSQL)", arguments: [alert.symbol]) ?? 0
+                // Re-armed: a trailing rule's trail starts again at the price it judges.
+                try db.execute(sql: "DELETE FROM alert_trails WHERE alert_id = ?", arguments: [id])
+                alert.trailingFrom = nil
             }
             try alert.update(db, columns: ["state", "start_at"])
             return AlertJSON(alert, user: user)
