@@ -227,7 +227,7 @@ enum PostgresMigrations {
             "ALTER TABLE alerts ADD CONSTRAINT alerts_percent_for_changes CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise')) = (percent IS NOT NULL AND value IS NULL))",
             "ALTER TABLE alerts ADD CONSTRAINT alerts_value_for_levels CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise')) OR value IS NOT NULL)",
             "ALTER TABLE alerts ADD CONSTRAINT alerts_fall_below_100 CHECK (kind NOT IN ('fall', 'trailing_fall') OR percent < 100)",
-            "CREATE INDEX alerts_trailing ON alerts(symbol, state) WHERE kind IN ('trailing_fall', 'trailing_rise')",
+            "CREATE INDEX alerts_trailing ON alerts(symbol, kind, state) WHERE kind IN ('trailing_fall', 'trailing_rise')",
             """
             CREATE TABLE alert_trails (
                 alert_id BIGINT PRIMARY KEY REFERENCES alerts(id) ON DELETE CASCADE,

@@ -46,7 +46,7 @@ extension AppDatabase {
         CREATE INDEX alerts_rising ON alerts(symbol, state, value) WHERE kind IN ('above', 'crosses_above');
         CREATE INDEX alerts_falling ON alerts(symbol, state, value) WHERE kind IN ('below', 'crosses_below');
         CREATE INDEX alerts_changes ON alerts(symbol, kind, window_seconds, state, percent) WHERE window_seconds IS NOT NULL;
-        CREATE INDEX alerts_trailing ON alerts(symbol, state) WHERE kind IN ('trailing_fall', 'trailing_rise');
+        CREATE INDEX alerts_trailing ON alerts(symbol, kind, state) WHERE kind IN ('trailing_fall', 'trailing_rise');
         CREATE TABLE alert_trails (
             alert_id INTEGER PRIMARY KEY REFERENCES alerts(id) ON DELETE CASCADE,
             trailing_from REAL NOT NULL CHECK (trailing_from > 0 AND trailing_from < 1e15)

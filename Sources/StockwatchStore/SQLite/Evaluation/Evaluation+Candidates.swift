@@ -4,19 +4,24 @@ import StockwatchModel
 
 /// Finding the alerts that may change: the partial-index seeks and the new alerts.
 extension Evaluation {
-    static let columns = """
+    /// A candidate's columns; `trail`: its running peak or low (the trailing seek has
+    /// joined it as `t`; the other seeks find no trailing rule).
+    static func columns(trail: String = lookedUpTrail) -> String {
+        """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
         a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, a.start_at, a.snoozed_until, a.schedule,
-        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END,
-        CASE WHEN a.kind IN ('trailing_fall', 'trailing_rise') THEN (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id) END
+        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END, \(trail)
         """
+    }
+
+    static let lookedUpTrail = "CASE WHEN a.kind IN ('trailing_fall', 'trailing_rise') THEN (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id) END"
 
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
     /// fire or re-arm (see `slack`), then all new and resumed alerts.
     mutating func readCandidates(_ db: Database) throws {
         guard prefilter else {
             try readAlerts(db, """
-                SELECT \(Self.columns) FROM temp.evaluate_batch b CROSS JOIN alerts a ON a.symbol = b.symbol
+                SELECT \(Self.columns()) FROM temp.evaluate_batch b CROSS JOIN alerts a ON a.symbol = b.symbol
                 WHERE a.state IN ('armed', 'firing') AND a.start_at IS NULL
                 """)
             try readStarters(db)
@@ -35,14 +40,17 @@ extension Evaluation {
                 LEFT JOIN alert_trails t ON t.alert_id = a.id
                 """,
         ]
-        try readAlerts(db, Self.seeks.map { "SELECT \(Self.columns) FROM \(sources[$0.source]!) WHERE \($0.condition) AND a.start_at IS NULL" }
+        try readAlerts(db, Self.seeks.map { seek in
+            let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
+            return "SELECT \(Self.columns(trail: trail)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND a.start_at IS NULL"
+        }
             .joined(separator: "\nUNION ALL\n"))
         try readStarters(db)
     }
 
     /// New and resumed alerts, judged from their own start; few at any time.
     mutating func readStarters(_ db: Database) throws {
-        try readAlerts(db, "SELECT \(Self.columns) FROM alerts a WHERE a.start_at IS NOT NULL AND a.state IN ('armed', 'firing')")
+        try readAlerts(db, "SELECT \(Self.columns()) FROM alerts a WHERE a.start_at IS NOT NULL AND a.state IN ('armed', 'firing')")
     }
 
     mutating func readAlerts(_ db: Database, _ sql: String) throws {
