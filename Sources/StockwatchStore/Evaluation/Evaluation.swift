@@ -143,6 +143,10 @@ struct Evaluation {
         ]
     }()
 
+    /// A candidate's running peak or low, looked up by its key (both backends): for reads
+    /// that have not joined `alert_trails` as `t`, as the trailing seek has.
+    static let lookedUpTrail = "CASE WHEN a.kind IN ('trailing_fall', 'trailing_rise') THEN (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id) END"
+
     init(now: Int64, staleBefore: Int64, prefilter: Bool) {
         self.now = now
         self.staleBefore = staleBefore
@@ -336,7 +340,7 @@ struct Evaluation {
     /// An alert's channels from their stored JSON array, decoded once per distinct list.
     mutating func channelList(_ stored: String) throws -> [String] {
         if let known = channelLists[stored] { return known }
-        let channels = try JSONDecoder().decode([String].self, from: Data(stored.utf8))
+        let channels = try AlertRecord.channels(stored)
         channelLists[stored] = channels
         return channels
     }

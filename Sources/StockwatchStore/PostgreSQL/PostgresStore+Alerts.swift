@@ -167,7 +167,7 @@ extension PostgresStore: AlertStore {
         }
         let record = AlertRecord(
             id: id, userId: userID, symbol: symbol, kind: kind, value: value, percent: percent, windowSeconds: window, trigger: trigger,
-            cooldownSeconds: cooldown, rearmMarginPercent: margin, channels: try JSONDecoder().decode([String].self, from: Data(channels.utf8)),
+            cooldownSeconds: cooldown, rearmMarginPercent: margin, channels: try AlertRecord.channels(channels),
             state: state, note: note, createdAt: Date(milliseconds: created), expiresAt: expires.map(Date.init(milliseconds:)),
             lastFiredAt: fired.map(Date.init(milliseconds:)), startAt: start, snoozedUntil: snoozed.map(Date.init(milliseconds:)), schedule: schedule,
             trailingFrom: trailingFrom)

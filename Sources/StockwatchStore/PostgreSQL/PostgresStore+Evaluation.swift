@@ -134,13 +134,12 @@ extension Evaluation {
         for key in missing { references[key] = .some(prices[Lookup(symbol: key.symbol, at: referenceTime(key))]) }
     }
 
-    /// A candidate's columns, its start then its snooze last (`start`: an expression).
-    static func pgColumns(start: String) -> String {
+    /// A candidate's columns (`start` and `trail`: expressions, as in `columns(trail:)`).
+    static func pgColumns(start: String, trail: String = lookedUpTrail) -> String {
         """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
         a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, \(start), a.snoozed_until, a.schedule,
-        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END,
-        CASE WHEN a.kind IN ('trailing_fall', 'trailing_rise') THEN (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id) END
+        CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END, \(trail)
         """
     }
 
@@ -163,7 +162,11 @@ extension Evaluation {
                 .changes: "\(r) JOIN \(b) ON b.symbol = r.symbol JOIN alerts a ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL",
                 .trailing: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise') LEFT JOIN alert_trails t ON t.alert_id = a.id",
             ]
-            parts = Self.seeks.map { "SELECT \(followers) FROM \(sources[$0.source]!) WHERE \($0.condition) AND \(following)" }
+            // The trailing seek has joined the trail; the others find no trailing rule.
+            parts = Self.seeks.map { seek in
+                let columns = Self.pgColumns(start: "NULL::BIGINT", trail: seek.source == .trailing ? "t.trailing_from" : "NULL::DOUBLE PRECISION")
+                return "SELECT \(columns) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND \(following)"
+            }
         } else {
             parts = ["SELECT \(followers) FROM \(b) JOIN alerts a ON a.symbol = b.symbol WHERE a.state IN ('armed', 'firing') AND \(following)"]
             // Every parameter must appear in the statement.

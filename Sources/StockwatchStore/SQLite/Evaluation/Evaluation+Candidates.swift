@@ -14,7 +14,6 @@ extension Evaluation {
         """
     }
 
-    static let lookedUpTrail = "CASE WHEN a.kind IN ('trailing_fall', 'trailing_rise') THEN (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id) END"
 
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
     /// fire or re-arm (see `slack`), then all new and resumed alerts.
