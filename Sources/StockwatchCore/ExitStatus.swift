@@ -88,7 +88,9 @@ extension NotifyReport {
 }
 
 extension TickReport {
-    /// The first failure in step order, else 0.
+    /// The first failure in step order, else 0. The history step is best effort: its
+    /// errors are in `--json` only (`fetch --history` shows them), so that a symbol Stooq
+    /// has no history for does not fail every tick.
     public var exitStatus: ExitStatus {
         if let fetch, fetch.exitStatus != .success { return fetch.exitStatus }
         if let error = errors.first { return error.exitStatus }

@@ -57,7 +57,8 @@ public struct AlertMachine: Sendable, Equatable {
 
     /// Judges one quote. `previous` is the price of the quote before it that this alert saw
     /// (nil for the first); `reference` the last price at or before `time - window` (rise
-    /// and fall only).
+    /// and fall), the previous close (since close), or the highest or lowest daily close of
+    /// the window before the quote's day (new high, new low).
     public mutating func judge(symbol: String, price: Double, time: Int64, previous: Double?, reference: Double?) -> Outcome {
         guard state == .armed || state == .firing else { return .quiet }
         let level: Double
@@ -74,14 +75,21 @@ public struct AlertMachine: Sendable, Equatable {
         case let .crossesBelow(x):
             (level, upward) = (x, false)
             holds = previous.map { $0 > x && price <= x } ?? false
-        case let .rise(percent, _):
+        case let .rise(percent, _), let .riseSinceClose(percent):
             guard let reference else { return .insufficientHistory }
             (level, upward) = (reference * (1 + percent / 100), true)
             holds = price >= level * (1 - Self.tolerance)
-        case let .fall(percent, _):
+        case let .fall(percent, _), let .fallSinceClose(percent):
             guard let reference else { return .insufficientHistory }
             (level, upward) = (reference * (1 - percent / 100), false)
             holds = price <= level * (1 + Self.tolerance)
+        case .newHigh:
+            // Strictly above: a price equal to the old high is no new high.
+            guard let reference else { return .insufficientHistory }
+            (level, upward, holds) = (reference, true, price > reference)
+        case .newLow:
+            guard let reference else { return .insufficientHistory }
+            (level, upward, holds) = (reference, false, price < reference)
         case let .trailingFall(percent):
             // The price itself may be the new peak; it is judged against the peak it made.
             let peak = max(trailingFrom ?? price, price)
@@ -143,6 +151,14 @@ public struct AlertMachine: Sendable, Equatable {
             let change = abs(price / (reference ?? price) - 1) * 100
             let verb = condition.kind == .rise ? "rose" : "fell"
             return "\(symbol) \(verb) \(String(format: "%.1f", change))% within \(ValueParser.format(seconds: window)) to \(at)"
+        case .riseSinceClose, .fallSinceClose:
+            let change = String(format: "%.1f", abs(price / (reference ?? price) - 1) * 100)
+            let verb = condition.kind == .riseSinceClose ? "rose" : "fell"
+            return "\(symbol) \(verb) \(change)% since the previous close \((reference ?? price).formattedPrice) to \(at)"
+        case let .newHigh(window):
+            return "\(symbol) made a new \(ValueParser.formatDays(seconds: window)) high at \(at) (the highest close was \((reference ?? price).formattedPrice))"
+        case let .newLow(window):
+            return "\(symbol) made a new \(ValueParser.formatDays(seconds: window)) low at \(at) (the lowest close was \((reference ?? price).formattedPrice))"
         case .trailingFall, .trailingRise:
             let from = reference ?? price
             let change = String(format: "%.1f", abs(price / from - 1) * 100)

@@ -7,13 +7,30 @@ public enum ConditionKind: String, Codable, Sendable, CaseIterable {
     case rise, fall
     case trailingFall = "trailing_fall"
     case trailingRise = "trailing_rise"
+    case riseSinceClose = "rise_since_close"
+    case fallSinceClose = "fall_since_close"
+    case newHigh = "new_high"
+    case newLow = "new_low"
 
     /// A change within a window of time (`percent` and `window_seconds`).
     public var isChange: Bool { self == .rise || self == .fall }
     /// A change from the alert's own running peak or trough (`percent` alone).
     public var isTrailing: Bool { self == .trailingFall || self == .trailingRise }
+    /// A change from the previous trading day's close (`percent` alone).
+    public var isSinceClose: Bool { self == .riseSinceClose || self == .fallSinceClose }
+    /// Beyond the highest or lowest daily close of a window (`window_seconds` alone).
+    public var isExtreme: Bool { self == .newHigh || self == .newLow }
+    /// Judged against the daily history (`daily_prices`).
+    public var needsDailyHistory: Bool { isSinceClose || isExtreme }
     /// Its rule takes `percent` rather than a price `value`.
-    public var takesPercent: Bool { isChange || isTrailing }
+    public var takesPercent: Bool { isChange || isTrailing || isSinceClose }
+    /// What its JSON object needs beside `kind`, for messages.
+    public var fieldsNeeded: String {
+        if isChange { return "percent and window_seconds (and no value)" }
+        if isTrailing || isSinceClose { return "percent (and no value or window_seconds)" }
+        if isExtreme { return "window_seconds (and no value or percent)" }
+        return "value (and no percent or window_seconds)"
+    }
 }
 
 /// When an alert's rule matches. Exact boundaries are in the man page (EVALUATION).
@@ -28,6 +45,13 @@ public enum Condition: Equatable, Sendable {
     case trailingFall(percent: Double)
     /// A rise of this many percent from the lowest price since the alert was (re-)armed.
     case trailingRise(percent: Double)
+    /// A rise of this many percent from the previous trading day's close.
+    case riseSinceClose(percent: Double)
+    case fallSinceClose(percent: Double)
+    /// Above the highest daily close of the window before the quote's day (calendar days).
+    case newHigh(windowSeconds: Int64)
+    /// Below the lowest daily close of the window before the quote's day.
+    case newLow(windowSeconds: Int64)
 
     public init?(kind: ConditionKind, value: Double?, percent: Double?, windowSeconds: Int64?) {
         switch (kind, value, percent, windowSeconds) {
@@ -39,6 +63,10 @@ public enum Condition: Equatable, Sendable {
         case let (.fall, nil, percent?, window?): self = .fall(percent: percent, windowSeconds: window)
         case let (.trailingFall, nil, percent?, nil): self = .trailingFall(percent: percent)
         case let (.trailingRise, nil, percent?, nil): self = .trailingRise(percent: percent)
+        case let (.riseSinceClose, nil, percent?, nil): self = .riseSinceClose(percent: percent)
+        case let (.fallSinceClose, nil, percent?, nil): self = .fallSinceClose(percent: percent)
+        case let (.newHigh, nil, nil, window?): self = .newHigh(windowSeconds: window)
+        case let (.newLow, nil, nil, window?): self = .newLow(windowSeconds: window)
         default: return nil
         }
     }
@@ -53,26 +81,30 @@ public enum Condition: Equatable, Sendable {
         case .fall: .fall
         case .trailingFall: .trailingFall
         case .trailingRise: .trailingRise
+        case .riseSinceClose: .riseSinceClose
+        case .fallSinceClose: .fallSinceClose
+        case .newHigh: .newHigh
+        case .newLow: .newLow
         }
     }
 
     public var value: Double? {
         switch self {
         case let .above(v), let .below(v), let .crossesAbove(v), let .crossesBelow(v): v
-        case .rise, .fall, .trailingFall, .trailingRise: nil
+        default: nil
         }
     }
 
     public var percent: Double? {
         switch self {
-        case let .rise(p, _), let .fall(p, _), let .trailingFall(p), let .trailingRise(p): p
+        case let .rise(p, _), let .fall(p, _), let .trailingFall(p), let .trailingRise(p), let .riseSinceClose(p), let .fallSinceClose(p): p
         default: nil
         }
     }
 
     public var windowSeconds: Int64? {
         switch self {
-        case let .rise(_, w), let .fall(_, w): w
+        case let .rise(_, w), let .fall(_, w), let .newHigh(w), let .newLow(w): w
         default: nil
         }
     }
@@ -88,6 +120,10 @@ public enum Condition: Equatable, Sendable {
         case let .fall(p, w): "fall \(p.formattedNumber)% within \(ValueParser.format(seconds: w))"
         case let .trailingFall(p): "trailing fall \(p.formattedNumber)% from the peak"
         case let .trailingRise(p): "trailing rise \(p.formattedNumber)% from the low"
+        case let .riseSinceClose(p): "rise \(p.formattedNumber)% since the previous close"
+        case let .fallSinceClose(p): "fall \(p.formattedNumber)% since the previous close"
+        case let .newHigh(w): "new \(ValueParser.formatDays(seconds: w)) high"
+        case let .newLow(w): "new \(ValueParser.formatDays(seconds: w)) low"
         }
     }
 }

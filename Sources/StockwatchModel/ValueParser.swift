@@ -156,6 +156,23 @@ public enum ValueParser {
         return now.addingTimeInterval(-TimeInterval(try duration(text, option: option)))
     }
 
+    /// `--new-high` and `--new-low`: a window of whole calendar days (`20d`, `52w`).
+    public static func dayWindow(_ text: String, option: String) throws(StockwatchError) -> Int64 {
+        let seconds = try duration(text, option: option)
+        guard seconds % 86_400 == 0 else {
+            throw .invalidValue(option: option, value: text, reason: "a window of whole days, such as 20d or 52w")
+        }
+        return seconds
+    }
+
+    /// A window of whole days as written: whole weeks as `52w`, else days (`20d`, not
+    /// `2w6d`); other lengths as `format(seconds:)`.
+    public static func formatDays(seconds: Int64) -> String {
+        if seconds > 0, seconds % 604_800 == 0 { return "\(seconds / 604_800)w" }
+        if seconds > 0, seconds % 86_400 == 0 { return "\(seconds / 86_400)d" }
+        return format(seconds: seconds)
+    }
+
     /// Formats seconds back as the shortest duration string, e.g. 5400 -> "1h30m".
     public static func format(seconds: Int64) -> String {
         if seconds == 0 { return "0s" }

@@ -96,6 +96,21 @@ import Testing
         Series(name: "fall once",
             machine: AlertMachine(condition: .fall(percent: 10, windowSeconds: 60), trigger: .once), prices: [90, 80],
             references: [100, 90], expected: "N-", finalState: .fired),
+        // since close and new highs and lows (issue 18): the reference is the previous
+        // close, or the window's highest (lowest) daily close
+        Series(name: "rise 3% since close: exactly 3% fires; a new day's close moves the level",
+            machine: AlertMachine(condition: .riseSinceClose(percent: 3)), prices: [102.99, 103, 102, 105, 105.05],
+            references: [100, 100, 100, 101, 101], expected: "-N-N-", finalState: .firing),
+        Series(name: "fall since close with no close stored: insufficient history",
+            machine: AlertMachine(condition: .fallSinceClose(percent: 3)), prices: [90, 97], references: [nil, 100], expected: "IN", finalState: .firing),
+        Series(name: "new high: equal to the old high does not fire, above it does; back under re-arms",
+            machine: AlertMachine(condition: .newHigh(windowSeconds: 20 * 86_400)), prices: [120, 120.01, 121, 119.99, 120.5],
+            references: [120, 120, 120, 120, 120], expected: "-N--N", finalState: .firing),
+        Series(name: "new low with a re-arm margin: back above the low by the margin first",
+            machine: AlertMachine(condition: .newLow(windowSeconds: 364 * 86_400), rearmMarginPercent: 1), prices: [89.99, 90.5, 89, 91, 89.5],
+            references: [90, 90, 90, 90, 90], expected: "N---N", finalState: .firing),
+        Series(name: "new high without history reaching back over the window: insufficient history",
+            machine: AlertMachine(condition: .newHigh(windowSeconds: 364 * 86_400)), prices: [500], references: [nil], expected: "I", finalState: .armed),
         // trailing (issue 18): from the highest (lowest) price since armed or re-armed
         Series(name: "trailing fall 5%: the peak follows the price up; exactly 5% below it fires",
             machine: AlertMachine(condition: .trailingFall(percent: 5)), prices: [100, 200, 190.01, 190], expected: "---N", finalState: .firing),

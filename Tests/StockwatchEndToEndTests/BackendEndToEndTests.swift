@@ -194,9 +194,13 @@ import TestSupport
             #expect(try sandbox.run(arguments).status == 0, "\(arguments)")
         }
         #expect(try sandbox.run(["fetch", "--from", "-"], stdin: "AAPL,199,\(observed - 60)\nAAPL,201,\(observed)\n").status == 0)
+        // Daily history (issue 18): its days and N/D-free rows copied as they are.
+        #expect(try sandbox.run(["fetch", "--history", "AAPL", "--from", "-"], stdin: "Date,Open,High,Low,Close,Volume\n2026-11-30,189,191,188,190,5000\n2026-12-01,N/D,N/D,N/D,195.5,N/D\n").status == 0)
         #expect(try sandbox.run(["evaluate"]).status == 0)
         #expect(try sandbox.run(["notify"]).status == 0)
         #expect(try sandbox.run(["user", "remove", "carol", "--yes"]).status == 0)
+        let daily = try sandbox.run(["history", "--prices", "--daily", "--json"]).stdout
+        #expect(daily.contains("\"close\":195.5,\"day\":\"2026-12-01\",\"high\":null"), "\(daily)")
         #expect(try sandbox.run(["alert", "remove", "2", "--yes"]).status == 0)
         let alerts = try sandbox.run(["alert", "list", "--json"]).stdout
         let history = try sandbox.run(["history", "--json"]).stdout
@@ -208,8 +212,9 @@ import TestSupport
         #expect(copied.status == 0, "\(copied.stderr)")
         let report = try #require(try copied.json() as? [String: Any])
         let tables = try #require(report["tables"] as? [[String: Any]])
-        #expect(tables.count == 12)
+        #expect(tables.count == 14)
         #expect(tables.first { $0["name"] as? String == "alert_trails" }?["rows"] as? Int == 1)
+        #expect(tables.first { $0["name"] as? String == "daily_prices" }?["rows"] as? Int == 2)
         let users = try #require(tables.first { $0["name"] as? String == "users" })
         #expect(users["rows"] as? Int == 2 && users["last_id"] as? Int == 3)  // alice and bob; carol's 3 was the last handed out
         #expect(tables.first { $0["name"] as? String == "alerts" }?["last_id"] as? Int == 3)
@@ -218,6 +223,7 @@ import TestSupport
         let onPostgres = PostgresCommandTests.server.merging(["STOCKWATCH_DB": postgres.url]) { $1 }
         #expect(try sandbox.run(["alert", "list", "--json"], extraEnvironment: onPostgres).stdout == alerts)
         #expect(try sandbox.run(["history", "--json"], extraEnvironment: onPostgres).stdout == history)
+        #expect(try sandbox.run(["history", "--prices", "--daily", "--json"], extraEnvironment: onPostgres).stdout == daily)
         let again = try sandbox.run(["db", "copy", "--from", sandbox.db, "--to", postgres.url], extraEnvironment: PostgresCommandTests.server)
         #expect(again.status == 64)
         #expect(again.stderr.contains("the target is not empty"), "\(again.stderr)")
@@ -230,6 +236,7 @@ import TestSupport
         let onBack = ["STOCKWATCH_DB": back]
         #expect(try sandbox.run(["alert", "list", "--json"], extraEnvironment: onBack).stdout == alerts)
         #expect(try sandbox.run(["history", "--json"], extraEnvironment: onBack).stdout == history)
+        #expect(try sandbox.run(["history", "--prices", "--daily", "--json"], extraEnvironment: onBack).stdout == daily)
         for environment in [onPostgres, onBack] {
             let dave = try sandbox.run(["user", "add", "dave", "--json"], extraEnvironment: environment)
             #expect(((try dave.json() as? [String: Any])?["user"] as? [String: Any])?["id"] as? Int == 4, "\(dave.stdout)")

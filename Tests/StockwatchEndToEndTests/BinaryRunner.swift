@@ -109,10 +109,13 @@ final class Sandbox: @unchecked Sendable {
         let queue = try DatabaseQueue(path: db)
         return try queue.read { db in
             var text = ""
-            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            let tables = try Row.fetchAll(db, sql: "SELECT name, sql LIKE '%WITHOUT ROWID%' FROM sqlite_master WHERE type = 'table' ORDER BY name")
             for table in tables {
-                text += "## \(table)\n"
-                for row in try Row.fetchAll(db, sql: "SELECT * FROM \"\(table)\" ORDER BY rowid") { text += "\(row)\n" }
+                let name: String = table[0]
+                text += "## \(name)\n"
+                // A WITHOUT ROWID table has no rowid: its scan is in key order.
+                let order = (table[1] as Bool) ? "" : " ORDER BY rowid"
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM \"\(name)\"" + order) { text += "\(row)\n" }
             }
             return text
         }

@@ -27,7 +27,7 @@ import TestSupport
             #expect((error["message"] as? String)?.contains("finnhub") == true)
             var report = try #require(try json.json() as? [String: Any])
             if command == ["tick"] {
-                #expect(Set(report.keys) == ["fetch", "evaluate", "notify", "errors"])
+                #expect(Set(report.keys) == ["fetch", "history", "evaluate", "notify", "errors"])
                 #expect(report["errors"] as? [Any] != nil)
                 report = try #require(report["fetch"] as? [String: Any])
             }

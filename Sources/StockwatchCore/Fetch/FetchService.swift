@@ -56,10 +56,16 @@ public struct FetchService: Sendable {
         let noData = Dictionary(
             report.errors.filter { $0.code == "no_data" }.compactMap { e in e.symbol.map { ($0, e.message) } }, uniquingKeysWith: { a, _ in a }
         ).filter { !served.contains($0.key) && !inconclusive.contains($0.key) }
-        let stored = try database.recordFetch(FetchWrite(
+        var run = FetchWrite(
             providerStates: Array(states.values),
             quotes: accepted.map { quote, provider in QuoteJSON(symbol: quote.symbol, price: quote.price, provider: provider.rawValue, observedAt: quote.observedAt) },
-            served: served, noData: noData, noDataBackoffSeconds: { Self.noDataBackoffSeconds(afterAnswers: $0) }, retentionSeconds: config.quoteRetentionSeconds, now: now))
+            served: served, noData: noData, noDataBackoffSeconds: { Self.noDataBackoffSeconds(afterAnswers: $0) }, retentionSeconds: config.quoteRetentionSeconds, now: now)
+        // A previous close belongs to the market day of the quote it came with.
+        run.previousCloses = accepted.compactMap { quote, _ in
+            quote.previousClose.map { PreviousClose(symbol: quote.symbol, day: MarketDay(symbol: quote.symbol).day(of: quote.observedAt), close: $0) }
+        }
+        run.dailyRetentionDays = DailyHistoryService.defaultDays
+        let stored = try database.recordFetch(run)
         report.quotes = stored
         return report
     }

@@ -4,9 +4,9 @@ import StockwatchStore
 
 /// What has happened: notifications (newest first, with their deliveries) and stored quotes.
 public struct HistoryService: Sendable {
-    let database: any OutboxStore & QuoteStore & AccountStore & StreamStore & NotificationStateStore
+    let database: any OutboxStore & QuoteStore & AccountStore & StreamStore & NotificationStateStore & DailyHistoryStore
 
-    public init(database: any OutboxStore & QuoteStore & AccountStore & StreamStore & NotificationStateStore) { self.database = database }
+    public init(database: any OutboxStore & QuoteStore & AccountStore & StreamStore & NotificationStateStore & DailyHistoryStore) { self.database = database }
 
     /// Which notifications to list (the symbol as typed; it is made canonical here).
     public typealias Filter = NotificationQuery
@@ -59,5 +59,12 @@ public struct HistoryService: Sendable {
     public func quotes(symbol: String?, since: Date?, limit: Int) throws(StockwatchError) -> [QuoteJSON] {
         let symbol = try symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
         return try database.quotes(symbol: symbol, since: since, limit: limit)
+    }
+
+    /// The daily table, newest day first; `since` counts by day on the market's clock of each row (a date's UTC day).
+    public func dailyPrices(symbol: String?, since: Date?, limit: Int) throws(StockwatchError) -> [DailyPrice] {
+        let symbol = try symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
+        let day = since.map { MarketDay(zone: .gmt).day(of: $0) }
+        return try database.dailyPrices(symbol: symbol, since: day, limit: limit)
     }
 }

@@ -11,6 +11,8 @@ struct FinnhubProvider: QuoteProvider {
     private struct Quote: Decodable {
         var c: Double?
         var t: Double?
+        /// The previous trading day's close.
+        var pc: Double?
     }
 
     func fetch(_ symbols: [Symbol], http: HTTPTransport) async throws(ProviderFailure) -> ProviderAnswer {
@@ -28,7 +30,8 @@ struct FinnhubProvider: QuoteProvider {
                     if price == 0 && time == 0 {
                         answer.noData[symbol.text] = "finnhub has no data for \(symbol.text)"
                     } else {
-                        answer.quotes.append(FetchedQuote(symbol: symbol.text, price: price, observedAt: Date(timeIntervalSince1970: time)))
+                        answer.quotes.append(FetchedQuote(
+                            symbol: symbol.text, price: price, observedAt: Date(timeIntervalSince1970: time), previousClose: quote.pc.flatMap { $0 > 0 ? $0 : nil }))
                     }
                 case 401, 403:
                     throw ProviderFailure(.config, "finnhub: token rejected (HTTP \(response.status)); check api_key_file or api_key in [providers.finnhub], or \(ProviderName.finnhub.keyEnvironmentVariable)")

@@ -6,11 +6,14 @@ public struct FetchedQuote: Sendable, Equatable {
     public var symbol: String
     public var price: Double
     public var observedAt: Date
+    /// The previous trading day's close, when the provider reports one (Finnhub's `pc`).
+    public var previousClose: Double?
 
-    public init(symbol: String, price: Double, observedAt: Date) {
+    public init(symbol: String, price: Double, observedAt: Date, previousClose: Double? = nil) {
         self.symbol = symbol
         self.price = price
         self.observedAt = observedAt
+        self.previousClose = previousClose
     }
 }
 

@@ -30,6 +30,19 @@ struct StooqProvider: QuoteProvider {
         return base + suffix
     }
 
+    /// The daily history CSV of one symbol (`/q/d/l/?s=SYMBOL&i=d`), as text.
+    func daily(_ symbol: String, http: HTTPTransport) async throws(ProviderFailure) -> String {
+        let base = config.effectiveBaseURL.hasSuffix("/") ? String(config.effectiveBaseURL.dropLast()) : config.effectiveBaseURL
+        let name = Self.stooqSymbol(symbol).addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-"))) ?? ""
+        let response = try await http.get(base + "/q/d/l/?s=" + name + "&i=d", timeoutSeconds: config.timeoutSeconds, provider: .stooq)
+        if response.status == 429 {
+            throw ProviderFailure(.rateLimited, "stooq: too many requests (HTTP 429)", retryAfter: HTTPTransport.retryAfter(response.headers))
+        }
+        guard response.status == 200 else { throw ProviderFailure(.unavailable, "stooq: HTTP \(response.status)") }
+        guard let text = String(data: response.body, encoding: .utf8) else { throw ProviderFailure(.unavailable, "stooq: malformed answer (not text)") }
+        return text
+    }
+
     func fetch(_ symbols: [Symbol], http: HTTPTransport) async throws(ProviderFailure) -> ProviderAnswer {
         let base = config.effectiveBaseURL.hasSuffix("/") ? String(config.effectiveBaseURL.dropLast()) : config.effectiveBaseURL
         let list = symbols.map { Self.stooqSymbol($0.text).addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-"))) ?? "" }

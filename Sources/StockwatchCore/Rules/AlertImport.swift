@@ -61,9 +61,7 @@ extension AlertJSON {
     /// The typed alert an imported object describes; `user` overrides the object's user.
     public func spec(user override: String?) throws(StockwatchError) -> AlertSpec {
         guard let condition = Condition(kind: condition.kind, value: condition.value, percent: condition.percent, windowSeconds: condition.windowSeconds) else {
-            let needs = self.condition.kind.isChange ? "percent and window_seconds (and no value)"
-                : self.condition.kind.isTrailing ? "percent (and no value or window_seconds)" : "value (and no percent or window_seconds)"
-            throw .usage("condition \(self.condition.kind.rawValue) needs " + needs)
+            throw .usage("condition \(self.condition.kind.rawValue) needs " + self.condition.kind.fieldsNeeded)
         }
         var spec = AlertSpec(symbol: symbol, condition: condition)
         spec.user = override ?? user

@@ -14,7 +14,11 @@ public struct AlertInput: Sendable {
     public var fall: String?
     public var trailingFall: String?
     public var trailingRise: String?
+    public var newHigh: String?
+    public var newLow: String?
     public var within: String?
+    /// `close`: --rise and --fall count from the previous trading day's close.
+    public var since: String?
     public var trigger: String?
     public var cooldown: String?
     public var rearmMargin: String?
@@ -37,18 +41,31 @@ public struct AlertInput: Sendable {
         let given: [(String, String)] = [
             ("--above", above), ("--below", below), ("--crosses-above", crossesAbove),
             ("--crosses-below", crossesBelow), ("--rise", rise), ("--fall", fall),
-            ("--trailing-fall", trailingFall), ("--trailing-rise", trailingRise),
+            ("--trailing-fall", trailingFall), ("--trailing-rise", trailingRise), ("--new-high", newHigh), ("--new-low", newLow),
         ].compactMap { name, value in value.map { (name, $0) } }
         guard let (option, text) = given.first else {
-            throw .usage("no condition: give one of --above, --below, --crosses-above, --crosses-below, --rise, --fall, --trailing-fall or --trailing-rise")
+            throw .usage("no condition: give one of --above, --below, --crosses-above, --crosses-below, --rise, --fall, --trailing-fall, --trailing-rise, --new-high or --new-low")
         }
         guard given.count == 1 else {
             throw .usage("give exactly one condition, not \(given.map(\.0).joined(separator: " and "))")
         }
+        if let since, since != "close" {
+            throw .invalidValue(option: "--since", value: since, reason: "the only reference is close (the previous trading day's close)")
+        }
+        if since != nil, option != "--rise", option != "--fall" { throw .usage("--since close goes only with --rise or --fall") }
         let condition: Condition
         switch option {
+        case "--rise" where since != nil, "--fall" where since != nil:
+            if within != nil { throw .usage("give --within or --since close, not both") }
+            let percent = try ValueParser.percent(text, option: option)
+            if option == "--fall", percent >= 100 { throw .invalidValue(option: option, value: text, reason: "a price cannot fall 100% or more") }
+            condition = option == "--rise" ? .riseSinceClose(percent: percent) : .fallSinceClose(percent: percent)
+        case "--new-high", "--new-low":
+            if within != nil { throw .usage("--within goes only with --rise or --fall; \(option) takes its window itself (\(option) 52w)") }
+            let window = try ValueParser.dayWindow(text, option: option)
+            condition = option == "--new-high" ? .newHigh(windowSeconds: window) : .newLow(windowSeconds: window)
         case "--rise", "--fall":
-            guard let within else { throw .usage("\(option) needs --within DURATION (e.g. --within 24h)") }
+            guard let within else { throw .usage("\(option) needs --within DURATION (e.g. --within 24h) or --since close") }
             let percent = try ValueParser.percent(text, option: option)
             let window = try ValueParser.duration(within, option: "--within")
             if option == "--fall", percent >= 100 { throw .invalidValue(option: option, value: text, reason: "a price cannot fall 100% or more") }
@@ -106,11 +123,14 @@ extension AlertSpec {
         if let percent = condition.percent, !(percent.isFinite && percent > 0 && percent <= 1000) {
             throw .invalidValue(option: conditionField, value: "\(percent)", reason: "a percentage must be greater than 0 and at most 1000")
         }
-        if condition.kind == .fall || condition.kind == .trailingFall, let percent = condition.percent, percent >= 100 {
+        if [.fall, .trailingFall, .fallSinceClose].contains(condition.kind), let percent = condition.percent, percent >= 100 {
             throw .invalidValue(option: conditionField, value: "\(percent)", reason: "a price cannot fall 100% or more")
         }
         if let window = condition.windowSeconds, !(1...ValueParser.maximumDurationSeconds).contains(window) {
             throw .invalidValue(option: "window_seconds", value: "\(window)", reason: "must be between 1 second and 10 years")
+        }
+        if condition.kind.isExtreme, let window = condition.windowSeconds, window % 86_400 != 0 {
+            throw .invalidValue(option: "window_seconds", value: "\(window)", reason: "a new high or low counts whole days (a multiple of 86400)")
         }
         guard (0...ValueParser.maximumDurationSeconds).contains(cooldownSeconds) else {
             throw .invalidValue(option: "cooldown_seconds", value: "\(cooldownSeconds)", reason: "must be between 0 and 10 years")

@@ -4,10 +4,10 @@ import StockwatchStore
 
 /// Adding, listing and changing alerts. Each change is one transaction.
 public struct AlertService: Sendable {
-    let database: any AlertStore
+    let database: any AlertStore & DailyHistoryStore
     let config: Config
 
-    public init(database: any AlertStore, config: Config) {
+    public init(database: any AlertStore & DailyHistoryStore, config: Config) {
         self.database = database
         self.config = config
     }
@@ -23,6 +23,14 @@ public struct AlertService: Sendable {
     /// `limitPerUser`, a user who has that many alerts gets `limitReached`.
     public func add(_ spec: AlertSpec, limitPerUser: Int? = nil, now: Date = Date()) throws(StockwatchError) -> AlertJSON {
         try insert(try spec.validated(config: config, now: now), limitPerUser: limitPerUser, now: now)
+    }
+
+    /// The alert's symbol when its rule needs daily history (since close, new high or low)
+    /// and none is stored: until `fetch --history` (or tick) brings it, the alert judges
+    /// nothing.
+    public func missingHistory(_ alert: AlertJSON) throws(StockwatchError) -> String? {
+        guard alert.condition.kind.needsDailyHistory else { return nil }
+        return try database.dailyCoverage(symbols: [alert.symbol])[alert.symbol] == nil ? alert.symbol : nil
     }
 
     private func insert(_ spec: AlertSpec, limitPerUser: Int? = nil, now: Date) throws(StockwatchError) -> AlertJSON {

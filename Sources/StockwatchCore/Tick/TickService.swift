@@ -34,6 +34,18 @@ public struct TickService: Sendable {
         } catch {
             report.errors.append(error)
         }
+        // Daily history for new since-close and new-high/low alerts, a few symbols a run,
+        // when Stooq is one of the configured providers.
+        if input == nil, config.providers[ProviderName.stooq.rawValue] != nil {
+            do {
+                let history = DailyHistoryService(database: database, config: config)
+                if try !history.symbolsWithoutHistory().isEmpty {
+                    report.history = try await history.backfill(symbols: [], maxRequests: Self.historyRequestsPerRun)
+                }
+            } catch {
+                report.errors.append(error)
+            }
+        }
         do {
             report.evaluate = try EvaluateService(database: database, config: config).run()
         } catch {
@@ -46,22 +58,29 @@ public struct TickService: Sendable {
         }
         return report
     }
+
+    /// At most this many Stooq daily downloads per tick: a minute's tick stays short, and a
+    /// hundred new symbols are backfilled within the hour.
+    public static let historyRequestsPerRun = 3
 }
 
 public struct TickReport: Encodable, Sendable {
     public var fetch: FetchReport?
+    /// Daily history the tick downloaded; nil when nothing needed it.
+    public var history: DailyHistoryReport?
     public var evaluate: EvaluateReport?
     public var notify: NotifyReport?
     /// Steps that failed as a whole (the database busy, a config error).
     public var errors: [StockwatchError] = []
 
-    enum CodingKeys: String, CodingKey { case fetch, evaluate, notify, errors }
+    enum CodingKeys: String, CodingKey { case fetch, history, evaluate, notify, errors }
 
     /// Every key always present: a step that did not run is null, and `errors` lists the
     /// steps that failed as a whole, so the JSON never looks clean when one did.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(fetch, forKey: .fetch)
+        try c.encode(history, forKey: .history)
         try c.encode(evaluate, forKey: .evaluate)
         try c.encode(notify, forKey: .notify)
         try c.encode(errors.map(\.json), forKey: .errors)

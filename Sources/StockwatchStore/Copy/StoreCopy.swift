@@ -96,6 +96,10 @@ struct CopyTable: Sendable {
         CopyTable(name: "evaluation_progress", columns: [("symbol", .text), ("observed_at", .int)]),
         CopyTable(name: "access_tokens", columns: [("account", .text), ("token", .text), ("expires_at", .int)]),
         CopyTable(name: "symbol_fetch_state", columns: [("symbol", .text), ("no_data_count", .int), ("retry_at", .int), ("last_reason", .text)]),
+        CopyTable(name: "daily_prices", columns: [
+            ("symbol", .text), ("day", .text), ("open", .real), ("high", .real), ("low", .real), ("close", .real), ("volume", .real), ("source", .text),
+        ]),
+        CopyTable(name: "previous_closes", columns: [("symbol", .text), ("day", .text), ("close", .real)]),
     ]
 }
 

@@ -16,10 +16,91 @@ struct Evaluation {
         var firstNew = 0
     }
 
+    /// What a rule's reference price is, for the quote it judges.
+    enum Basis: Hashable {
+        /// rise, fall: the last price at or before the quote's time minus the window.
+        case window(Int64)
+        /// since close: the previous trading day's close (a provider's, else the daily table's).
+        case previousClose
+        /// new high, new low: the highest or lowest daily close of the window's days before
+        /// the quote's market day.
+        case highest(Int64)
+        case lowest(Int64)
+
+        init?(_ condition: Condition) {
+            switch condition {
+            case let .rise(_, w), let .fall(_, w): self = .window(w)
+            case .riseSinceClose, .fallSinceClose: self = .previousClose
+            case let .newHigh(w): self = .highest(w)
+            case let .newLow(w): self = .lowest(w)
+            default: return nil
+            }
+        }
+
+        /// From an alert's stored kind and window, as the summaries read them.
+        init?(kind: String, window: Int64?) {
+            switch (kind, window) {
+            case let ("rise", w?), let ("fall", w?): self = .window(w)
+            case ("rise_since_close", _), ("fall_since_close", _): self = .previousClose
+            case let ("new_high", w?): self = .highest(w)
+            case let ("new_low", w?): self = .lowest(w)
+            default: return nil
+            }
+        }
+
+        var isHighest: Bool {
+            if case .highest = self { return true }
+            return false
+        }
+
+        /// `r.basis` and `r.window_seconds` in the seeks.
+        var name: String {
+            switch self {
+            case .window: "window"
+            case .previousClose: "close"
+            case .highest: "high"
+            case .lowest: "low"
+            }
+        }
+
+        var windowSeconds: Int64 {
+            switch self {
+            case let .window(w), let .highest(w), let .lowest(w): w
+            case .previousClose: 0
+            }
+        }
+    }
+
+    /// A symbol and a basis some alert of it has: one row of the seeks' reference ranges.
+    struct ReferencePair: Hashable {
+        let symbol: String
+        let basis: Basis
+    }
+
     struct ReferenceKey: Hashable {
         let symbol: String
-        let window: Int64
+        let basis: Basis
         let index: Int
+    }
+
+    /// A daily reference: the same for every quote of one market day.
+    struct DailyKey: Hashable {
+        let symbol: String
+        let basis: Basis
+        let day: String
+
+        /// The window's first day (new high and low): `day` minus the window's days.
+        var from: String { MarketDay.adding(-Int(basis.windowSeconds / 86_400), to: day) ?? day }
+    }
+
+    /// A new high's or low's reference is judged only with history back to the window's
+    /// first week: a weekend and a holiday or two at its start are no gap.
+    static let coverageSlackDays = 6
+
+    /// The extreme close of a window, if the history reaches back to it.
+    static func extreme(_ value: Double?, oldest: String?, key: DailyKey) -> Double? {
+        guard let value, let oldest, let latest = MarketDay.adding(coverageSlackDays, to: key.from), oldest <= latest else { return nil }
+        return value
     }
 
     /// One alert that may change in this run.
@@ -76,11 +157,17 @@ struct Evaluation {
     let staleBefore: Int64
     let prefilter: Bool
     var symbols: [String: SymbolQuotes] = [:]
-    /// Reference price per symbol, window and quote index, looked up once.
+    /// Reference price per symbol, basis and quote index, looked up once.
     var references: [ReferenceKey: Double?] = [:]
+    /// Daily references per symbol, basis and market day, looked up once.
+    var dailyReferences: [DailyKey: Double?] = [:]
     /// The last price of `symbol` at or before a time: the backend's lookup, for a
     /// reference not already in `references`.
     var lookupReference: (_ symbol: String, _ at: Int64) throws -> Double? = { _, _ in nil }
+    /// A daily reference not already in `dailyReferences`: the backend's lookup.
+    var lookupDaily: (_ key: DailyKey) throws -> Double? = { _ in nil }
+    /// Each symbol's market clock, and the day its latest judged quote fell on.
+    var marketDays: [String: (market: MarketDay, start: Int64, end: Int64, day: String)] = [:]
     var candidates: [Candidate] = []
     var firings: [Firing] = []
     var insufficient = Set<Int64>()
@@ -99,7 +186,7 @@ struct Evaluation {
     /// symbol's fresh price range, `r` the reference range of a window, `t` a trailing
     /// rule's row in `alert_trails`).
     struct Seek {
-        enum Source { case rising, falling, changes, trailing }
+        enum Source { case rising, falling, changes, sinceClose, trailing }
         let source: Source
         let condition: String
     }
@@ -113,20 +200,55 @@ struct Evaluation {
             Seek(source: .falling, condition: "a.state = 'armed' AND a.value >= b.low * (1 - \(s))"),
             Seek(source: .falling, condition: "a.state = 'firing' AND b.high > a.value * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s))"),
             Seek(source: .changes, condition: """
-                a.kind = 'rise' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                a.kind = 'rise' AND r.basis = 'window' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
                 AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (b.high / (r.low * (1 - \(s))) - 1) * 100 END
                 """),
             Seek(source: .changes, condition: """
-                a.kind = 'rise' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                a.kind = 'rise' AND r.basis = 'window' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
                 AND (r.missing OR b.low < r.high * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)))
                 """),
             Seek(source: .changes, condition: """
-                a.kind = 'fall' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                a.kind = 'fall' AND r.basis = 'window' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
                 AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (1 - b.low / (r.high * (1 + \(s)))) * 100 END
                 """),
             Seek(source: .changes, condition: """
-                a.kind = 'fall' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                a.kind = 'fall' AND r.basis = 'window' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
                 AND (r.missing OR b.high > r.low * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)))
+                """),
+            // Since the previous close: as rise and fall, the reference the same all day.
+            Seek(source: .sinceClose, condition: """
+                a.kind = 'rise_since_close' AND r.basis = 'close' AND a.state = 'armed'
+                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (b.high / (r.low * (1 - \(s))) - 1) * 100 END
+                """),
+            Seek(source: .sinceClose, condition: """
+                a.kind = 'rise_since_close' AND r.basis = 'close' AND a.state = 'firing'
+                AND (r.missing OR b.low < r.high * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)))
+                """),
+            Seek(source: .sinceClose, condition: """
+                a.kind = 'fall_since_close' AND r.basis = 'close' AND a.state = 'armed'
+                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (1 - b.low / (r.high * (1 + \(s)))) * 100 END
+                """),
+            Seek(source: .sinceClose, condition: """
+                a.kind = 'fall_since_close' AND r.basis = 'close' AND a.state = 'firing'
+                AND (r.missing OR b.high > r.low * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)))
+                """),
+            // New highs and lows: past the window's extreme close (their window is in the
+            // rise/fall index), or for a firing one back inside it by the margin.
+            Seek(source: .changes, condition: """
+                a.kind = 'new_high' AND r.basis = 'high' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                AND (r.missing OR b.high > r.low * (1 - \(s)))
+                """),
+            Seek(source: .changes, condition: """
+                a.kind = 'new_high' AND r.basis = 'high' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                AND (r.missing OR b.low < r.high * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)))
+                """),
+            Seek(source: .changes, condition: """
+                a.kind = 'new_low' AND r.basis = 'low' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                AND (r.missing OR b.low < r.high * (1 + \(s)))
+                """),
+            Seek(source: .changes, condition: """
+                a.kind = 'new_low' AND r.basis = 'low' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                AND (r.missing OR b.high > r.low * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)))
                 """),
             // Trailing rules: a new peak (or low) moves the trail and is written; otherwise
             // only a price that reaches the trail's level, or takes a firing one back.
@@ -217,39 +339,68 @@ struct Evaluation {
         return ranges
     }
 
-    /// The range of reference prices of a symbol's fresh quotes for one window.
-    mutating func referenceRange(_ symbol: String, window: Int64) throws -> Range {
+    /// The range of reference prices of a symbol's fresh quotes for one basis.
+    mutating func referenceRange(_ symbol: String, basis: Basis) throws -> Range {
         var range = Range()
         for i in freshIndexes(symbol) {
-            if let price = try reference(symbol, window: window, index: i) { range.add(price) } else { range.missing = true }
+            if let price = try reference(symbol, basis: basis, index: i) { range.add(price) } else { range.missing = true }
         }
         return range
     }
 
-    /// The reference keys (symbol, window, quote) that judging the candidates may need:
+    /// The reference keys (symbol, basis, quote) that judging the candidates may need:
     /// for a backend that fetches them in one batch first.
-    func referenceKeysNeeded() -> Set<ReferenceKey> {
+    mutating func referenceKeysNeeded() -> Set<ReferenceKey> {
         var keys = Set<ReferenceKey>()
         for candidate in candidates {
-            guard let window = candidate.machine.condition.windowSeconds, let range = judgedRange(candidate) else { continue }
+            guard let basis = Basis(candidate.machine.condition), let range = judgedRange(candidate) else { continue }
             let quotes = symbols[candidate.symbol]!
             for i in range where quotes.times[i] >= staleBefore {
-                keys.insert(ReferenceKey(symbol: candidate.symbol, window: window, index: i))
+                keys.insert(ReferenceKey(symbol: candidate.symbol, basis: basis, index: i))
             }
         }
         return keys
     }
 
-    /// The time whose last price is the reference of a key.
+    /// The time whose last price is the reference of a window key.
     func referenceTime(_ key: ReferenceKey) -> Int64 {
-        symbols[key.symbol]!.times[key.index] - key.window * 1000
+        symbols[key.symbol]!.times[key.index] - key.basis.windowSeconds * 1000
     }
 
-    /// The last price at or before (quote time - window), cached per symbol, window and quote.
-    mutating func reference(_ symbol: String, window: Int64, index: Int) throws -> Double? {
-        let key = ReferenceKey(symbol: symbol, window: window, index: index)
+    /// The market day of a symbol's quote (cached: a run's quotes mostly share one day).
+    mutating func marketDay(_ symbol: String, index: Int) -> String {
+        let time = symbols[symbol]!.times[index]
+        if let known = marketDays[symbol], known.start <= time, time < known.end { return known.day }
+        let market = marketDays[symbol]?.market ?? MarketDay(symbol: symbol)
+        let day = market.day(of: Date(milliseconds: time))
+        let start = market.start(of: day)?.milliseconds ?? time
+        let end = MarketDay.adding(1, to: day).flatMap(market.start(of:))?.milliseconds ?? time + 1
+        marketDays[symbol] = (market, start, end, day)
+        return day
+    }
+
+    /// The daily key of a daily reference (nil for a window).
+    mutating func dailyKey(_ key: ReferenceKey) -> DailyKey? {
+        if case .window = key.basis { return nil }
+        return DailyKey(symbol: key.symbol, basis: key.basis, day: marketDay(key.symbol, index: key.index))
+    }
+
+    /// A quote's reference, cached per symbol, basis and quote (and per market day for
+    /// the daily ones).
+    mutating func reference(_ symbol: String, basis: Basis, index: Int) throws -> Double? {
+        let key = ReferenceKey(symbol: symbol, basis: basis, index: index)
         if let known = references[key] { return known }
-        let price = try lookupReference(symbol, referenceTime(key))
+        let price: Double?
+        if let daily = dailyKey(key) {
+            if let known = dailyReferences[daily] {
+                price = known
+            } else {
+                price = try lookupDaily(daily)
+                dailyReferences[daily] = .some(price)
+            }
+        } else {
+            price = try lookupReference(symbol, referenceTime(key))
+        }
         references[key] = .some(price)
         return price
     }
@@ -285,8 +436,8 @@ struct Evaluation {
             defer { previous = quotes.prices[i] }
             if quotes.times[i] < staleBefore { continue }  // too old to be the current price
             judged = true
-            let referencePrice = try candidate.machine.condition.windowSeconds.flatMap { window in
-                try reference(candidate.symbol, window: window, index: i)
+            let referencePrice = try Basis(candidate.machine.condition).flatMap { basis in
+                try reference(candidate.symbol, basis: basis, index: i)
             }
             let outcome = candidate.machine.judge(
                 symbol: candidate.symbol, price: quotes.prices[i], time: quotes.times[i], previous: previous, reference: referencePrice)

@@ -235,5 +235,51 @@ enum PostgresMigrations {
             )
             """,
         ]),
+        // Rules judged against daily history (issue 18), and that history: as SQLite's v13.
+        ("v9-daily-history", [
+            "ALTER TABLE alerts DROP CONSTRAINT alerts_kind",
+            "ALTER TABLE alerts DROP CONSTRAINT alerts_window_for_changes",
+            "ALTER TABLE alerts DROP CONSTRAINT alerts_percent_for_changes",
+            "ALTER TABLE alerts DROP CONSTRAINT alerts_value_for_levels",
+            "ALTER TABLE alerts DROP CONSTRAINT alerts_fall_below_100",
+            """
+            ALTER TABLE alerts ADD CONSTRAINT alerts_kind CHECK (kind IN ('above', 'below', 'crosses_above', 'crosses_below', 'rise', 'fall',
+                'trailing_fall', 'trailing_rise', 'rise_since_close', 'fall_since_close', 'new_high', 'new_low'))
+            """,
+            "ALTER TABLE alerts ADD CONSTRAINT alerts_window_for_changes CHECK ((kind IN ('rise', 'fall', 'new_high', 'new_low')) = (window_seconds IS NOT NULL))",
+            """
+            ALTER TABLE alerts ADD CONSTRAINT alerts_percent_for_changes
+                CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise', 'rise_since_close', 'fall_since_close')) = (percent IS NOT NULL AND value IS NULL))
+            """,
+            """
+            ALTER TABLE alerts ADD CONSTRAINT alerts_value_for_levels
+                CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise', 'rise_since_close', 'fall_since_close', 'new_high', 'new_low')) OR value IS NOT NULL)
+            """,
+            "ALTER TABLE alerts ADD CONSTRAINT alerts_whole_days CHECK (kind NOT IN ('new_high', 'new_low') OR (value IS NULL AND percent IS NULL AND window_seconds % 86400 = 0))",
+            "ALTER TABLE alerts ADD CONSTRAINT alerts_fall_below_100 CHECK (kind NOT IN ('fall', 'trailing_fall', 'fall_since_close') OR percent < 100)",
+            "CREATE INDEX alerts_since_close ON alerts(symbol, kind, state, percent) WHERE kind IN ('rise_since_close', 'fall_since_close')",
+            """
+            CREATE TABLE daily_prices (
+                symbol TEXT NOT NULL CHECK (length(symbol) BETWEEN 1 AND 16 AND symbol = upper(symbol)),
+                day TEXT NOT NULL CHECK (day ~ '^[0-9]{4}-[0-1][0-9]-[0-3][0-9]$'),
+                open DOUBLE PRECISION CHECK (open IS NULL OR (open > 0 AND open < 1e15)),
+                high DOUBLE PRECISION CHECK (high IS NULL OR (high > 0 AND high < 1e15)),
+                low DOUBLE PRECISION CHECK (low IS NULL OR (low > 0 AND low < 1e15)),
+                close DOUBLE PRECISION NOT NULL CHECK (close > 0 AND close < 1e15),
+                volume DOUBLE PRECISION CHECK (volume IS NULL OR volume >= 0),
+                source TEXT NOT NULL CHECK (source IN ('stooq', 'file', 'quotes')),
+                CHECK (low IS NULL OR high IS NULL OR low <= high),
+                PRIMARY KEY (symbol, day)
+            )
+            """,
+            "CREATE INDEX daily_prices_day ON daily_prices(day)",
+            """
+            CREATE TABLE previous_closes (
+                symbol TEXT PRIMARY KEY CHECK (length(symbol) BETWEEN 1 AND 16 AND symbol = upper(symbol)),
+                day TEXT NOT NULL CHECK (day ~ '^[0-9]{4}-[0-1][0-9]-[0-3][0-9]$'),
+                close DOUBLE PRECISION NOT NULL CHECK (close > 0 AND close < 1e15)
+            )
+            """,
+        ]),
     ]
 }

@@ -39,6 +39,9 @@ extension PostgresStore: EvaluationStore {
             evaluation.lookupReference = { symbol, _ in
                 throw StockwatchError.internal("evaluate needed a reference price of \(symbol) it had not fetched")
             }
+            evaluation.lookupDaily = { key in
+                throw StockwatchError.internal("evaluate needed a daily reference of \(key.symbol) it had not fetched")
+            }
             // Every bucket: no filter (the common case, one evaluator at a time).
             let buckets = held.count == Self.evaluateBuckets ? nil : held
             return try await evaluation.run(db, buckets: buckets)
@@ -57,17 +60,20 @@ extension Evaluation {
         try await loadQuotes(db, buckets: buckets)
         let ranges = priceRanges()
         let batch = ranges.keys.sorted()
-        // The reference ranges of every (symbol, window) of the batch, from one fetch.
-        let windows = batch.isEmpty ? [] : try await db.rows("""
-            SELECT DISTINCT symbol, window_seconds FROM alerts WHERE window_seconds IS NOT NULL AND symbol = ANY(\(batch))
-            """, (String, Int64).self)
+        // The reference ranges of every (symbol, basis) of the batch, from one fetch each.
+        let pairs = Set((batch.isEmpty ? [] : try await db.rows("""
+            SELECT DISTINCT symbol, kind, window_seconds FROM alerts
+            WHERE (window_seconds IS NOT NULL OR kind IN ('rise_since_close', 'fall_since_close')) AND symbol = ANY(\(batch))
+            """, (String, String, Int64?).self)).compactMap { symbol, kind, window in
+            Basis(kind: kind, window: window).map { ReferencePair(symbol: symbol, basis: $0) }
+        })
         var keys = Set<ReferenceKey>()
-        for (symbol, window) in windows {
-            for i in freshIndexes(symbol) { keys.insert(ReferenceKey(symbol: symbol, window: window, index: i)) }
+        for pair in pairs {
+            for i in freshIndexes(pair.symbol) { keys.insert(ReferenceKey(symbol: pair.symbol, basis: pair.basis, index: i)) }
         }
         try await fetchReferences(keys, db)
-        var referenceRanges: [(symbol: String, window: Int64, range: Range)] = []
-        for (symbol, window) in windows { referenceRanges.append((symbol, window, try referenceRange(symbol, window: window))) }
+        var referenceRanges: [(pair: ReferencePair, range: Range)] = []
+        for pair in pairs { referenceRanges.append((pair, try referenceRange(pair.symbol, basis: pair.basis))) }
 
         try await readCandidates(db, batch: batch.map { ($0, ranges[$0]!) }, references: referenceRanges, buckets: buckets)
         report.evaluated = batch.isEmpty ? 0 : try await db.row(
@@ -118,9 +124,19 @@ extension Evaluation {
         for symbol in symbolList { loaded(symbol) }
     }
 
-    /// Fills `references` for these keys in one query (one lookup per distinct time).
+    /// Fills `references` for these keys: one query for the windows' prices (one lookup
+    /// per distinct time), one for the daily references (one per symbol, basis and day).
     mutating func fetchReferences(_ keys: Set<ReferenceKey>, _ db: PostgresConnection) async throws {
-        let missing = keys.filter { references[$0] == nil }
+        var daily = Set<DailyKey>()
+        var missing = Set<ReferenceKey>()
+        for key in keys where references[key] == nil {
+            if let dailyKey = dailyKey(key) {
+                if dailyReferences[dailyKey] == nil { daily.insert(dailyKey) }
+            } else {
+                missing.insert(key)
+            }
+        }
+        try await fetchDailyReferences(Array(daily), db)
         guard !missing.isEmpty else { return }
         struct Lookup: Hashable { let symbol: String; let at: Int64 }
         let lookups = Array(Set(missing.map { Lookup(symbol: $0.symbol, at: referenceTime($0)) }))
@@ -132,6 +148,26 @@ extension Evaluation {
             if let price { prices[lookups[index - 1]] = price }
         }
         for key in missing { references[key] = .some(prices[Lookup(symbol: key.symbol, at: referenceTime(key))]) }
+    }
+
+    /// Fills `dailyReferences` for these keys in one query.
+    mutating func fetchDailyReferences(_ keys: [DailyKey], _ db: PostgresConnection) async throws {
+        guard !keys.isEmpty else { return }
+        let rows = try await db.rows("""
+            SELECT k.i,
+                CASE k.basis
+                WHEN 'close' THEN coalesce((SELECT p.close FROM previous_closes p WHERE p.symbol = k.symbol AND p.day = k.day),
+                    (SELECT d.close FROM daily_prices d WHERE d.symbol = k.symbol AND d.day < k.day ORDER BY d.day DESC LIMIT 1))
+                WHEN 'high' THEN (SELECT max(d.close) FROM daily_prices d WHERE d.symbol = k.symbol AND d.day >= k.first AND d.day < k.day)
+                ELSE (SELECT min(d.close) FROM daily_prices d WHERE d.symbol = k.symbol AND d.day >= k.first AND d.day < k.day) END,
+                (SELECT min(d.day) FROM daily_prices d WHERE d.symbol = k.symbol)
+            FROM unnest(\(keys.map(\.symbol))::TEXT[], \(keys.map(\.basis.name))::TEXT[], \(keys.map(\.day))::TEXT[], \(keys.map(\.from))::TEXT[])
+                WITH ORDINALITY AS k(symbol, basis, day, first, i)
+            """, (Int, Double?, String?).self)
+        for (index, value, oldest) in rows {
+            let key = keys[index - 1]
+            dailyReferences[key] = .some(key.basis == .previousClose ? value : Self.extreme(value, oldest: oldest, key: key))
+        }
     }
 
     /// A candidate's columns (`start` and `trail`: expressions, as in `columns(trail:)`).
@@ -146,10 +182,13 @@ extension Evaluation {
     /// The seeks of `Evaluation.seeks` over the batch's ranges, bound as arrays, then every
     /// new and resumed alert.
     mutating func readCandidates(
-        _ db: PostgresConnection, batch: [(String, Range)], references: [(symbol: String, window: Int64, range: Range)], buckets: [Int]?
+        _ db: PostgresConnection, batch: [(String, Range)], references: [(pair: ReferencePair, range: Range)], buckets: [Int]?
     ) async throws {
         let b = "unnest($1::TEXT[], $2::DOUBLE PRECISION[], $3::DOUBLE PRECISION[]) AS b(symbol, low, high)"
-        let r = "unnest($4::TEXT[], $5::BIGINT[], $6::DOUBLE PRECISION[], $7::DOUBLE PRECISION[], $8::BOOLEAN[]) AS r(symbol, window_seconds, low, high, missing)"
+        let r = """
+            unnest($4::TEXT[], $5::BIGINT[], $6::DOUBLE PRECISION[], $7::DOUBLE PRECISION[], $8::BOOLEAN[], $9::TEXT[])
+                AS r(symbol, window_seconds, low, high, missing, basis)
+            """
         // The seeks find alerts that follow their symbol's watermark (no start); new and
         // resumed alerts come from `alert_starts`, each once.
         let followers = Self.pgColumns(start: "NULL::BIGINT")
@@ -160,6 +199,7 @@ extension Evaluation {
                 .rising: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above')",
                 .falling: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below')",
                 .changes: "\(r) JOIN \(b) ON b.symbol = r.symbol JOIN alerts a ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL",
+                .sinceClose: "\(r) JOIN \(b) ON b.symbol = r.symbol JOIN alerts a ON a.symbol = r.symbol AND a.kind IN ('rise_since_close', 'fall_since_close')",
                 .trailing: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise') LEFT JOIN alert_trails t ON t.alert_id = a.id",
             ]
             // The trailing seek has joined the trail; the others find no trailing rule.
@@ -175,17 +215,18 @@ extension Evaluation {
         parts.append("""
             SELECT \(Self.pgColumns(start: "s.start_at")) FROM alert_starts s JOIN alerts a ON a.id = s.alert_id
             WHERE a.state IN ('armed', 'firing')
-            """ + Self.inBuckets("a.symbol", buckets, 9))
+            """ + Self.inBuckets("a.symbol", buckets, 10))
         var binds = PostgresBindings()
         binds.append(batch.map(\.0))
         binds.append(batch.map(\.1.low))
         binds.append(batch.map(\.1.high))
-        binds.append(references.map(\.symbol))
-        binds.append(references.map(\.window))
+        binds.append(references.map(\.pair.symbol))
+        binds.append(references.map(\.pair.basis.windowSeconds))
         // An empty range has every reference missing: its bounds are never read.
         binds.append(references.map { $0.range.isEmpty ? 0 : $0.range.low })
         binds.append(references.map { $0.range.isEmpty ? 0 : $0.range.high })
         binds.append(references.map(\.range.missing))
+        binds.append(references.map(\.pair.basis.name))
         if let buckets { binds.append(buckets) }
         let rows = try await db.query(PostgresQuery(unsafeSQL: parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)
         for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start, snoozed, schedule, zone, trailing)

@@ -8,6 +8,8 @@ extension PostgresStore: QuoteStore {
             for state in run.providerStates { try await Self.save(state, db) }
             try await Self.recordBackoff(db, run)
             let stored = try await Self.insert(run.quotes, fetchedAt: run.now, db)
+            try await Self.savePreviousCloses(run.previousCloses, db)
+            if try await Self.deriveDailyCloses(stored.quotes, db) { try await Self.pruneDaily(db, retentionDays: run.dailyRetentionDays, now: run.now) }
             try await Self.prune(db, retentionSeconds: run.retentionSeconds, now: run.now)
             try await Self.pruneStreamLog(db, now: run.now)
             try await Self.logForStream(db, quotes: stored.ids, now: run.now)
@@ -18,6 +20,7 @@ extension PostgresStore: QuoteStore {
     public func addQuotes(_ quotes: [QuoteJSON], fetchedAt: Date) throws(StockwatchError) -> [QuoteJSON] {
         try write { db in
             let stored = try await Self.insert(quotes, fetchedAt: fetchedAt, db)
+            _ = try await Self.deriveDailyCloses(stored.quotes, db)
             try await Self.logForStream(db, quotes: stored.ids, now: fetchedAt)
             return stored.quotes
         }

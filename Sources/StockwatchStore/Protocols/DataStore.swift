@@ -5,7 +5,7 @@ import StockwatchModel
 /// these protocols; each implementation (`AppDatabase` on SQLite, `PostgresStore` on
 /// PostgreSQL) holds every statement it runs and makes each method one transaction. `StoreContractTests` checks
 /// an implementation through the protocols alone.
-public protocol DataStore: AccountStore, AlertStore, QuoteStore, EvaluationStore, OutboxStore, ProviderBudgetStore, AccessTokenStore, HealthStore, StreamStore, NotificationStateStore {
+public protocol DataStore: AccountStore, AlertStore, QuoteStore, EvaluationStore, OutboxStore, ProviderBudgetStore, AccessTokenStore, HealthStore, StreamStore, NotificationStateStore, DailyHistoryStore {
     /// Where the data lives (a file path, or a URL without its password), for messages and `status`.
     var location: String { get }
     /// An exclusive lock held until released or until the process dies: on SQLite a
@@ -34,7 +34,7 @@ public protocol RunLease: Sendable {
 /// Every table of the schema, the same on both backends, for `db status`.
 let schemaTables = [
     "users", "devices", "alerts", "alert_trails", "quotes", "notifications", "deliveries", "delivery_attempts",
-    "provider_state", "evaluation_progress", "access_tokens", "symbol_fetch_state",
+    "provider_state", "evaluation_progress", "access_tokens", "symbol_fetch_state", "daily_prices", "previous_closes",
 ]
 
 /// Opens (creating and migrating when needed) the SQLite store at `location`, a file path.

@@ -15,6 +15,11 @@ public struct FetchWrite: Sendable {
     public var noDataBackoffSeconds: @Sendable (_ answers: Int) -> Int64
     /// Quotes older than this are pruned (see `QuoteStore.recordFetch`).
     public var retentionSeconds: Int64
+    /// The previous closes the providers reported beside their quotes.
+    public var previousCloses: [PreviousClose] = []
+    /// Daily rows are kept this many days, or the longest new high or low window plus two
+    /// weeks if longer; pruned when a run derives a day's row (about once a day).
+    public var dailyRetentionDays = 400
     public var now: Date
     public init(
         providerStates: [ProviderStateRecord], quotes: [QuoteJSON], served: Set<String>, noData: [String: String],
@@ -32,8 +37,11 @@ public struct FetchWrite: Sendable {
 
 /// Prices, the symbols to fetch, and their no-data back-offs.
 public protocol QuoteStore: Sendable {
-    /// Stores a fetch run: budgets, back-offs (a served symbol's ends), new quotes, then prunes quotes past
-    /// the retention except each symbol's newest and what active rise/fall windows need.
+    /// Stores a fetch run: budgets, back-offs (a served symbol's ends), new quotes, the
+    /// providers' previous closes, and for each symbol with new quotes the daily row of
+    /// its last earlier market day, derived from its quotes when no row is stored; then
+    /// prunes quotes past the retention except each symbol's newest and what active
+    /// rise/fall windows need.
     /// Returns the quotes that were new.
     func recordFetch(_ run: FetchWrite) throws(StockwatchError) -> [QuoteJSON]
     /// Stores quotes from a file, all in one transaction; returns those that were new.

@@ -8,6 +8,8 @@ extension AppDatabase: QuoteStore {
             for var state in run.providerStates { try state.save(db) }
             try Self.recordBackoff(db, served: run.served, noData: run.noData, backoffSeconds: run.noDataBackoffSeconds, now: run.now)
             let stored = try Self.insert(run.quotes, fetchedAt: run.now, db)
+            try Self.savePreviousCloses(run.previousCloses, db)
+            if try Self.deriveDailyCloses(stored, db) { try Self.pruneDaily(db, retentionDays: run.dailyRetentionDays, now: run.now) }
             try Self.prune(db, retentionSeconds: run.retentionSeconds, now: run.now)
             try Self.pruneStateChanges(db, now: run.now)
             return stored
@@ -15,7 +17,11 @@ extension AppDatabase: QuoteStore {
     }
 
     public func addQuotes(_ quotes: [QuoteJSON], fetchedAt: Date) throws(StockwatchError) -> [QuoteJSON] {
-        try write { db in try Self.insert(quotes, fetchedAt: fetchedAt, db) }
+        try write { db in
+            let stored = try Self.insert(quotes, fetchedAt: fetchedAt, db)
+            _ = try Self.deriveDailyCloses(stored, db)
+            return stored
+        }
     }
 
     public func watchedSymbols(watchList: [String]) throws(StockwatchError) -> [String] {

@@ -359,6 +359,7 @@ extension AppDatabase {
             try db.execute(sql: "ALTER TABLE alerts ADD COLUMN schedule TEXT CHECK (schedule IS NULL OR length(schedule) BETWEEN 1 AND 64)")
         }
         migrator.registerMigration("v12-trailing-alerts") { db in try db.execute(sql: trailingAlertsMigration) }
+        migrator.registerMigration("v13-daily-history") { db in try db.execute(sql: dailyHistoryMigration) }
         return migrator
     }
 }

@@ -13,10 +13,15 @@ struct FetchCommand: AsyncParsableCommand {
     @Argument(help: "Symbols to fetch (default: those of active alerts and [fetch] watch).") var symbols: [String] = []
     @Option(help: ArgumentHelp("Read quotes from a CSV (symbol,price,time) or NDJSON file, or - for stdin, instead of providers.", valueName: "path"))
     var from: String?
+    @Flag(help: "Fetch daily closes from Stooq instead (default symbols: those of alerts that need history and have none).")
+    var history = false
+    @Option(help: ArgumentHelp("With --history: keep this many days (default 400).", valueName: "n")) var days: Int?
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         let (database, config) = try global.open()
+        if history { return try await fetchHistory(DailyHistoryService(database: database, config: config)) }
+        if days != nil { throw StockwatchError.usage("--days goes only with --history") }
         let service = FetchService(database: database, config: config, environment: global.environment)
         let report: FetchReport
         if let from {
@@ -35,6 +40,28 @@ struct FetchCommand: AsyncParsableCommand {
             }
         }
         // Failures go to stderr even without -v: cron mails them.
+        try Output.finish(report.exitStatus, problems: report.errors.map(\.message), json: global.json)
+    }
+
+    /// `--history`: daily closes into the daily table; `--from` reads one symbol's CSV.
+    func fetchHistory(_ service: DailyHistoryService) async throws {
+        let report: DailyHistoryReport
+        if let from {
+            guard symbols.count == 1 else { throw StockwatchError.usage("--history --from reads one symbol's history: name exactly one symbol") }
+            if days != nil { throw StockwatchError.usage("--days goes with a download, not --from (the file's rows are kept)") }
+            let input = try InputFile.read(from)
+            report = try service.ingest(symbol: symbols[0], input.data, source: input.source)
+        } else {
+            report = try await service.backfill(symbols: symbols, days: days ?? DailyHistoryService.defaultDays)
+        }
+        if global.json {
+            Output.json(report)
+        } else if global.verbose {
+            for entry in report.symbols {
+                print("\(entry.symbol) \(entry.stored) stored, \(entry.days) days \(entry.oldest ?? "-")..\(entry.newest ?? "-")")
+            }
+            for skip in report.skipped { print("\(skip.symbol) skipped: \(skip.provider.map { "\($0): " } ?? "")\(Output.cell(skip.reason))") }
+        }
         try Output.finish(report.exitStatus, problems: report.errors.map(\.message), json: global.json)
     }
 }

@@ -9,6 +9,7 @@ struct HistoryCommand: ParsableCommand {
         commandName: "history", abstract: "List notifications newest first, or with --prices the stored quotes.")
 
     @Flag(help: "List stored quotes instead of notifications.") var prices = false
+    @Flag(help: "With --prices: the daily closes instead of the quotes.") var daily = false
     @Option(help: ArgumentHelp("Only this symbol.", valueName: "symbol")) var symbol: String?
     @Option(name: .customLong("alert"), help: ArgumentHelp("Only notifications of this alert.", valueName: "id")) var alertID: Int64?
     @Option(help: ArgumentHelp("Only since this date or for this long back (24h, 7d).", valueName: "date|duration")) var since: String?
@@ -24,9 +25,21 @@ struct HistoryCommand: ParsableCommand {
         let since = try since.map { (text) throws(StockwatchError) in try ValueParser.since(text, option: "--since", now: Date()) }
         let (database, _) = try global.open()
         let service = HistoryService(database: database)
+        if daily && !prices { throw StockwatchError.usage("--daily goes with --prices") }
         if prices {
             if alertID != nil { throw StockwatchError.usage("--alert goes with notifications, not --prices") }
             if state != nil { throw StockwatchError.usage("--state goes with notifications, not --prices") }
+            if daily {
+                let days = try flagNames(Self.flags) { () throws(StockwatchError) in try service.dailyPrices(symbol: symbol, since: since, limit: limit) }
+                if global.json { return Output.json(days) }
+                func price(_ value: Double?) -> String { value?.formattedPrice ?? "-" }
+                Output.table(
+                    ["SYMBOL", "DAY", "OPEN", "HIGH", "LOW", "CLOSE", "VOLUME", "SOURCE"],
+                    days.map { [$0.symbol, $0.day, price($0.open), price($0.high), price($0.low), $0.close.formattedPrice,
+                                $0.volume.map(\.formattedNumber) ?? "-", $0.source.rawValue] },
+                    rightAligned: [2, 3, 4, 5, 6])
+                return
+            }
             let quotes = try flagNames(Self.flags) { () throws(StockwatchError) in try service.quotes(symbol: symbol, since: since, limit: limit) }
             if global.json { return Output.json(quotes) }
             Output.table(

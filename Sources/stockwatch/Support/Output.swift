@@ -51,6 +51,17 @@ enum Output {
 
     static func errorLine(_ message: String) { FileHandle.standardError.write(Data(errorText(message).utf8)) }
 
+    /// A rule that needs daily history its symbols lack: one line on stderr (exit 0), and
+    /// with `--json` also `{"warning":{"code":"no_history","symbols":[...],"message":...}}`.
+    static func noHistoryWarning(symbols: [String], json: Bool) {
+        let message = "no daily history for \(symbols.joined(separator: ", ")) yet: the alert judges nothing until "
+            + "`stockwatch fetch --history \(symbols.joined(separator: " "))` (or tick, with [providers.stooq]) stores some"
+        FileHandle.standardError.write(Data("stockwatch: warning: \(message.printableLine)\n".utf8))
+        guard json else { return }
+        struct Warning: Encodable { let code: String; let symbols: [String]; let message: String }
+        FileHandle.standardError.write(Data((JSONOutput.encode(["warning": Warning(code: "no_history", symbols: symbols, message: message)]) + "\n").utf8))
+    }
+
     /// Columns padded to their widest cell; a column named in `rightAligned` is right-aligned.
     /// Cells are escaped (see `cell`): notes, labels and tokens come from API users.
     static func table(_ headers: [String], _ rows: [[String]], rightAligned: Set<Int> = []) {

@@ -34,6 +34,10 @@ extension Evaluation {
                 temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol
                 CROSS JOIN alerts a INDEXED BY alerts_changes ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL
                 """,
+            .sinceClose: """
+                temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol
+                CROSS JOIN alerts a INDEXED BY alerts_since_close ON a.symbol = r.symbol AND a.kind IN ('rise_since_close', 'fall_since_close')
+                """,
             .trailing: """
                 temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_trailing ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise')
                 LEFT JOIN alert_trails t ON t.alert_id = a.id

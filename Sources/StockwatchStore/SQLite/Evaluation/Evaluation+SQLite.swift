@@ -42,6 +42,17 @@ extension Evaluation {
             defer { lookup.reset() }
             return try lookup.step() ? lookup.double(0) : nil
         }
+        var daily: AppDatabase.DailyLookups?
+        lookupDaily = { key in
+            if daily == nil { daily = try AppDatabase.DailyLookups(db) }
+            switch key.basis {
+            case .previousClose: return try daily!.previousClose(key.symbol, day: key.day)
+            case .highest, .lowest:
+                let (value, oldest) = try daily!.extreme(key.symbol, high: key.basis.isHighest, from: key.from, before: key.day)
+                return Self.extreme(value, oldest: oldest, key: key)
+            case .window: return nil
+            }
+        }
         try loadQuotes(db)
         try summarise(db)
         try readCandidates(db)
@@ -81,14 +92,14 @@ extension Evaluation {
     }
 
     /// Fills the temporary tables the candidate seeks start from: per symbol the price range of
-    /// the fresh quotes after its watermark, and per (symbol, window) the range of their
+    /// the fresh quotes after its watermark, and per (symbol, basis) the range of their
     /// reference prices and whether one is missing.
     mutating func summarise(_ db: Database) throws {
         try db.execute(sql: """
             CREATE TEMP TABLE IF NOT EXISTS evaluate_batch (symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL);
             CREATE TEMP TABLE IF NOT EXISTS evaluate_references (
-                symbol TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
-                PRIMARY KEY (symbol, window_seconds));
+                symbol TEXT NOT NULL, basis TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
+                PRIMARY KEY (symbol, basis, window_seconds));
             DELETE FROM evaluate_batch;
             DELETE FROM evaluate_references;
             """)
@@ -99,20 +110,28 @@ extension Evaluation {
             batch.bind(3, range.high)
             try batch.execute()
         }
-        let windows = try RawStatement(db, "SELECT DISTINCT symbol, window_seconds FROM alerts INDEXED BY alerts_changes WHERE window_seconds IS NOT NULL")
-        var pairs: [(String, Int64)] = []
-        while try windows.step() {
-            let symbol = windows.string(0)
-            if batched.contains(symbol) { pairs.append((symbol, windows.int64(1))) }
+        // Every (symbol, basis) some alert has, from the two indexes that hold them.
+        let bases = try RawStatement(db, """
+            SELECT DISTINCT symbol, kind, window_seconds FROM alerts INDEXED BY alerts_changes WHERE window_seconds IS NOT NULL
+            UNION SELECT DISTINCT symbol, 'rise_since_close', NULL FROM alerts INDEXED BY alerts_since_close
+                WHERE kind IN ('rise_since_close', 'fall_since_close')
+            """)
+        var pairs = Set<ReferencePair>()
+        while try bases.step() {
+            let symbol = bases.string(0)
+            if batched.contains(symbol), let basis = Basis(kind: bases.string(1), window: bases.optionalInt64(2)) {
+                pairs.insert(ReferencePair(symbol: symbol, basis: basis))
+            }
         }
-        let insert = try RawStatement(db, "INSERT INTO evaluate_references (symbol, window_seconds, low, high, missing) VALUES (?, ?, ?, ?, ?)")
-        for (symbol, window) in pairs {
-            let range = try referenceRange(symbol, window: window)
-            insert.bind(1, symbol)
-            insert.bind(2, window)
-            insert.bind(3, range.isEmpty ? nil : range.low)
-            insert.bind(4, range.isEmpty ? nil : range.high)
-            insert.bind(5, Int64(range.missing ? 1 : 0))
+        let insert = try RawStatement(db, "INSERT INTO evaluate_references (symbol, basis, window_seconds, low, high, missing) VALUES (?, ?, ?, ?, ?, ?)")
+        for pair in pairs {
+            let range = try referenceRange(pair.symbol, basis: pair.basis)
+            insert.bind(1, pair.symbol)
+            insert.bind(2, pair.basis.name)
+            insert.bind(3, pair.basis.windowSeconds)
+            insert.bind(4, range.isEmpty ? nil : range.low)
+            insert.bind(5, range.isEmpty ? nil : range.high)
+            insert.bind(6, Int64(range.missing ? 1 : 0))
             try insert.execute()
         }
     }

@@ -20,7 +20,10 @@ struct AlertAddCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price fell PERCENT within --within.", valueName: "percent")) var fall: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price fell PERCENT from its highest since the alert was armed.", valueName: "percent")) var trailingFall: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Fire when the price rose PERCENT from its lowest since the alert was armed.", valueName: "percent")) var trailingRise: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire above the highest daily close of the last DAYS (20d, 52w) before today.", valueName: "days")) var newHigh: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Fire below the lowest daily close of the last DAYS (20d, 52w) before today.", valueName: "days")) var newLow: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("The window of --rise and --fall.", valueName: "duration")) var within: String?
+    @Option(help: ArgumentHelp("close: --rise and --fall count from the previous trading day's close.", valueName: "close")) var since: String?
     @Option(help: ArgumentHelp("once, rearm (default) or every.", valueName: "mode")) var trigger: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("At least this long between two notifications.", valueName: "duration")) var cooldown: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Re-arm only once the price is PERCENT back past the level (rearm only).", valueName: "percent")) var rearmMargin: String?
@@ -36,11 +39,13 @@ struct AlertAddCommand: ParsableCommand {
         var input = AlertInput(symbol: symbol)
         (input.above, input.below, input.crossesAbove, input.crossesBelow) = (above, below, crossesAbove, crossesBelow)
         (input.rise, input.fall, input.within) = (rise, fall, within)
-        (input.trailingFall, input.trailingRise) = (trailingFall, trailingRise)
+        (input.trailingFall, input.trailingRise, input.newHigh, input.newLow, input.since) = (trailingFall, trailingRise, newHigh, newLow, since)
         (input.trigger, input.cooldown, input.rearmMargin, input.expires) = (trigger, cooldown, rearmMargin, expires)
         (input.notify, input.user, input.note, input.active) = (notify, user, note, active)
         let (database, config) = try global.open()
-        let alert = try AlertService(database: database, config: config).add(input)
+        let service = AlertService(database: database, config: config)
+        let alert = try service.add(input)
         if global.json { Output.json(alert) } else { print(alert.id ?? 0) }
+        if let symbol = try service.missingHistory(alert) { Output.noHistoryWarning(symbols: [symbol], json: global.json) }
     }
 }
