@@ -166,8 +166,11 @@ struct Evaluation {
     var lookupReference: (_ symbol: String, _ at: Int64) throws -> Double? = { _, _ in nil }
     /// A daily reference not already in `dailyReferences`: the backend's lookup.
     var lookupDaily: (_ key: DailyKey) throws -> Double? = { _ in nil }
-    /// Each symbol's market clock, and the day its latest judged quote fell on.
+    /// Per market clock (a time zone's name), the day a quote last looked up fell on, with
+    /// its bounds: the symbols of one exchange share it, so a run computes a day once.
     var marketDays: [String: (market: MarketDay, start: Int64, end: Int64, day: String)] = [:]
+    /// Each symbol's market clock.
+    var marketZones: [String: TimeZone] = [:]
     var candidates: [Candidate] = []
     var firings: [Firing] = []
     var insufficient = Set<Int64>()
@@ -370,12 +373,17 @@ struct Evaluation {
     /// The market day of a symbol's quote (cached: a run's quotes mostly share one day).
     mutating func marketDay(_ symbol: String, index: Int) -> String {
         let time = symbols[symbol]!.times[index]
-        if let known = marketDays[symbol], known.start <= time, time < known.end { return known.day }
-        let market = marketDays[symbol]?.market ?? MarketDay(symbol: symbol)
+        let zone = marketZones[symbol] ?? {
+            let zone = (try? Symbol.parse(symbol, shapeOnly: true))?.marketTimeZone ?? .gmt
+            marketZones[symbol] = zone
+            return zone
+        }()
+        if let known = marketDays[zone.identifier], known.start <= time, time < known.end { return known.day }
+        let market = marketDays[zone.identifier]?.market ?? MarketDay(zone: zone)
         let day = market.day(of: Date(milliseconds: time))
         let start = market.start(of: day)?.milliseconds ?? time
         let end = MarketDay.adding(1, to: day).flatMap(market.start(of:))?.milliseconds ?? time + 1
-        marketDays[symbol] = (market, start, end, day)
+        marketDays[zone.identifier] = (market, start, end, day)
         return day
     }
 
