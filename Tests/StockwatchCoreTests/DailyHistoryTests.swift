@@ -125,6 +125,57 @@ import TestSupport
         #expect(report.notifications.first?.message == "AAPL rose 3.0% since the previous close 100.00 to 103.00")
     }
 
+    /// tick: with Stooq configured, the symbols whose alerts need history and have none
+    /// get it, a few a run; once stored they are not asked again.
+    @Test func tickBackfillsMissingHistoryAFewSymbolsARun() async throws {
+        final class Asked: Sendable { let uris = Mutex<[String]>([]) }
+        let asked = Asked()
+        let today = MarketDay(zone: .gmt).day(of: now)
+        let stooq = try await FakeHTTPServer { request in
+            asked.uris.withLock { $0.append(request.uri) }
+            if request.uri.hasPrefix("/q/d/l/") {
+                return .respond(status: 200, body: "Date,Open,High,Low,Close,Volume\n\(MarketDay.adding(-1, to: today)!),1,1,1,1,1\n")
+            }
+            return .respond(status: 200, body: "Symbol,Date,Time,Open,High,Low,Close,Volume\n")
+        }
+        let store = try TemporaryStore()
+        let config = fakeProviders(store, [(.stooq, stooq.baseURL)])
+        let alerts = AlertService(database: store.database, config: config)
+        for symbol in ["A", "B", "C", "D", "E"] {
+            var input = AlertInput(symbol: symbol)
+            (input.fall, input.since) = ("2", "close")
+            _ = try alerts.add(input)
+        }
+        let tick = TickService(database: store.database, config: config, environment: [:], writeLine: { _ in })
+        let first = try await tick.run()
+        let second = try await tick.run()
+        let third = try await tick.run()
+        await stooq.stop()
+        #expect(first.history?.symbols.map(\.symbol) == ["A", "B", "C"])
+        #expect(second.history?.symbols.map(\.symbol) == ["D", "E"])
+        #expect(third.history == nil)
+        #expect(asked.uris.withLock { $0 }.filter { $0.hasPrefix("/q/d/l/") }.count == 5)
+    }
+
+    /// Import and export carry the new kinds; a record missing its field names what it needs.
+    @Test func importTakesTheNewKindsAndNamesWhatIsMissing() throws {
+        let store = try TemporaryStore()
+        let alerts = AlertService(database: store.database, config: Config())
+        let lines = """
+            {"symbol":"AAPL","condition":{"kind":"new_high","window_seconds":31449600}}
+            {"symbol":"VOD.L","condition":{"kind":"fall_since_close","percent":2}}
+            """
+        #expect(try alerts.importAlerts(Data(lines.utf8), source: "a.ndjson") == 2)
+        let listed = try store.database.alerts(AlertQuery())
+        #expect(listed.map(\.condition.kind) == [.newHigh, .fallSinceClose])
+        #expect(listed.first?.condition.windowSeconds == 31_449_600)
+        let missing = expectError { _ = try alerts.importAlerts(Data(#"{"symbol":"AAPL","condition":{"kind":"new_low","percent":2}}"#.utf8), source: "b.ndjson") }
+        #expect(missing?.message.contains("condition new_low needs window_seconds (and no value or percent)") == true, "\(String(describing: missing?.message))")
+        let hours = expectError { _ = try alerts.importAlerts(Data(#"{"symbol":"AAPL","condition":{"kind":"new_low","window_seconds":3600}}"#.utf8), source: "c.ndjson") }
+        #expect(hours?.message.contains("a new high or low counts whole days") == true, "\(String(describing: hours?.message))")
+        #expect(try store.database.alerts(AlertQuery()).count == 2)
+    }
+
     /// The new flags, and what they refuse.
     @Test func sinceCloseAndNewHighFlags() throws {
         func spec(_ configure: (inout AlertInput) -> Void) throws -> AlertSpec {

@@ -49,6 +49,16 @@ import Testing
             "AAPL made a new 20d high at 120.50 (the highest close was 120.00)",
         ])
 
+        // A rule that needs history its symbol lacks is added, with a warning that says so.
+        let warned = try sandbox.run(["alert", "add", "MSFT", "--new-low", "20d"])
+        #expect(warned.status == 0 && warned.stdout == "3\n", "\(warned.stderr)")
+        #expect(warned.stderr.hasPrefix("stockwatch: warning: no daily history for MSFT yet"), "\(warned.stderr)")
+        let warnedJSON = try sandbox.run(["alert", "add", "MSFT", "--fall", "2", "--since", "close", "--json"])
+        let warning = try #require(warnedJSON.stderr.split(separator: "\n").last.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) } as? [String: Any])
+        #expect((warning["warning"] as? [String: Any])?["symbols"] as? [String] == ["MSFT"])
+        #expect((warning["warning"] as? [String: Any])?["code"] as? String == "no_history")
+        #expect(try sandbox.run(["alert", "add", "AAPL", "--fall", "2", "--since", "close"]).stderr.isEmpty)
+
         // Bad input: one line naming the culprit, its exit code, nothing stored.
         let refusals: [([String], String?, Int32)] = [
             (["fetch", "--history", "AAPL", "--from", "-"], "Date,Close\n2026-13-01,5\n", 65),
@@ -64,6 +74,6 @@ import Testing
             #expect(refused.stderr.split(separator: "\n").count == 1, "\(arguments): \(refused.stderr)")
         }
         #expect((try sandbox.run(["history", "--prices", "--daily", "--json"]).json() as? [Any])?.count == 30)
-        #expect((try sandbox.run(["alert", "list", "--json"]).json() as? [Any])?.count == 2)
+        #expect((try sandbox.run(["alert", "list", "--json"]).json() as? [Any])?.count == 5)
     }
 }
