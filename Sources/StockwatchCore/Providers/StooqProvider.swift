@@ -32,9 +32,18 @@ struct StooqProvider: QuoteProvider {
 
     /// The daily history CSV of one symbol (`/q/d/l/?s=SYMBOL&i=d`), as text.
     func daily(_ symbol: String, http: HTTPTransport) async throws(ProviderFailure) -> String {
+        try await text("/q/d/l/?s=" + Self.urlSymbol(symbol) + "&i=d", http: http)
+    }
+
+    /// A symbol in Stooq's form, escaped for a query.
+    static func urlSymbol(_ text: String) -> String {
+        stooqSymbol(text).addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-"))) ?? ""
+    }
+
+    /// One GET of Stooq's: 429 is rate limited, any other status but 200 unavailable.
+    func text(_ pathAndQuery: String, http: HTTPTransport) async throws(ProviderFailure) -> String {
         let base = config.effectiveBaseURL.hasSuffix("/") ? String(config.effectiveBaseURL.dropLast()) : config.effectiveBaseURL
-        let name = Self.stooqSymbol(symbol).addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-"))) ?? ""
-        let response = try await http.get(base + "/q/d/l/?s=" + name + "&i=d", timeoutSeconds: config.timeoutSeconds, provider: .stooq)
+        let response = try await http.get(base + pathAndQuery, timeoutSeconds: config.timeoutSeconds, provider: name)
         if response.status == 429 {
             throw ProviderFailure(.rateLimited, "stooq: too many requests (HTTP 429)", retryAfter: HTTPTransport.retryAfter(response.headers))
         }
@@ -44,15 +53,7 @@ struct StooqProvider: QuoteProvider {
     }
 
     func fetch(_ symbols: [Symbol], http: HTTPTransport) async throws(ProviderFailure) -> ProviderAnswer {
-        let base = config.effectiveBaseURL.hasSuffix("/") ? String(config.effectiveBaseURL.dropLast()) : config.effectiveBaseURL
-        let list = symbols.map { Self.stooqSymbol($0.text).addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: ".-"))) ?? "" }
-        let url = base + "/q/l/?s=" + list.joined(separator: "+") + "&f=sd2t2ohlcv&h&e=csv"
-        let response = try await http.get(url, timeoutSeconds: config.timeoutSeconds, provider: name)
-        if response.status == 429 {
-            throw ProviderFailure(.rateLimited, "stooq: too many requests (HTTP 429)", retryAfter: HTTPTransport.retryAfter(response.headers))
-        }
-        guard response.status == 200 else { throw ProviderFailure(.unavailable, "stooq: HTTP \(response.status)") }
-        guard let text = String(data: response.body, encoding: .utf8) else { throw ProviderFailure(.unavailable, "stooq: malformed answer (not text)") }
+        let text = try await text("/q/l/?s=" + symbols.map { Self.urlSymbol($0.text) }.joined(separator: "+") + "&f=sd2t2ohlcv&h&e=csv", http: http)
         var lines = text.split(whereSeparator: \.isNewline).map { $0.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) } }
         guard let header = lines.first, header.count >= 7, header[0] == "Symbol", header[6] == "Close" else {
             throw ProviderFailure(.unavailable, "stooq: malformed answer (no CSV header)")
