@@ -1,0 +1,94 @@
+import Foundation
+import StockwatchModel
+
+/// The candidate seeks, the same conditions on both backends: an alert they leave out
+/// could not have changed with the new prices.
+extension Evaluation {
+    /// One of the candidate seeks: alerts whose rule the new price range could fire or
+    /// re-arm. Each backend joins its own `source` rows (aliases: `a` the alert, `b` the
+    /// symbol's fresh price range, `r` the range of one basis's references, `t` a trailing
+    /// rule's row in `alert_trails`).
+    struct Seek {
+        enum Source { case rising, falling, changes, sinceClose, trailing }
+        let source: Source
+        let condition: String
+    }
+
+    static let seeks: [Seek] = {
+        let s = slack
+        return [
+            // Armed alerts by the level range the prices reached, firing ones to test re-arming.
+            Seek(source: .rising, condition: "a.state = 'armed' AND a.value <= b.high * (1 + \(s))"),
+            Seek(source: .rising, condition: "a.state = 'firing' AND b.low < a.value * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s))"),
+            Seek(source: .falling, condition: "a.state = 'armed' AND a.value >= b.low * (1 - \(s))"),
+            Seek(source: .falling, condition: "a.state = 'firing' AND b.high > a.value * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s))"),
+            Seek(source: .changes, condition: """
+                a.kind = 'rise' AND r.basis = 'window' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (b.high / (r.low * (1 - \(s))) - 1) * 100 END
+                """),
+            Seek(source: .changes, condition: """
+                a.kind = 'rise' AND r.basis = 'window' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                AND (r.missing OR b.low < r.high * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)))
+                """),
+            Seek(source: .changes, condition: """
+                a.kind = 'fall' AND r.basis = 'window' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (1 - b.low / (r.high * (1 + \(s)))) * 100 END
+                """),
+            Seek(source: .changes, condition: """
+                a.kind = 'fall' AND r.basis = 'window' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                AND (r.missing OR b.high > r.low * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)))
+                """),
+            // Since the previous close: as rise and fall, the reference the same all day.
+            Seek(source: .sinceClose, condition: """
+                a.kind = 'rise_since_close' AND r.basis = 'close' AND a.state = 'armed'
+                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (b.high / (r.low * (1 - \(s))) - 1) * 100 END
+                """),
+            Seek(source: .sinceClose, condition: """
+                a.kind = 'rise_since_close' AND r.basis = 'close' AND a.state = 'firing'
+                AND (r.missing OR b.low < r.high * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)))
+                """),
+            Seek(source: .sinceClose, condition: """
+                a.kind = 'fall_since_close' AND r.basis = 'close' AND a.state = 'armed'
+                AND a.percent <= CASE WHEN r.missing THEN 1e9 ELSE (1 - b.low / (r.high * (1 + \(s)))) * 100 END
+                """),
+            Seek(source: .sinceClose, condition: """
+                a.kind = 'fall_since_close' AND r.basis = 'close' AND a.state = 'firing'
+                AND (r.missing OR b.high > r.low * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)))
+                """),
+            // New highs and lows: past the window's extreme close (their window is in the
+            // rise/fall index), or for a firing one back inside it by the margin.
+            Seek(source: .changes, condition: """
+                a.kind = 'new_high' AND r.basis = 'high' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                AND (r.missing OR b.high > r.low * (1 - \(s)))
+                """),
+            Seek(source: .changes, condition: """
+                a.kind = 'new_high' AND r.basis = 'high' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                AND (r.missing OR b.low < r.high * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s)))
+                """),
+            Seek(source: .changes, condition: """
+                a.kind = 'new_low' AND r.basis = 'low' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
+                AND (r.missing OR b.low < r.high * (1 + \(s)))
+                """),
+            Seek(source: .changes, condition: """
+                a.kind = 'new_low' AND r.basis = 'low' AND a.window_seconds = r.window_seconds AND a.state = 'firing'
+                AND (r.missing OR b.high > r.low * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s)))
+                """),
+            // Trailing rules: a new peak (or low) moves the trail and is written; otherwise
+            // only a price that reaches the trail's level, or takes a firing one back.
+            Seek(source: .trailing, condition: """
+                a.kind = 'trailing_fall' AND a.state IN ('armed', 'firing') AND (t.trailing_from IS NULL OR b.high > t.trailing_from * (1 - \(s))
+                OR (a.state = 'armed' AND b.low <= t.trailing_from * (1 - a.percent / 100.0) * (1 + \(s)))
+                OR (a.state = 'firing' AND b.high > t.trailing_from * (1 - a.percent / 100.0) * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s))))
+                """),
+            Seek(source: .trailing, condition: """
+                a.kind = 'trailing_rise' AND a.state IN ('armed', 'firing') AND (t.trailing_from IS NULL OR b.low < t.trailing_from * (1 + \(s))
+                OR (a.state = 'armed' AND b.high >= t.trailing_from * (1 + a.percent / 100.0) * (1 - \(s)))
+                OR (a.state = 'firing' AND b.low < t.trailing_from * (1 + a.percent / 100.0) * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s))))
+                """),
+        ]
+    }()
+
+    /// A candidate's running peak or low, looked up by its key (both backends): for reads
+    /// that have not joined `alert_trails` as `t`, as the trailing seek has.
+    static let lookedUpTrail = "CASE WHEN a.kind IN ('trailing_fall', 'trailing_rise') THEN (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id) END"
+}
