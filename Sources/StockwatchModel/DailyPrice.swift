@@ -58,7 +58,8 @@ public struct PreviousClose: Sendable, Equatable {
 }
 
 /// Days on a market's clock (`Symbol.marketTimeZone`: New York for `.US`, London for
-/// `.UK`/`.L`, Warsaw for `.PL`/`.WA`, UTC for currency pairs), written `YYYY-MM-DD`, so
+/// `.UK`/`.L`, Warsaw for `.PL`/`.WA`, Frankfurt, Tokyo and Hong Kong for `.DE`, `.JP`,
+/// `.HK`, UTC for currency pairs), written `YYYY-MM-DD`, so
 /// that they sort as text and every backend stores them alike.
 public struct MarketDay: Sendable {
     let calendar: Calendar
@@ -87,10 +88,13 @@ public struct MarketDay: Sendable {
 
     /// `YYYY-MM-DD`, checked to be a real date.
     public static func parts(_ day: String) -> (Int, Int, Int)? {
-        let fields = day.split(separator: "-", omittingEmptySubsequences: false)
-        guard day.utf8.count == 10, fields.count == 3, let y = Int(fields[0]), let m = Int(fields[1]), let d = Int(fields[2]),
-              (1...12).contains(m), (1...31).contains(d)
+        // Exactly DDDD-DD-DD in ASCII digits: what the tables' CHECKs accept.
+        let bytes = Array(day.utf8)
+        guard bytes.count == 10, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"),
+              bytes.enumerated().allSatisfy({ $0.offset == 4 || $0.offset == 7 || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0.element) })
         else { return nil }
+        let fields = day.split(separator: "-")
+        guard let y = Int(fields[0]), let m = Int(fields[1]), let d = Int(fields[2]), (1...12).contains(m), (1...31).contains(d) else { return nil }
         var utc = Calendar(identifier: .gregorian)
         utc.timeZone = .gmt
         guard let date = utc.date(from: DateComponents(year: y, month: m, day: d)),
@@ -107,6 +111,17 @@ public struct MarketDay: Sendable {
         guard let date = utc.date(from: DateComponents(year: y, month: m, day: d + days)) else { return nil }
         let c = utc.dateComponents([.year, .month, .day], from: date)
         return text(year: c.year!, month: c.month!, day: c.day!)
+    }
+
+    /// A new high's or low's window is judged only with history back to its first week: a
+    /// weekend and a holiday or two at its start are no gap.
+    public static let coverageSlackDays = 6
+
+    /// Whether history whose oldest day is `oldest` reaches back over a window of
+    /// `windowSeconds` (whole days) before `day`.
+    public static func reaches(oldest: String, windowSeconds: Int64, before day: String) -> Bool {
+        guard let latest = adding(coverageSlackDays - Int(windowSeconds / 86_400), to: day) else { return false }
+        return oldest <= latest
     }
 
     static func text(year: Int, month: Int, day: Int) -> String {

@@ -80,7 +80,7 @@ extension StoreContractTests {
             // 30 calendar days back; the 20-day window's highest close is 120 (a Friday, 6
             // days back), its lowest 90 (10 days back); 27 days back (outside) closed at 500.
             let rows = days("AAPL", count: 30) { back in back == 6 ? 120 : back == 10 ? 90 : back == 27 ? 500 : 100 }
-            #expect(try store.saveDailyPrices(rows, providerStates: [], keepFrom: "2025-01-01") == rows.count)
+            #expect(try store.saveDailyPrices(rows, providerStates: [], keepFrom: "2025-01-01") == ["AAPL": rows.count])
             _ = try store.addQuotes([quote("AAPL", 100, at: -120)], fetchedAt: at(-120))
             let ids = try store.addAlerts(
                 [spec("AAPL", .newHigh(windowSeconds: 20 * 86_400), user: "alice"), spec("AAPL", .newLow(windowSeconds: 20 * 86_400), user: "alice"),
@@ -127,11 +127,11 @@ extension StoreContractTests {
             #expect(derived == [DailyPrice(symbol: "AAPL", day: "2026-03-08", open: 11, high: 14, low: 9, close: 12, source: .quotes), seventh])
 
             // A download replaces the derived row; deriving again leaves the download.
-            #expect(try store.saveDailyPrices([daily("AAPL", "2026-03-08", 12.5)], providerStates: [], keepFrom: "2025-01-01") == 1)
-            #expect(try store.saveDailyPrices([daily("AAPL", "2026-03-08", 12.5)], providerStates: [], keepFrom: "2025-01-01") == 0)
-            #expect(try store.saveDailyPrices([DailyPrice(symbol: "AAPL", day: "2026-03-08", close: 1, source: .quotes)], providerStates: [], keepFrom: "2025-01-01") == 0)
+            #expect(try store.saveDailyPrices([daily("AAPL", "2026-03-08", 12.5)], providerStates: [], keepFrom: "2025-01-01") == ["AAPL": 1])
+            #expect(try store.saveDailyPrices([daily("AAPL", "2026-03-08", 12.5)], providerStates: [], keepFrom: "2025-01-01") == [:])
+            #expect(try store.saveDailyPrices([DailyPrice(symbol: "AAPL", day: "2026-03-08", close: 1, source: .quotes)], providerStates: [], keepFrom: "2025-01-01") == [:])
             #expect(try store.dailyPrices(symbol: nil, since: "2026-03-08", limit: 10) == [daily("AAPL", "2026-03-08", 12.5)])
-            #expect(try store.dailyCoverage(symbols: ["AAPL", "MSFT"]) == ["AAPL": DailyCoverage(oldest: "2026-03-07", newest: "2026-03-08", days: 2)])
+            #expect(try store.dailyCoverage(symbols: ["AAPL", "MSFT"]) == ["AAPL": DailyCoverage(oldest: "2026-03-07", newest: "2026-03-08", days: 2, downloaded: true)])
 
             // Retention: days before keepFrom go.
             _ = try store.saveDailyPrices([daily("AAPL", "2024-01-02", 5)], providerStates: [], keepFrom: "2025-01-01")

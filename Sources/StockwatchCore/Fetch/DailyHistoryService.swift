@@ -53,26 +53,34 @@ public struct DailyHistoryService: Sendable {
     /// window with room for the days before it.
     public static let defaultDays = 400
 
-    /// Days before this are dropped: the default, or the longest window an alert has plus
-    /// two weeks.
-    func keepFrom(now: Date) throws(StockwatchError) -> String {
+    /// Days before this are dropped: the default, or the longest window an active alert
+    /// has plus two weeks; never a day a download just asked for (`first`).
+    func keepFrom(now: Date, first: String? = nil) throws(StockwatchError) -> String {
+        let retention = MarketDay.adding(-(try retentionDays()), to: MarketDay(zone: .gmt).day(of: now))!
+        return min(first ?? retention, retention)
+    }
+
+    /// The days a download keeps by default, and the retention: `defaultDays`, or the
+    /// longest new-high/low window plus two weeks.
+    func retentionDays() throws(StockwatchError) -> Int {
         let longest = try database.symbolsNeedingHistory().values.max() ?? 0
-        let days = max(Self.defaultDays, Int(longest / 86_400) + 14)
-        return MarketDay.adding(-days, to: MarketDay(zone: .gmt).day(of: now))!
+        return max(Self.defaultDays, Int(longest / 86_400) + 14)
     }
 
     /// Downloads the daily history of each symbol from Stooq, one request per symbol, within
-    /// Stooq's budget (`max_requests_per_run`, `min_interval`, back-off), keeping the last
-    /// `days` days. No symbols: those of active alerts that need history and have none.
+    /// Stooq's budget (`max_requests_per_run`, back-off; `min_interval` paces the quote
+    /// requests, not these), keeping the last `days` days (default: `retentionDays`). No
+    /// symbols: those of active alerts that need history and have none downloaded, in a
+    /// random order, so that a symbol Stooq does not know cannot hold the others back.
     /// `maxRequests`: fewer requests than Stooq's `max_requests_per_run` (tick's share).
-    public func backfill(symbols explicit: [String], days: Int = defaultDays, maxRequests: Int? = nil, now: Date = Date()) async throws(StockwatchError) -> DailyHistoryReport {
-        guard (1...3_660).contains(days) else { throw .invalidValue(option: "--days", value: "\(days)", reason: "between 1 and 3660") }
+    public func backfill(symbols explicit: [String], days: Int? = nil, maxRequests: Int? = nil, now: Date = Date()) async throws(StockwatchError) -> DailyHistoryReport {
+        if let days, !(1...3_660).contains(days) { throw .invalidValue(option: "--days", value: "\(days)", reason: "between 1 and 3660") }
         var symbols: [String] = []
         for text in explicit { symbols.append(try Symbol.parse(text).text) }
         if explicit.isEmpty {
             // Not those that every provider had no quote for: Stooq would have no history.
             let backingOff = try database.symbolsBackingOff(now: now)
-            symbols = try symbolsWithoutHistory().filter { backingOff[$0] == nil }
+            symbols = try symbolsWithoutHistory().filter { backingOff[$0] == nil }.shuffled()
         }
         var report = DailyHistoryReport()
         guard !symbols.isEmpty else { return report }
@@ -83,29 +91,33 @@ public struct DailyHistoryService: Sendable {
         }
         defer { claim.release() }
         var state = try database.providerStates().first { $0.provider == ProviderName.stooq.rawValue } ?? ProviderStateRecord(provider: ProviderName.stooq.rawValue)
-        if let refusal = state.refusal(config: stooq, now: now) {
+        var paced = stooq
+        paced.minIntervalSeconds = 0
+        if let refusal = state.refusal(config: paced, now: now) {
             report.skipped = symbols.map { .init(symbol: $0, provider: "stooq", reason: refusal) }
             return report
         }
         let budget = min(stooq.maxRequestsPerRun, maxRequests ?? .max)
-        let asked = symbols.prefix(budget)
         report.skipped = symbols.dropFirst(budget).map {
             .init(symbol: $0, provider: "stooq", reason: "request budget of this run used (max_requests_per_run)")
         }
-        let first = MarketDay.adding(-days, to: MarketDay(zone: .gmt).day(of: now))!
+        var keptDays = days ?? 0
+        if days == nil { keptDays = try retentionDays() }
+        let first = MarketDay.adding(-keptDays, to: MarketDay(zone: .gmt).day(of: now))!
         let http = HTTPTransport(connectTimeoutSeconds: stooq.connectTimeoutSeconds)
         var rows: [DailyPrice] = []
-        var answered = false
-        for symbol in asked {
+        var answered: [String] = []
+        var asked = symbols.prefix(budget)
+        while let symbol = asked.popFirst() {
             do throws(ProviderFailure) {
                 let csv = try await StooqProvider(config: stooq).daily(symbol, http: http)
-                answered = true
                 let parsed: [DailyPrice]
                 do {
                     parsed = try Self.parse(csv, symbol: symbol, source: .stooq, origin: "stooq answer for \(symbol)")
                 } catch {
                     throw ProviderFailure(.unavailable, "stooq: malformed daily history for \(symbol): \(error.message)")
                 }
+                answered.append(symbol)
                 if parsed.isEmpty {
                     report.errors.append(.init(provider: "stooq", symbol: symbol, code: "no_data", message: "stooq has no daily history for \(symbol)"))
                 }
@@ -113,13 +125,14 @@ public struct DailyHistoryService: Sendable {
             } catch {
                 report.errors.append(.init(provider: "stooq", symbol: symbol, code: error.kind.rawValue, message: error.message))
                 state.recordFailure(error, config: stooq, now: now)
+                report.skipped = asked.map { .init(symbol: $0, provider: "stooq", reason: "not asked after stooq failed") } + report.skipped
                 break
             }
         }
         await http.shutdown()
-        if answered && state.blockedUntil.map({ $0 <= now }) ?? true { state.recordSuccess(now: now) }
-        let stored = try database.saveDailyPrices(rows, providerStates: [state], keepFrom: try keepFrom(now: now))
-        report.symbols = try entries(Array(asked), rows: rows, stored: stored)
+        if !answered.isEmpty && state.blockedUntil.map({ $0 <= now }) ?? true { state.recordSuccess(now: now) }
+        let stored = try database.saveDailyPrices(rows, providerStates: [state], keepFrom: try keepFrom(now: now, first: first))
+        report.symbols = try entries(answered, stored: stored)
         return report
     }
 
@@ -129,28 +142,25 @@ public struct DailyHistoryService: Sendable {
         guard let csv = String(data: data, encoding: .utf8) else { throw .invalidInput(source: source, position: nil, reason: "not UTF-8 text") }
         let rows = try Self.parse(csv, symbol: symbol, source: .file, origin: source)
         if rows.isEmpty { throw .invalidInput(source: source, position: nil, reason: "no daily rows (expected the CSV header Date,Open,High,Low,Close,Volume and rows)") }
-        let stored = try database.saveDailyPrices(rows, providerStates: [], keepFrom: try keepFrom(now: now))
+        let stored = try database.saveDailyPrices(rows, providerStates: [], keepFrom: try keepFrom(now: now, first: rows.map(\.day).min()))
         var report = DailyHistoryReport()
-        report.symbols = try entries([symbol], rows: rows, stored: stored)
+        report.symbols = try entries([symbol], stored: stored)
         return report
     }
 
-    func entries(_ symbols: [String], rows: [DailyPrice], stored: Int) throws(StockwatchError) -> [DailyHistoryReport.Entry] {
+    func entries(_ symbols: [String], stored: [String: Int]) throws(StockwatchError) -> [DailyHistoryReport.Entry] {
         let coverage = try database.dailyCoverage(symbols: symbols)
-        // Rows stored count per symbol only when one symbol was asked; else each symbol's rows given.
         return symbols.map { symbol in
-            let given = rows.filter { $0.symbol == symbol }.count
-            return .init(
-                symbol: symbol, stored: symbols.count == 1 ? stored : given, oldest: coverage[symbol]?.oldest, newest: coverage[symbol]?.newest,
-                days: coverage[symbol]?.days ?? 0)
+            .init(symbol: symbol, stored: stored[symbol] ?? 0, oldest: coverage[symbol]?.oldest, newest: coverage[symbol]?.newest, days: coverage[symbol]?.days ?? 0)
         }
     }
 
-    /// Symbols of active alerts that need daily history and have none stored.
+    /// Symbols of active alerts that need daily history and have none downloaded (rows
+    /// derived from quotes alone are no history for a window): what tick backfills.
     public func symbolsWithoutHistory() throws(StockwatchError) -> [String] {
         let needing = try database.symbolsNeedingHistory()
         let coverage = try database.dailyCoverage(symbols: needing.keys.sorted())
-        return needing.keys.filter { coverage[$0] == nil }.sorted()
+        return needing.keys.filter { !(coverage[$0]?.downloaded ?? false) }.sorted()
     }
 
     /// Stooq's daily CSV (`Date,Open,High,Low,Close,Volume`, oldest first; columns found

@@ -61,7 +61,7 @@ public struct HistoryService: Sendable {
         return try database.quotes(symbol: symbol, since: since, limit: limit)
     }
 
-    /// The daily table, newest day first; `since` counts by day on the market's clock of each row (a date's UTC day).
+    /// The daily table, newest day first; `since` counts whole days (its UTC day).
     public func dailyPrices(symbol: String?, since: Date?, limit: Int) throws(StockwatchError) -> [DailyPrice] {
         let symbol = try symbol.map { (s) throws(StockwatchError) in try Symbol.parse(s, option: "symbol").text }
         let day = since.map { MarketDay(zone: .gmt).day(of: $0) }

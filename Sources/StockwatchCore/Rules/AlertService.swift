@@ -26,11 +26,14 @@ public struct AlertService: Sendable {
     }
 
     /// The alert's symbol when its rule needs daily history (since close, new high or low)
-    /// and none is stored: until `fetch --history` (or tick) brings it, the alert judges
-    /// nothing.
-    public func missingHistory(_ alert: AlertJSON) throws(StockwatchError) -> String? {
+    /// that is not stored: none, or none reaching back over a new high's or low's window.
+    /// Until `fetch --history` (or tick) brings it, the alert judges nothing.
+    public func missingHistory(_ alert: AlertJSON, now: Date = Date()) throws(StockwatchError) -> String? {
         guard alert.condition.kind.needsDailyHistory else { return nil }
-        return try database.dailyCoverage(symbols: [alert.symbol])[alert.symbol] == nil ? alert.symbol : nil
+        guard let coverage = try database.dailyCoverage(symbols: [alert.symbol])[alert.symbol] else { return alert.symbol }
+        guard let window = alert.condition.windowSeconds else { return nil }
+        let today = MarketDay(symbol: alert.symbol).day(of: now)
+        return MarketDay.reaches(oldest: coverage.oldest, windowSeconds: window, before: today) ? nil : alert.symbol
     }
 
     private func insert(_ spec: AlertSpec, limitPerUser: Int? = nil, now: Date) throws(StockwatchError) -> AlertJSON {

@@ -43,7 +43,10 @@ public struct TickService: Sendable {
                     report.history = try await history.backfill(symbols: [], maxRequests: Self.historyRequestsPerRun)
                 }
             } catch {
-                report.errors.append(error)
+                // Best effort: in the history report, never the tick's exit status.
+                var failed = DailyHistoryReport()
+                failed.errors = [.init(provider: nil, symbol: nil, code: error.code, message: error.message)]
+                report.history = failed
             }
         }
         do {

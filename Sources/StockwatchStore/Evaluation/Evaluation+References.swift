@@ -82,13 +82,9 @@ extension Evaluation {
         var from: String { MarketDay.adding(-Int(basis.windowSeconds / 86_400), to: day) ?? day }
     }
 
-    /// A new high's or low's reference is judged only with history back to the window's
-    /// first week: a weekend and a holiday or two at its start are no gap.
-    static let coverageSlackDays = 6
-
-    /// The extreme close of a window, if the history reaches back to it.
+    /// The extreme close of a window, if the history reaches back over it.
     static func extreme(_ value: Double?, oldest: String?, key: DailyKey) -> Double? {
-        guard let value, let oldest, let latest = MarketDay.adding(coverageSlackDays, to: key.from), oldest <= latest else { return nil }
+        guard let value, let oldest, MarketDay.reaches(oldest: oldest, windowSeconds: key.basis.windowSeconds, before: key.day) else { return nil }
         return value
     }
 

@@ -3,7 +3,7 @@ import PostgresNIO
 import StockwatchModel
 
 extension PostgresStore: DailyHistoryStore {
-    public func saveDailyPrices(_ rows: [DailyPrice], providerStates: [ProviderStateRecord], keepFrom: String) throws(StockwatchError) -> Int {
+    public func saveDailyPrices(_ rows: [DailyPrice], providerStates: [ProviderStateRecord], keepFrom: String) throws(StockwatchError) -> [String: Int] {
         try write { db in
             for state in providerStates { try await Self.save(state, db) }
             let changed = try await Self.saveDaily(rows, db)
@@ -31,9 +31,9 @@ extension PostgresStore: DailyHistoryStore {
         guard !symbols.isEmpty else { return [:] }
         return try read { db in
             Dictionary(uniqueKeysWithValues: try await db.rows("""
-                SELECT symbol, min(day), max(day), count(*)::BIGINT FROM daily_prices WHERE symbol = ANY(\(symbols)) GROUP BY symbol
-                """, (String, String, String, Int64).self
-            ).map { ($0.0, DailyCoverage(oldest: $0.1, newest: $0.2, days: Int($0.3))) })
+                SELECT symbol, min(day), max(day), count(*)::BIGINT, bool_or(source <> 'quotes') FROM daily_prices WHERE symbol = ANY(\(symbols)) GROUP BY symbol
+                """, (String, String, String, Int64, Bool).self
+            ).map { ($0.0, DailyCoverage(oldest: $0.1, newest: $0.2, days: Int($0.3), downloaded: $0.4)) })
         }
     }
 
@@ -49,9 +49,9 @@ extension PostgresStore: DailyHistoryStore {
 
     /// One statement for the rows: replaced when changed, except that a derived row never
     /// replaces a downloaded one. -1 stands for an unknown open, high, low or volume
-    /// (arrays bind no NULL elements here). Returns how many were written.
-    static func saveDaily(_ rows: [DailyPrice], _ db: PostgresConnection) async throws -> Int {
-        guard !rows.isEmpty else { return 0 }
+    /// (arrays bind no NULL elements here). Returns how many were written, per symbol.
+    static func saveDaily(_ rows: [DailyPrice], _ db: PostgresConnection) async throws -> [String: Int] {
+        guard !rows.isEmpty else { return [:] }
         return try await db.values("""
             INSERT INTO daily_prices AS d (symbol, day, open, high, low, close, volume, source)
             SELECT symbol, day, NULLIF(open, -1), NULLIF(high, -1), NULLIF(low, -1), close, NULLIF(volume, -1), source
@@ -64,15 +64,16 @@ extension PostgresStore: DailyHistoryStore {
             WHERE (excluded.source <> 'quotes' OR d.source = 'quotes')
               AND (d.open, d.high, d.low, d.close, d.volume, d.source) IS DISTINCT FROM
                   (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.source)
-            RETURNING 1
-            """, Int.self).count
+            RETURNING d.symbol
+            """, String.self).reduce(into: [:]) { counts, symbol in counts[symbol, default: 0] += 1 }
     }
 
     /// The providers' previous closes, one row per symbol (the newest day's).
     static func savePreviousCloses(_ closes: [PreviousClose], _ db: PostgresConnection) async throws {
         guard !closes.isEmpty else { return }
         // One per symbol: ON CONFLICT cannot touch a row twice in one statement.
-        let newest = Dictionary(closes.map { ($0.symbol, $0) }) { a, b in a.day >= b.day ? a : b }.values.sorted { $0.symbol < $1.symbol }
+        // On a tie the later one, as on SQLite.
+        let newest = Dictionary(closes.map { ($0.symbol, $0) }) { a, b in a.day > b.day ? a : b }.values.sorted { $0.symbol < $1.symbol }
         try await db.execute("""
             INSERT INTO previous_closes AS p (symbol, day, close)
             SELECT * FROM unnest(\(newest.map(\.symbol))::TEXT[], \(newest.map(\.day))::TEXT[], \(newest.map(\.close))::DOUBLE PRECISION[])

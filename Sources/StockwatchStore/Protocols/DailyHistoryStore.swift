@@ -6,10 +6,13 @@ public struct DailyCoverage: Sendable, Equatable {
     public var oldest: String
     public var newest: String
     public var days: Int
-    public init(oldest: String, newest: String, days: Int) {
+    /// Some row came from a download or a file, not only from the quotes.
+    public var downloaded: Bool
+    public init(oldest: String, newest: String, days: Int, downloaded: Bool = true) {
         self.oldest = oldest
         self.newest = newest
         self.days = days
+        self.downloaded = downloaded
     }
 }
 
@@ -18,8 +21,8 @@ public protocol DailyHistoryStore: Sendable {
     /// Stores rows in one transaction with the budgets of the providers asked for them, one
     /// row per symbol and day. A row already there is replaced, except that a row derived
     /// from quotes never replaces a downloaded one. Then drops rows older than `keepFrom`
-    /// (a day), the retention. Returns how many rows were new or changed.
-    func saveDailyPrices(_ rows: [DailyPrice], providerStates: [ProviderStateRecord], keepFrom: String) throws(StockwatchError) -> Int
+    /// (a day), the retention. Returns how many rows were new or changed, per symbol.
+    func saveDailyPrices(_ rows: [DailyPrice], providerStates: [ProviderStateRecord], keepFrom: String) throws(StockwatchError) -> [String: Int]
     /// Newest first; `symbol` nil for every symbol.
     func dailyPrices(symbol: String?, since day: String?, limit: Int) throws(StockwatchError) -> [DailyPrice]
     /// The history each of these symbols has; a symbol without any is absent.

@@ -3,11 +3,11 @@ import GRDB
 import StockwatchModel
 
 extension AppDatabase: DailyHistoryStore {
-    public func saveDailyPrices(_ rows: [DailyPrice], providerStates: [ProviderStateRecord], keepFrom: String) throws(StockwatchError) -> Int {
+    public func saveDailyPrices(_ rows: [DailyPrice], providerStates: [ProviderStateRecord], keepFrom: String) throws(StockwatchError) -> [String: Int] {
         try write { db in
             for var state in providerStates { try state.save(db) }
-            var changed = 0
-            for row in rows { changed += try Self.saveDaily(row, db) }
+            var changed: [String: Int] = [:]
+            for row in rows where try Self.saveDaily(row, db) > 0 { changed[row.symbol, default: 0] += 1 }
             try db.execute(sql: "DELETE FROM daily_prices WHERE day < ?", arguments: [keepFrom])
             return changed
         }
@@ -31,10 +31,10 @@ extension AppDatabase: DailyHistoryStore {
     public func dailyCoverage(symbols: [String]) throws(StockwatchError) -> [String: DailyCoverage] {
         try read { db in
             var coverage: [String: DailyCoverage] = [:]
-            let statement = try db.cachedStatement(sql: "SELECT min(day), max(day), count(*) FROM daily_prices WHERE symbol = ?")
+            let statement = try db.cachedStatement(sql: "SELECT min(day), max(day), count(*), max(source <> 'quotes') FROM daily_prices WHERE symbol = ?")
             for symbol in symbols {
                 guard let row = try Row.fetchOne(statement, arguments: [symbol]), let oldest: String = row[0] else { continue }
-                coverage[symbol] = DailyCoverage(oldest: oldest, newest: row[1], days: row[2])
+                coverage[symbol] = DailyCoverage(oldest: oldest, newest: row[1], days: row[2], downloaded: row[3])
             }
             return coverage
         }

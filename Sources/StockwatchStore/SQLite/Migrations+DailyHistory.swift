@@ -9,21 +9,25 @@ extension AppDatabase {
     /// `Symbol.marketTimeZone`), from Stooq's daily download, a file, or derived from the
     /// stored quotes. `previous_closes`: the previous trading day's close a provider
     /// reports beside a quote (Finnhub's `pc`), for the market day of that quote.
+    ///
+    /// Its CHECKs name a set of values as comparisons (`anyOf`), not `IN (...)`: for an IN
+    /// list of more than two constants SQLite builds an ephemeral table each time a CHECK
+    /// is tested, about 4 µs a list, eight lists a row: most of a 100,000-alert import.
     static let dailyHistoryMigration = """
         CREATE TABLE alerts_new (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
             user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
             symbol TEXT NOT NULL CHECK (length(symbol) BETWEEN 1 AND 16 AND symbol = upper(symbol)),
-            kind TEXT NOT NULL CHECK (kind IN ('above', 'below', 'crosses_above', 'crosses_below', 'rise', 'fall', 'trailing_fall', 'trailing_rise',
-                'rise_since_close', 'fall_since_close', 'new_high', 'new_low')),
+            kind TEXT NOT NULL CHECK \(anyOf("kind", ["above", "below", "crosses_above", "crosses_below", "rise", "fall", "trailing_fall", "trailing_rise",
+                "rise_since_close", "fall_since_close", "new_high", "new_low"])),
             value REAL CHECK (value > 0 AND value < 1e15),
             percent REAL CHECK (percent > 0 AND percent <= 1000),
             window_seconds INTEGER CHECK (window_seconds > 0),
-            trigger TEXT NOT NULL CHECK (trigger IN ('once', 'rearm', 'every')),
+            trigger TEXT NOT NULL CHECK \(anyOf("trigger", ["once", "rearm", "every"])),
             cooldown_seconds INTEGER NOT NULL DEFAULT 0 CHECK (cooldown_seconds >= 0),
             rearm_margin_percent REAL NOT NULL DEFAULT 0 CHECK (rearm_margin_percent >= 0 AND rearm_margin_percent < 100),
             channels TEXT NOT NULL CHECK (json_valid(channels) AND json_type(channels) = 'array' AND json_array_length(channels) >= 1),
-            state TEXT NOT NULL DEFAULT 'armed' CHECK (state IN ('armed', 'firing', 'fired', 'paused', 'expired')),
+            state TEXT NOT NULL DEFAULT 'armed' CHECK \(anyOf("state", ["armed", "firing", "fired", "paused", "expired"])),
             note TEXT CHECK (note IS NULL OR length(note) <= 1000),
             created_at INTEGER NOT NULL,
             expires_at INTEGER,
@@ -31,11 +35,11 @@ extension AppDatabase {
             start_at INTEGER CHECK (start_at IS NULL OR start_at >= 0),
             snoozed_until INTEGER CHECK (snoozed_until IS NULL OR snoozed_until >= 0),
             schedule TEXT CHECK (schedule IS NULL OR length(schedule) BETWEEN 1 AND 64),
-            CHECK ((kind IN ('rise', 'fall', 'new_high', 'new_low')) = (window_seconds IS NOT NULL)),
-            CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise', 'rise_since_close', 'fall_since_close')) = (percent IS NOT NULL AND value IS NULL)),
-            CHECK ((kind IN ('rise', 'fall', 'trailing_fall', 'trailing_rise', 'rise_since_close', 'fall_since_close', 'new_high', 'new_low')) OR value IS NOT NULL),
+            CHECK (\(anyOf("kind", ["rise", "fall", "new_high", "new_low"])) = (window_seconds IS NOT NULL)),
+            CHECK (\(anyOf("kind", ["rise", "fall", "trailing_fall", "trailing_rise", "rise_since_close", "fall_since_close"])) = (percent IS NOT NULL AND value IS NULL)),
+            CHECK (\(anyOf("kind", ["rise", "fall", "trailing_fall", "trailing_rise", "rise_since_close", "fall_since_close", "new_high", "new_low"])) OR value IS NOT NULL),
             CHECK (kind NOT IN ('new_high', 'new_low') OR (value IS NULL AND percent IS NULL AND window_seconds % 86400 = 0)),
-            CHECK (kind NOT IN ('fall', 'trailing_fall', 'fall_since_close') OR percent < 100),
+            CHECK (NOT \(anyOf("kind", ["fall", "trailing_fall", "fall_since_close"])) OR percent < 100),
             CHECK (rearm_margin_percent = 0 OR trigger = 'rearm')
         );
         INSERT INTO alerts_new (id, user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
@@ -72,4 +76,10 @@ extension AppDatabase {
             close REAL NOT NULL CHECK (close > 0 AND close < 1e15)
         ) WITHOUT ROWID;
         """
+
+    /// `(column = 'a' OR column = 'b' ...)`: what `column IN ('a', 'b', ...)` means, tested
+    /// without an ephemeral table. The values are this file's literals, never input.
+    static func anyOf(_ column: String, _ values: [String]) -> String {
+        "(" + values.map { "\(column) = '\($0)'" }.joined(separator: " OR ") + ")"
+    }
 }

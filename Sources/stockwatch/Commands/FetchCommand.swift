@@ -15,7 +15,7 @@ struct FetchCommand: AsyncParsableCommand {
     var from: String?
     @Flag(help: "Fetch daily closes from Stooq instead (default symbols: those of alerts that need history and have none).")
     var history = false
-    @Option(help: ArgumentHelp("With --history: keep this many days (default 400).", valueName: "n")) var days: Int?
+    @Option(help: ArgumentHelp("With --history: keep this many days (default 400, or the longest new-high/low window plus 14).", valueName: "n")) var days: Int?
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
@@ -52,7 +52,7 @@ struct FetchCommand: AsyncParsableCommand {
             let input = try InputFile.read(from)
             report = try service.ingest(symbol: symbols[0], input.data, source: input.source)
         } else {
-            report = try await service.backfill(symbols: symbols, days: days ?? DailyHistoryService.defaultDays)
+            report = try await service.backfill(symbols: symbols, days: days)
         }
         if global.json {
             Output.json(report)
