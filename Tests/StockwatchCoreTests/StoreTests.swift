@@ -18,9 +18,33 @@ import Testing
         #expect(mode == "wal")
         #expect(foreignKeys == 1)
         #expect(migrations == ["v1-users-devices-alerts-quotes-notifications", "v2-provider-budgets", "v3-evaluation-watermarks", "v4-delivery-attempts-access-tokens", "v5-notification-ids-never-reused",
-            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history"])
+            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history", "v14-check-sets-as-comparisons"])
         // Reopening runs nothing twice.
         _ = try AppDatabase(path: store.database.path)
+    }
+
+    /// v13 and v14: no CHECK of a table evaluate or notify writes tests an IN list of more
+    /// than two constants (an ephemeral table per row), and the sets still hold.
+    @Test func checksNameTheirSetsAsComparisonsAndStillRefuse() throws {
+        let store = try TemporaryStore()
+        let tables = try store.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'table'").map { ($0[0] as String, $0[1] as String) }
+        }
+        let longList = try NSRegularExpression(pattern: #"CHECK \([^;]*IN \('[^']*', '[^']*', '"#)
+        for (name, sql) in tables where ["alerts", "notifications", "deliveries", "delivery_attempts", "provider_state", "daily_prices"].contains(name) {
+            #expect(longList.firstMatch(in: sql, range: NSRange(sql.startIndex..., in: sql)) == nil, "\(name): \(sql)")
+        }
+        try store.database.write { db in
+            try db.execute(sql: "INSERT INTO users (id, name, token_hash, created_at) VALUES (1, 'u', '\(String(repeating: "a", count: 64))', 0)")
+            try db.execute(sql: "INSERT INTO notifications (id, user_id, symbol, price, observed_at, message, created_at) VALUES (1, 1, 'AAPL', 1, 0, 'm', 0)")
+            try db.execute(sql: "INSERT INTO deliveries (notification_id, channel, next_attempt_at, created_at, updated_at) VALUES (1, 'stdout', 0, 0, 0)")
+            try db.execute(sql: "UPDATE deliveries SET status = 'dead'")
+        }
+        for bad in ["UPDATE deliveries SET status = 'gone'", "UPDATE notifications SET state = 'seen'",
+                    "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome) VALUES (1, 1, 0, 'lost')"] {
+            #expect(throws: (any Error).self, "\(bad)") { try store.database.write { db in try db.execute(sql: bad) } }
+        }
+        #expect(try store.database.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") } == "ok")
     }
 
     @Test func notificationIdsAreNeverReusedAndV5KeepsExistingRows() throws {
