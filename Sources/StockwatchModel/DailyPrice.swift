@@ -124,6 +124,12 @@ public struct MarketDay: Sendable {
         return oldest <= latest
     }
 
+    /// The retention of the daily table on `now`'s UTC day: the first day kept, `days` back,
+    /// or the longest new-high/low window plus two weeks back if that is longer.
+    public static func keepFrom(now: Date, days: Int, longestWindowSeconds: Int64) -> String {
+        adding(-max(days, Int(longestWindowSeconds / 86_400) + 14), to: MarketDay(zone: .gmt).day(of: now))!
+    }
+
     static func text(year: Int, month: Int, day: Int) -> String {
         func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
         return "\(year)-\(two(month))-\(two(day))"

@@ -53,23 +53,15 @@ public struct DailyHistoryService: Sendable {
     /// window with room for the days before it.
     public static let defaultDays = 400
 
-    /// Days before this are dropped: the default, or the longest window an active alert
-    /// has plus two weeks; never a day a download just asked for (`first`).
-    func keepFrom(now: Date, first: String? = nil) throws(StockwatchError) -> String {
-        let retention = MarketDay.adding(-(try retentionDays()), to: MarketDay(zone: .gmt).day(of: now))!
-        return min(first ?? retention, retention)
-    }
-
-    /// The days a download keeps by default, and the retention: `defaultDays`, or the
-    /// longest new-high/low window plus two weeks.
-    func retentionDays() throws(StockwatchError) -> Int {
-        let longest = try database.symbolsNeedingHistory().values.max() ?? 0
-        return max(Self.defaultDays, Int(longest / 86_400) + 14)
+    /// The first day the retention keeps (`MarketDay.keepFrom`), by the windows of active
+    /// alerts: what a download keeps by default.
+    func retentionStart(now: Date) throws(StockwatchError) -> String {
+        MarketDay.keepFrom(now: now, days: Self.defaultDays, longestWindowSeconds: try database.symbolsNeedingHistory().values.max() ?? 0)
     }
 
     /// Downloads the daily history of each symbol from Stooq, one request per symbol, within
     /// Stooq's budget (`max_requests_per_run`, back-off; `min_interval` paces the quote
-    /// requests, not these), keeping the last `days` days (default: `retentionDays`). No
+    /// requests, not these), keeping the last `days` days (default: the retention). No
     /// symbols: those of active alerts that need history and have none downloaded, in a
     /// random order, so that a symbol Stooq does not know cannot hold the others back.
     /// `maxRequests`: fewer requests than Stooq's `max_requests_per_run` (tick's share).
@@ -101,9 +93,9 @@ public struct DailyHistoryService: Sendable {
         report.skipped = symbols.dropFirst(budget).map {
             .init(symbol: $0, provider: "stooq", reason: "request budget of this run used (max_requests_per_run)")
         }
-        var keptDays = days ?? 0
-        if days == nil { keptDays = try retentionDays() }
-        let first = MarketDay.adding(-keptDays, to: MarketDay(zone: .gmt).day(of: now))!
+        // Never drop a day this download asked for, even past the retention.
+        let retention = try retentionStart(now: now)
+        let first = days.map { MarketDay.adding(-$0, to: MarketDay(zone: .gmt).day(of: now))! } ?? retention
         let http = HTTPTransport(connectTimeoutSeconds: stooq.connectTimeoutSeconds)
         var rows: [DailyPrice] = []
         var answered: [String] = []
@@ -131,7 +123,7 @@ public struct DailyHistoryService: Sendable {
         }
         await http.shutdown()
         if !answered.isEmpty && state.blockedUntil.map({ $0 <= now }) ?? true { state.recordSuccess(now: now) }
-        let stored = try database.saveDailyPrices(rows, providerStates: [state], keepFrom: try keepFrom(now: now, first: first))
+        let stored = try database.saveDailyPrices(rows, providerStates: [state], keepFrom: min(first, retention))
         report.symbols = try entries(answered, stored: stored)
         return report
     }
@@ -142,7 +134,7 @@ public struct DailyHistoryService: Sendable {
         guard let csv = String(data: data, encoding: .utf8) else { throw .invalidInput(source: source, position: nil, reason: "not UTF-8 text") }
         let rows = try Self.parse(csv, symbol: symbol, source: .file, origin: source)
         if rows.isEmpty { throw .invalidInput(source: source, position: nil, reason: "no daily rows (expected the CSV header Date,Open,High,Low,Close,Volume and rows)") }
-        let stored = try database.saveDailyPrices(rows, providerStates: [], keepFrom: try keepFrom(now: now, first: rows.map(\.day).min()))
+        let stored = try database.saveDailyPrices(rows, providerStates: [], keepFrom: min(rows.map(\.day).min()!, try retentionStart(now: now)))
         var report = DailyHistoryReport()
         report.symbols = try entries([symbol], stored: stored)
         return report

@@ -127,8 +127,7 @@ extension PostgresStore: DailyHistoryStore {
     /// As SQLite's `pruneDaily`.
     static func pruneDaily(_ db: PostgresConnection, retentionDays: Int, now: Date) async throws {
         let longest = try await db.value("SELECT max(window_seconds) FROM alerts WHERE kind IN ('new_high', 'new_low')", Int64?.self) ?? nil
-        let days = max(retentionDays, Int((longest ?? 0) / 86_400) + 14)
-        guard let keepFrom = MarketDay.adding(-days, to: MarketDay(zone: .gmt).day(of: now)) else { return }
+        let keepFrom = MarketDay.keepFrom(now: now, days: retentionDays, longestWindowSeconds: longest ?? 0)
         try await db.execute("DELETE FROM daily_prices WHERE day < \(keepFrom)")
     }
 }

@@ -114,8 +114,7 @@ extension AppDatabase: DailyHistoryStore {
     /// or low window plus two weeks.
     static func pruneDaily(_ db: Database, retentionDays: Int, now: Date) throws {
         let longest = try Int64.fetchOne(db, sql: "SELECT max(window_seconds) FROM alerts WHERE kind IN ('new_high', 'new_low')") ?? 0
-        let days = max(retentionDays, Int(longest / 86_400) + 14)
-        guard let keepFrom = MarketDay.adding(-days, to: MarketDay(zone: .gmt).day(of: now)) else { return }
+        let keepFrom = MarketDay.keepFrom(now: now, days: retentionDays, longestWindowSeconds: longest)
         try db.execute(sql: "DELETE FROM daily_prices WHERE day < ?", arguments: [keepFrom])
     }
 
