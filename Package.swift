@@ -60,6 +60,8 @@ let package = Package(
                 // RSA (RS256) for Firebase's OAuth service-account JWT.
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // A channel's ca_file as its HTTPS trust roots.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 // The exec channel: reads the program's stderr while it runs, tears it down on timeout.
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -101,6 +103,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                // HTTPS fakes with TestCertificate, for a channel's ca_file.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],

@@ -97,6 +97,21 @@ import Testing
         #expect(onWebhook?.message.contains("only an fcm channel has a time to live") == true)
     }
 
+    /// `ca_file`: beside the config file when relative, on fcm and webhook channels only.
+    @Test func aChannelsCAFileIsResolvedAndOnlyForHTTPSChannels() throws {
+        let fcm = "[channels.phone]\ntype = \"fcm\"\nservice_account_file = \"/etc/sa.json\"\nca_file = \"ca.pem\"\n"
+        let config = try ConfigLoader.parse(fcm, file: "/etc/stockwatch/config.toml", environment: [:])
+        #expect(config.channel(named: "phone")?.caFile == "/etc/stockwatch/ca.pem")
+        // A config named without a folder: its folder is the working directory.
+        #expect(try ConfigLoader.parse(fcm, file: "stockwatch.toml", environment: [:]).channel(named: "phone")?.caFile == "./ca.pem")
+        #expect(try ConfigLoader.parse(fcm, file: "/stockwatch.toml", environment: [:]).channel(named: "phone")?.caFile == "/ca.pem")
+        let onExec = expectError {
+            _ = try ConfigLoader.parse("[channels.page]\ntype = \"exec\"\ncommand = [\"/bin/true\"]\nca_file = \"ca.pem\"\n", file: "c", environment: [:])
+        }
+        #expect(onExec?.exitStatus == .config)
+        #expect(onExec?.message.contains("channels.page.ca_file") == true)
+    }
+
     /// `quiet_hours`: digest by default on fcm, ignore elsewhere; digest only on fcm.
     @Test func quietHoursPolicyIsCheckedWithItsKey() throws {
         let fcm = "[channels.phone]\ntype = \"fcm\"\nservice_account_file = \"/etc/sa.json\"\n"

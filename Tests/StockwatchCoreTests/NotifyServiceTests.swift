@@ -366,6 +366,31 @@ final class LineSink: @unchecked Sendable {
         await receiver.stop()
     }
 
+    @Test func aChannelsCAFileIsTheOnlyTrustOfItsHTTPS() async throws {
+        let receiver = try await FakeWebhookReceiver(secret: FakeWebhookReceiver.makeSecret(), tls: true)
+        var fixture = try NotifyFixture()
+        for (name, caFile) in [("trusting", fixture.store.write("ca.pem", TestCertificate.certificatePEM)), ("system", nil), ("garbage", fixture.store.write("bad.pem", "not a certificate"))] {
+            var hook = ChannelConfig(name: name, type: .webhook)
+            hook.url = receiver.url
+            hook.secret = .file(fixture.store.write("\(name).secret", receiver.secret))
+            hook.caFile = caFile
+            hook.timeoutSeconds = 3
+            fixture.config.channels[name] = hook
+        }
+        try fixture.notifications(1, user: try fixture.user("alice"), channels: ["trusting", "system", "garbage"])
+        let report = try await fixture.service().run()
+        let byChannel = Dictionary(uniqueKeysWithValues: report.deliveries.map { ($0.channel, $0) })
+        #expect(receiver.url.hasPrefix("https://"))
+        #expect(byChannel["trusting"]?.status == .sent)
+        // The system's roots do not know the test's certificate: the handshake fails.
+        #expect(byChannel["system"]?.status == .retry)
+        #expect(receiver.acceptedCounts.values.reduce(0, +) == 1)
+        // An unreadable ca_file is the channel's config error; its delivery waits.
+        #expect(report.configErrors.map(\.message).joined().contains("channels.garbage.ca_file"))
+        #expect(try fixture.deliveries().filter { $0.channel == "garbage" }.map(\.status) == [.pending])
+        await receiver.stop()
+    }
+
     @Test func aMalformedWebhookSecretIsAConfigErrorAndItsDeliveriesWait() async throws {
         var fixture = try NotifyFixture()
         var hook = ChannelConfig(name: "hook", type: .webhook)

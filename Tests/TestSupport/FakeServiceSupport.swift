@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -51,7 +52,8 @@ final class RawHTTPServer: @unchecked Sendable {
     private var serverChannel: (any Channel)?
     private(set) var port = 0
 
-    init(handle: @escaping Handle) async throws {
+    /// `tls`: served over TLS with this context (see `TestCertificate`).
+    init(tls: NIOSSLContext? = nil, handle: @escaping Handle) async throws {
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.backlog, value: 1024)
@@ -59,6 +61,7 @@ final class RawHTTPServer: @unchecked Sendable {
             .childChannelInitializer { [self] channel in
                 self.track(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(RawHandler(handle: handle))
                 }

@@ -57,7 +57,8 @@ public final class FakeWebhookReceiver: @unchecked Sendable {
     private var _behaviour: @Sendable (String, Int) -> WebhookOutcome = { _, _ in .status(200) }
 
     public var port: Int { server.port }
-    public var baseURL: String { "http://127.0.0.1:\(server.port)" }
+    public var baseURL: String { "\(scheme)://127.0.0.1:\(server.port)" }
+    private let scheme: String
     /// `baseURL + "/hook"` (any path is accepted).
     public var url: String { baseURL + "/hook" }
 
@@ -73,14 +74,17 @@ public final class FakeWebhookReceiver: @unchecked Sendable {
         set { lock.withLock { _behaviour = newValue } }
     }
 
-    public init(secret: String) async throws {
+    /// `tls`: an HTTPS receiver presenting `TestCertificate` (trusted only through a
+    /// channel's `ca_file`).
+    public init(secret: String, tls: Bool = false) async throws {
         guard secret.hasPrefix("whsec_"), let raw = Data(base64Encoded: String(secret.dropFirst(6))),
             (24...64).contains(raw.count)
         else { throw InvalidSecret() }
         self.secret = secret
         self.key = SymmetricKey(data: raw)
+        scheme = tls ? "https" : "http"
         let box = WeakBox()
-        server = try await RawHTTPServer { request in
+        server = try await RawHTTPServer(tls: tls ? try TestCertificate.serverContext() : nil) { request in
             guard let fake = box.value else { return RawResponse(status: 503, headers: [], body: "") }
             return fake.handle(request)  // nil = hang
         }

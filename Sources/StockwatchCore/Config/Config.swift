@@ -159,6 +159,9 @@ public struct ChannelConfig: Sendable, Equatable {
     /// fcm: the category the app defines its buttons for (snooze, dismiss): Android's
     /// `click_action` and APNs' `aps.category`.
     public var clickAction: String?
+    /// fcm and webhook: a PEM file of the certificates this channel's HTTPS servers are
+    /// checked against, instead of the system's (a private CA, a proxy, a test server).
+    public var caFile: String?
     /// What its deliveries do while it is quiet on their user's clock: nil is the default,
     /// a digest for fcm (a phone at night) and sent at once for the other types.
     public var quietHours: QuietHoursPolicy?

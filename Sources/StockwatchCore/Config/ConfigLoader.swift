@@ -177,7 +177,7 @@ private struct TableReader {
         guard Validation.isName(name) else {
             throw error(["channels"], name, "channel names use letters, digits, '-', '_', '.' and '@' (at most 64)")
         }
-        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "api_base_url", "command", "timeout", "ttl", "click_action", "quiet_hours"])
+        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "api_base_url", "command", "timeout", "ttl", "click_action", "quiet_hours", "ca_file"])
         guard let typeName = try string(table, "type", path: path) else { throw error(path, "type", "is required (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))") }
         guard let type = ChannelType(rawValue: typeName) else {
             throw error(path, "type", "unknown channel type '\(typeName)' (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))")
@@ -193,6 +193,10 @@ private struct TableReader {
             guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
                 throw error(path, "api_base_url", "not an http(s) URL: \(base)")
             }
+        }
+        channel.caFile = try string(table, "ca_file", path: path).map(resolve)
+        if channel.caFile != nil, type != .fcm, type != .webhook {
+            throw error(path, "ca_file", "only fcm and webhook channels make HTTPS requests")
         }
         if let command = table["command"] { channel.command = try stringList(command, key: "command", path: path) }
         if let timeout = try string(table, "timeout", path: path) {
@@ -311,9 +315,12 @@ private struct TableReader {
     }
 
     /// A relative path in the config file is relative to the file's folder, not to
-    /// wherever cron happens to run.
+    /// wherever cron happens to run. A config named without a folder ("stockwatch.toml")
+    /// is in the working directory (NSString's deletingLastPathComponent trapped on it).
     private func resolve(_ path: String) -> String {
-        path.hasPrefix("/") ? path : ((file as NSString).deletingLastPathComponent + "/" + path)
+        guard !path.hasPrefix("/") else { return path }
+        let folder = file.lastIndex(of: "/").map { String(file[..<$0]) } ?? "."
+        return folder + "/" + path
     }
 
     // MARK: - Typed access with errors that name the key and line

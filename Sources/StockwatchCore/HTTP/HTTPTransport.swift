@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 import StockwatchModel
 
 /// The one HTTP client of stockwatch, for providers (GET) and channels (POST): one
@@ -29,6 +30,12 @@ public final class HTTPTransport: Sendable {
         // A redirect would carry a provider's key, a bearer token or a signed body to
         // whatever host it names: a 3xx is an answer like any other, for the caller.
         configuration.redirectConfiguration = .disallow
+        // HTTP/1.1 on kept connections, never HTTP/2: AsyncHTTPClient 1.37 traps when a
+        // server resets an HTTP/2 stream after answering it (issue 922 of async-http-client;
+        // nginx does so for every request whose body it did not read), so any webhook
+        // receiver could stop notify; and measured against nginx over TLS, its HTTP/2 cost
+        // half as much CPU again per send (docs/benchmarks.md, notify-nginx).
+        configuration.httpVersion = .http1Only
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
     }
 
@@ -71,13 +78,14 @@ public final class HTTPTransport: Sendable {
 
     /// A POST of `body`. The EventLoopFuture API: it collects the (small) answer in one
     /// buffer and costs less CPU per request than the async one, which matters at
-    /// thousands a second; its deadline covers the whole exchange.
-    func post(_ url: String, headers: [(String, String)], body: Data, timeoutSeconds: Int64, maxBody: Int = 1 << 20) async -> Result<Response, Failure> {
+    /// thousands a second; its deadline covers the whole exchange. `tls`: the trust of a
+    /// channel with a `ca_file` (nil: the system's).
+    func post(_ url: String, headers: [(String, String)], body: Data, timeoutSeconds: Int64, maxBody: Int = 1 << 20, tls: TLSConfiguration? = nil) async -> Result<Response, Failure> {
         let request: HTTPClient.Request
         do {
             var headerFields = HTTPHeaders(headers)
             headerFields.add(name: "User-Agent", value: "stockwatch/\(version)")
-            request = try HTTPClient.Request(url: url, method: .POST, headers: headerFields, body: .bytes(body))
+            request = try HTTPClient.Request(url: url, method: .POST, headers: headerFields, body: .bytes(body), tlsConfiguration: tls)
         } catch {
             return .failure(Failure(message: "not a valid URL"))
         }

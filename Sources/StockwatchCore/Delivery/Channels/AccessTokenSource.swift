@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import StockwatchModel
 import StockwatchStore
 
@@ -9,6 +10,7 @@ actor AccessTokenSource {
     let account: ServiceAccount
     let database: any AccessTokenStore
     let http: HTTPTransport
+    let tls: TLSConfiguration?
     let timeoutSeconds: Int64
 
     static let refreshMargin: TimeInterval = 300
@@ -16,10 +18,11 @@ actor AccessTokenSource {
     private var current: String?
     private var inflight: Task<Result<String, HTTPTransport.Failure>, Never>?
 
-    init(account: ServiceAccount, database: any AccessTokenStore, http: HTTPTransport, timeoutSeconds: Int64) {
+    init(account: ServiceAccount, database: any AccessTokenStore, http: HTTPTransport, tls: TLSConfiguration? = nil, timeoutSeconds: Int64) {
         self.account = account
         self.database = database
         self.http = http
+        self.tls = tls
         self.timeoutSeconds = timeoutSeconds
     }
 
@@ -65,7 +68,7 @@ actor AccessTokenSource {
         let body = "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=\(assertion)"
         let response = await http.post(
             account.tokenURI, headers: [("Content-Type", "application/x-www-form-urlencoded")], body: Data(body.utf8),
-            timeoutSeconds: timeoutSeconds)
+            timeoutSeconds: timeoutSeconds, tls: tls)
         switch response {
         case let .failure(error):
             return .failure(HTTPTransport.Failure(message: "token request to \(account.tokenURI) failed: \(error.message)"))

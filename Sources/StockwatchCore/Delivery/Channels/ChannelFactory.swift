@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import StockwatchModel
 import StockwatchStore
 
@@ -9,8 +10,8 @@ import StockwatchStore
 enum PreparedChannel {
     case stdout
     case exec(ExecSender)
-    case webhook(ChannelConfig, url: String, keyBytes: Data)
-    case fcm(ChannelConfig, ServiceAccount)
+    case webhook(ChannelConfig, url: String, keyBytes: Data, tls: TLSConfiguration?)
+    case fcm(ChannelConfig, ServiceAccount, tls: TLSConfiguration?)
 
     static func prepare(_ name: String, config: Config, environment: [String: String]) throws(StockwatchError) -> PreparedChannel {
         guard let channel = config.channel(named: name) else {
@@ -25,13 +26,29 @@ enum PreparedChannel {
             return .exec(try ExecSender(channel: channel))
         case .webhook:
             let (url, key) = try WebhookSender.urlAndKey(of: channel, environment: environment)
-            return .webhook(channel, url: url, keyBytes: key.withUnsafeBytes { Data($0) })
+            return .webhook(channel, url: url, keyBytes: key.withUnsafeBytes { Data($0) }, tls: try trust(of: channel, config: config))
         case .fcm:
             guard let path = channel.serviceAccountFile else {
                 throw .config(file: config.file ?? "config", line: nil, key: "channels.\(name).service_account_file", reason: "is required for an fcm channel")
             }
-            return .fcm(channel, try ServiceAccount.load(path: path))
+            return .fcm(channel, try ServiceAccount.load(path: path), tls: try trust(of: channel, config: config))
         }
+    }
+
+    /// The channel's `ca_file` as the only trust roots of its HTTPS requests; nil (the
+    /// system's roots) without one.
+    static func trust(of channel: ChannelConfig, config: Config) throws(StockwatchError) -> TLSConfiguration? {
+        guard let path = channel.caFile else { return nil }
+        let certificates: [NIOSSLCertificate]
+        do { certificates = try NIOSSLCertificate.fromPEMFile(path) } catch {
+            throw .config(file: config.file ?? "config", line: nil, key: "channels.\(channel.name).ca_file", reason: "cannot read PEM certificates from \(path)")
+        }
+        guard !certificates.isEmpty else {
+            throw .config(file: config.file ?? "config", line: nil, key: "channels.\(channel.name).ca_file", reason: "no PEM certificate in \(path)")
+        }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .certificates(certificates)
+        return tls
     }
 
     /// Whether the sender posts over HTTP (one client serves every such channel).
@@ -47,8 +64,8 @@ enum PreparedChannel {
         switch self {
         case .stdout: StdoutSender(write: writeLine)
         case let .exec(sender): sender
-        case let .webhook(channel, url, keyBytes): WebhookSender(channel: channel, url: url, keyBytes: keyBytes, http: http!)
-        case let .fcm(channel, account): FCMSender(channel: channel, account: account, database: database, http: http!)
+        case let .webhook(channel, url, keyBytes, tls): WebhookSender(channel: channel, url: url, keyBytes: keyBytes, http: http!, tls: tls)
+        case let .fcm(channel, account, tls): FCMSender(channel: channel, account: account, database: database, http: http!, tls: tls)
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import NIOSSL
 import StockwatchModel
 import StockwatchStore
 
@@ -9,17 +10,18 @@ struct FCMSender: ChannelSender {
     let account: ServiceAccount
     let tokens: AccessTokenSource
     let http: HTTPTransport
+    /// The channel's `ca_file`, if any, for the messages and the token requests.
+    let tls: TLSConfiguration?
+    let sendURL: String
 
-    init(channel: ChannelConfig, account: ServiceAccount, database: any AccessTokenStore, http: HTTPTransport) {
+    init(channel: ChannelConfig, account: ServiceAccount, database: any AccessTokenStore, http: HTTPTransport, tls: TLSConfiguration? = nil) {
         self.channel = channel
         self.account = account
         self.http = http
-        tokens = AccessTokenSource(account: account, database: database, http: http, timeoutSeconds: channel.effectiveTimeoutSeconds)
-    }
-
-    var sendURL: String {
+        self.tls = tls
         let base = channel.apiBaseURL ?? ChannelConfig.defaultFCMBaseURL
-        return (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/projects/\(account.projectID)/messages:send"
+        sendURL = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/projects/\(account.projectID)/messages:send"
+        tokens = AccessTokenSource(account: account, database: database, http: http, tls: tls, timeoutSeconds: channel.effectiveTimeoutSeconds)
     }
 
     func send(_ job: DeliveryJob) async -> SendResult {
@@ -49,7 +51,7 @@ struct FCMSender: ChannelSender {
     private func post(_ body: Data, token: String, device: DeliveryJob.Device) async -> (outcome: SendResult, refreshToken: Bool) {
         let response = await http.post(
             sendURL, headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: body,
-            timeoutSeconds: channel.effectiveTimeoutSeconds)
+            timeoutSeconds: channel.effectiveTimeoutSeconds, tls: tls)
         switch response {
         case let .failure(error): return (.retry("FCM: \(error.message)"), false)
         case let .success(answer):

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import NIOSSL
 import StockwatchModel
 
 /// A JSON POST signed as Standard Webhooks does, so receivers can use its libraries:
@@ -11,12 +12,15 @@ struct WebhookSender: ChannelSender {
     /// The HMAC key's bytes (SymmetricKey is not Sendable).
     let keyBytes: Data
     let http: HTTPTransport
+    /// The channel's `ca_file`, if any.
+    let tls: TLSConfiguration?
 
-    init(channel: ChannelConfig, url: String, keyBytes: Data, http: HTTPTransport) {
+    init(channel: ChannelConfig, url: String, keyBytes: Data, http: HTTPTransport, tls: TLSConfiguration? = nil) {
         self.channel = channel
         self.url = url
         self.keyBytes = keyBytes
         self.http = http
+        self.tls = tls
     }
 
     /// Reads the channel's `whsec_<base64>` secret; a malformed one is a config error
@@ -58,7 +62,7 @@ struct WebhookSender: ChannelSender {
                 ("webhook-id", id),
                 ("webhook-timestamp", String(timestamp)),
                 ("webhook-signature", Self.signature(id: id, timestamp: timestamp, body: body, key: SymmetricKey(data: keyBytes))),
-            ], body: body, timeoutSeconds: channel.effectiveTimeoutSeconds)
+            ], body: body, timeoutSeconds: channel.effectiveTimeoutSeconds, tls: tls)
         switch response {
         case let .failure(error):
             return .retry("webhook: \(error.message)")
