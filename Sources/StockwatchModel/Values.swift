@@ -15,6 +15,13 @@ public struct AlertJSON: Codable, Sendable, Equatable {
             Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds)?.summary ?? kind.rawValue
         }
 
+        public init(kind: ConditionKind, value: Double? = nil, percent: Double? = nil, windowSeconds: Int64? = nil) {
+            self.kind = kind
+            self.value = value
+            self.percent = percent
+            self.windowSeconds = windowSeconds
+        }
+
         public init(_ condition: Condition) {
             kind = condition.kind
             value = condition.value

@@ -30,6 +30,7 @@ extension AlertService {
         let decoder = JSONOutput.decoder()
         let firstByte = data.first { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }
         if firstByte == UInt8(ascii: "[") {
+            if let records = AlertJSONScan.array(data) { return records.enumerated().map { ("record \($0.offset + 1)", $0.element) } }
             do {
                 return try decoder.decode([AlertJSON].self, from: data).enumerated().map { ("record \($0.offset + 1)", $0.element) }
             } catch let error as DecodingError {
@@ -44,6 +45,10 @@ extension AlertService {
         for line in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { continue }
+            if let record = AlertJSONScan.object(line) {
+                records.append(("line \(lineNumber)", record))
+                continue
+            }
             do {
                 records.append(("line \(lineNumber)", try decoder.decode(AlertJSON.self, from: Data(line))))
             } catch let error as DecodingError {
