@@ -39,8 +39,9 @@ public enum ConfigLoader {
     }
 }
 
-/// Walks the parsed TOML, building `Config` and rejecting what it does not know.
-private struct TableReader {
+/// Walks the parsed TOML, building `Config` and rejecting what it does not know; every
+/// error names its key and line. Channels: ConfigLoader+Channels.swift.
+struct TableReader {
     let file: String
     let lines: LineLocator
     let environment: [String: String]
@@ -169,85 +170,6 @@ private struct TableReader {
         }
     }
 
-    private func channel(named name: String, in channels: TOMLTable) throws(StockwatchError) -> ChannelConfig {
-        let path = ["channels", name]
-        guard let table = try table(channels, name, path: ["channels"]) else {
-            throw error(["channels"], name, "must be a table")
-        }
-        guard Validation.isName(name) else {
-            throw error(["channels"], name, "channel names use letters, digits, '-', '_', '.' and '@' (at most 64)")
-        }
-        try expectKeys(table, path: path, allowed: ["type", "url", "secret_file", "secret", "service_account_file", "api_base_url", "command", "timeout", "ttl", "click_action", "quiet_hours", "ca_file"])
-        guard let typeName = try string(table, "type", path: path) else { throw error(path, "type", "is required (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))") }
-        guard let type = ChannelType(rawValue: typeName) else {
-            throw error(path, "type", "unknown channel type '\(typeName)' (one of: \(ChannelType.allCases.map(\.rawValue).joined(separator: ", ")))")
-        }
-        if name == "stdout", type != .stdout {
-            throw error(path, "type", "the channel named stdout is built in and prints to standard output; give this channel another name")
-        }
-        var channel = ChannelConfig(name: name, type: type)
-        channel.url = try string(table, "url", path: path)
-        channel.serviceAccountFile = try string(table, "service_account_file", path: path).map(resolve)
-        channel.apiBaseURL = try string(table, "api_base_url", path: path)
-        if let base = channel.apiBaseURL {
-            guard let parsed = URL(string: base), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                throw error(path, "api_base_url", "not an http(s) URL: \(base)")
-            }
-        }
-        channel.caFile = try string(table, "ca_file", path: path).map(resolve)
-        if channel.caFile != nil, type != .fcm, type != .webhook {
-            throw error(path, "ca_file", "only fcm and webhook channels make HTTPS requests")
-        }
-        if let command = table["command"] { channel.command = try stringList(command, key: "command", path: path) }
-        if let timeout = try string(table, "timeout", path: path) {
-            channel.timeoutSeconds = try duration(timeout, path: path, key: "timeout")
-        }
-        if let ttl = try string(table, "ttl", path: path) {
-            guard type == .fcm else { throw error(path, "ttl", "only an fcm channel has a time to live") }
-            do {
-                channel.ttlSeconds = try ValueParser.duration(ttl, option: "ttl", allowZero: true)
-            } catch {
-                throw self.error(path, "ttl", error.message)
-            }
-            guard channel.ttlSeconds! <= ChannelConfig.maximumTTLSeconds else {
-                throw error(path, "ttl", "at most 28d (FCM keeps a message at most 28 days), got \(ttl)")
-            }
-        }
-        if let text = try string(table, "quiet_hours", path: path) {
-            guard let policy = QuietHoursPolicy(rawValue: text) else {
-                throw error(path, "quiet_hours", "hold, digest or ignore, got '\(text)'")
-            }
-            guard policy != .digest || type == .fcm else { throw error(path, "quiet_hours", "only an fcm channel sends digests; use hold or ignore") }
-            channel.quietHours = policy
-        }
-        if let action = try string(table, "click_action", path: path) {
-            guard type == .fcm else { throw error(path, "click_action", "only an fcm channel has a click_action") }
-            guard (1...64).contains(action.utf8.count), action.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
-                throw error(path, "click_action", "1 to 64 letters, digits, '.', '_' or '-', got '\(action)'")
-            }
-            channel.clickAction = action
-        }
-        let secretVariable = "STOCKWATCH_CHANNEL_\(name.uppercased().replacingOccurrences(of: "-", with: "_"))_SECRET"
-        channel.secret = try secret(table, key: "secret", path: path, environmentName: secretVariable)
-        switch type {
-        case .webhook:
-            guard let url = channel.url else { throw error(path, "url", "is required for a webhook channel") }
-            guard let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme ?? ""), parsed.host != nil else {
-                throw error(path, "url", "not an http(s) URL: \(url)")
-            }
-            if channel.secret == nil { throw error(path, "secret_file", "a webhook channel needs secret_file (or the environment variable \(secretVariable))") }
-        case .fcm:
-            if channel.serviceAccountFile == nil { throw error(path, "service_account_file", "is required for an fcm channel") }
-        case .exec:
-            guard let command = channel.command, let program = command.first, program.hasPrefix("/") else {
-                throw error(path, "command", "an exec channel needs command = [\"/absolute/path\", \"arg\", ...]")
-            }
-        case .stdout:
-            break
-        }
-        return channel
-    }
-
     private func provider(_ name: ProviderName, in providers: TOMLTable) throws(StockwatchError) -> ProviderConfig {
         let path = ["providers", name.rawValue]
         guard let table = try table(providers, name.rawValue, path: ["providers"]) else {
@@ -300,7 +222,7 @@ private struct TableReader {
     }
 
     /// A secret from `KEY_file`, inline `KEY` (config must then be 0600), or the environment.
-    private func secret(_ table: TOMLTable, key: String, path: [String], environmentName: String) throws(StockwatchError) -> SecretSource? {
+    func secret(_ table: TOMLTable, key: String, path: [String], environmentName: String) throws(StockwatchError) -> SecretSource? {
         let fileKey = key + "_file"
         let filePath = try string(table, fileKey, path: path)
         let inline = try string(table, key, path: path)
@@ -317,7 +239,7 @@ private struct TableReader {
     /// A relative path in the config file is relative to the file's folder, not to
     /// wherever cron happens to run. A config named without a folder ("stockwatch.toml")
     /// is in the working directory (NSString's deletingLastPathComponent trapped on it).
-    private func resolve(_ path: String) -> String {
+    func resolve(_ path: String) -> String {
         guard !path.hasPrefix("/") else { return path }
         let folder = file.lastIndex(of: "/").map { String(file[..<$0]) } ?? "."
         return folder + "/" + path
@@ -325,20 +247,20 @@ private struct TableReader {
 
     // MARK: - Typed access with errors that name the key and line
 
-    private func expectKeys(_ table: TOMLTable, path: [String], allowed: Set<String>) throws(StockwatchError) {
+    func expectKeys(_ table: TOMLTable, path: [String], allowed: Set<String>) throws(StockwatchError) {
         for key in table.keys.sorted() where !allowed.contains(key) {
             let known = allowed.sorted().joined(separator: ", ")
             throw error(path, key, "unknown key" + (path.isEmpty ? " (known sections: \(known))" : " in [\(path.joined(separator: "."))] (known: \(known))"))
         }
     }
 
-    private func table(_ table: TOMLTable, _ key: String, path: [String]) throws(StockwatchError) -> TOMLTable? {
+    func table(_ table: TOMLTable, _ key: String, path: [String]) throws(StockwatchError) -> TOMLTable? {
         guard let value = table[key] else { return nil }
         guard let result = value.table else { throw error(path, key, "must be a table") }
         return result
     }
 
-    private func string(_ table: TOMLTable, _ key: String, path: [String]) throws(StockwatchError) -> String? {
+    func string(_ table: TOMLTable, _ key: String, path: [String]) throws(StockwatchError) -> String? {
         guard let value = table[key] else { return nil }
         guard let result = value.string else { throw error(path, key, "must be a string") }
         return result
@@ -352,7 +274,7 @@ private struct TableReader {
         return result
     }
 
-    private func stringList(_ value: TOMLValueConvertible, key: String, path: [String]) throws(StockwatchError) -> [String] {
+    func stringList(_ value: TOMLValueConvertible, key: String, path: [String]) throws(StockwatchError) -> [String] {
         if let single = value.string { return [single] }
         guard let array = value.array else { throw error(path, key, "must be a string or a list of strings") }
         var result: [String] = []
@@ -363,11 +285,11 @@ private struct TableReader {
         return result
     }
 
-    private func duration(_ text: String, path: [String], key: String) throws(StockwatchError) -> Int64 {
+    func duration(_ text: String, path: [String], key: String) throws(StockwatchError) -> Int64 {
         do { return try ValueParser.duration(text, option: key) } catch { throw self.error(path, key, error.message) }
     }
 
-    private func error(_ path: [String], _ key: String, _ reason: String) -> StockwatchError {
+    func error(_ path: [String], _ key: String, _ reason: String) -> StockwatchError {
         .config(file: file, line: lines.line(of: key, in: path), key: (path + [key]).joined(separator: "."), reason: reason)
     }
 }
