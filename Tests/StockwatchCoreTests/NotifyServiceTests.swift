@@ -384,6 +384,7 @@ final class LineSink: @unchecked Sendable {
         #expect(byChannel["trusting"]?.status == .sent)
         // The system's roots do not know the test's certificate: the handshake fails.
         #expect(byChannel["system"]?.status == .retry)
+        #expect(byChannel["system"]?.error?.contains("TLS failed") == true, "\(byChannel["system"]?.error ?? "")")
         #expect(receiver.acceptedCounts.values.reduce(0, +) == 1)
         // An unreadable ca_file is the channel's config error; its delivery waits.
         #expect(report.configErrors.map(\.message).joined().contains("channels.garbage.ca_file"))

@@ -113,6 +113,10 @@ public final class HTTPTransport: Sendable {
             }
         }
         if let error = error as? IOError { return Failure(message: "connection failed: \(error.description)") }
+        // The handshake's reasons (an untrusted certificate, a wrong host name) carry no URL.
+        if error is NIOSSLError || error is NIOSSLExtraError {
+            return Failure(message: "TLS failed (\(error)); a server with a private CA needs the channel's ca_file")
+        }
         // Other errors' descriptions may quote the URL: only their type.
         return Failure(message: "request failed (\(type(of: error)))")
     }
