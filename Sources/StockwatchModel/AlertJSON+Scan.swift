@@ -78,7 +78,8 @@ struct JSONByteScanner {
             if byte == UInt8(ascii: "\"") {
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
-                return escaped ? Self.unescape(raw) : String(decoding: raw, as: UTF8.self)
+                // Invalid UTF-8 is JSONDecoder's to refuse, not ours to repair.
+                return escaped ? Self.unescape(raw) : String(validating: raw, as: UTF8.self)
             }
             if byte < 0x20 { return nil }
             if byte == UInt8(ascii: "\\") {
@@ -95,7 +96,7 @@ struct JSONByteScanner {
         var utf8: [UInt8] = []
         var i = 0
         func flush() {
-            if !utf8.isEmpty { scalars.append(contentsOf: String(decoding: utf8, as: UTF8.self).unicodeScalars); utf8.removeAll() }
+            if !utf8.isEmpty { scalars.append(contentsOf: (String(validating: utf8, as: UTF8.self) ?? "\u{FFFD}").unicodeScalars); utf8.removeAll() }
         }
         func hex4(_ at: Int) -> UInt32? {
             guard at + 4 <= raw.count else { return nil }
@@ -140,29 +141,42 @@ struct JSONByteScanner {
         return String(scalars)
     }
 
-    /// The text of a JSON number, or nil.
+    /// The text of a JSON number (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), or nil:
+    /// "01", "+1", ".5" and "1." are not JSON, and JSONDecoder refuses them.
     private mutating func numberText() -> Substring? {
         skipSpace()
         let start = index
-        while index < bytes.count, let byte = Optional(bytes[index]),
-            (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")
-                || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")
-        {
-            index += 1
+        func isDigit(_ at: Int) -> Bool { at < bytes.count && bytes[at] >= UInt8(ascii: "0") && bytes[at] <= UInt8(ascii: "9") }
+        func digits() -> Bool {
+            guard isDigit(index) else { return false }
+            while isDigit(index) { index += 1 }
+            return true
         }
-        guard index > start else { return nil }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "0") {
+            index += 1
+        } else if !digits() {
+            return nil
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            guard digits() else { return nil }
+        }
+        if index < bytes.count, bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E") {
+            index += 1
+            if index < bytes.count, bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+            guard digits() else { return nil }
+        }
         return Substring(String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self))
     }
 
     mutating func double() -> Double? {
-        guard let text = numberText(), let first = text.first, first == "-" || first.isNumber else { return nil }
-        return Double(text).flatMap { $0.isFinite ? $0 : nil }
+        numberText().flatMap { Double($0) }.flatMap { $0.isFinite ? $0 : nil }
     }
 
     /// Plain integers only; "5.0" and "5e0" are left to JSONDecoder.
     mutating func int64() -> Int64? {
-        guard let text = numberText() else { return nil }
-        return Int64(text)
+        numberText().flatMap { Int64($0) }
     }
 
     mutating func optional<T>(_ read: (inout JSONByteScanner) -> T?) -> T?? {

@@ -64,7 +64,16 @@ import Testing
             #"{"symbol":"A\ud800","condition":{"kind":"above","value":1}}"#,
             #"{"symbol":"A","condition":{"kind":"above","value":1},"state":"armed",}"#,
             #"{"condition":{"kind":"above","value":1}}"#,
+            #"{"symbol":"A","condition":{"kind":"above","value":01}}"#,
+            #"{"symbol":"A","condition":{"kind":"above","value":.5}}"#,
+            #"{"symbol":"A","condition":{"kind":"above","value":1.}}"#,
+            #"{"symbol":"A","condition":{"kind":"above","value":1},"cooldown_seconds":+5}"#,
         ]
+        // Invalid UTF-8 in a string.
+        var invalid = Data(#"{"symbol":"A"#.utf8)
+        invalid.append(0xFF)
+        invalid.append(contentsOf: Data(#"","condition":{"kind":"above","value":1}}"#.utf8))
+        #expect(AlertJSONScan.object(invalid) == nil)
         for record in records {
             #expect(AlertJSONScan.object(Data(record.utf8)) == nil, "\(record)")
             #expect(AlertJSONScan.array(Data("[\(record)]".utf8)) == nil, "\(record)")
