@@ -79,7 +79,7 @@ struct JSONByteScanner {
                 let raw = UnsafeBufferPointer(rebasing: bytes[start..<index])
                 index += 1
                 // Invalid UTF-8 is JSONDecoder's to refuse, not ours to repair.
-                return escaped ? Self.unescape(raw) : String(validating: raw, as: UTF8.self)
+                return escaped ? Self.unescape(raw) : Self.validUTF8(raw)
             }
             if byte < 0x20 { return nil }
             if byte == UInt8(ascii: "\\") {
@@ -91,12 +91,21 @@ struct JSONByteScanner {
         return nil
     }
 
+    /// The text, or nil for invalid UTF-8 (String(validating:) needs macOS 15).
+    private static func validUTF8(_ bytes: some Sequence<UInt8>) -> String? {
+        String(bytes: bytes, encoding: .utf8)
+    }
+
     private static func unescape(_ raw: UnsafeBufferPointer<UInt8>) -> String? {
         var scalars = String.UnicodeScalarView()
         var utf8: [UInt8] = []
         var i = 0
-        func flush() {
-            if !utf8.isEmpty { scalars.append(contentsOf: (String(validating: utf8, as: UTF8.self) ?? "\u{FFFD}").unicodeScalars); utf8.removeAll() }
+        func flush() -> Bool {
+            guard !utf8.isEmpty else { return true }
+            guard let text = validUTF8(utf8) else { return false }
+            scalars.append(contentsOf: text.unicodeScalars)
+            utf8.removeAll()
+            return true
         }
         func hex4(_ at: Int) -> UInt32? {
             guard at + 4 <= raw.count else { return nil }
@@ -133,12 +142,10 @@ struct JSONByteScanner {
             } else if (0xDC00..<0xE000).contains(unit) {
                 return nil
             }
-            guard let value = UnicodeScalar(scalar) else { return nil }
-            flush()
+            guard let value = UnicodeScalar(scalar), flush() else { return nil }
             scalars.append(value)
         }
-        flush()
-        return String(scalars)
+        return flush() ? String(scalars) : nil
     }
 
     /// The text of a JSON number (-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?), or nil:

@@ -74,6 +74,10 @@ import Testing
         invalid.append(0xFF)
         invalid.append(contentsOf: Data(#"","condition":{"kind":"above","value":1}}"#.utf8))
         #expect(AlertJSONScan.object(invalid) == nil)
+        var invalidEscaped = Data(#"{"symbol":"A\n"#.utf8)
+        invalidEscaped.append(0xFF)
+        invalidEscaped.append(contentsOf: Data(#"é","condition":{"kind":"above","value":1}}"#.utf8))
+        #expect(AlertJSONScan.object(invalidEscaped) == nil)
         for record in records {
             #expect(AlertJSONScan.object(Data(record.utf8)) == nil, "\(record)")
             #expect(AlertJSONScan.array(Data("[\(record)]".utf8)) == nil, "\(record)")

@@ -45,6 +45,10 @@ struct PostgresStoreTests {
                 return count
             }
         }
+        // Autovacuum must not be the one that analyzes it during the test.
+        try await PostgresDatabase.withConnection(location) { connection in
+            _ = try await connection.query("ALTER TABLE alert_starts SET (autovacuum_enabled = false)", logger: PostgresDatabase.logger)
+        }
         let before = try await startsAnalyzed()
         _ = try store.addQuotes((0..<50).map { QuoteJSON(symbol: "S\($0)", price: 1, provider: "stooq", observedAt: now.addingTimeInterval(60)) }, fetchedAt: now.addingTimeInterval(61))
         _ = try await Task.detached { try store.evaluate(now: now.addingTimeInterval(62), maxAgeSeconds: 3600, prefilter: true) }.value

@@ -98,7 +98,10 @@ public final class HTTPTransport: Sendable {
         } catch is ResponseAccumulator.ResponseTooBigError {
             return .failure(Failure(message: "answer larger than \(maxBody) bytes"))
         } catch {
-            return .failure(Self.failure(error, timeoutSeconds: timeoutSeconds))
+            var failure = Self.failure(error, timeoutSeconds: timeoutSeconds)
+            // Only channels post, and only channels have a ca_file.
+            if failure.message.hasPrefix("TLS failed") { failure.message += "; if the server's certificate is from a private CA, set the channel's ca_file" }
+            return .failure(failure)
         }
     }
 
@@ -114,9 +117,7 @@ public final class HTTPTransport: Sendable {
         }
         if let error = error as? IOError { return Failure(message: "connection failed: \(error.description)") }
         // The handshake's reasons (an untrusted certificate, a wrong host name) carry no URL.
-        if error is NIOSSLError || error is NIOSSLExtraError {
-            return Failure(message: "TLS failed (\(error)); a server with a private CA needs the channel's ca_file")
-        }
+        if error is NIOSSLError || error is NIOSSLExtraError { return Failure(message: "TLS failed (\(error))") }
         // Other errors' descriptions may quote the URL: only their type.
         return Failure(message: "request failed (\(type(of: error)))")
     }
