@@ -12,6 +12,14 @@ extension Evaluation {
         enum Source { case rising, falling, changes, sinceClose, trailing }
         let source: Source
         let condition: String
+
+        /// The reference basis it joins (`r.basis = '...'` in its condition), nil for the
+        /// seeks without references: a seek whose basis no reference has finds nothing.
+        var basis: String? {
+            guard let range = condition.range(of: "r.basis = '") else { return nil }
+            let rest = condition[range.upperBound...]
+            return rest.firstIndex(of: "'").map { String(rest[..<$0]) }
+        }
     }
 
     static let seeks: [Seek] = {
