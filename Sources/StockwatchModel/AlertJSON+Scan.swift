@@ -23,11 +23,10 @@ public enum AlertJSONScan {
         }
     }
 
-    /// One record (an NDJSON line), or nil.
-    public static func object(_ bytes: some Collection<UInt8>) -> AlertJSON? {
-        let copy = Array(bytes)
-        return copy.withUnsafeBufferPointer { buffer in
-            var scanner = JSONByteScanner(buffer)
+    /// One record (an NDJSON line, read in place), or nil.
+    public static func object(_ data: Data) -> AlertJSON? {
+        data.withUnsafeBytes { raw in
+            var scanner = JSONByteScanner(raw.bindMemory(to: UInt8.self))
             guard let record = scanner.alert(), scanner.atEnd else { return nil }
             return record
         }

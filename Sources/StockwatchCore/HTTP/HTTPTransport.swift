@@ -98,15 +98,13 @@ public final class HTTPTransport: Sendable {
         } catch is ResponseAccumulator.ResponseTooBigError {
             return .failure(Failure(message: "answer larger than \(maxBody) bytes"))
         } catch {
-            var failure = Self.failure(error, timeoutSeconds: timeoutSeconds)
             // Only channels post, and only channels have a ca_file.
-            if failure.message.hasPrefix("TLS failed") { failure.message += "; if the server's certificate is from a private CA, set the channel's ca_file" }
-            return .failure(failure)
+            return .failure(Self.failure(error, timeoutSeconds: timeoutSeconds, tlsHint: "if the server's certificate is from a private CA, set the channel's ca_file"))
         }
     }
 
     /// Transport errors in a few words, without the URL.
-    private static func failure(_ error: any Error, timeoutSeconds: Int64) -> Failure {
+    private static func failure(_ error: any Error, timeoutSeconds: Int64, tlsHint: String? = nil) -> Failure {
         if let error = error as? HTTPClientError {
             switch error {
             case .deadlineExceeded, .readTimeout: return Failure(message: "no answer within \(timeoutSeconds) s")
@@ -117,7 +115,7 @@ public final class HTTPTransport: Sendable {
         }
         if let error = error as? IOError { return Failure(message: "connection failed: \(error.description)") }
         // The handshake's reasons (an untrusted certificate, a wrong host name) carry no URL.
-        if error is NIOSSLError || error is NIOSSLExtraError { return Failure(message: "TLS failed (\(error))") }
+        if error is NIOSSLError || error is NIOSSLExtraError { return Failure(message: "TLS failed (\(error))" + (tlsHint.map { "; \($0)" } ?? "")) }
         // Other errors' descriptions may quote the URL: only their type.
         return Failure(message: "request failed (\(type(of: error)))")
     }

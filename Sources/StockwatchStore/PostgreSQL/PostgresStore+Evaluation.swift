@@ -49,8 +49,7 @@ extension PostgresStore: EvaluationStore {
             }
             // Every bucket: no filter (the common case, one evaluator at a time).
             let buckets = held.count == Self.evaluateBuckets ? nil : held
-            let report = try await evaluation.run(db, buckets: buckets)
-            return (report, evaluation.alertChanges().lazy.filter { $0.started }.count)
+            return try await evaluation.run(db, buckets: buckets)
         }
         // The first evaluate after a bulk import empties alert_starts. Planned on
         // statistics that still counted its rows, the next evaluates' candidate read took
@@ -61,8 +60,9 @@ extension PostgresStore: EvaluationStore {
 }
 
 extension Evaluation {
-    /// `buckets`: only the symbols of these (nil: every symbol).
-    mutating func run(_ db: PostgresConnection, buckets: [Int]?) async throws -> EvaluateReport {
+    /// `buckets`: only the symbols of these (nil: every symbol). `started`: the new and
+    /// resumed alerts it started (their `alert_starts` rows deleted).
+    mutating func run(_ db: PostgresConnection, buckets: [Int]?) async throws -> (report: EvaluateReport, started: Int) {
         report.expired = try await db.values(PostgresQuery(
             unsafeSQL: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= $1" + Self.inBuckets("symbol", buckets, 2)
                 + " RETURNING id",
@@ -91,8 +91,8 @@ extension Evaluation {
             "SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol = ANY(\(batch))", Int.self) ?? 0
         try await fetchReferences(referenceKeysNeeded(), db)
         try judgeAll()
-        try await write(db)
-        return report
+        let started = try await write(db)
+        return (report, started)
     }
 
     /// ` AND <column's bucket> = ANY($n)`, or nothing for every bucket.
@@ -213,10 +213,10 @@ extension Evaluation {
                 .sinceClose: "\(r) JOIN \(b) ON b.symbol = r.symbol JOIN alerts a ON a.symbol = r.symbol AND a.kind IN ('rise_since_close', 'fall_since_close')",
                 .trailing: "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise') LEFT JOIN alert_trails t ON t.alert_id = a.id",
             ]
-            // Only the seeks of the bases this batch has references of: planned without
-            // statistics on the arrays, each further branch cost a plan over alerts even
-            // when it found nothing (the candidate read at 100,000 alerts: 253 ms before
-            // issue 18's eight daily branches, 498 ms with them).
+            // Only the seeks of the bases this batch has references of: each further
+            // branch is planned and run over alerts even when it finds nothing (the
+            // candidate read at 100,000 alerts with no daily references, four runs each:
+            // 240-388 ms with all of issue 18's branches, 201-312 ms without them).
             let bases = Set(references.map(\.pair.basis.name))
             let seeks = Self.seeks.filter { $0.basis.map(bases.contains) ?? true }
             // The trailing seek has joined the trail; the others find no trailing rule.
@@ -257,8 +257,8 @@ extension Evaluation {
         }
     }
 
-    /// One statement per table, each over arrays.
-    mutating func write(_ db: PostgresConnection) async throws {
+    /// One statement per table, each over arrays. Returns how many alerts it started.
+    mutating func write(_ db: PostgresConnection) async throws -> Int {
         let changes = alertChanges()
         // Only rows whose state or last firing moved are rewritten; a started alert's
         // start row goes (it follows its symbol's watermark from now on).
@@ -295,7 +295,7 @@ extension Evaluation {
                 ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at
                 """)
         }
-        guard !firings.isEmpty else { return }
+        guard !firings.isEmpty else { return started.count }
         let fired = firings.map { (firing: $0, candidate: candidates[$0.candidate]) }
         // Ids are drawn in the firings' order (n); a pair already notified is skipped, never twice.
         let inserted = try await db.rows("""
@@ -338,5 +338,6 @@ extension Evaluation {
         }
         // Last: the stream log's lock is held from here until the commit.
         try await PostgresStore.logForStream(db, notifications: inserted.map(\.0).sorted(), now: Date(milliseconds: now))
+        return started.count
     }
 }
