@@ -20,6 +20,11 @@ extension Evaluation {
             let rest = condition[range.upperBound...]
             return rest.firstIndex(of: "'").map { String(rest[..<$0]) }
         }
+
+        /// Whether it seeks armed alerts of one kind, whose price bound (`value` or
+        /// `percent`) is a range in the index after the state. Firing alerts are few, and
+        /// their bound depends on each alert's margin.
+        var seeksArmedRange: Bool { source != .trailing && condition.contains("a.state = 'armed'") }
     }
 
     static let seeks: [Seek] = {
