@@ -90,9 +90,11 @@ struct JSONByteScanner {
         return nil
     }
 
-    /// The text, or nil for invalid UTF-8 (String(validating:) needs macOS 15).
-    private static func validUTF8(_ bytes: some Sequence<UInt8>) -> String? {
-        String(bytes: bytes, encoding: .utf8)
+    /// The text, or nil for invalid UTF-8 (String(validating:) needs macOS 15). ASCII,
+    /// nearly every string here, needs no validation, and Foundation's generic
+    /// initializer cost a tenth of an import.
+    private static func validUTF8(_ bytes: some Collection<UInt8>) -> String? {
+        bytes.allSatisfy({ $0 < 0x80 }) ? String(decoding: bytes, as: UTF8.self) : String(bytes: bytes, encoding: .utf8)
     }
 
     private static func unescape(_ raw: UnsafeBufferPointer<UInt8>) -> String? {
@@ -201,7 +203,7 @@ struct JSONByteScanner {
     }
 
     mutating func alert() -> AlertJSON? {
-        var seen = Set<String>()
+        var seen = SeenKeys()
         var record = AlertJSON(symbol: "", condition: AlertJSON.ConditionJSON(kind: .above))
         var hasSymbol = false, hasCondition = false
         func set<T>(_ value: T??, _ apply: (T?) -> Void) -> Bool {
@@ -211,7 +213,7 @@ struct JSONByteScanner {
         }
         func date(_ s: inout JSONByteScanner) -> Date? { s.string().flatMap(ValueParser.date) }
         let complete = object { key, s in
-            guard seen.insert(key).inserted else { return false }
+            guard seen.first(key, of: Self.alertKeys) else { return false }
             switch key {
             case "id": return set(s.optional { $0.int64() }) { record.id = $0 }
             case "user": return set(s.optional { $0.string() }) { record.user = $0 }
@@ -248,9 +250,9 @@ struct JSONByteScanner {
     mutating func condition() -> AlertJSON.ConditionJSON? {
         var kind: ConditionKind?
         var value: Double??, percent: Double??, window: Int64??
-        var seen = Set<String>()
+        var seen = SeenKeys()
         let complete = object { key, s in
-            guard seen.insert(key).inserted else { return false }
+            guard seen.first(key, of: Self.conditionKeys) else { return false }
             switch key {
             case "kind": kind = s.string().flatMap(ConditionKind.init(rawValue:)); return kind != nil
             case "value": value = s.optional { $0.double() }; return value != nil
@@ -261,6 +263,25 @@ struct JSONByteScanner {
         }
         guard complete, let kind else { return nil }
         return AlertJSON.ConditionJSON(kind: kind, value: value ?? nil, percent: percent ?? nil, windowSeconds: window ?? nil)
+    }
+
+    static let alertKeys = [
+        "id", "user", "symbol", "condition", "trigger", "cooldown_seconds", "rearm_margin_percent", "channels", "state",
+        "created_at", "last_fired_at", "expires_at", "snoozed_until", "note", "schedule", "trailing_from",
+    ]
+    static let conditionKeys = ["kind", "value", "percent", "window_seconds"]
+
+    /// Which of an object's known keys were read, as bits: a repeated key is JSONDecoder's
+    /// to judge. A set of strings hashed every key, a twentieth of an import.
+    struct SeenKeys {
+        var bits: UInt32 = 0
+
+        /// False for a key read before; an unknown key passes (the caller gives up on it).
+        mutating func first(_ key: String, of keys: [String]) -> Bool {
+            guard let index = keys.firstIndex(of: key) else { return true }
+            defer { bits |= 1 << index }
+            return bits & (1 << index) == 0
+        }
     }
 
     mutating func strings() -> [String]? {
