@@ -224,7 +224,7 @@ struct Evaluation {
                 guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else { return nil }
                 return AlertChange(
                     id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: true,
-                    stateChanged: true, rowChanged: rowChanged)
+                    stateChanged: machine.state != candidate.initial.state, rowChanged: rowChanged)
             }
             guard rowChanged else { return nil }
             return AlertChange(

@@ -16,18 +16,22 @@ extension Evaluation {
         // against 1.65 s).
         let startOnly = try RawStatement(db, "UPDATE alerts SET start_at = NULL WHERE id = ?")
         for change in alertChanges() {
-            if change.started, !change.rowChanged {
-                startOnly.bind(1, change.id)
-                try startOnly.execute()
-                continue
-            }
-            if !change.stateChanged {
+            let update: RawStatement
+            if change.started {
+                guard change.rowChanged else {
+                    startOnly.bind(1, change.id)
+                    try startOnly.execute()
+                    continue
+                }
+                update = updateStarter
+            } else if !change.stateChanged {
                 updateFired.bind(1, change.lastFiredAt)
                 updateFired.bind(2, change.id)
                 try updateFired.execute()
                 continue
+            } else {
+                update = updateState
             }
-            let update = change.started ? updateStarter : updateState
             update.bind(1, change.state.rawValue)
             update.bind(2, change.lastFiredAt)
             update.bind(3, change.id)
