@@ -82,7 +82,8 @@ import Testing
         let alert = try alerts.show(id: id)
         #expect(alert.state == .firing)
         #expect(alert.lastFiredAt == at(0))
-        #expect(try count("SELECT count(*) FROM alerts WHERE start_at IS NULL") == 1)
+        // Started without a write to the alert: evaluate judged through its round.
+        #expect(try count("SELECT count(*) FROM alerts WHERE start_round <= (SELECT judged_through FROM evaluation_starts)") == 1)
         #expect(try count("SELECT observed_at FROM evaluation_progress WHERE symbol = 'EUR/USD'") == Int(at(0).milliseconds))
     }
 
@@ -127,6 +128,60 @@ import Testing
         // the late alert saw 190 then 210: a crossing; for the early one 210 is the first fresh quote
         #expect(report.notifications.map(\.alertId) == [late])
         #expect(try alerts.show(id: early).state == .armed)
+    }
+
+    /// Migration v15: a start costs no write to the alert; evaluate passes its round.
+    /// An alert of the newest round may be removed: the next one still starts.
+    @Test func anAlertAddedAfterTheNewestRoundWasRemovedStillStarts() throws {
+        try quote("AAPL", 190, minute: 0)
+        let first = try add("AAPL") { $0.above = "200" }
+        _ = try run(minute: 0.5)
+        try alerts.remove(ids: [first])
+        let second = try add("AAPL", minute: 1) { $0.above = "180" }  // its start quote (190) is above 180
+        #expect(try run(minute: 1.5).notifications.map(\.alertId) == [second])
+        #expect(try run(minute: 2).notifications.isEmpty)
+    }
+
+    /// An alert whose start no quote has reached yet waits in a later round, judged once
+    /// its symbol has a fresh quote, and its first quote has no previous price.
+    @Test func anAlertWithoutAFreshQuoteWaitsForOne() throws {
+        let waiting = try add("AAPL") { $0.crossesAbove = "200" }
+        let level = try add("AAPL") { $0.above = "200"; $0.trigger = "once" }
+        try quote("AAPL", 150, minute: -120)  // stale by the first run
+        #expect(try run(minute: 0).notifications.isEmpty)
+        #expect(try run(minute: 0.5).notifications.isEmpty)
+        try quote("AAPL", 210, minute: 1)
+        // 150 was stale: no crossing from it; the level fires on the first fresh quote
+        #expect(try run(minute: 1.5).notifications.map(\.alertId) == [level])
+        try quote("AAPL", 190, minute: 2)
+        try quote("AAPL", 205, minute: 3)
+        #expect(try run(minute: 3.5).notifications.map(\.alertId) == [waiting])
+    }
+
+    /// Alerts that were waiting to start when v15 came keep waiting; the others follow.
+    @Test func startsWaitingBeforeMigrationV15StillStart() throws {
+        let folder = NSTemporaryDirectory() + "stockwatch-v15-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let old = try DatabaseQueue(path: folder + "/test.db")
+        try AppDatabase.migrator.migrate(old, upTo: "v14-check-sets-as-comparisons")
+        let time = at(0).milliseconds
+        try old.write { db in
+            try db.execute(sql: "INSERT INTO users (id, name, token_hash, created_at) VALUES (1, 'default', '\(String(repeating: "a", count: 64))', 0)")
+            try db.execute(sql: "INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at) VALUES ('AAPL', 190, 'file', ?, ?)", arguments: [time, time])
+            try db.execute(sql: "INSERT INTO evaluation_progress (symbol, observed_at) VALUES ('AAPL', ?)", arguments: [time])
+            // 1 follows (judged 190 already); 2 was added at 190 and waits to judge it
+            for (id, start) in [(1, nil), (2, time)] as [(Int64, Int64?)] {
+                try db.execute(sql: """
+                    INSERT INTO alerts (id, user_id, symbol, kind, value, trigger, channels, created_at, start_at)
+                    VALUES (?, 1, 'AAPL', 'above', 180, 'once', '["stdout"]', 0, ?)
+                    """, arguments: [id, start])
+            }
+        }
+        try old.close()
+        let database = try AppDatabase(path: folder + "/test.db")
+        let report = try EvaluateService(database: database, config: Config()).run(now: at(1))
+        #expect(report.notifications.map(\.alertId) == [2])
     }
 
     @Test func staleQuotesAreNeverJudgedAsCurrent() throws {
@@ -261,7 +316,8 @@ import Testing
 
     @Test(arguments: [1, 2, 3] as [UInt64])
     func prefilteredAndFullEvaluationAgree(seed: UInt64) throws {
-        let stores = [try TemporaryStore(), try TemporaryStore()]
+        // The third judges its candidates five at a time, as evaluate does 20,000 at a time.
+        let stores = [try TemporaryStore(), try TemporaryStore(), try TemporaryStore()]
         var config = Config()
         config.maxAgeSeconds = 600
         let start = Date(timeIntervalSince1970: 1_800_000_000)
@@ -287,7 +343,7 @@ import Testing
         }
         var prices = Dictionary(uniqueKeysWithValues: symbols.map { ($0, 100.0) })
         var minute = 0.0
-        var results: [[String]] = [[], []]
+        var results: [[String]] = [[], [], []]
         var notified = 0
         for round in 0..<40 {
             // New quotes: a random walk, sometimes several per symbol, sometimes none.
@@ -313,21 +369,29 @@ import Testing
                 }
                 let service = AlertService(database: store.database, config: config)
                 for input in arriving { _ = try service.add(input, now: now) }
-                let report = try EvaluateService(database: store.database, config: config).run(now: now, prefilter: index == 0)
+                let report = index < 2
+                    ? try EvaluateService(database: store.database, config: config).run(now: now, prefilter: index == 0)
+                    : try store.database.write { db in
+                        var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - 600_000, prefilter: true)
+                        evaluation.chunk = 5
+                        return try evaluation.run(db)
+                    }
                 results[index].append(contentsOf: report.notifications.map { "\($0.alertId) \($0.observedAt) \($0.message)" })
                 if index == 0 { notified += report.notifications.count }
                 results[index].append("insufficient \(report.insufficientHistory)")
                 results[index].append("evaluated \(report.evaluated)")
                 let states = try store.database.read { db in
-                    try String.fetchAll(db, sql: "SELECT id || ' ' || state || ' ' || ifnull(last_fired_at, '-') || ' ' || ifnull(start_at, '-') FROM alerts ORDER BY id")
+                    try String.fetchAll(db, sql: "SELECT id || ' ' || state || ' ' || ifnull(last_fired_at, '-') || ' ' || start_round FROM alerts ORDER BY id")
                 }
                 results[index].append(contentsOf: states)
             }
         }
         #expect(notified > 50, "the market must move enough to exercise the rules")
         // The first difference, not two long dumps.
-        let difference = zip(results[0], results[1]).enumerated().first { $0.element.0 != $0.element.1 }
-        #expect(difference == nil, "line \(difference?.offset ?? 0): \(difference?.element.0 ?? "") != \(difference?.element.1 ?? "")")
-        #expect(results[0].count == results[1].count)
+        for other in [1, 2] {
+            let difference = zip(results[0], results[other]).enumerated().first { $0.element.0 != $0.element.1 }
+            #expect(difference == nil, "store \(other), line \(difference?.offset ?? 0): \(difference?.element.0 ?? "") != \(difference?.element.1 ?? "")")
+            #expect(results[0].count == results[other].count)
+        }
     }
 }

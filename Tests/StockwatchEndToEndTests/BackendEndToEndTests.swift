@@ -202,6 +202,8 @@ import TestSupport
         let daily = try sandbox.run(["history", "--prices", "--daily", "--json"]).stdout
         #expect(daily.contains("\"close\":195.5,\"day\":\"2026-12-01\",\"high\":null"), "\(daily)")
         #expect(try sandbox.run(["alert", "remove", "2", "--yes"]).status == 0)
+        // Not judged yet when copied: it judges its start quote (201) on each copy.
+        #expect(try sandbox.run(["alert", "add", "AAPL", "--user", "bob", "--above", "200", "--notify", "hook"]).status == 0)
         let alerts = try sandbox.run(["alert", "list", "--json"]).stdout
         let history = try sandbox.run(["history", "--json"]).stdout
         #expect(history.contains("\"status\":\"sent\""))
@@ -217,7 +219,7 @@ import TestSupport
         #expect(tables.first { $0["name"] as? String == "daily_prices" }?["rows"] as? Int == 2)
         let users = try #require(tables.first { $0["name"] as? String == "users" })
         #expect(users["rows"] as? Int == 2 && users["last_id"] as? Int == 3)  // alice and bob; carol's 3 was the last handed out
-        #expect(tables.first { $0["name"] as? String == "alerts" }?["last_id"] as? Int == 3)
+        #expect(tables.first { $0["name"] as? String == "alerts" }?["last_id"] as? Int == 4)
         #expect(alerts.contains("\"trailing_from\":201,"), "\(alerts)")
 
         let onPostgres = PostgresCommandTests.server.merging(["STOCKWATCH_DB": postgres.url]) { $1 }
@@ -238,10 +240,13 @@ import TestSupport
         #expect(try sandbox.run(["history", "--json"], extraEnvironment: onBack).stdout == history)
         #expect(try sandbox.run(["history", "--prices", "--daily", "--json"], extraEnvironment: onBack).stdout == daily)
         for environment in [onPostgres, onBack] {
+            let evaluated = try sandbox.run(["evaluate", "--json"], extraEnvironment: environment)
+            let fired = ((try evaluated.json() as? [String: Any])?["notifications"] as? [[String: Any]])?.map { $0["alert_id"] as? Int }
+            #expect(fired == [4], "\(evaluated.stdout)")
             let dave = try sandbox.run(["user", "add", "dave", "--json"], extraEnvironment: environment)
             #expect(((try dave.json() as? [String: Any])?["user"] as? [String: Any])?["id"] as? Int == 4, "\(dave.stdout)")
             let alert = try sandbox.run(["alert", "add", "TSLA", "--above", "1", "--notify", "hook", "--json"], extraEnvironment: environment)
-            #expect((try alert.json() as? [String: Any])?["id"] as? Int == 4, "\(alert.stdout)")
+            #expect((try alert.json() as? [String: Any])?["id"] as? Int == 5, "\(alert.stdout)")
         }
     }
 

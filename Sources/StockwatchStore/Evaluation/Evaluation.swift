@@ -27,12 +27,25 @@ struct Evaluation {
         /// 0 (no quote when it was added) the first fresh quote. Nil: it follows its
         /// symbol's watermark.
         let startAt: Int64?
-        let initial: AlertMachine
+        /// What the write compares against, not a second machine: a first evaluate of
+        /// 1,000,000 new alerts holds them all at once.
+        let initialState: AlertState
+        let initialLastFiredAt: Int64?
+        let initialTrail: Double?
         var machine: AlertMachine
     }
 
+    /// What a notification needs of the alert that fired.
+    struct FiredAlert {
+        let id: Int64
+        let userId: Int64
+        let symbol: String
+        /// The alert's channels as stored (a JSON array).
+        let channels: String
+    }
+
     struct Firing {
-        let candidate: Int
+        let alert: FiredAlert
         let quote: Int64
         let price: Double
         let time: Int64
@@ -58,7 +71,7 @@ struct Evaluation {
         let state: AlertState
         let lastFiredAt: Int64?
         /// A new or resumed alert that judged its first quotes: it follows its symbol's
-        /// watermark from now on (`start_at` becomes NULL).
+        /// watermark from now on.
         let started: Bool
         /// False: only `last_fired_at` moved.
         let stateChanged: Bool
@@ -84,8 +97,17 @@ struct Evaluation {
     var marketDays: [String: (market: MarketDay, start: Int64, end: Int64, day: String)] = [:]
     /// Each symbol's market clock.
     var marketZones: [String: TimeZone] = [:]
+    /// The alerts read but not judged yet: judged a chunk at a time (`settle`), so that
+    /// a first evaluate of 1,000,000 new alerts never holds them all.
     var candidates: [Candidate] = []
+    var chunk = 20_000
     var firings: [Firing] = []
+    /// What the judged candidates leave to write.
+    var alertChanges: [AlertChange] = []
+    var trailChanges: [(id: Int64, trailingFrom: Double)] = []
+    /// New and resumed alerts that could not start yet: no quote at or after their start
+    /// (for a start of 0, no fresh quote). They start in a later run.
+    var waitingStarters: [Int64] = []
     var insufficient = Set<Int64>()
     /// Symbols with fresh quotes after their watermark.
     var batched = Set<String>()
@@ -123,7 +145,7 @@ struct Evaluation {
         }
         candidates.append(Candidate(
             id: id, userId: userId, symbol: symbol, channels: channels, startAt: startAt.map { $0 == 0 ? staleBefore : $0 },
-            initial: machine, machine: machine))
+            initialState: machine.state, initialLastFiredAt: machine.lastFiredAt, initialTrail: machine.trailingFrom, machine: machine))
     }
 
     /// Where each symbol's quotes must start: its watermark (followers need that quote as
@@ -177,14 +199,23 @@ struct Evaluation {
         return quotes.firstNew..<quotes.times.count
     }
 
-    /// Judges every candidate and finishes the report's lists.
+    /// Judges the candidates read so far, keeps what they change, and lets them go.
+    mutating func settle() throws {
+        for index in candidates.indices {
+            try judge(index)
+            collect(candidates[index])
+        }
+        candidates.removeAll(keepingCapacity: true)
+    }
+
+    /// Judges every candidate left and finishes the report's lists.
     mutating func judgeAll() throws {
-        for index in candidates.indices { try judge(index) }
+        try settle()
         // An alert that fired on some quote of this run had history enough for it.
-        let fired = Set(firings.map { candidates[$0.candidate].id })
+        let fired = Set(firings.map(\.alert.id))
         report.insufficientHistory = insufficient.subtracting(fired).sorted()
         // Notification ids follow the quotes' time, then the alert: the order people read them in.
-        firings.sort { ($0.time, candidates[$0.candidate].id) < ($1.time, candidates[$1.candidate].id) }
+        firings.sort { ($0.time, $0.alert.id) < ($1.time, $1.alert.id) }
     }
 
     /// Walks one alert through its symbol's quotes in time order.
@@ -207,7 +238,8 @@ struct Evaluation {
             case .quiet, .suppressed: break
             case .insufficientHistory: insufficient.insert(candidate.id)
             case let .notify(message):
-                firings.append(Firing(candidate: index, quote: quotes.ids[i], price: quotes.prices[i], time: quotes.times[i], message: message))
+                let alert = FiredAlert(id: candidate.id, userId: candidate.userId, symbol: candidate.symbol, channels: candidate.channels)
+                firings.append(Firing(alert: alert, quote: quotes.ids[i], price: quotes.prices[i], time: quotes.times[i], message: message))
             }
             if candidate.machine.state == .fired { break }
         }
@@ -215,31 +247,29 @@ struct Evaluation {
         candidates[index] = candidate
     }
 
-    /// Only what changed: every indexed column written costs an index update.
-    func alertChanges() -> [AlertChange] {
-        candidates.compactMap { candidate in
-            let machine = candidate.machine
-            let rowChanged = machine.state != candidate.initial.state || machine.lastFiredAt != candidate.initial.lastFiredAt
-            if let start = candidate.startAt {
-                guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else { return nil }
-                return AlertChange(
-                    id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: true,
-                    stateChanged: machine.state != candidate.initial.state, rowChanged: rowChanged)
+    /// Keeps what a judged candidate must write. Only what changed: every indexed column
+    /// written costs an index update.
+    mutating func collect(_ candidate: Candidate) {
+        let machine = candidate.machine
+        if let trail = machine.trailingFrom, trail != candidate.initialTrail {
+            // A moved peak or low (or one set by a first price): its `alert_trails` row.
+            trailChanges.append((candidate.id, trail))
+        }
+        let rowChanged = machine.state != candidate.initialState || machine.lastFiredAt != candidate.initialLastFiredAt
+        let started: Bool
+        if let start = candidate.startAt {
+            guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else {
+                waitingStarters.append(candidate.id)
+                return
             }
-            guard rowChanged else { return nil }
-            return AlertChange(
-                id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: false,
-                stateChanged: machine.state != candidate.initial.state, rowChanged: true)
+            started = true
+        } else {
+            guard rowChanged else { return }
+            started = false
         }
-    }
-
-    /// Trailing rules whose peak or low moved (or was set by a first price): their
-    /// `alert_trails` row, written apart from the alert's.
-    func trailChanges() -> [(id: Int64, trailingFrom: Double)] {
-        candidates.compactMap { candidate in
-            guard let trail = candidate.machine.trailingFrom, trail != candidate.initial.trailingFrom else { return nil }
-            return (candidate.id, trail)
-        }
+        alertChanges.append(AlertChange(
+            id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: started,
+            stateChanged: machine.state != candidate.initialState, rowChanged: rowChanged))
     }
 
     /// The symbols whose watermark moves, with the newest quote judged.

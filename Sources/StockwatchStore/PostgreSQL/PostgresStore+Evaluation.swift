@@ -275,7 +275,7 @@ extension Evaluation {
 
     /// One statement per table, each over arrays. Returns how many alerts it started.
     mutating func write(_ db: PostgresConnection) async throws -> Int {
-        let changes = alertChanges()
+        let changes = alertChanges
         // Only rows whose state or last firing moved are rewritten; a started alert's
         // start row goes (it follows its symbol's watermark from now on).
         let updates = changes.filter(\.rowChanged)
@@ -291,7 +291,7 @@ extension Evaluation {
                 """)
         }
         // A moved peak or low: its narrow row beside the alert (migration v8).
-        let trails = trailChanges()
+        let trails = trailChanges
         if !trails.isEmpty {
             try await db.execute("""
                 INSERT INTO alert_trails (alert_id, trailing_from)
@@ -312,7 +312,7 @@ extension Evaluation {
                 """)
         }
         guard !firings.isEmpty else { return started.count }
-        let fired = firings.map { (firing: $0, candidate: candidates[$0.candidate]) }
+        let fired = firings.map { (firing: $0, candidate: $0.alert) }
         // Ids are drawn in the firings' order (n); a pair already notified is skipped, never twice.
         let inserted = try await db.rows("""
             INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)

@@ -11,9 +11,11 @@ extension AppDatabase: AlertStore {
             // One cached statement for all rows: 100,000 alerts import in about a second.
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO alerts (user_id, symbol, kind, value, percent, window_seconds, trigger, cooldown_seconds,
-                    rearm_margin_percent, channels, state, note, created_at, expires_at, schedule, start_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    rearm_margin_percent, channels, state, note, created_at, expires_at, schedule, start_at, start_round)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
+            // One round for all the alerts this transaction adds (see migration v15).
+            let round = try Int64.fetchOne(db, sql: Self.nextStartRoundSQL) ?? 1
             // Each symbol's newest quote, the start of its new alerts: sought once per
             // symbol, not once per alert (100,000 alerts over 5,000 symbols).
             let newestQuote = try db.cachedStatement(sql: "SELECT \(Self.newestQuoteSQL)")
@@ -45,7 +47,7 @@ extension AppDatabase: AlertStore {
                     userID, spec.symbol, spec.condition.kind.rawValue, spec.condition.value, spec.condition.percent,
                     spec.condition.windowSeconds, spec.trigger.rawValue, spec.cooldownSeconds, spec.rearmMarginPercent,
                     String(decoding: channelsJSON.bytes, as: UTF8.self), spec.state.rawValue, spec.note,
-                    now.milliseconds, spec.expiresAt?.milliseconds, spec.schedule, start,
+                    now.milliseconds, spec.expiresAt?.milliseconds, spec.schedule, start, round,
                 ])
                 let alert = AlertRecord(
                     id: db.lastInsertedRowID, userId: userID, symbol: spec.symbol, kind: spec.condition.kind, value: spec.condition.value,
@@ -103,6 +105,7 @@ extension AppDatabase: AlertStore {
                 // Re-armed: a trailing rule's trail starts again at the price it judges.
                 try db.execute(sql: "DELETE FROM alert_trails WHERE alert_id = ?", arguments: [id])
                 alert.trailingFrom = nil
+                try db.execute(sql: "UPDATE alerts SET start_round = (\(Self.nextStartRoundSQL)) WHERE id = ?", arguments: [id])
             }
             try alert.update(db, columns: ["state", "start_at"])
             return AlertJSON(alert, user: user)

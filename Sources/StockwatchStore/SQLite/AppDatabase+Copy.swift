@@ -15,8 +15,13 @@ extension AppDatabase: CopyEndpoint {
         }
     }
 
+    /// An alert's start as the copy carries it, NULL once evaluate has judged from it
+    /// (here `start_at` stays; its round says whether it was judged, migration v15).
+    static let copiedStartSQL = "CASE WHEN start_round > (SELECT judged_through FROM evaluation_starts) THEN start_at END"
+
     func rows(_ table: CopyTable, after: Int64, limit: Int) throws(StockwatchError) -> [[CopyValue]] {
-        let columns = table.columns.map(\.name).joined(separator: ", ")
+        let columns = table.columns.map { table.name == "alerts" && $0.name == "start_at" ? Self.copiedStartSQL : $0.name }
+            .joined(separator: ", ")
         let (sql, arguments): (String, StatementArguments) = table.hasID
             ? ("SELECT \(columns) FROM \(table.name) WHERE id > ? ORDER BY id LIMIT \(limit)", [after])
             : ("SELECT \(columns) FROM \(table.name) ORDER BY 1", [])
@@ -61,9 +66,15 @@ extension AppDatabase: CopyEndpoint {
         let source = UncheckedBox(next)
         try write { db in
             for table in tables {
-                let columns = table.columns.map(\.name)
+                var columns = table.columns.map(\.name)
+                var values = columns.indices.map { "?\($0 + 1)" }
+                if table.name == "alerts", let start = columns.firstIndex(of: "start_at") {
+                    // Not judged yet: a round above the new store's judged_through (0).
+                    columns.append("start_round")
+                    values.append("?\(start + 1) IS NOT NULL")
+                }
                 let insert = try db.cachedStatement(sql: """
-                    INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) VALUES (\(columns.map { _ in "?" }.joined(separator: ", ")))
+                    INSERT INTO \(table.name) (\(columns.joined(separator: ", "))) VALUES (\(values.joined(separator: ", ")))
                     """)
                 var after = Int64.min
                 while true {

@@ -361,6 +361,7 @@ extension AppDatabase {
         migrator.registerMigration("v12-trailing-alerts") { db in try db.execute(sql: trailingAlertsMigration) }
         migrator.registerMigration("v13-daily-history") { db in try db.execute(sql: dailyHistoryMigration) }
         migrator.registerMigration("v14-check-sets-as-comparisons") { db in try checkSetsAsComparisons(db) }
+        migrator.registerMigration("v15-start-rounds") { db in try db.execute(sql: startRoundsMigration) }
         return migrator
     }
 }

@@ -5,11 +5,12 @@ import StockwatchModel
 /// Finding the alerts that may change: the partial-index seeks and the new alerts.
 extension Evaluation {
     /// A candidate's columns; `trail`: its running peak or low (the trailing seek has
-    /// joined it as `t`; the other seeks find no trailing rule).
-    static func columns(trail: String = lookedUpTrail) -> String {
+    /// joined it as `t`; the other seeks find no trailing rule); `start`: NULL for alerts
+    /// that follow their symbol's watermark (their `start_at` is a start already judged).
+    static func columns(trail: String = lookedUpTrail, start: String = "NULL") -> String {
         """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, a.start_at, a.snoozed_until, a.schedule,
+        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, \(start), a.snoozed_until, a.schedule,
         CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END, \(trail)
         """
     }
@@ -17,13 +18,13 @@ extension Evaluation {
 
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
     /// fire or re-arm (see `slack`), then all new and resumed alerts.
-    mutating func readCandidates(_ db: Database) throws {
+    mutating func readCandidates(_ db: Database, rounds: StartRounds) throws {
         guard prefilter else {
             try readAlerts(db, """
                 SELECT \(Self.columns()) FROM temp.evaluate_batch b CROSS JOIN alerts a ON a.symbol = b.symbol
-                WHERE a.state IN ('armed', 'firing') AND a.start_at IS NULL
-                """)
-            try readStarters(db)
+                WHERE a.state IN ('armed', 'firing') AND a.start_round <= ?1
+                """, judgedThrough: rounds.judgedThrough)
+            try readStarters(db, rounds: rounds)
             return
         }
         // Each part seeks one partial index per symbol (or window) with new prices.
@@ -45,19 +46,25 @@ extension Evaluation {
         ]
         try readAlerts(db, Self.seeks.map { seek in
             let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
-            return "SELECT \(Self.columns(trail: trail)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND a.start_at IS NULL"
+            return "SELECT \(Self.columns(trail: trail)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND a.start_round <= ?1"
         }
-            .joined(separator: "\nUNION ALL\n"))
-        try readStarters(db)
+            .joined(separator: "\nUNION ALL\n"), judgedThrough: rounds.judgedThrough)
+        try readStarters(db, rounds: rounds)
     }
 
-    /// New and resumed alerts, judged from their own start; few at any time.
-    mutating func readStarters(_ db: Database) throws {
-        try readAlerts(db, "SELECT \(Self.columns()) FROM alerts a WHERE a.start_at IS NOT NULL AND a.state IN ('armed', 'firing')")
+    /// New and resumed alerts (a round evaluate has not judged through), judged from their
+    /// own start; few, except after a bulk import.
+    mutating func readStarters(_ db: Database, rounds: StartRounds) throws {
+        guard rounds.anyNew else { return }
+        try readAlerts(
+            db, "SELECT \(Self.columns(start: "a.start_at")) FROM alerts a WHERE a.start_round > ?1 AND a.state IN ('armed', 'firing')",
+            judgedThrough: rounds.judgedThrough)
     }
 
-    mutating func readAlerts(_ db: Database, _ sql: String) throws {
+    /// `?1` in `sql`: the round evaluate has judged through.
+    mutating func readAlerts(_ db: Database, _ sql: String, judgedThrough: Int64) throws {
         let rows = try RawStatement(db, sql)
+        rows.bind(1, judgedThrough)
         while try rows.step() {
             try addCandidate(
                 id: rows.int64(0), userId: rows.int64(1), symbol: rows.string(2), kind: rows.string(3), value: rows.optionalDouble(4),
@@ -65,6 +72,7 @@ extension Evaluation {
                 rearmMarginPercent: rows.double(9), state: rows.string(10), lastFiredAt: rows.optionalInt64(11), channels: rows.string(12),
                 startAt: rows.optionalInt64(13), snoozedUntil: rows.optionalInt64(14),
                 schedule: rows.optionalString(15), timezone: rows.optionalString(16), trailingFrom: rows.optionalDouble(17))
+            if candidates.count >= chunk { try settle() }
         }
     }
 }

@@ -53,30 +53,47 @@ extension Evaluation {
             case .window: return nil
             }
         }
-        try loadQuotes(db)
+        let rounds = try StartRounds(db)
+        try loadQuotes(db, rounds: rounds)
         try summarise(db)
-        try readCandidates(db)
+        try readCandidates(db, rounds: rounds)
         // Every active alert of a symbol with fresh quotes was judged, changed or not
         // (counted from an index alone; new alerts elsewhere are counted as they judge).
-        report.evaluated = try Int.fetchOne(db, sql: """
+        report.evaluated += try Int.fetchOne(db, sql: """
             SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol IN (SELECT symbol FROM temp.evaluate_batch)
             """) ?? 0
         try judgeAll()
-        try write(db)
+        try write(db, rounds: rounds)
         return report
     }
 
-    mutating func loadQuotes(_ db: Database) throws {
+    /// Where new and resumed alerts stand (migration v15): those of a round above
+    /// `judgedThrough` start in this run; `highest` is the newest round of any alert.
+    struct StartRounds {
+        let judgedThrough: Int64
+        let highest: Int64
+        var anyNew: Bool { highest > judgedThrough }
+
+        init(_ db: Database) throws {
+            judgedThrough = try Int64.fetchOne(db, sql: "SELECT judged_through FROM evaluation_starts") ?? 0
+            highest = try Int64.fetchOne(db, sql: "SELECT max(start_round) FROM alerts") ?? 0
+        }
+    }
+
+    mutating func loadQuotes(_ db: Database, rounds: StartRounds) throws {
         var watermarks: [String: Int64] = [:]
         let progress = try RawStatement(db, "SELECT symbol, observed_at FROM evaluation_progress")
         while try progress.step() { watermarks[progress.string(0)] = progress.int64(1) }
         var starts: [String: Int64] = [:]
-        let first = try RawStatement(db, """
-            SELECT symbol, min(CASE start_at WHEN 0 THEN ? ELSE start_at END) FROM alerts
-            WHERE start_at IS NOT NULL AND state IN ('armed', 'firing') GROUP BY symbol
-            """)
-        first.bind(1, staleBefore)
-        while try first.step() { starts[first.string(0)] = first.int64(1) }
+        if rounds.anyNew {
+            let first = try RawStatement(db, """
+                SELECT symbol, min(CASE start_at WHEN 0 THEN ? ELSE start_at END) FROM alerts
+                WHERE start_round > ? AND state IN ('armed', 'firing') GROUP BY symbol
+                """)
+            first.bind(1, staleBefore)
+            first.bind(2, rounds.judgedThrough)
+            while try first.step() { starts[first.string(0)] = first.int64(1) }
+        }
         let quotes = try RawStatement(db, "SELECT id, price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
         for (symbol, start) in quoteStarts(watermarks: watermarks, starts: starts) {
             quotes.bind(1, symbol)
