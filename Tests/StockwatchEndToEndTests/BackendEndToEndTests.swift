@@ -240,9 +240,11 @@ import TestSupport
         #expect(try sandbox.run(["history", "--json"], extraEnvironment: onBack).stdout == history)
         #expect(try sandbox.run(["history", "--prices", "--daily", "--json"], extraEnvironment: onBack).stdout == daily)
         for environment in [onPostgres, onBack] {
+            // A new price: alice's `every` alert follows its watermark on each copy too.
+            #expect(try sandbox.run(["fetch", "--from", "-"], stdin: "AAPL,202,\(observed + 1)\n", extraEnvironment: environment).status == 0)
             let evaluated = try sandbox.run(["evaluate", "--json"], extraEnvironment: environment)
             let fired = ((try evaluated.json() as? [String: Any])?["notifications"] as? [[String: Any]])?.map { $0["alert_id"] as? Int }
-            #expect(fired == [4], "\(evaluated.stdout)")
+            #expect(fired == [4, 1], "\(evaluated.stdout)")
             let dave = try sandbox.run(["user", "add", "dave", "--json"], extraEnvironment: environment)
             #expect(((try dave.json() as? [String: Any])?["user"] as? [String: Any])?["id"] as? Int == 4, "\(dave.stdout)")
             let alert = try sandbox.run(["alert", "add", "TSLA", "--above", "1", "--notify", "hook", "--json"], extraEnvironment: environment)

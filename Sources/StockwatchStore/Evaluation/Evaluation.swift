@@ -65,18 +65,13 @@ struct Evaluation {
         }
     }
 
-    /// An alert whose stored state must change.
+    /// An alert whose state or last firing must change.
     struct AlertChange {
         let id: Int64
         let state: AlertState
         let lastFiredAt: Int64?
-        /// A new or resumed alert that judged its first quotes: it follows its symbol's
-        /// watermark from now on.
-        let started: Bool
         /// False: only `last_fired_at` moved.
         let stateChanged: Bool
-        /// The alert's own row changes (its state or last firing), beside any start.
-        let rowChanged: Bool
     }
 
     let now: Int64
@@ -104,6 +99,11 @@ struct Evaluation {
     var firings: [Firing] = []
     /// What the judged candidates leave to write.
     var alertChanges: [AlertChange] = []
+    /// New and resumed alerts that judged their first quotes and follow their symbol's
+    /// watermark from now on, when the backend records each (`recordsStarts`; SQLite
+    /// passes their rounds at once instead: 1,000,000 of them held 8 MB here).
+    var startedAlerts: [Int64] = []
+    var recordsStarts = true
     var trailChanges: [(id: Int64, trailingFrom: Double)] = []
     /// New and resumed alerts that could not start yet: no quote at or after their start
     /// (for a start of 0, no fresh quote). They start in a later run.
@@ -255,21 +255,16 @@ struct Evaluation {
             // A moved peak or low (or one set by a first price): its `alert_trails` row.
             trailChanges.append((candidate.id, trail))
         }
-        let rowChanged = machine.state != candidate.initialState || machine.lastFiredAt != candidate.initialLastFiredAt
-        let started: Bool
         if let start = candidate.startAt {
             guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else {
                 waitingStarters.append(candidate.id)
                 return
             }
-            started = true
-        } else {
-            guard rowChanged else { return }
-            started = false
+            if recordsStarts { startedAlerts.append(candidate.id) }
         }
+        guard machine.state != candidate.initialState || machine.lastFiredAt != candidate.initialLastFiredAt else { return }
         alertChanges.append(AlertChange(
-            id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, started: started,
-            stateChanged: machine.state != candidate.initialState, rowChanged: rowChanged))
+            id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, stateChanged: machine.state != candidate.initialState))
     }
 
     /// The symbols whose watermark moves, with the newest quote judged.

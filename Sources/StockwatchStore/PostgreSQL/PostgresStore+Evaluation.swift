@@ -275,10 +275,9 @@ extension Evaluation {
 
     /// One statement per table, each over arrays. Returns how many alerts it started.
     mutating func write(_ db: PostgresConnection) async throws -> Int {
-        let changes = alertChanges
         // Only rows whose state or last firing moved are rewritten; a started alert's
         // start row goes (it follows its symbol's watermark from now on).
-        let updates = changes.filter(\.rowChanged)
+        let updates = alertChanges
         if !updates.isEmpty {
             // -1: no firing yet (arrays cannot bind NULL elements here). The ids once more
             // as an array, so that the rows are found by key rather than by hashing the table.
@@ -299,7 +298,7 @@ extension Evaluation {
                 ON CONFLICT (alert_id) DO UPDATE SET trailing_from = excluded.trailing_from
                 """)
         }
-        let started = changes.filter(\.started).map(\.id)
+        let started = startedAlerts
         if !started.isEmpty {
             try await db.execute("DELETE FROM alert_starts WHERE alert_id = ANY(\(started))")
         }

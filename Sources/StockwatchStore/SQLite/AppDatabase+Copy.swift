@@ -94,6 +94,10 @@ extension AppDatabase: CopyEndpoint {
                 }
                 let loaded = try Int64.fetchOne(db, sql: "SELECT count(*) FROM \(table.name)") ?? 0
                 try Self.check(table.name, loaded: loaded, expected: counts[table.name] ?? 0)
+                if table.name == "alerts" {
+                    // Every alert copied may follow (migration v15).
+                    try db.execute(sql: "UPDATE evaluation_starts SET last_alert_id = (SELECT COALESCE(max(id), 0) FROM alerts)")
+                }
                 if Self.countedTables.contains(table.name), let last = lastIDs[table.name], last > 0 {
                     try db.execute(sql: "DELETE FROM sqlite_sequence WHERE name = ?", arguments: [table.name])
                     try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", arguments: [table.name, last])

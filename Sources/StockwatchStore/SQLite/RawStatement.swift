@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 
@@ -56,5 +57,14 @@ public struct RawStatement {
         return String(cString: text)
     }
     public func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
+    /// Whether a text column holds `value`, without making a String of it.
+    public func text(_ column: Int32, equals value: String) -> Bool {
+        guard let text = sqlite3_column_text(handle, column) else { return false }
+        let length = Int(sqlite3_column_bytes(handle, column))
+        var value = value
+        return value.withUTF8 { bytes in
+            bytes.count == length && (length == 0 || memcmp(bytes.baseAddress!, text, length) == 0)
+        }
+    }
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
 }

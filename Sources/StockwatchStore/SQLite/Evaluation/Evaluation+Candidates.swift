@@ -22,8 +22,8 @@ extension Evaluation {
         guard prefilter else {
             try readAlerts(db, """
                 SELECT \(Self.columns()) FROM temp.evaluate_batch b CROSS JOIN alerts a ON a.symbol = b.symbol
-                WHERE a.state IN ('armed', 'firing') AND a.start_round <= ?1
-                """, judgedThrough: rounds.judgedThrough)
+                WHERE a.state IN ('armed', 'firing') AND a.id <= ?2 AND a.start_round <= ?1
+                """, rounds: rounds)
             try readStarters(db, rounds: rounds)
             return
         }
@@ -46,9 +46,9 @@ extension Evaluation {
         ]
         try readAlerts(db, Self.seeks.map { seek in
             let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
-            return "SELECT \(Self.columns(trail: trail)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND a.start_round <= ?1"
+            return "SELECT \(Self.columns(trail: trail)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND a.id <= ?2 AND a.start_round <= ?1"
         }
-            .joined(separator: "\nUNION ALL\n"), judgedThrough: rounds.judgedThrough)
+            .joined(separator: "\nUNION ALL\n"), rounds: rounds)
         try readStarters(db, rounds: rounds)
     }
 
@@ -58,13 +58,16 @@ extension Evaluation {
         guard rounds.anyNew else { return }
         try readAlerts(
             db, "SELECT \(Self.columns(start: "a.start_at")) FROM alerts a WHERE a.start_round > ?1 AND a.state IN ('armed', 'firing')",
-            judgedThrough: rounds.judgedThrough)
+            rounds: rounds, following: false)
     }
 
-    /// `?1` in `sql`: the round evaluate has judged through.
-    mutating func readAlerts(_ db: Database, _ sql: String, judgedThrough: Int64) throws {
+    /// `?1` in `sql`: the round evaluate has judged through; `?2` (`following`): the
+    /// highest alert id that may follow its symbol's watermark. Tested first, in the
+    /// index, it spares reading the row of each new alert the seeks pass.
+    mutating func readAlerts(_ db: Database, _ sql: String, rounds: StartRounds, following: Bool = true) throws {
         let rows = try RawStatement(db, sql)
-        rows.bind(1, judgedThrough)
+        rows.bind(1, rounds.judgedThrough)
+        if following { rows.bind(2, rounds.lastAlertID) }
         while try rows.step() {
             try addCandidate(
                 id: rows.int64(0), userId: rows.int64(1), symbol: rows.string(2), kind: rows.string(3), value: rows.optionalDouble(4),

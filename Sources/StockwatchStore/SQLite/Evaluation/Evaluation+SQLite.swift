@@ -18,6 +18,7 @@ extension AppDatabase: EvaluationStore {
     public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool) throws(StockwatchError) -> EvaluateReport {
         try write { db in
             var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - maxAgeSeconds * 1000, prefilter: prefilter)
+            evaluation.recordsStarts = false  // rounds (migration v15)
             return try evaluation.run(db)
         }
     }
@@ -69,13 +70,17 @@ extension Evaluation {
 
     /// Where new and resumed alerts stand (migration v15): those of a round above
     /// `judgedThrough` start in this run; `highest` is the newest round of any alert.
+    /// Every alert above `lastAlertID` is new since the last run that passed the rounds.
     struct StartRounds {
         let judgedThrough: Int64
+        let lastAlertID: Int64
         let highest: Int64
         var anyNew: Bool { highest > judgedThrough }
 
         init(_ db: Database) throws {
-            judgedThrough = try Int64.fetchOne(db, sql: "SELECT judged_through FROM evaluation_starts") ?? 0
+            let row = try Row.fetchOne(db, sql: "SELECT judged_through, last_alert_id FROM evaluation_starts")
+            judgedThrough = row?[0] ?? 0
+            lastAlertID = row?[1] ?? 0
             highest = try Int64.fetchOne(db, sql: "SELECT max(start_round) FROM alerts") ?? 0
         }
     }
@@ -86,13 +91,25 @@ extension Evaluation {
         while try progress.step() { watermarks[progress.string(0)] = progress.int64(1) }
         var starts: [String: Int64] = [:]
         if rounds.anyNew {
-            let first = try RawStatement(db, """
-                SELECT symbol, min(CASE start_at WHEN 0 THEN ? ELSE start_at END) FROM alerts
-                WHERE start_round > ? AND state IN ('armed', 'firing') GROUP BY symbol
-                """)
-            first.bind(1, staleBefore)
-            first.bind(2, rounds.judgedThrough)
-            while try first.step() { starts[first.string(0)] = first.int64(1) }
+            // From the index alone, in Swift: grouped by SQLite, 1,000,000 new alerts took
+            // 0.61 s, most of it sorting. A paused one's start only loads a few quotes more.
+            let first = try RawStatement(db, "SELECT symbol, start_at FROM alerts INDEXED BY alerts_starting WHERE start_round > ?")
+            first.bind(1, rounds.judgedThrough)
+            // Within a round the index is in symbol order: a symbol's rows come together.
+            var symbol: String?
+            var earliest = Int64.max
+            while try first.step() {
+                let stored = first.int64(1)
+                let start = stored == 0 ? staleBefore : stored
+                if let current = symbol, first.text(0, equals: current) {
+                    earliest = min(earliest, start)
+                    continue
+                }
+                if let current = symbol { starts[current] = min(starts[current] ?? earliest, earliest) }
+                symbol = first.string(0)
+                earliest = start
+            }
+            if let current = symbol { starts[current] = min(starts[current] ?? earliest, earliest) }
         }
         let quotes = try RawStatement(db, "SELECT id, price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
         for (symbol, start) in quoteStarts(watermarks: watermarks, starts: starts) {

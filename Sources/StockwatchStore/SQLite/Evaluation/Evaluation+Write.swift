@@ -9,7 +9,7 @@ extension Evaluation {
         // Only the columns that changed: every indexed column written costs an index update.
         let updateState = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ? WHERE id = ?")
         let updateFired = try RawStatement(db, "UPDATE alerts SET last_fired_at = ? WHERE id = ?")
-        for change in alertChanges where change.rowChanged {
+        for change in alertChanges {
             let update = change.stateChanged ? updateState : updateFired
             var column: Int32 = 1
             if change.stateChanged {
@@ -29,7 +29,9 @@ extension Evaluation {
                 waiting.bind(2, id)
                 try waiting.execute()
             }
-            try db.execute(sql: "UPDATE evaluation_starts SET judged_through = ?", arguments: [rounds.highest])
+            try db.execute(
+                sql: "UPDATE evaluation_starts SET judged_through = ?, last_alert_id = (SELECT COALESCE(max(id), 0) FROM alerts)",
+                arguments: [rounds.highest])
         }
         // A moved peak or low: its narrow row beside the alert (see migration v12).
         let saveTrail = try RawStatement(db, """
