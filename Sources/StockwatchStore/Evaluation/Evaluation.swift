@@ -191,7 +191,10 @@ struct Evaluation {
 
     /// The quotes a candidate judges: from its start, or from its symbol's first fresh quote.
     func judgedRange(_ candidate: Candidate) -> Swift.Range<Int>? {
-        guard let quotes = symbols[candidate.symbol] else { return nil }
+        symbols[candidate.symbol].flatMap { judgedRange(candidate, in: $0) }
+    }
+
+    func judgedRange(_ candidate: Candidate, in quotes: SymbolQuotes) -> Swift.Range<Int>? {
         if let start = candidate.startAt {
             guard let newest = quotes.times.last, newest >= start else { return nil }
             return (quotes.times.firstIndex { $0 >= start } ?? quotes.times.count)..<quotes.times.count
@@ -201,9 +204,19 @@ struct Evaluation {
 
     /// Judges the candidates read so far, keeps what they change, and lets them go.
     mutating func settle() throws {
+        // A symbol's candidates mostly come together: its quotes are looked up once for them.
+        var symbol: String?
+        var quotes: SymbolQuotes?
+        var isBatched = false
         for index in candidates.indices {
-            try judge(index)
-            collect(candidates[index])
+            let name = candidates[index].symbol
+            if name != symbol {
+                symbol = name
+                quotes = symbols[name]
+                isBatched = batched.contains(name)
+            }
+            if let quotes { try judge(index, quotes: quotes, batched: isBatched) }
+            collect(candidates[index], newest: quotes?.times.last)
         }
         candidates.removeAll(keepingCapacity: true)
     }
@@ -219,10 +232,9 @@ struct Evaluation {
     }
 
     /// Walks one alert through its symbol's quotes in time order.
-    mutating func judge(_ index: Int) throws {
+    mutating func judge(_ index: Int, quotes: SymbolQuotes, batched: Bool) throws {
         var candidate = candidates[index]
-        guard let range = judgedRange(candidate) else { return }
-        let quotes = symbols[candidate.symbol]!
+        guard let range = judgedRange(candidate, in: quotes) else { return }
         var previous: Double? = candidate.startAt == nil && range.lowerBound > 0 ? quotes.prices[range.lowerBound - 1] : nil
         var judged = false
         for i in range {
@@ -243,20 +255,21 @@ struct Evaluation {
             }
             if candidate.machine.state == .fired { break }
         }
-        if judged, candidate.startAt != nil, !batched.contains(candidate.symbol) { report.evaluated += 1 }
+        if judged, candidate.startAt != nil, !batched { report.evaluated += 1 }
         candidates[index] = candidate
     }
 
     /// Keeps what a judged candidate must write. Only what changed: every indexed column
     /// written costs an index update.
-    mutating func collect(_ candidate: Candidate) {
+    /// `newest`: the time of its symbol's newest quote.
+    mutating func collect(_ candidate: Candidate, newest: Int64?) {
         let machine = candidate.machine
         if let trail = machine.trailingFrom, trail != candidate.initialTrail {
             // A moved peak or low (or one set by a first price): its `alert_trails` row.
             trailChanges.append((candidate.id, trail))
         }
         if let start = candidate.startAt {
-            guard let newest = symbols[candidate.symbol]?.times.last, newest >= start else {
+            guard let newest, newest >= start else {
                 waitingStarters.append(candidate.id)
                 return
             }

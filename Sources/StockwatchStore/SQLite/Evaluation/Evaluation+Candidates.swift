@@ -68,11 +68,17 @@ extension Evaluation {
         let rows = try RawStatement(db, sql)
         rows.bind(1, rounds.judgedThrough)
         if following { rows.bind(2, rounds.lastAlertID) }
+        // Rows of one symbol come together and most alerts share a channel list: the
+        // previous row's text is kept when the bytes are the same.
+        var symbol = ""
+        var channels = ""
         while try rows.step() {
+            if !rows.text(2, equals: symbol) { symbol = rows.string(2) }
+            if !rows.text(12, equals: channels) { channels = rows.string(12) }
             try addCandidate(
-                id: rows.int64(0), userId: rows.int64(1), symbol: rows.string(2), kind: rows.string(3), value: rows.optionalDouble(4),
+                id: rows.int64(0), userId: rows.int64(1), symbol: symbol, kind: rows.string(3), value: rows.optionalDouble(4),
                 percent: rows.optionalDouble(5), windowSeconds: rows.optionalInt64(6), trigger: rows.string(7), cooldownSeconds: rows.int64(8),
-                rearmMarginPercent: rows.double(9), state: rows.string(10), lastFiredAt: rows.optionalInt64(11), channels: rows.string(12),
+                rearmMarginPercent: rows.double(9), state: rows.string(10), lastFiredAt: rows.optionalInt64(11), channels: channels,
                 startAt: rows.optionalInt64(13), snoozedUntil: rows.optionalInt64(14),
                 schedule: rows.optionalString(15), timezone: rows.optionalString(16), trailingFrom: rows.optionalDouble(17))
             if candidates.count >= chunk { try settle() }
