@@ -184,6 +184,24 @@ import Testing
         #expect(report.notifications.map(\.alertId) == [2])
     }
 
+    /// The evaluated count comes from the seeks' partial indexes (migration v16): every
+    /// kind of active alert of a symbol with a new price counts once, a paused one not.
+    @Test func everyKindOfActiveAlertCountsAsEvaluated() throws {
+        try quote("AAPL", 100, minute: 0)
+        let kinds: [(inout AlertInput) -> Void] = [
+            { $0.above = "500" }, { $0.below = "1" }, { $0.crossesAbove = "500" }, { $0.crossesBelow = "1" },
+            { $0.rise = "50%"; $0.within = "1h" }, { $0.fall = "50%"; $0.within = "1h" },
+            { $0.rise = "50%"; $0.since = "close" }, { $0.fall = "50%"; $0.since = "close" },
+            { $0.trailingFall = "50%" }, { $0.trailingRise = "50%" }, { $0.newHigh = "52w" }, { $0.newLow = "52w" },
+        ]
+        for kind in kinds { try add("AAPL", kind) }
+        _ = try alerts.pause(id: try add("AAPL") { $0.above = "500" })
+        try add("MSFT") { $0.above = "500" }  // no price at all
+        _ = try run(minute: 0.5)
+        try quote("AAPL", 101, minute: 1)
+        #expect(try run(minute: 1.5).evaluated == 12)
+    }
+
     @Test func staleQuotesAreNeverJudgedAsCurrent() throws {
         try quote("AAPL", 100, minute: 0)
         let id = try add("AAPL") { $0.above = "50" }

@@ -362,6 +362,13 @@ extension AppDatabase {
         migrator.registerMigration("v13-daily-history") { db in try db.execute(sql: dailyHistoryMigration) }
         migrator.registerMigration("v14-check-sets-as-comparisons") { db in try checkSetsAsComparisons(db) }
         migrator.registerMigration("v15-start-rounds") { db in try db.execute(sql: startRoundsMigration) }
+        migrator.registerMigration("v16-symbol-index-without-state") { db in
+            // Every alert that fires has its state rewritten: with the state in this index,
+            // each update also moved its entry (98,978 firings among 1,000,000 alerts:
+            // 1.55-1.65 s with it, 1.14-1.22 s without). Evaluate counts the active alerts
+            // from the seeks' partial indexes instead, which hold symbol and state.
+            try db.execute(sql: "DROP INDEX alerts_symbol_state; CREATE INDEX alerts_symbol ON alerts(symbol)")
+        }
         return migrator
     }
 }

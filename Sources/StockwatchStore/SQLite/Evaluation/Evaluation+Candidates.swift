@@ -16,6 +16,16 @@ extension Evaluation {
     }
 
 
+    /// The partial indexes of the seeks, each with the condition on an alert (`a`) that
+    /// its WHERE is: between them they hold every kind once, with symbol and state.
+    static let kindIndexes: [(index: String, kinds: String)] = [
+        ("alerts_rising", "a.kind IN ('above', 'crosses_above')"),
+        ("alerts_falling", "a.kind IN ('below', 'crosses_below')"),
+        ("alerts_changes", "a.window_seconds IS NOT NULL"),
+        ("alerts_trailing", "a.kind IN ('trailing_fall', 'trailing_rise')"),
+        ("alerts_since_close", "a.kind IN ('rise_since_close', 'fall_since_close')"),
+    ]
+
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
     /// fire or re-arm (see `slack`), then all new and resumed alerts.
     mutating func readCandidates(_ db: Database, rounds: StartRounds) throws {

@@ -59,10 +59,14 @@ extension Evaluation {
         try summarise(db)
         try readCandidates(db, rounds: rounds)
         // Every active alert of a symbol with fresh quotes was judged, changed or not
-        // (counted from an index alone; new alerts elsewhere are counted as they judge).
-        report.evaluated += try Int.fetchOne(db, sql: """
-            SELECT count(*) FROM alerts WHERE state IN ('armed', 'firing') AND symbol IN (SELECT symbol FROM temp.evaluate_batch)
-            """) ?? 0
+        // (counted from the seeks' partial indexes alone, which hold every kind between
+        // them; new alerts elsewhere are counted as they judge).
+        report.evaluated += try Int.fetchOne(db, sql: "SELECT " + Self.kindIndexes.map { index, kinds in
+            """
+            (SELECT count(*) FROM temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY \(index)
+             ON a.symbol = b.symbol AND \(kinds) WHERE a.state IN ('armed', 'firing'))
+            """
+        }.joined(separator: " + ")) ?? 0
         try judgeAll()
         try write(db, rounds: rounds)
         return report
