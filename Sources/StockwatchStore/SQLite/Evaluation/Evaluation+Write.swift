@@ -10,15 +10,16 @@ extension Evaluation {
         let updateState = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ? WHERE id = ?")
         let updateFired = try RawStatement(db, "UPDATE alerts SET last_fired_at = ? WHERE id = ?")
         for change in alertChanges {
-            let update = change.stateChanged ? updateState : updateFired
-            var column: Int32 = 1
             if change.stateChanged {
-                update.bind(column, change.state.rawValue)
-                column += 1
+                updateState.bind(1, change.state.rawValue)
+                updateState.bind(2, change.lastFiredAt)
+                updateState.bind(3, change.id)
+                try updateState.execute()
+            } else {
+                updateFired.bind(1, change.lastFiredAt)
+                updateFired.bind(2, change.id)
+                try updateFired.execute()
             }
-            update.bind(column, change.lastFiredAt)
-            update.bind(column + 1, change.id)
-            try update.execute()
         }
         // A new alert judged for the first time without a change (most of them) is not
         // written at all: the rounds it belongs to are passed at once (migration v15).
