@@ -18,12 +18,12 @@ extension Evaluation {
 
     /// The partial indexes of the seeks, each with the condition on an alert (`a`) that
     /// its WHERE is: between them they hold every kind once, with symbol and state.
-    static let kindIndexes: [(index: String, kinds: String)] = [
-        ("alerts_rising", "a.kind IN ('above', 'crosses_above')"),
-        ("alerts_falling", "a.kind IN ('below', 'crosses_below')"),
-        ("alerts_changes", "a.window_seconds IS NOT NULL"),
-        ("alerts_trailing", "a.kind IN ('trailing_fall', 'trailing_rise')"),
-        ("alerts_since_close", "a.kind IN ('rise_since_close', 'fall_since_close')"),
+    static let kindIndexes: [(source: Seek.Source, index: String, kinds: String)] = [
+        (.rising, "alerts_rising", "a.kind IN ('above', 'crosses_above')"),
+        (.falling, "alerts_falling", "a.kind IN ('below', 'crosses_below')"),
+        (.changes, "alerts_changes", "a.window_seconds IS NOT NULL"),
+        (.trailing, "alerts_trailing", "a.kind IN ('trailing_fall', 'trailing_rise')"),
+        (.sinceClose, "alerts_since_close", "a.kind IN ('rise_since_close', 'fall_since_close')"),
     ]
 
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
@@ -37,23 +37,15 @@ extension Evaluation {
             try readStarters(db, rounds: rounds)
             return
         }
-        // Each part seeks one partial index per symbol (or window) with new prices.
-        let sources: [Seek.Source: String] = [
-            .rising: "temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_rising ON a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above')",
-            .falling: "temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_falling ON a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below')",
-            .changes: """
-                temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol
-                CROSS JOIN alerts a INDEXED BY alerts_changes ON a.symbol = r.symbol AND a.window_seconds IS NOT NULL
-                """,
-            .sinceClose: """
-                temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol
-                CROSS JOIN alerts a INDEXED BY alerts_since_close ON a.symbol = r.symbol AND a.kind IN ('rise_since_close', 'fall_since_close')
-                """,
-            .trailing: """
-                temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY alerts_trailing ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise')
-                LEFT JOIN alert_trails t ON t.alert_id = a.id
-                """,
-        ]
+        // Each part seeks one partial index per symbol (or window) with new prices; the
+        // seeks of a reference range start from it.
+        var sources: [Seek.Source: String] = [:]
+        for (source, index, kinds) in Self.kindIndexes {
+            let referenced = source == .changes || source == .sinceClose
+            let from = referenced ? "temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol" : "temp.evaluate_batch b"
+            sources[source] = "\(from) CROSS JOIN alerts a INDEXED BY \(index) ON a.symbol = \(referenced ? "r" : "b").symbol AND \(kinds)"
+        }
+        sources[.trailing]! += " LEFT JOIN alert_trails t ON t.alert_id = a.id"
         try readAlerts(db, Self.seeks.map { seek in
             let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
             return "SELECT \(Self.columns(trail: trail)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND a.id <= ?2 AND a.start_round <= ?1"

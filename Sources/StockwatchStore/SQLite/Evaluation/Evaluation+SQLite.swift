@@ -61,7 +61,7 @@ extension Evaluation {
         // Every active alert of a symbol with fresh quotes was judged, changed or not
         // (counted from the seeks' partial indexes alone, which hold every kind between
         // them; new alerts elsewhere are counted as they judge).
-        report.evaluated += try Int.fetchOne(db, sql: "SELECT " + Self.kindIndexes.map { index, kinds in
+        report.evaluated += try Int.fetchOne(db, sql: "SELECT " + Self.kindIndexes.map { _, index, kinds in
             """
             (SELECT count(*) FROM temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY \(index)
              ON a.symbol = b.symbol AND \(kinds) WHERE a.state IN ('armed', 'firing'))
