@@ -125,15 +125,14 @@ struct Evaluation {
         self.prefilter = prefilter
     }
 
-    /// Adds an alert read by a seek (the columns of `alerts`, as stored).
+    /// Adds an alert read by a seek (the columns of `alerts`; nil for text no case matches).
     mutating func addCandidate(
-        id: Int64, userId: Int64, symbol: String, kind: String, value: Double?, percent: Double?, windowSeconds: Int64?, trigger: String,
-        cooldownSeconds: Int64, rearmMarginPercent: Double, state: String, lastFiredAt: Int64?, channels: String, startAt: Int64?, snoozedUntil: Int64?,
-        schedule: String?, timezone: String?, trailingFrom: Double?
+        id: Int64, userId: Int64, symbol: String, kind: ConditionKind?, value: Double?, percent: Double?, windowSeconds: Int64?,
+        trigger: AlertTrigger?, cooldownSeconds: Int64, rearmMarginPercent: Double, state: AlertState?, lastFiredAt: Int64?, channels: String,
+        startAt: Int64?, snoozedUntil: Int64?, schedule: String?, timezone: String?, trailingFrom: Double?
     ) throws {
-        guard let kind = ConditionKind(rawValue: kind),
-              let condition = Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds),
-              let trigger = AlertTrigger(rawValue: trigger), let state = AlertState(rawValue: state)
+        guard let kind, let condition = Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds),
+              let trigger, let state
         else { throw StockwatchError.internal("alert \(id) has an unreadable rule") }
         var machine = AlertMachine(
             condition: condition, trigger: trigger, cooldownSeconds: cooldownSeconds, rearmMarginPercent: rearmMarginPercent,

@@ -267,8 +267,8 @@ extension Evaluation {
         for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start, snoozed, schedule, zone, trailing)
             in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?, Int64?, String?, String?, Double?).self) {
             try addCandidate(
-                id: id, userId: user, symbol: symbol, kind: kind, value: value, percent: percent, windowSeconds: window, trigger: trigger,
-                cooldownSeconds: cooldown, rearmMarginPercent: margin, state: state, lastFiredAt: fired, channels: channels, startAt: start,
+                id: id, userId: user, symbol: symbol, kind: ConditionKind(rawValue: kind), value: value, percent: percent, windowSeconds: window,
+                trigger: AlertTrigger(rawValue: trigger), cooldownSeconds: cooldown, rearmMarginPercent: margin, state: AlertState(rawValue: state), lastFiredAt: fired, channels: channels, startAt: start,
                 snoozedUntil: snoozed, schedule: schedule, timezone: zone, trailingFrom: trailing)
         }
     }

@@ -54,7 +54,8 @@ public struct RawStatement {
     public func optionalDouble(_ column: Int32) -> Double? { isNull(column) ? nil : sqlite3_column_double(handle, column) }
     public func string(_ column: Int32) -> String {
         guard let text = sqlite3_column_text(handle, column) else { return "" }
-        return String(cString: text)
+        // SQLite knows the length: no strlen, as `String(cString:)` would do.
+        return String(decoding: UnsafeBufferPointer(start: text, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
     }
     public func optionalString(_ column: Int32) -> String? { isNull(column) ? nil : string(column) }
     /// Whether a text column holds `value`, without making a String of it.
@@ -66,5 +67,28 @@ public struct RawStatement {
             bytes.count == length && (length == 0 || memcmp(bytes.baseAddress!, text, length) == 0)
         }
     }
+    /// The case of a text column among `cases`, matched on its bytes (nil: none matches).
+    public func value<Value>(_ column: Int32, in cases: TextCases<Value>) -> Value? {
+        guard let text = sqlite3_column_text(handle, column) else { return nil }
+        return cases.match(text, length: Int(sqlite3_column_bytes(handle, column)))
+    }
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
+}
+
+/// The cases of a text-backed enum as bytes, for reading them from rows without making a
+/// String first: evaluate reads a kind, a trigger and a state per alert, and the Strings
+/// and their `rawValue` switches were a seventh of a first evaluate's instructions.
+public struct TextCases<Value: RawRepresentable & CaseIterable> where Value.RawValue == String {
+    private let cases: [(bytes: [UInt8], value: Value)]
+
+    public init(_ type: Value.Type) {
+        cases = Value.allCases.map { (Array($0.rawValue.utf8), $0) }
+    }
+
+    func match(_ text: UnsafePointer<UInt8>, length: Int) -> Value? {
+        for (bytes, value) in cases where bytes.count == length {
+            if bytes.withUnsafeBufferPointer({ memcmp($0.baseAddress!, text, length) == 0 }) { return value }
+        }
+        return nil
+    }
 }

@@ -74,13 +74,14 @@ extension Evaluation {
         // previous row's text is kept when the bytes are the same.
         var symbol = ""
         var channels = ""
+        let kinds = TextCases(ConditionKind.self), triggers = TextCases(AlertTrigger.self), states = TextCases(AlertState.self)
         while try rows.step() {
             if !rows.text(2, equals: symbol) { symbol = rows.string(2) }
             if !rows.text(12, equals: channels) { channels = rows.string(12) }
             try addCandidate(
-                id: rows.int64(0), userId: rows.int64(1), symbol: symbol, kind: rows.string(3), value: rows.optionalDouble(4),
-                percent: rows.optionalDouble(5), windowSeconds: rows.optionalInt64(6), trigger: rows.string(7), cooldownSeconds: rows.int64(8),
-                rearmMarginPercent: rows.double(9), state: rows.string(10), lastFiredAt: rows.optionalInt64(11), channels: channels,
+                id: rows.int64(0), userId: rows.int64(1), symbol: symbol, kind: rows.value(3, in: kinds), value: rows.optionalDouble(4),
+                percent: rows.optionalDouble(5), windowSeconds: rows.optionalInt64(6), trigger: rows.value(7, in: triggers),
+                cooldownSeconds: rows.int64(8), rearmMarginPercent: rows.double(9), state: rows.value(10, in: states), lastFiredAt: rows.optionalInt64(11), channels: channels,
                 startAt: rows.optionalInt64(13), snoozedUntil: rows.optionalInt64(14),
                 schedule: rows.optionalString(15), timezone: rows.optionalString(16), trailingFrom: rows.optionalDouble(17))
             if candidates.count >= chunk { try settle() }

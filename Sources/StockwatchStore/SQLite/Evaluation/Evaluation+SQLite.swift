@@ -134,10 +134,10 @@ extension Evaluation {
     /// reference prices and whether one is missing.
     mutating func summarise(_ db: Database) throws {
         try db.execute(sql: """
-            CREATE TEMP TABLE IF NOT EXISTS evaluate_batch (symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL);
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_batch (symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL) WITHOUT ROWID;
             CREATE TEMP TABLE IF NOT EXISTS evaluate_references (
                 symbol TEXT NOT NULL, basis TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
-                PRIMARY KEY (symbol, basis, window_seconds));
+                PRIMARY KEY (symbol, basis, window_seconds)) WITHOUT ROWID;
             DELETE FROM evaluate_batch;
             DELETE FROM evaluate_references;
             """)
@@ -148,16 +148,29 @@ extension Evaluation {
             batch.bind(3, range.high)
             try batch.execute()
         }
-        // Every (symbol, basis) some alert has, from the two indexes that hold them.
+        // Every (symbol, basis) some alert has, from the two indexes that hold them. In
+        // index order a pair's rows come together: Swift skips the repeats, which SQLite's
+        // DISTINCT and UNION did through temporary b-trees (a tenth of a first evaluate).
         let bases = try RawStatement(db, """
-            SELECT DISTINCT symbol, kind, window_seconds FROM alerts INDEXED BY alerts_changes WHERE window_seconds IS NOT NULL
-            UNION SELECT DISTINCT symbol, 'rise_since_close', NULL FROM alerts INDEXED BY alerts_since_close
+            SELECT symbol, kind, window_seconds FROM alerts INDEXED BY alerts_changes WHERE window_seconds IS NOT NULL
+            UNION ALL SELECT symbol, 'rise_since_close', NULL FROM alerts INDEXED BY alerts_since_close
                 WHERE kind IN ('rise_since_close', 'fall_since_close')
             """)
         var pairs = Set<ReferencePair>()
+        var symbol = "", isBatched = false
+        var kind: ConditionKind?, window: Int64?
+        let kinds = TextCases(ConditionKind.self)
         while try bases.step() {
-            let symbol = bases.string(0)
-            if batched.contains(symbol), let basis = Basis(kind: bases.string(1), window: bases.optionalInt64(2)) {
+            if !bases.text(0, equals: symbol) {
+                symbol = bases.string(0)
+                isBatched = batched.contains(symbol)
+                kind = nil
+            }
+            guard isBatched else { continue }
+            let rowKind = bases.value(1, in: kinds), rowWindow = bases.optionalInt64(2)
+            guard rowKind != kind || rowWindow != window else { continue }
+            (kind, window) = (rowKind, rowWindow)
+            if let rowKind, let basis = Basis(kind: rowKind.rawValue, window: rowWindow) {
                 pairs.insert(ReferencePair(symbol: symbol, basis: basis))
             }
         }
