@@ -88,10 +88,10 @@ extension Evaluation {
         return value
     }
 
-    /// The range of reference prices of a symbol's fresh quotes for one basis.
-    mutating func referenceRange(_ symbol: String, basis: Basis) throws -> Range {
+    /// The range of reference prices of a symbol's fresh quotes (or of `indexes`) for one basis.
+    mutating func referenceRange(_ symbol: String, basis: Basis, indexes: [Int]? = nil) throws -> Range {
         var range = Range()
-        for i in freshIndexes(symbol) {
+        for i in indexes ?? freshIndexes(symbol) {
             if let price = try reference(symbol, basis: basis, index: i) { range.add(price) } else { range.missing = true }
         }
         return range

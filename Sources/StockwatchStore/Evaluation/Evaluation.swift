@@ -108,6 +108,12 @@ struct Evaluation {
     /// New and resumed alerts that could not start yet: no quote at or after their start
     /// (for a start of 0, no fresh quote). They start in a later run.
     var waitingStarters: [Int64] = []
+    /// The earliest and latest start of each symbol's new and resumed alerts (a start of 0
+    /// read as `staleBefore`), when the backend seeks them as it seeks the others (SQLite).
+    var starterSpans: [String: (earliest: Int64, latest: Int64)] = [:]
+    /// Whether judging counts the new alerts of symbols without fresh quotes as evaluated;
+    /// false when the backend counts them without reading each one.
+    var countsStarters = true
     var insufficient = Set<Int64>()
     /// Symbols with fresh quotes after their watermark.
     var batched = Set<String>()
@@ -188,6 +194,14 @@ struct Evaluation {
         return ranges
     }
 
+    /// The quotes the new and resumed alerts of a symbol judge between them: the fresh ones
+    /// from the earliest of their starts.
+    func starterIndexes(_ symbol: String) -> [Int] {
+        guard let quotes = symbols[symbol], let earliest = starterSpans[symbol]?.earliest else { return [] }
+        let from = quotes.times.firstIndex { $0 >= earliest } ?? quotes.times.count
+        return (from..<quotes.times.count).filter { quotes.times[$0] >= staleBefore }
+    }
+
     /// The quotes a candidate judges: from its start, or from its symbol's first fresh quote.
     func judgedRange(_ candidate: Candidate) -> Swift.Range<Int>? {
         symbols[candidate.symbol].flatMap { judgedRange(candidate, in: $0) }
@@ -254,7 +268,7 @@ struct Evaluation {
             }
             if candidate.machine.state == .fired { break }
         }
-        if judged, candidate.startAt != nil, !batched { report.evaluated += 1 }
+        if judged, candidate.startAt != nil, !batched, countsStarters { report.evaluated += 1 }
         candidates[index] = candidate
     }
 

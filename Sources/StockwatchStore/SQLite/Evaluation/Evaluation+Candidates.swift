@@ -38,20 +38,83 @@ extension Evaluation {
             return
         }
         // Each part seeks one partial index per symbol (or window) with new prices; the
-        // seeks of a reference range start from it.
-        var sources: [Seek.Source: String] = [:]
-        for (source, index, kinds) in Self.kindIndexes {
-            let referenced = source == .changes || source == .sinceClose
-            let from = referenced ? "temp.evaluate_references r JOIN temp.evaluate_batch b ON b.symbol = r.symbol" : "temp.evaluate_batch b"
-            sources[source] = "\(from) CROSS JOIN alerts a INDEXED BY \(index) ON a.symbol = \(referenced ? "r" : "b").symbol AND \(kinds)"
+        // seeks of a reference range start from it. The alerts that follow their symbol's
+        // watermark are sought with the ranges of its fresh quotes; new and resumed ones
+        // with the ranges of the quotes from their earliest start (a first evaluate of
+        // 100,000 new alerts read every one of them before).
+        func sources(batch: String, references: String) -> [Seek.Source: String] {
+            var sources: [Seek.Source: String] = [:]
+            for (source, index, kinds) in Self.kindIndexes {
+                let referenced = source == .changes || source == .sinceClose
+                let from = referenced ? "temp.\(references) r JOIN temp.\(batch) b ON b.symbol = r.symbol" : "temp.\(batch) b"
+                sources[source] = "\(from) CROSS JOIN alerts a INDEXED BY \(index) ON a.symbol = \(referenced ? "r" : "b").symbol AND \(kinds)"
+            }
+            sources[.trailing]! += " LEFT JOIN alert_trails t ON t.alert_id = a.id"
+            return sources
         }
-        sources[.trailing]! += " LEFT JOIN alert_trails t ON t.alert_id = a.id"
-        try readAlerts(db, Self.seeks.map { seek in
-            let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
-            return "SELECT \(Self.columns(trail: trail)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND a.id <= ?2 AND a.start_round <= ?1"
+        // Each statement only when some alert can answer it: a seek costs about the same
+        // whether it finds anything or not, and there are 16 per symbol.
+        if rounds.lastAlertID > 0 {
+            let following = sources(batch: "evaluate_batch", references: "evaluate_references")
+            try readAlerts(db, Self.seeks.map { seek in
+                let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
+                return "SELECT \(Self.columns(trail: trail)) FROM \(following[seek.source]!) WHERE \(seek.condition) AND a.id <= ?2 AND a.start_round <= ?1"
+            }
+                .joined(separator: "\nUNION ALL\n"), rounds: rounds)
         }
-            .joined(separator: "\nUNION ALL\n"), rounds: rounds)
-        try readStarters(db, rounds: rounds)
+        if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM temp.evaluate_starts)") == true {
+            let starting = sources(batch: "evaluate_starts", references: "evaluate_start_references")
+            try readAlerts(db, Self.seeks.map { seek in
+                let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
+                return "SELECT \(Self.columns(trail: trail, start: "a.start_at")) FROM \(starting[seek.source]!) WHERE \(seek.condition) AND a.start_round > ?1"
+            }
+                .joined(separator: "\nUNION ALL\n"), rounds: rounds, following: false)
+        }
+        try settleStarters(db, rounds: rounds)
+    }
+
+    /// What the starters' seeks cannot tell: which new and resumed alerts cannot start yet
+    /// (no quote at or after their start: they move to the next round, as `collect` finds
+    /// for those it judges), and how many of those of symbols without fresh quotes after
+    /// the watermark judged some quote (the count of the other symbols counts theirs).
+    /// Only the symbols where either can happen are read, through the start index.
+    mutating func settleStarters(_ db: Database, rounds: StartRounds) throws {
+        var newest: [String: Int64] = [:]
+        for (symbol, span) in starterSpans {
+            let last = symbols[symbol]?.times.last ?? Int64.min
+            let mayWait = last < span.latest
+            let counted = !batched.contains(symbol) && last >= staleBefore && last >= span.earliest
+            if mayWait || counted { newest[symbol] = last }
+        }
+        guard !newest.isEmpty else { return }
+        try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS evaluate_attention (symbol TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM evaluate_attention")
+        let attention = try RawStatement(db, "INSERT INTO evaluate_attention (symbol) VALUES (?)")
+        for symbol in newest.keys {
+            attention.bind(1, symbol)
+            try attention.execute()
+        }
+        // The symbol is tested in the index: only these symbols' rows are read.
+        let rows = try RawStatement(db, """
+            SELECT a.id, a.symbol, a.start_at FROM alerts a INDEXED BY alerts_starting
+            WHERE a.start_round > ?1 AND a.symbol IN (SELECT symbol FROM temp.evaluate_attention) AND a.state IN ('armed', 'firing')
+            """)
+        rows.bind(1, rounds.judgedThrough)
+        var symbol = ""
+        var last = Int64.min
+        var isBatched = false
+        while try rows.step() {
+            if !rows.text(1, equals: symbol) {
+                symbol = rows.string(1)
+                last = newest[symbol] ?? Int64.min
+                isBatched = batched.contains(symbol)
+            }
+            let stored = rows.int64(2)
+            guard last >= (stored == 0 ? staleBefore : stored) else {
+                waitingStarters.append(rows.int64(0))
+                continue
+            }
+            if !isBatched, last >= staleBefore { report.evaluated += 1 }
+        }
     }
 
     /// New and resumed alerts (a round evaluate has not judged through), judged from their

@@ -26,6 +26,7 @@ extension AppDatabase: EvaluationStore {
 
 extension Evaluation {
     mutating func run(_ db: Database) throws -> EvaluateReport {
+        countsStarters = !prefilter  // with the seeks, `settleStarters` counts them
         report.expired = try Int64.fetchAll(
             db, sql: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= ? RETURNING id",
             arguments: [now]
@@ -101,19 +102,24 @@ extension Evaluation {
             first.bind(1, rounds.judgedThrough)
             // Within a round the index is in symbol order: a symbol's rows come together.
             var symbol: String?
-            var earliest = Int64.max
+            var span = (earliest: Int64.max, latest: Int64.min)
+            func keep(_ symbol: String) {
+                let known = starterSpans[symbol] ?? span
+                starterSpans[symbol] = (min(known.earliest, span.earliest), max(known.latest, span.latest))
+            }
             while try first.step() {
                 let stored = first.int64(1)
                 let start = stored == 0 ? staleBefore : stored
                 if let current = symbol, first.text(0, equals: current) {
-                    earliest = min(earliest, start)
+                    span = (min(span.earliest, start), max(span.latest, start))
                     continue
                 }
-                if let current = symbol { starts[current] = min(starts[current] ?? earliest, earliest) }
+                if let current = symbol { keep(current) }
                 symbol = first.string(0)
-                earliest = start
+                span = (start, start)
             }
-            if let current = symbol { starts[current] = min(starts[current] ?? earliest, earliest) }
+            if let current = symbol { keep(current) }
+            starts = starterSpans.mapValues(\.earliest)
         }
         let quotes = try RawStatement(db, "SELECT id, price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
         for (symbol, start) in quoteStarts(watermarks: watermarks, starts: starts) {
@@ -138,8 +144,14 @@ extension Evaluation {
             CREATE TEMP TABLE IF NOT EXISTS evaluate_references (
                 symbol TEXT NOT NULL, basis TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
                 PRIMARY KEY (symbol, basis, window_seconds)) WITHOUT ROWID;
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_starts (symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL) WITHOUT ROWID;
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_start_references (
+                symbol TEXT NOT NULL, basis TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
+                PRIMARY KEY (symbol, basis, window_seconds)) WITHOUT ROWID;
             DELETE FROM evaluate_batch;
             DELETE FROM evaluate_references;
+            DELETE FROM evaluate_starts;
+            DELETE FROM evaluate_start_references;
             """)
         let batch = try RawStatement(db, "INSERT INTO evaluate_batch (symbol, low, high) VALUES (?, ?, ?)")
         for (symbol, range) in priceRanges() {
@@ -147,6 +159,19 @@ extension Evaluation {
             batch.bind(2, range.low)
             batch.bind(3, range.high)
             try batch.execute()
+        }
+        // New and resumed alerts: the same per symbol, over the quotes from their earliest
+        // start, for the seeks that find those of them that may change.
+        if !prefilter { starterSpans = [:] }  // read one by one instead
+        let starts = try RawStatement(db, "INSERT INTO evaluate_starts (symbol, low, high) VALUES (?, ?, ?)")
+        for symbol in starterSpans.keys {
+            var range = Range()
+            for i in starterIndexes(symbol) { range.add(symbols[symbol]!.prices[i]) }
+            guard !range.isEmpty else { continue }
+            starts.bind(1, symbol)
+            starts.bind(2, range.low)
+            starts.bind(3, range.high)
+            try starts.execute()
         }
         // Every (symbol, basis) some alert has, from the two indexes that hold them. In
         // index order a pair's rows come together: Swift skips the repeats, which SQLite's
@@ -163,7 +188,7 @@ extension Evaluation {
         while try bases.step() {
             if !bases.text(0, equals: symbol) {
                 symbol = bases.string(0)
-                isBatched = batched.contains(symbol)
+                isBatched = batched.contains(symbol) || starterSpans[symbol] != nil
                 kind = nil
             }
             guard isBatched else { continue }
@@ -175,15 +200,31 @@ extension Evaluation {
             }
         }
         let insert = try RawStatement(db, "INSERT INTO evaluate_references (symbol, basis, window_seconds, low, high, missing) VALUES (?, ?, ?, ?, ?, ?)")
+        let insertStart = try RawStatement(
+            db, "INSERT INTO evaluate_start_references (symbol, basis, window_seconds, low, high, missing) VALUES (?, ?, ?, ?, ?, ?)")
         for pair in pairs {
-            let range = try referenceRange(pair.symbol, basis: pair.basis)
-            insert.bind(1, pair.symbol)
-            insert.bind(2, pair.basis.name)
-            insert.bind(3, pair.basis.windowSeconds)
-            insert.bind(4, range.isEmpty ? nil : range.low)
-            insert.bind(5, range.isEmpty ? nil : range.high)
-            insert.bind(6, Int64(range.missing ? 1 : 0))
-            try insert.execute()
+            // The range first: passed straight into a call on `self`, a copy of `self` (and
+            // of its reference cache) was made for each pair.
+            if batched.contains(pair.symbol) {
+                let range = try referenceRange(pair.symbol, basis: pair.basis)
+                try Self.insertReference(pair, range: range, with: insert)
+            }
+            if starterSpans[pair.symbol] != nil {
+                let indexes = starterIndexes(pair.symbol)
+                guard !indexes.isEmpty else { continue }
+                let range = try referenceRange(pair.symbol, basis: pair.basis, indexes: indexes)
+                try Self.insertReference(pair, range: range, with: insertStart)
+            }
         }
+    }
+
+    private static func insertReference(_ pair: ReferencePair, range: Range, with insert: RawStatement) throws {
+        insert.bind(1, pair.symbol)
+        insert.bind(2, pair.basis.name)
+        insert.bind(3, pair.basis.windowSeconds)
+        insert.bind(4, range.isEmpty ? nil : range.low)
+        insert.bind(5, range.isEmpty ? nil : range.high)
+        insert.bind(6, Int64(range.missing ? 1 : 0))
+        try insert.execute()
     }
 }

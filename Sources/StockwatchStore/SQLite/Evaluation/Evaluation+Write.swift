@@ -25,7 +25,8 @@ extension Evaluation {
         // written at all: the rounds it belongs to are passed at once (migration v15).
         if rounds.anyNew {
             let waiting = try RawStatement(db, "UPDATE alerts SET start_round = ? WHERE id = ?")
-            for id in waitingStarters {
+            // A set: the seeks may return an alert that `settleStarters` found waiting too.
+            for id in Set(waitingStarters) {
                 waiting.bind(1, rounds.highest + 1)
                 waiting.bind(2, id)
                 try waiting.execute()
