@@ -268,8 +268,8 @@ extension Evaluation {
             in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?, Int64?, String?, String?, Double?).self) {
             try addCandidate(
                 id: id, userId: user, symbol: symbol, kind: ConditionKind(rawValue: kind), value: value, percent: percent, windowSeconds: window,
-                trigger: AlertTrigger(rawValue: trigger), cooldownSeconds: cooldown, rearmMarginPercent: margin, state: AlertState(rawValue: state), lastFiredAt: fired, channels: channels, startAt: start,
-                snoozedUntil: snoozed, schedule: schedule, timezone: zone, trailingFrom: trailing)
+                trigger: AlertTrigger(rawValue: trigger), cooldownSeconds: cooldown, rearmMarginPercent: margin, state: AlertState(rawValue: state),
+                lastFiredAt: fired, channels: channels, startAt: start, snoozedUntil: snoozed, schedule: schedule, timezone: zone, trailingFrom: trailing)
         }
     }
 

@@ -58,7 +58,10 @@ extension Evaluation {
             let following = sources(batch: "evaluate_batch", references: "evaluate_references")
             try readAlerts(db, Self.seeks.map { seek in
                 let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
-                return "SELECT \(Self.columns(trail: trail)) FROM \(following[seek.source]!) WHERE \(seek.condition) AND a.id <= ?2 AND a.start_round <= ?1"
+                return """
+                    SELECT \(Self.columns(trail: trail)) FROM \(following[seek.source]!)
+                    WHERE \(seek.condition) AND a.id <= ?2 AND a.start_round <= ?1
+                    """
             }
                 .joined(separator: "\nUNION ALL\n"), rounds: rounds)
         }
@@ -66,7 +69,10 @@ extension Evaluation {
             let starting = sources(batch: "evaluate_starts", references: "evaluate_start_references")
             try readAlerts(db, Self.seeks.map { seek in
                 let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
-                return "SELECT \(Self.columns(trail: trail, start: "a.start_at")) FROM \(starting[seek.source]!) WHERE \(seek.condition) AND a.start_round > ?1"
+                return """
+                    SELECT \(Self.columns(trail: trail, start: "a.start_at")) FROM \(starting[seek.source]!)
+                    WHERE \(seek.condition) AND a.start_round > ?1
+                    """
             }
                 .joined(separator: "\nUNION ALL\n"), rounds: rounds, following: false)
         }
@@ -87,7 +93,10 @@ extension Evaluation {
             if mayWait || counted { newest[symbol] = last }
         }
         guard !newest.isEmpty else { return }
-        try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS evaluate_attention (symbol TEXT PRIMARY KEY) WITHOUT ROWID; DELETE FROM evaluate_attention")
+        try db.execute(sql: """
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_attention (symbol TEXT PRIMARY KEY) WITHOUT ROWID;
+            DELETE FROM evaluate_attention;
+            """)
         let attention = try RawStatement(db, "INSERT INTO evaluate_attention (symbol) VALUES (?)")
         for symbol in newest.keys {
             attention.bind(1, symbol)
@@ -144,8 +153,8 @@ extension Evaluation {
             try addCandidate(
                 id: rows.int64(0), userId: rows.int64(1), symbol: symbol, kind: rows.value(3, in: kinds), value: rows.optionalDouble(4),
                 percent: rows.optionalDouble(5), windowSeconds: rows.optionalInt64(6), trigger: rows.value(7, in: triggers),
-                cooldownSeconds: rows.int64(8), rearmMarginPercent: rows.double(9), state: rows.value(10, in: states), lastFiredAt: rows.optionalInt64(11), channels: channels,
-                startAt: rows.optionalInt64(13), snoozedUntil: rows.optionalInt64(14),
+                cooldownSeconds: rows.int64(8), rearmMarginPercent: rows.double(9), state: rows.value(10, in: states),
+                lastFiredAt: rows.optionalInt64(11), channels: channels, startAt: rows.optionalInt64(13), snoozedUntil: rows.optionalInt64(14),
                 schedule: rows.optionalString(15), timezone: rows.optionalString(16), trailingFrom: rows.optionalDouble(17))
             if candidates.count >= chunk { try settle() }
         }

@@ -102,10 +102,11 @@ extension Evaluation {
             first.bind(1, rounds.judgedThrough)
             // Within a round the index is in symbol order: a symbol's rows come together.
             var symbol: String?
+            var spans: [String: (earliest: Int64, latest: Int64)] = [:]
             var span = (earliest: Int64.max, latest: Int64.min)
             func keep(_ symbol: String) {
-                let known = starterSpans[symbol] ?? span
-                starterSpans[symbol] = (min(known.earliest, span.earliest), max(known.latest, span.latest))
+                let known = spans[symbol] ?? span
+                spans[symbol] = (min(known.earliest, span.earliest), max(known.latest, span.latest))
             }
             while try first.step() {
                 let stored = first.int64(1)
@@ -119,7 +120,9 @@ extension Evaluation {
                 span = (start, start)
             }
             if let current = symbol { keep(current) }
-            starts = starterSpans.mapValues(\.earliest)
+            starts = spans.mapValues(\.earliest)
+            // Without the seeks (`prefilter` off) every new alert is read and judged instead.
+            if prefilter { starterSpans = spans }
         }
         let quotes = try RawStatement(db, "SELECT id, price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
         for (symbol, start) in quoteStarts(watermarks: watermarks, starts: starts) {
@@ -162,7 +165,6 @@ extension Evaluation {
         }
         // New and resumed alerts: the same per symbol, over the quotes from their earliest
         // start, for the seeks that find those of them that may change.
-        if !prefilter { starterSpans = [:] }  // read one by one instead
         let starts = try RawStatement(db, "INSERT INTO evaluate_starts (symbol, low, high) VALUES (?, ?, ?)")
         for symbol in starterSpans.keys {
             var range = Range()
