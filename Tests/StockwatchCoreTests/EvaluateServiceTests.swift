@@ -158,6 +158,23 @@ import Testing
         #expect(try run(minute: 3.5).notifications.map(\.alertId) == [waiting])
     }
 
+    /// New alerts of a symbol whose newest quote was judged already (no fresh quote after
+    /// its watermark) still judge the quote they started at: the seeks over their range
+    /// find the one that fires, and each active one counts as evaluated, a paused one not.
+    @Test func newAlertsOfASymbolWithoutNewQuotesJudgeTheirStartAndCount() throws {
+        try quote("AAPL", 190, minute: 0)
+        try add("AAPL") { $0.below = "1" }
+        #expect(try run(minute: 0.5).evaluated == 1)  // the watermark passes 190
+        let fires = try add("AAPL", minute: 1) { $0.above = "180" }
+        try add("AAPL", minute: 1) { $0.above = "500" }
+        try add("AAPL", minute: 1) { $0.rise = "50%"; $0.within = "1h" }
+        _ = try alerts.pause(id: try add("AAPL", minute: 1) { $0.above = "100" })
+        let report = try run(minute: 1.5)
+        #expect(report.notifications.map(\.alertId) == [fires])
+        #expect(report.evaluated == 3)
+        #expect(try run(minute: 2).notifications.isEmpty)
+    }
+
     /// Alerts that were waiting to start when v15 came keep waiting; the others follow.
     @Test func startsWaitingBeforeMigrationV15StillStart() throws {
         let folder = NSTemporaryDirectory() + "stockwatch-v15-" + UUID().uuidString
