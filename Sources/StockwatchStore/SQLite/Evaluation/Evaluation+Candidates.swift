@@ -93,10 +93,6 @@ extension Evaluation {
             if mayWait || counted { newest[symbol] = last }
         }
         guard !newest.isEmpty else { return }
-        try db.execute(sql: """
-            CREATE TEMP TABLE IF NOT EXISTS evaluate_attention (symbol TEXT PRIMARY KEY) WITHOUT ROWID;
-            DELETE FROM evaluate_attention;
-            """)
         let attention = try RawStatement(db, "INSERT INTO evaluate_attention (symbol) VALUES (?)")
         for symbol in newest.keys {
             attention.bind(1, symbol)

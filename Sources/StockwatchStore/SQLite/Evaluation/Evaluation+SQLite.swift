@@ -151,8 +151,10 @@ extension Evaluation {
             CREATE TEMP TABLE IF NOT EXISTS evaluate_start_references (
                 symbol TEXT NOT NULL, basis TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
                 PRIMARY KEY (symbol, basis, window_seconds)) WITHOUT ROWID;
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_attention (symbol TEXT PRIMARY KEY) WITHOUT ROWID;
             DELETE FROM evaluate_batch;
             DELETE FROM evaluate_references;
+            DELETE FROM evaluate_attention;
             DELETE FROM evaluate_starts;
             DELETE FROM evaluate_start_references;
             """)
