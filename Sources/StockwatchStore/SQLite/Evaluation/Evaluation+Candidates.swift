@@ -42,7 +42,8 @@ extension Evaluation {
         // watermark are sought with the ranges of its fresh quotes; new and resumed ones
         // with the ranges of the quotes from their earliest start (a first evaluate of
         // 100,000 new alerts read every one of them before).
-        func sources(batch: String, references: String) -> [Seek.Source: String] {
+        // `start`: the column a candidate judges from (NULL: it follows its watermark).
+        func seeks(batch: String, references: String, start: String, rounds filter: String) -> String {
             var sources: [Seek.Source: String] = [:]
             for (source, index, kinds) in Self.kindIndexes {
                 let referenced = source == .changes || source == .sinceClose
@@ -50,31 +51,23 @@ extension Evaluation {
                 sources[source] = "\(from) CROSS JOIN alerts a INDEXED BY \(index) ON a.symbol = \(referenced ? "r" : "b").symbol AND \(kinds)"
             }
             sources[.trailing]! += " LEFT JOIN alert_trails t ON t.alert_id = a.id"
-            return sources
+            return Self.seeks.map { seek in
+                let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
+                return "SELECT \(Self.columns(trail: trail, start: start)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND \(filter)"
+            }
+                .joined(separator: "\nUNION ALL\n")
         }
         // Each statement only when some alert can answer it: a seek costs about the same
         // whether it finds anything or not, and there are 16 per symbol.
         if rounds.lastAlertID > 0 {
-            let following = sources(batch: "evaluate_batch", references: "evaluate_references")
-            try readAlerts(db, Self.seeks.map { seek in
-                let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
-                return """
-                    SELECT \(Self.columns(trail: trail)) FROM \(following[seek.source]!)
-                    WHERE \(seek.condition) AND a.id <= ?2 AND a.start_round <= ?1
-                    """
-            }
-                .joined(separator: "\nUNION ALL\n"), rounds: rounds)
+            try readAlerts(db, seeks(
+                batch: "evaluate_batch", references: "evaluate_references", start: "NULL", rounds: "a.id <= ?2 AND a.start_round <= ?1"),
+                rounds: rounds)
         }
         if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM temp.evaluate_starts)") == true {
-            let starting = sources(batch: "evaluate_starts", references: "evaluate_start_references")
-            try readAlerts(db, Self.seeks.map { seek in
-                let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
-                return """
-                    SELECT \(Self.columns(trail: trail, start: "a.start_at")) FROM \(starting[seek.source]!)
-                    WHERE \(seek.condition) AND a.start_round > ?1
-                    """
-            }
-                .joined(separator: "\nUNION ALL\n"), rounds: rounds, following: false)
+            try readAlerts(db, seeks(
+                batch: "evaluate_starts", references: "evaluate_start_references", start: "a.start_at", rounds: "a.start_round > ?1"),
+                rounds: rounds, following: false)
         }
         try settleStarters(db, rounds: rounds)
     }
