@@ -57,7 +57,7 @@ public struct APIServer: Sendable {
         let channelConfiguration = HTTP1WebSocketUpgradeChannel.Configuration(
             // An HTTP connection that sends nothing for a minute is closed.
             http1: .init(idleTimeout: .seconds(60)),
-            ws: .init(maxFrameSize: Self.maximumBody, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: .seconds(5)))
+            ws: .init(maxFrameSize: Self.maximumBody, autoPing: .enabled(timePeriod: .seconds(30)), closeTimeout: StreamConnection.closeHandshakeTimeout))
         let app = Application(
             router: apiRouter(),
             // Hummingbird's HTTP/1 + WebSocket channel, with the token checked before an

@@ -17,6 +17,15 @@ struct StreamConnection: Sendable {
     static let messageBurst = 50.0
     static let messagesPerSecond = 20.0
 
+    /// How long a client may take to answer the server's close frame (Hummingbird's
+    /// own close timeout, `APIServer`'s channel configuration, is the same).
+    static let closeHandshakeTimeout: Duration = .seconds(5)
+
+    /// Why one of a connection's two tasks ended.
+    private enum Ending: Sendable {
+        case flood, closeSent, inboundEnded, timedOut
+    }
+
     let hub: StreamHub
     let history: HistoryService
     let user: AuthenticatedUser
@@ -30,40 +39,58 @@ struct StreamConnection: Sendable {
             return
         }
         do {
-            // Each task says whether the other must be let finish: the reader ends a flood
-            // through the hub, and the writer then sends what was queued before the close.
-            try await withThrowingTaskGroup(of: Bool.self) { group in
+            try await withThrowingTaskGroup(of: Ending.self) { group in
                 // The writer ends when the hub ends or drops this client (a removed user, a
-                // flood, too slow, shutdown).
+                // flood, too slow, shutdown), after sending the close frame itself.
                 group.addTask {
                     for await item in outbox {
                         switch item {
                         case let .text(text): try await outbound.write(.text(text))
                         case let .close(code, reason):
                             try await outbound.close(code, reason: reason)
-                            return false
+                            return .closeSent
                         }
                     }
-                    return false
+                    // Shutdown (a dropped client's connection is closed already: nothing to send).
+                    try? await outbound.close(.normalClosure, reason: nil)
+                    return .closeSent
                 }
                 group.addTask {
                     var allowance = Self.messageBurst
                     var last = ContinuousClock.now
-                    // Messages over the size limit end the loop with close code 1009.
+                    // Messages over the size limit end the loop with close code 1009; the
+                    // client's close frame ends it too.
                     for try await message in inbound.messages(maxSize: APIServer.maximumBody) {
                         let now = ContinuousClock.now
                         allowance = min(Self.messageBurst, allowance + (now - last) / .seconds(1) * Self.messagesPerSecond)
                         last = now
                         guard allowance >= 1 else {
                             await hub.end(id, code: .policyViolation, reason: "more than \(Int(Self.messagesPerSecond)) messages a second")
-                            return true
+                            return .flood
                         }
                         allowance -= 1
                         await handle(message, client: id)
                     }
-                    return false
+                    return .inboundEnded
                 }
-                if try await group.next() == true { _ = try await group.next() }
+                switch try await group.next() {
+                case .flood?:
+                    // The writer sends what was queued, then the close frame.
+                    _ = try await group.next()
+                case .closeSent?:
+                    // The closing handshake: the reader ends at the client's close frame, so the
+                    // connection is closed only once the client has read ours. Cancelling the
+                    // reader instead would end the inbound stream and close the socket at once,
+                    // and a client that was writing then (a ping) could lose our close frame
+                    // to the reset and see 1006.
+                    group.addTask {
+                        try? await Task.sleep(for: Self.closeHandshakeTimeout)
+                        return .timedOut
+                    }
+                    _ = try await group.next()
+                default:
+                    break
+                }
                 group.cancelAll()
             }
         } catch {
