@@ -363,18 +363,44 @@ import Testing
             var input = AlertInput(symbol: symbols.randomElement(using: &random)!)
             let level = String(format: "%.2f", Double.random(in: 90...110, using: &random))
             let percent = ["0.5", "1", "3"].randomElement(using: &random)!
-            switch Int.random(in: 0..<6, using: &random) {
+            switch Int.random(in: 0..<12, using: &random) {
             case 0: input.above = level
             case 1: input.below = level
             case 2: input.crossesAbove = level
             case 3: input.crossesBelow = level
             case 4: input.rise = percent; input.within = ["1m", "5m", "30m"].randomElement(using: &random)!
-            default: input.fall = percent; input.within = ["1m", "5m", "30m"].randomElement(using: &random)!
+            case 5: input.fall = percent; input.within = ["1m", "5m", "30m"].randomElement(using: &random)!
+            case 6: input.trailingFall = percent
+            case 7: input.trailingRise = percent
+            case 8: input.rise = percent; input.since = "close"
+            case 9: input.fall = percent; input.since = "close"
+            // 60d reaches past the daily history: insufficient, never fired.
+            case 10: input.newHigh = ["5d", "20d", "60d"].randomElement(using: &random)!
+            default: input.newLow = ["5d", "20d", "60d"].randomElement(using: &random)!
             }
             input.trigger = ["once", "rearm", "rearm", "every"].randomElement(using: &random)!
             if input.trigger == "rearm", Bool.random(using: &random) { input.rearmMargin = ["0.5%", "2%"].randomElement(using: &random)! }
             if Int.random(in: 0..<4, using: &random) == 0 { input.cooldown = ["2m", "10m"].randomElement(using: &random)! }
             inputs.append(input)
+        }
+        // Daily closes for the since-close and new high/low rules: 40 days before the
+        // quotes' day for three symbols (DDD has none), and a provider's previous close for AAA.
+        var daily: [(String, String, Double)] = []
+        for symbol in symbols.dropLast() {
+            for back in 1...40 {
+                daily.append((symbol, MarketDay.adding(-back, to: "2027-01-15")!, (Double.random(in: 96...104, using: &random) * 100).rounded() / 100))
+            }
+        }
+        let dailyRows = daily
+        for store in stores {
+            try store.database.write { db in
+                for (symbol, day, close) in dailyRows {
+                    try db.execute(
+                        sql: "INSERT INTO daily_prices (symbol, day, close, source) VALUES (?, ?, ?, 'file')",
+                        arguments: [symbol, day, close])
+                }
+                try db.execute(sql: "INSERT INTO previous_closes (symbol, day, close) VALUES ('AAA', '2027-01-15', 99.5)")
+            }
         }
         var prices = Dictionary(uniqueKeysWithValues: symbols.map { ($0, 100.0) })
         var minute = 0.0
@@ -394,6 +420,11 @@ import Testing
             let arriving = round < 8 ? Array(inputs[(round * 30)..<(round * 30 + 30)]) : []
             let now = start.addingTimeInterval((minute + 0.5) * 60)
             let batch = quotes
+            // Some alerts are paused or resumed between runs (a resumed one starts again).
+            let added = min(round, 8) * 30
+            let toggled: [(id: Int64, pause: Bool)] = added == 0 ? [] : (0..<3).map { _ in
+                (Int64.random(in: 1...Int64(added), using: &random), Bool.random(using: &random))
+            }
             for (index, store) in stores.enumerated() {
                 try store.database.write { db in
                     for (symbol, price, time) in batch {
@@ -404,6 +435,10 @@ import Testing
                 }
                 let service = AlertService(database: store.database, config: config)
                 for input in arriving { _ = try service.add(input, now: now) }
+                for (id, pause) in toggled {
+                    // The same refusals in every store (already paused, not paused, expired).
+                    _ = try? pause ? service.pause(id: id) : service.resume(id: id, now: now)
+                }
                 let report = index < 2
                     ? try EvaluateService(database: store.database, config: config).run(now: now, prefilter: index == 0)
                     : try store.database.write { db in
@@ -419,9 +454,17 @@ import Testing
                     try String.fetchAll(db, sql: "SELECT id || ' ' || state || ' ' || ifnull(last_fired_at, '-') || ' ' || start_round FROM alerts ORDER BY id")
                 }
                 results[index].append(contentsOf: states)
+                results[index].append(contentsOf: try store.database.read { db in
+                    try String.fetchAll(db, sql: "SELECT 'trail ' || alert_id || ' ' || trailing_from FROM alert_trails ORDER BY alert_id")
+                })
             }
         }
         #expect(notified > 50, "the market must move enough to exercise the rules")
+        let firedKinds = try stores[0].database.read { db in
+            try Set(String.fetchAll(db, sql: "SELECT DISTINCT a.kind FROM notifications n JOIN alerts a ON a.id = n.alert_id"))
+        }
+        let expectedKinds: Set = ["above", "below", "rise", "fall", "trailing_fall", "trailing_rise", "rise_since_close", "fall_since_close", "new_high", "new_low"]
+        #expect(expectedKinds.isSubset(of: firedKinds), "kinds that never fired: \(expectedKinds.subtracting(firedKinds).sorted())")
         // The first difference, not two long dumps.
         for other in [1, 2] {
             let difference = zip(results[0], results[other]).enumerated().first { $0.element.0 != $0.element.1 }
