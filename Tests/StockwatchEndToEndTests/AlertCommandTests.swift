@@ -77,6 +77,25 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: other))
     }
 
+    /// Commands that only read open the file read-only (a faster start, issue 19): they
+    /// answer as before and write nothing, not even SQLite's WAL set-up or a checkpoint.
+    @Test func readOnlyCommandsLeaveTheDatabaseUntouched() throws {
+        let sandbox = try Sandbox()
+        #expect(try sandbox.run(["alert", "add", "AAPL", "--above", "200"]).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: sandbox.db))
+        // status: 1, needs attention (AAPL has no quote yet).
+        for (command, status) in [(["alert", "list", "--json"], 0), (["alert", "show", "1"], 0), (["history"], 0), (["status"], 1), (["user", "list"], 0), (["device", "list"], 0)] as [([String], Int32)] {
+            let result = try sandbox.run(command)
+            #expect(result.status == status && result.stderr.isEmpty, "\(command): \(result.status) \(result.stderr)")
+            #expect(try Data(contentsOf: URL(fileURLWithPath: sandbox.db)) == before, "\(command) changed the database file")
+            let wal = try? FileManager.default.attributesOfItem(atPath: sandbox.db + "-wal")[.size] as? Int
+            #expect((wal ?? 0) == 0, "\(command) left \(wal ?? 0) bytes in the WAL")
+        }
+        #expect(try sandbox.run(["alert", "list", "--json"]).stdout.contains(#""symbol":"AAPL""#))
+        // A write after them works as before.
+        #expect(try sandbox.run(["alert", "pause", "1"]).status == 0)
+    }
+
     @Test func importRoundTripThroughStdin() throws {
         let source = try Sandbox()
         try source.run(["alert", "add", "MSFT", "--below", "300.25", "--trigger", "every"])

@@ -45,10 +45,11 @@ public func openDataStore(at location: String) throws(StockwatchError) -> any Da
 /// The one place that picks an implementation. On PostgreSQL, opening checks that the
 /// schema is current (ordinary commands never migrate it: `db migrate` does). `concurrent`:
 /// for a process serving many callers at once (`serve`); a command uses one session.
-public func openDataStore(at location: DatabaseLocation, concurrent: Bool = false) throws(StockwatchError) -> any DataStore {
+/// `readOnly`: the command only reads (see `AppDatabase.init`; PostgreSQL ignores it).
+public func openDataStore(at location: DatabaseLocation, concurrent: Bool = false, readOnly: Bool = false) throws(StockwatchError) -> any DataStore {
     switch location {
     case let .sqlite(path):
-        return try AppDatabase(path: path)
+        return try AppDatabase(path: path, readOnly: readOnly)
     case let .postgres(server):
         return try PostgresStore(server, connections: concurrent ? .pool(maximum: 8) : .session)
     }

@@ -23,7 +23,7 @@ struct HistoryCommand: ParsableCommand {
         guard limit > 0 else { throw StockwatchError.invalidValue(option: "--limit", value: "\(limit)", reason: "must be at least 1") }
         let state = try state.map { (text) throws(StockwatchError) in try NotificationState.parse(text, option: "--state") }
         let since = try since.map { (text) throws(StockwatchError) in try ValueParser.since(text, option: "--since", now: Date()) }
-        let (database, _) = try global.open()
+        let (database, _) = try global.open(readOnly: true)
         let service = HistoryService(database: database)
         if daily && !prices { throw StockwatchError.usage("--daily goes with --prices") }
         if prices {

@@ -13,7 +13,7 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (database, config) = try global.open()
+        let (database, config) = try global.open(readOnly: true)
         let report = try StatusService(database: database, config: config).run()
         if global.json {
             Output.json(report)

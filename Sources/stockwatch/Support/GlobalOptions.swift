@@ -39,9 +39,10 @@ struct GlobalOptions: ParsableArguments {
         try location(config: loadConfig())
     }
 
-    /// Config first: a bad config must not leave a new database file behind.
-    func open() throws(StockwatchError) -> (any DataStore, Config) {
+    /// Config first: a bad config must not leave a new database file behind. `readOnly`:
+    /// the command only reads, and an SQLite store is opened without writing.
+    func open(readOnly: Bool = false) throws(StockwatchError) -> (any DataStore, Config) {
         let config = try loadConfig()
-        return (try openDataStore(at: location(config: config)), config)
+        return (try openDataStore(at: location(config: config), readOnly: readOnly), config)
     }
 }

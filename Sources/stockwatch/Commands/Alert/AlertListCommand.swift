@@ -13,7 +13,7 @@ struct AlertListCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (database, config) = try global.open()
+        let (database, config) = try global.open(readOnly: true)
         let service = AlertService(database: database, config: config), filter = AlertService.Filter(user: user, symbol: symbol, state: state)
         if global.json {
             // A page at a time, in constant memory: the same array as one encode would print.

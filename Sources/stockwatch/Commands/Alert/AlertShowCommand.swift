@@ -10,7 +10,7 @@ struct AlertShowCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (database, config) = try global.open()
+        let (database, config) = try global.open(readOnly: true)
         let alert = try AlertService(database: database, config: config).show(id: id)
         if global.json { return Output.json(alert) }
         let row = alert.row

@@ -9,7 +9,7 @@ struct DeviceListCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (database, _) = try global.open()
+        let (database, _) = try global.open(readOnly: true)
         let devices = try DeviceService(database: database).list(user: user)
         if global.json { return Output.json(devices) }
         Output.table(

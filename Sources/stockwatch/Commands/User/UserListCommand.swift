@@ -8,7 +8,7 @@ struct UserListCommand: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let (database, _) = try global.open()
+        let (database, _) = try global.open(readOnly: true)
         let users = try UserService(database: database).list()
         if global.json { return Output.json(users) }
         Output.table(
