@@ -128,10 +128,12 @@ extension Evaluation {
             JOIN quotes q ON q.symbol = f.symbol AND q.observed_at >= f.start
             ORDER BY q.symbol, q.observed_at
             """, logger: PostgresStore.logger)
-        for try await (symbol, id, price, time) in rows.decode((String, Int64, Double, Int64).self) {
-            symbols[symbol]!.ids.append(id)
-            symbols[symbol]!.prices.append(price)
-            symbols[symbol]!.times.append(time)
+        for try await row in rows {
+            var cells = CellReader(row)
+            let symbol: String = try cells.next()
+            try symbols[symbol]!.ids.append(cells.next())
+            try symbols[symbol]!.prices.append(cells.next())
+            try symbols[symbol]!.times.append(cells.next())
         }
         for symbol in symbolList { loaded(symbol) }
     }
@@ -264,12 +266,14 @@ extension Evaluation {
         binds.append(references.map(\.pair.basis.name))
         if let buckets { binds.append(buckets) }
         let rows = try await db.query(PostgresQuery(unsafeSQL: parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)
-        for try await (id, user, symbol, kind, value, percent, window, trigger, cooldown, margin, state, fired, channels, start, snoozed, schedule, zone, trailing)
-            in rows.decode((Int64, Int64, String, String, Double?, Double?, Int64?, String, Int64, Double, String, Int64?, String, Int64?, Int64?, String?, String?, Double?).self) {
+        for try await row in rows {
+            // Arguments are evaluated left to right: the columns in `pgColumns`' order.
+            var cells = CellReader(row)
             try addCandidate(
-                id: id, userId: user, symbol: symbol, kind: ConditionKind(rawValue: kind), value: value, percent: percent, windowSeconds: window,
-                trigger: AlertTrigger(rawValue: trigger), cooldownSeconds: cooldown, rearmMarginPercent: margin, state: AlertState(rawValue: state),
-                lastFiredAt: fired, channels: channels, startAt: start, snoozedUntil: snoozed, schedule: schedule, timezone: zone, trailingFrom: trailing)
+                id: cells.next(), userId: cells.next(), symbol: cells.next(), kind: ConditionKind(rawValue: cells.next()), value: cells.next(),
+                percent: cells.next(), windowSeconds: cells.next(), trigger: AlertTrigger(rawValue: cells.next()), cooldownSeconds: cells.next(),
+                rearmMarginPercent: cells.next(), state: AlertState(rawValue: cells.next()), lastFiredAt: cells.next(), channels: cells.next(),
+                startAt: cells.next(), snoozedUntil: cells.next(), schedule: cells.next(), timezone: cells.next(), trailingFrom: cells.next())
         }
     }
 
