@@ -33,9 +33,11 @@ public final class AppDatabase: Sendable {
     }
 
     /// The read-only pool, or nil when the writer's open must decide (a new or older file,
-    /// or any failure, which that open then reports).
+    /// a file or file system this user cannot write, or any failure, which that open then
+    /// reports: a read works where a write would, and fails where it would, the same way).
     private static func openReadOnly(_ path: String) -> DatabasePool? {
-        guard (try? PathSafety.check(path)) != nil, FileManager.default.fileExists(atPath: PathSafety.resolved(path)),
+        let file = PathSafety.resolved(path)
+        guard (try? PathSafety.check(path)) != nil, access(file, F_OK) == 0, whyNotWritable(file) == nil,
               let pool = try? DatabasePool(path: path, configuration: configuration(readOnly: true)),
               (try? pool.read(isMigrated)) == true
         else { return nil }
