@@ -61,6 +61,24 @@ struct PostgresStoreTests {
         #expect(after > before)
     }
 
+    /// As on SQLite (StoreTests.everyForeignKeyLeadsAnIndex): a delete's SET NULL or
+    /// CASCADE finds the referencing rows through an index, not a scan per deleted row.
+    @Test func everyForeignKeyLeadsAnIndex() async throws {
+        let location = try await TestPostgres.newDatabase()
+        let unindexed = try await PostgresDatabase.withConnection(location) { connection in
+            var unindexed: [String] = []
+            for try await name in try await connection.query("""
+                SELECT c.conrelid::regclass::text || '.' || a.attname FROM pg_constraint c
+                JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+                WHERE c.contype = 'f' AND (cardinality(c.conkey) <> 1
+                    OR NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.conrelid AND i.indkey[0] = c.conkey[1]))
+                ORDER BY 1
+                """, logger: PostgresDatabase.logger).decode(String.self) { unindexed.append(name) }
+            return unindexed
+        }
+        #expect(unindexed == [])
+    }
+
     /// v2 moves each alert's start out of its row: a store migrated from v1 keeps every
     /// start (a new alert still judges from the quote it was added at), and nothing else.
     @Test func theV2MigrationKeepsEveryAlertsStart() async throws {

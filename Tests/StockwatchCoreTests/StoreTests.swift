@@ -18,7 +18,7 @@ import Testing
         #expect(mode == "wal")
         #expect(foreignKeys == 1)
         #expect(migrations == ["v1-users-devices-alerts-quotes-notifications", "v2-provider-budgets", "v3-evaluation-watermarks", "v4-delivery-attempts-access-tokens", "v5-notification-ids-never-reused",
-            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history", "v14-check-sets-as-comparisons", "v15-start-rounds", "v16-symbol-index-without-state"])
+            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history", "v14-check-sets-as-comparisons", "v15-start-rounds", "v16-symbol-index-without-state", "v17-foreign-keys-indexed"])
         // Reopening runs nothing twice.
         _ = try AppDatabase(path: store.database.path)
     }
@@ -107,6 +107,28 @@ import Testing
                 }
             }
         }
+    }
+
+    /// A foreign key's action on delete (SET NULL, CASCADE) finds the referencing rows by
+    /// their column: without an index leading with it, every deleted parent row scanned
+    /// the whole child table (v17: pruning quotes scanned the notifications per quote).
+    @Test func everyForeignKeyLeadsAnIndex() throws {
+        let store = try TemporaryStore()
+        let unindexed = try store.database.read { db in
+            var unindexed: [String] = []
+            for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'") {
+                // The primary key leads the table itself (a rowid alias or WITHOUT ROWID).
+                var leading = Set(try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?) WHERE pk = 1", arguments: [table]))
+                for index in try String.fetchAll(db, sql: "SELECT name FROM pragma_index_list(?)", arguments: [table]) {
+                    if let first = try String.fetchOne(db, sql: "SELECT name FROM pragma_index_info(?) WHERE seqno = 0", arguments: [index]) { leading.insert(first) }
+                }
+                for column in try String.fetchAll(db, sql: "SELECT \"from\" FROM pragma_foreign_key_list(?)", arguments: [table]) where !leading.contains(column) {
+                    unindexed.append("\(table).\(column)")
+                }
+            }
+            return unindexed
+        }
+        #expect(unindexed == [])
     }
 
     @Test func concurrentWritersQueueInsteadOfFailing() async throws {

@@ -369,6 +369,19 @@ extension AppDatabase {
             // from the seeks' partial indexes instead, which hold symbol and state.
             try db.execute(sql: "DROP INDEX alerts_symbol_state; CREATE INDEX alerts_symbol ON alerts(symbol)")
         }
+        migrator.registerMigration("v17-foreign-keys-indexed") { db in
+            // A foreign key's action on delete finds the referencing rows by their column.
+            // Deleting a quote sets its notifications' quote_id to NULL, which without an
+            // index scanned every notification once per quote: once the retention is
+            // reached, each fetch prunes about one quote per symbol, and took a full scan of
+            // the notifications for each (docs/benchmarks.md). Only rows whose quote is
+            // kept are indexed: pruned ones are NULL. A removed user's read and dismissed
+            // changes were found the same way.
+            try db.execute(sql: """
+                CREATE INDEX notifications_quote ON notifications(quote_id) WHERE quote_id IS NOT NULL;
+                CREATE INDEX notification_state_changes_user ON notification_state_changes(user_id);
+                """)
+        }
         return migrator
     }
 }
