@@ -630,6 +630,32 @@ import Testing
         }
     }
 
+    /// The report counts every active alert of the symbols with fresh quotes, whatever its
+    /// kind, changed or not; paused ones and other symbols' are not counted (PostgreSQL
+    /// counts from an index, SQLite from the seeks' partial indexes).
+    @Test(arguments: StoreContractTests.backends)
+    func evaluateCountsTheActiveAlertsOfTheSymbolsItJudged(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            _ = try store.addUser(name: "alice", tokenHash: hash(1), now: now)
+            _ = try store.addQuotes([quote("AAPL", 100, at: -120), quote("MSFT", 50, at: -120)], fetchedAt: at(-120))
+            _ = try store.addAlerts([
+                spec("AAPL", .above(500), user: "alice"),
+                spec("AAPL", .crossesBelow(10), user: "alice"),
+                spec("AAPL", .rise(percent: 50, windowSeconds: 3600), user: "alice"),
+                spec("AAPL", .riseSinceClose(percent: 50), user: "alice"),
+                spec("AAPL", .trailingFall(percent: 50), user: "alice"),
+                spec("AAPL", .above(1), user: "alice", state: .paused),
+                spec("MSFT", .above(500), user: "alice"),
+            ], limitPerUser: nil, now: at(-100))
+            // The first run starts the new alerts; the second judges them as followers.
+            _ = try store.evaluate(now: at(-90), maxAgeSeconds: 3600, prefilter: true)
+            _ = try store.addQuotes([quote("AAPL", 101, at: 0)], fetchedAt: now)
+            let report = try store.evaluate(now: now, maxAgeSeconds: 3600, prefilter: true)
+            #expect(report.notifications.isEmpty)
+            #expect(report.evaluated == 5)
+        }
+    }
+
     @Test(arguments: StoreContractTests.backends)
     func evaluateFiresOnceAndTheOutboxLeases(_ backend: Backend) async throws {
         try await withStore(backend) { store in
