@@ -71,23 +71,15 @@ extension Evaluation {
         try await loadQuotes(db, buckets: buckets)
         let ranges = priceRanges()
         let batch = ranges.keys.sorted()
-        // The reference ranges of every (symbol, basis) of the batch, from one fetch each,
-        // and the count of the batch's active alerts for the report: each part from one
-        // index alone (symbol and state; the rise/fall/high/low index; the since-close one),
-        // not every alert's row. Grouped over the rows, this took 320 ms of a 1,000,000-alert
-        // evaluate (docs/benchmarks.md, sixteenth session).
+        // The reference ranges of every (symbol, basis) of the batch, from one fetch each;
+        // the same pass over the batch's alerts counts the active ones for the report.
         var pairs = Set<ReferencePair>()
-        var binds = PostgresBindings()
-        binds.append(batch)
-        for (symbol, kind, window, active) in batch.isEmpty ? [] : try await db.rows(PostgresQuery(unsafeSQL: """
-            SELECT NULL::TEXT, NULL::TEXT, NULL::BIGINT, count(*) FROM alerts WHERE symbol = ANY($1) AND state IN ('armed', 'firing')
-            UNION ALL
-            SELECT DISTINCT symbol, kind, window_seconds, 0::BIGINT FROM alerts WHERE symbol = ANY($1) AND window_seconds IS NOT NULL
-            UNION ALL
-            SELECT DISTINCT symbol, kind, NULL::BIGINT, 0::BIGINT FROM alerts WHERE symbol = ANY($1) AND kind IN ('rise_since_close', 'fall_since_close')
-            """, binds: binds), (String?, String?, Int64?, Int).self) {
+        for (symbol, kind, window, active) in batch.isEmpty ? [] : try await db.rows("""
+            SELECT symbol, kind, window_seconds, count(*) FILTER (WHERE state IN ('armed', 'firing')) FROM alerts
+            WHERE symbol = ANY(\(batch)) GROUP BY symbol, kind, window_seconds
+            """, (String, String, Int64?, Int).self) {
             report.evaluated += active
-            if let symbol, let kind, let basis = Basis(kind: kind, window: window) { pairs.insert(ReferencePair(symbol: symbol, basis: basis)) }
+            if let basis = Basis(kind: kind, window: window) { pairs.insert(ReferencePair(symbol: symbol, basis: basis)) }
         }
         var keys = Set<ReferenceKey>()
         for pair in pairs {
