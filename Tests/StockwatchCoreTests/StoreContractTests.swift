@@ -632,7 +632,8 @@ import Testing
 
     /// The report counts every active alert of the symbols with fresh quotes, whatever its
     /// kind, changed or not; paused ones and other symbols' are not counted (PostgreSQL
-    /// counts from an index, SQLite from the seeks' partial indexes).
+    /// counts in its grouped read of the batch's alerts, SQLite from the seeks' partial
+    /// indexes).
     @Test(arguments: StoreContractTests.backends)
     func evaluateCountsTheActiveAlertsOfTheSymbolsItJudged(_ backend: Backend) async throws {
         try await withStore(backend) { store in
