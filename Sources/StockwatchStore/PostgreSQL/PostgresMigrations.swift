@@ -282,8 +282,9 @@ enum PostgresMigrations {
             """,
         ]),
         // As SQLite's v17: a foreign key's action on delete finds the referencing rows by
-        // their column; without these indexes, each deleted quote (pruning) ran a
-        // sequential scan of the notifications, each removed user one of the state changes.
+        // their column; without these indexes, each deleted quote (pruning) scanned the
+        // whole (alert_id, quote_id) index of the notifications, each removed user the
+        // state changes.
         ("v10-foreign-keys-indexed", [
             "CREATE INDEX notifications_quote ON notifications(quote_id) WHERE quote_id IS NOT NULL",
             "CREATE INDEX notification_state_changes_user ON notification_state_changes(user_id)",
