@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import NIOSSL
 import PostgresNIO
 import StockwatchModel
@@ -32,28 +33,49 @@ public enum PostgresDatabase {
 
     /// A connection of its own (not from a pool); the caller closes it.
     static func connect(_ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil) async throws(StockwatchError) -> PostgresConnection {
+        let eventLoop = eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
+        var channel: (any Channel)?
         do {
-            let configuration = try configuration(location)
-            return if let eventLoop {
-                try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger).get()
+            var configuration: PostgresConnection.Configuration
+            if let socket = location.unixSocketPath {
+                configuration = .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
             } else {
-                try await PostgresConnection.connect(configuration: configuration, id: 1, logger: logger)
+                let tls = try tls(location)
+                let opened = try await keptAliveChannel(to: location, on: eventLoop)
+                channel = opened
+                configuration = .init(establishedChannel: opened, tls: tls, username: location.user, password: location.password,
+                                      database: location.database)
+                // What postgres-nio sends for a host it connects to itself: the name for SNI
+                // and the certificate's check, never an address.
+                if (try? SocketAddress(ipAddress: location.host, port: 0)) == nil { configuration.options.tlsServerName = location.host }
             }
+            configuration.options.connectTimeout = .seconds(10)
+            return try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger).get()
         } catch {
+            try? await channel?.close()
             throw describe(error, at: location)
         }
     }
 
-    static func configuration(_ location: PostgresLocation) throws -> PostgresConnection.Configuration {
-        var configuration: PostgresConnection.Configuration
-        if let socket = location.unixSocketPath {
-            configuration = .init(unixSocketPath: socket, username: location.user, password: location.password, database: location.database)
-        } else {
-            configuration = .init(host: location.host, port: location.port, username: location.user, password: location.password,
-                                  database: location.database, tls: try tls(location))
-        }
-        configuration.options.connectTimeout = .seconds(10)
-        return configuration
+    /// TCP keepalives, for a server whose host dies or whose network drops every packet
+    /// (a failover, a partition, a NAT that forgot the connection): nothing else would
+    /// end a wait for an answer to a statement the server had acknowledged, or a LISTEN
+    /// connection's wait for the next signal, and a `notify --follow` would stop
+    /// delivering without a word. Probes start after 15 s of silence and the connection
+    /// ends after three unanswered ones, 5 s apart, or when sent data has waited 30 s
+    /// for an acknowledgement: exit 69, "lost the connection". A slow statement is not
+    /// cut short: the server's kernel answers the probes whatever the server does.
+    static let keepAlive = (idleSeconds: 15, intervalSeconds: 5, probes: 3, unacknowledgedMilliseconds: 30_000)
+
+    static func keptAliveChannel(to location: PostgresLocation, on eventLoop: any EventLoop) async throws -> any Channel {
+        try await ClientBootstrap(group: eventLoop)
+            .connectTimeout(.seconds(10))
+            .channelOption(.socketOption(.so_keepalive), value: 1)
+            .channelOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE)), value: keepAlive.idleSeconds)
+            .channelOption(.tcpOption(.init(rawValue: TCP_KEEPINTVL)), value: keepAlive.intervalSeconds)
+            .channelOption(.tcpOption(.init(rawValue: TCP_KEEPCNT)), value: keepAlive.probes)
+            .channelOption(.tcpOption(.init(rawValue: TCP_USER_TIMEOUT)), value: keepAlive.unacknowledgedMilliseconds)
+            .connect(host: location.host, port: location.port).get()
     }
 
     /// libpq's sslmode: `disable`; `allow` and `prefer` take TLS when the server offers it,
