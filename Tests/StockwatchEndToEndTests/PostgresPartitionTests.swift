@@ -99,7 +99,7 @@ import Testing
         // 15 s of silence, then three probes 5 s apart, and slack for a loaded machine.
         #expect(seconds < 60, "took \(seconds) s")
         let stderr = read("err")
-        #expect(stderr.split(separator: "\n").count == 1 && stderr.contains("PostgreSQL at 127.0.0.1:15432"), "\(stderr)")
+        #expect(stderr.split(separator: "\n").count == 1 && stderr.contains("lost the connection to PostgreSQL at 127.0.0.1:15432"), "\(stderr)")
         #expect(read("out").isEmpty)
     }
 }

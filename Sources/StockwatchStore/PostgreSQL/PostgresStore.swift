@@ -132,7 +132,7 @@ public final class PostgresStore: DataStore, Sendable {
                 // The transaction wraps what failed: our own error, or the server's.
                 let cause = (error as? PostgresTransactionError).flatMap { $0.closureError ?? $0.beginError ?? $0.commitError } ?? error
                 if attempt < 3, let failure = cause as? PSQLError, Self.isRetryable(failure) { continue }
-                throw PostgresDatabase.describe(cause, at: server)
+                throw describe(cause)
             }
         }
     }
@@ -187,14 +187,24 @@ public final class PostgresStore: DataStore, Sendable {
     /// A synchronous read: no BEGIN and COMMIT around it, two round trips saved. Under
     /// READ COMMITTED a transaction would not give its statements one snapshot anyway.
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) throws(StockwatchError) -> T {
-        let server = server
-        return try run { () async throws(StockwatchError) -> T in
+        try run { () async throws(StockwatchError) -> T in
             do {
                 return try await self.withConnection(body)
             } catch {
-                throw PostgresDatabase.describe(error, at: server)
+                throw self.describe(error)
             }
         }
+    }
+
+    /// As `PostgresDatabase.describe`, but a session's connection that fails was up: it
+    /// was lost (a network that dropped every packet ends so, through the keepalives),
+    /// not unreachable. A pool's may have been opening.
+    func describe(_ error: any Error) -> StockwatchError {
+        guard case .session = source, let failure = error as? PSQLError, failure.code == .connectionError, let cause = failure.underlying else {
+            return PostgresDatabase.describe(error, at: server)
+        }
+        let reason = PostgresDatabase.reason(String(describing: cause))
+        return .unavailable("lost the connection to PostgreSQL at \(server.unixSocketPath ?? "\(server.host):\(server.port)"): \(reason)")
     }
 
     /// Rows added at once past which the planner's statistics are refreshed.
