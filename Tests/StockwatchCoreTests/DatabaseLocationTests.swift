@@ -31,6 +31,17 @@ import Testing
         #expect(explicit.description == "postgres://bob@h:7000/shop")
     }
 
+    @Test func anIPv6AddressIsWrittenInBracketsAndConnectedToWithout() throws {
+        let location = try PostgresLocation.parse("postgres://bob@[::1]:7000/shop", source: "--db", environment: env)
+        #expect(location.host == "::1" && location.port == 7000 && location.unixSocketPath == nil)
+        #expect(location.description == "postgres://bob@[::1]:7000/shop")
+        #expect(location.endpoint == "[::1]:7000")
+        let named = try PostgresLocation.parse("postgres://bob@db.internal:7000/shop", source: "--db", environment: env)
+        #expect(named.endpoint == "db.internal:7000")
+        let socket = try PostgresLocation.parse("postgres:///shop?host=/run/pg", source: "--db", environment: env)
+        #expect(socket.endpoint == "/run/pg/.s.PGSQL.5432" && socket.description == "postgres://\(socket.user)@[/run/pg]:5432/shop")
+    }
+
     @Test func aPasswordOnTheCommandLineOrInTheEnvironmentIsRefusedAndNeverEchoed() throws {
         for (explicit, environment) in [("postgres://u:hunter2@h/db", env), (nil, env.merging(["STOCKWATCH_DB": "postgres://u:hunter2@h/db"]) { $1 })] {
             let error = try #require(throws: StockwatchError.self) {

@@ -116,7 +116,7 @@ public enum PostgresDatabase {
     /// One line naming host and port, with the server's own reason when it gave one.
     static func describe(_ error: any Error, at location: PostgresLocation) -> StockwatchError {
         if let error = error as? StockwatchError { return error }
-        let server = location.unixSocketPath ?? "\(location.host):\(location.port)"
+        let server = location.endpoint
         if let error = error as? PSQLError {
             let state = error.serverInfo?[.sqlState] ?? ""
             let message = error.serverInfo?[.message]

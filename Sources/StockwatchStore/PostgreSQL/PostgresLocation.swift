@@ -40,7 +40,9 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
             throw refuse("not a PostgreSQL URL (postgres://USER@HOST:PORT/DBNAME?sslmode=MODE)")
         }
         let env = { (name: String) -> String? in environment[name].flatMap { $0.isEmpty ? nil : $0 } }
+        // An IPv6 address comes in brackets (postgres://[::1]:5432/db), which name no host.
         let hostText = components.percentEncodedHost.flatMap { $0.isEmpty ? nil : $0.removingPercentEncoding }
+            .map { $0.hasPrefix("[") && $0.hasSuffix("]") ? String($0.dropFirst().dropLast()) : $0 }
         var parameters: [String: String] = [:]
         for item in components.queryItems ?? [] {
             guard ["sslmode", "sslrootcert", "host", "port", "user", "dbname", "application_name", "connect_timeout"].contains(item.name) else {
@@ -73,9 +75,13 @@ public struct PostgresLocation: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// What `status` and messages show: never a password.
-    public var description: String {
-        "postgres://\(user)@\(host.hasPrefix("/") ? "[\(host)]" : host):\(port)/\(database)"
-    }
+    public var description: String { "postgres://\(user)@\(urlHost):\(port)/\(database)" }
+
+    /// Where messages say the server is: the socket file, or HOST:PORT.
+    public var endpoint: String { unixSocketPath ?? "\(urlHost):\(port)" }
+
+    /// The host as a URL writes it: a socket folder or an IPv6 address in brackets.
+    var urlHost: String { host.hasPrefix("/") || host.contains(":") ? "[\(host)]" : host }
 
     /// The socket file when `host` is a folder (libpq's rule).
     public var unixSocketPath: String? { host.hasPrefix("/") ? "\(host)/.s.PGSQL.\(port)" : nil }

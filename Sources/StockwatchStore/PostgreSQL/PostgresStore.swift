@@ -160,7 +160,7 @@ public final class PostgresStore: DataStore, Sendable {
     /// whose server restarted would wait forever (a notify --follow hung so after a
     /// `pg_ctlcluster restart`). A session is not reconnected: tick's lock went with it.
     private func untilClosed<T: Sendable>(_ connection: PostgresConnection, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        let lost = StockwatchError.unavailable("lost the connection to PostgreSQL at \(server.unixSocketPath ?? "\(server.host):\(server.port)")")
+        let lost = StockwatchError.unavailable("lost the connection to PostgreSQL at \(server.endpoint)")
         let outcome = FirstOutcome<T>()
         return try await withCheckedThrowingContinuation { continuation in
             outcome.continuation = continuation
@@ -204,7 +204,7 @@ public final class PostgresStore: DataStore, Sendable {
             return PostgresDatabase.describe(error, at: server)
         }
         let reason = PostgresDatabase.reason(String(describing: cause))
-        return .unavailable("lost the connection to PostgreSQL at \(server.unixSocketPath ?? "\(server.host):\(server.port)"): \(reason)")
+        return .unavailable("lost the connection to PostgreSQL at \(server.endpoint): \(reason)")
     }
 
     /// Rows added at once past which the planner's statistics are refreshed.
