@@ -20,6 +20,10 @@ design would move it (issues 15 and 19):
              benchmark's firing alerts have neighbouring ids);
     log      each state change appended to a log table;
     none     no state written at all: the notifications, deliveries and watermarks alone.
+  SQLite, what the log leaves out: a table of changes (one row per changed alert, K of
+  them, random alerts) must be read with its alerts on every evaluate and folded into the
+  alerts from time to time; for K = 1, 2 and 4 times this run's changes, the median of
+  three reads and three folds (an UPDATE ... FROM of the K rows, then a checkpoint).
   PostgreSQL, when PGHOST is set (the set-up moved there with `db copy`, then vacuumed;
   rounds of three runs, the wall time of the transaction in psql):
     today    the same statements as stockwatch's, declared foreign keys checked per row;
@@ -91,6 +95,46 @@ def sqlite_run(design):
     return time.perf_counter() - start, frames
 
 
+def overlay_costs(k):
+    """(read seconds, fold seconds) for a table of k changes of random alerts."""
+    c = sqlite3.connect(setup)
+    ids = [i for (i,) in c.execute("SELECT id FROM alerts")]
+    c.close()
+    chosen = sorted(random.Random(7).sample(ids, min(k, len(ids))))
+    reads, folds = [], []
+    path = f"{work}/overlay.db"
+    for _ in range(3):
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        shutil.copy(setup, path)
+        c = sqlite3.connect(path, isolation_level=None)
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "cache_size = -65536"):
+            c.execute("PRAGMA " + pragma)
+        c.execute("CREATE TABLE changes (alert_id INTEGER PRIMARY KEY, state TEXT NOT NULL, last_fired_at INTEGER)")
+        c.execute("BEGIN")
+        c.executemany("INSERT INTO changes VALUES (?, 'firing', 1)", [(i,) for i in chosen])
+        c.execute("COMMIT")
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        c.close()
+        c = sqlite3.connect(path, isolation_level=None)
+        for pragma in ("synchronous = NORMAL", "cache_size = -65536"):
+            c.execute("PRAGMA " + pragma)
+        start = time.perf_counter()
+        c.execute("""SELECT a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
+            a.rearm_margin_percent, c.state, c.last_fired_at, a.channels, a.snoozed_until, a.schedule
+            FROM changes c JOIN alerts a ON a.id = c.alert_id""").fetchall()
+        reads.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        c.execute("BEGIN IMMEDIATE")
+        c.execute("UPDATE alerts SET state = c.state, last_fired_at = c.last_fired_at FROM changes c WHERE alerts.id = c.alert_id")
+        c.execute("DELETE FROM changes")
+        c.execute("COMMIT")
+        c.close()
+        folds.append(time.perf_counter() - start)
+    return statistics.median(reads), statistics.median(folds)
+
+
 def psql(sql, database="postgres"):
     return subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", database], input=sql, text=True,
                           check=True, capture_output=True).stdout.strip()
@@ -160,6 +204,9 @@ try:
     for design, results in runs.items():
         print(f"  SQLite {design:8s} {statistics.median(r[0] for r in results):.3f} s median "
               f"({min(r[0] for r in results):.3f}-{max(r[0] for r in results):.3f}), {results[0][1]} WAL frames")
+    for times in (1, 2, 4):
+        read, fold = overlay_costs(times * len(changed))
+        print(f"  SQLite a table of {times * len(changed)} changes: read with its alerts {read:.3f} s, folded {fold:.3f} s")
     if os.environ.get("PGHOST"):
         for design, seconds in postgres_runs().items():
             print(f"  PostgreSQL {design:8s} {statistics.median(seconds):.3f} s median ({min(seconds):.3f}-{max(seconds):.3f})")
