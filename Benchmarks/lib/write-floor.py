@@ -50,13 +50,18 @@ marks = d.execute("SELECT e.symbol, e.observed_at FROM evaluation_progress e LEF
 d.close()
 
 
+def fresh_copy(path):
+    """A connection to a new copy of the set-up at `path`."""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    shutil.copy(setup, path)
+    return sqlite3.connect(path, isolation_level=None)
+
+
 def sqlite_run(design):
     floor = f"{work}/floor.db"
-    for suffix in ("", "-wal", "-shm"):
-        if os.path.exists(floor + suffix):
-            os.remove(floor + suffix)
-    shutil.copy(setup, floor)
-    c = sqlite3.connect(floor, isolation_level=None)
+    c = fresh_copy(floor)
     if design == "narrow":
         ids = [i for (i,) in c.execute("SELECT id FROM alerts")]
         shuffled = ids[:]
@@ -104,11 +109,7 @@ def overlay_costs(k):
     reads, folds = [], []
     path = f"{work}/overlay.db"
     for _ in range(3):
-        for suffix in ("", "-wal", "-shm"):
-            if os.path.exists(path + suffix):
-                os.remove(path + suffix)
-        shutil.copy(setup, path)
-        c = sqlite3.connect(path, isolation_level=None)
+        c = fresh_copy(path)
         for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "cache_size = -65536"):
             c.execute("PRAGMA " + pragma)
         c.execute("CREATE TABLE changes (alert_id INTEGER PRIMARY KEY, state TEXT NOT NULL, last_fired_at INTEGER)")
