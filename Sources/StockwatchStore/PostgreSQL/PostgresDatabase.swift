@@ -31,6 +31,10 @@ public enum PostgresDatabase {
         }
     }
 
+    /// How long reaching the server may take: the TCP connect, then again the start-up
+    /// and authentication (a session's and a pool's connections alike).
+    static let connectTimeoutSeconds: Int64 = 10
+
     /// A connection of its own (not from a pool); the caller closes it.
     static func connect(_ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil) async throws(StockwatchError) -> PostgresConnection {
         let eventLoop = eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
@@ -49,7 +53,7 @@ public enum PostgresDatabase {
                 // and the certificate's check, never an address.
                 if (try? SocketAddress(ipAddress: location.host, port: 0)) == nil { configuration.options.tlsServerName = location.host }
             }
-            configuration.options.connectTimeout = .seconds(10)
+            configuration.options.connectTimeout = .seconds(connectTimeoutSeconds)
             return try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger).get()
         } catch {
             try? await channel?.close()
@@ -69,7 +73,7 @@ public enum PostgresDatabase {
 
     static func keptAliveChannel(to location: PostgresLocation, on eventLoop: any EventLoop) async throws -> any Channel {
         try await ClientBootstrap(group: eventLoop)
-            .connectTimeout(.seconds(10))
+            .connectTimeout(.seconds(connectTimeoutSeconds))
             .channelOption(.socketOption(.so_keepalive), value: 1)
             .channelOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE)), value: keepAlive.idleSeconds)
             .channelOption(.tcpOption(.init(rawValue: TCP_KEEPINTVL)), value: keepAlive.intervalSeconds)

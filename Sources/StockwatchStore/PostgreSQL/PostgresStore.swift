@@ -75,7 +75,7 @@ public final class PostgresStore: DataStore, Sendable {
             configuration = .init(host: server.host, port: server.port, username: server.user, password: server.password,
                                   database: server.database, tls: tls)
         }
-        configuration.options.connectTimeout = .seconds(10)
+        configuration.options.connectTimeout = .seconds(PostgresDatabase.connectTimeoutSeconds)
         configuration.options.maximumConnections = maximum
         configuration.options.keepAliveBehavior = nil
         let client = PostgresClient(configuration: configuration, eventLoopGroup: group, backgroundLogger: Self.logger)
