@@ -18,8 +18,10 @@ public struct EvaluateService: Sendable {
     }
 
     /// `prefilter: false` judges every active alert in Swift: tests compare both ways.
-    public func run(now: Date = Date(), prefilter: Bool = true) throws(StockwatchError) -> EvaluateReport {
-        try database.evaluate(now: now, maxAgeSeconds: config.maxAgeSeconds, prefilter: prefilter)
+    /// `counting: false`: the report's `evaluated` may stay 0 (a quiet run never shows it,
+    /// and on SQLite the count is a pass of its own).
+    public func run(now: Date = Date(), prefilter: Bool = true, counting: Bool = true) throws(StockwatchError) -> EvaluateReport {
+        try database.evaluate(now: now, maxAgeSeconds: config.maxAgeSeconds, prefilter: prefilter, counting: counting)
     }
 }
 

@@ -11,8 +11,14 @@ public struct TickService: Sendable {
     let config: Config
     let environment: [String: String]
     let writeLine: @Sendable (String) -> Void
+    /// Whether the evaluate report counts the alerts it judged (see `EvaluateService.run`).
+    let countsEvaluated: Bool
 
-    public init(database: any DataStore, config: Config, environment: [String: String], writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput) {
+    public init(
+        database: any DataStore, config: Config, environment: [String: String],
+        writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput, countsEvaluated: Bool = true
+    ) {
+        self.countsEvaluated = countsEvaluated
         self.database = database
         self.config = config
         self.environment = environment
@@ -50,7 +56,7 @@ public struct TickService: Sendable {
             }
         }
         do {
-            report.evaluate = try EvaluateService(database: database, config: config).run()
+            report.evaluate = try EvaluateService(database: database, config: config).run(counting: countsEvaluated)
         } catch {
             report.errors.append(error)
         }

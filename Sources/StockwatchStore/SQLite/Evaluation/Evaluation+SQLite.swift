@@ -15,17 +15,17 @@ import StockwatchModel
 /// an alert the seeks leave out could not have changed. Only what changed is written
 /// (Evaluation+Write.swift).
 extension AppDatabase: EvaluationStore {
-    public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool) throws(StockwatchError) -> EvaluateReport {
+    public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool, counting: Bool) throws(StockwatchError) -> EvaluateReport {
         try write { db in
             var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - maxAgeSeconds * 1000, prefilter: prefilter)
             evaluation.recordsStarts = false  // rounds (migration v15)
-            return try evaluation.run(db)
+            return try evaluation.run(db, counting: counting)
         }
     }
 }
 
 extension Evaluation {
-    mutating func run(_ db: Database) throws -> EvaluateReport {
+    mutating func run(_ db: Database, counting: Bool) throws -> EvaluateReport {
         countsStarters = !prefilter  // with the seeks, `settleStarters` counts them
         report.expired = try Int64.fetchAll(
             db, sql: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= ? RETURNING id",
@@ -61,15 +61,20 @@ extension Evaluation {
         try readCandidates(db, rounds: rounds)
         // Every active alert of a symbol with fresh quotes was judged, changed or not
         // (counted from the seeks' partial indexes alone, which hold every kind between
-        // them; new alerts elsewhere are counted as they judge).
-        report.evaluated += try Int.fetchOne(db, sql: "SELECT " + Self.kindIndexes.map { _, index, kinds in
-            """
-            (SELECT count(*) FROM temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY \(index)
-             ON a.symbol = b.symbol AND \(kinds) WHERE a.state IN ('armed', 'firing'))
-            """
-        }.joined(separator: " + ")) ?? 0
+        // them; new alerts elsewhere are counted as they judge). Only when the count is
+        // shown: it passes every such alert's index entry.
+        if counting {
+            report.evaluated += try Int.fetchOne(db, sql: "SELECT " + Self.kindIndexes.map { _, index, kinds in
+                """
+                (SELECT count(*) FROM temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY \(index)
+                 ON a.symbol = b.symbol AND \(kinds) WHERE a.state IN ('armed', 'firing'))
+                """
+            }.joined(separator: " + ")) ?? 0
+        }
         try judgeAll()
         try write(db, rounds: rounds)
+        // Not a part count: the new alerts judged above were counted as they went.
+        if !counting { report.evaluated = 0 }
         return report
     }
 
