@@ -38,56 +38,74 @@ extension AppDatabase: OutboxStore {
         let channelList = JSONOutput.encode(channels.sorted())
         let lease = leaseUntil.milliseconds
         return try await writeAsync { db in
-            let claimed = try Row.fetchAll(
-                db,
-                sql: """
-                    UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = :lease, updated_at = :now
-                    WHERE id IN (
-                        SELECT id FROM deliveries INDEXED BY deliveries_due
-                            WHERE status IN ('pending', 'retry') AND next_attempt_at <= :cutoff
-                            AND channel IN (SELECT value FROM json_each(:channels))
-                        UNION ALL
-                        SELECT id FROM deliveries INDEXED BY deliveries_leased
-                            WHERE status = 'sending' AND lease_until <= :now
-                            AND channel IN (SELECT value FROM json_each(:channels))
-                        LIMIT :limit)
-                    RETURNING id, notification_id, channel, target, attempts
-                    """,
-                arguments: ["lease": lease, "now": now.milliseconds, "cutoff": cutoff.milliseconds, "channels": channelList, "limit": limit])
+            // Through SQLite's C API, by position: at thousands of sends a second, GRDB's
+            // arguments and rows per statement were a third of the claim's time.
+            let claim = try RawStatement(db, """
+                UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = ?1, updated_at = ?2
+                WHERE id IN (
+                    SELECT id FROM deliveries INDEXED BY deliveries_due
+                        WHERE status IN ('pending', 'retry') AND next_attempt_at <= ?3
+                        AND channel IN (SELECT value FROM json_each(?4))
+                    UNION ALL
+                    SELECT id FROM deliveries INDEXED BY deliveries_leased
+                        WHERE status = 'sending' AND lease_until <= ?2
+                        AND channel IN (SELECT value FROM json_each(?4))
+                    LIMIT ?5)
+                RETURNING id, notification_id, channel, target, attempts
+                """)
+            claim.bind(1, lease)
+            claim.bind(2, now.milliseconds)
+            claim.bind(3, cutoff.milliseconds)
+            claim.bind(4, channelList)
+            claim.bind(5, Int64(limit))
+            var claimed: [(id: Int64, notificationID: Int64, channel: String, target: String?, attempt: Int)] = []
+            while try claim.step() {
+                claimed.append((claim.int64(0), claim.int64(1), claim.string(2), claim.optionalString(3), Int(claim.int64(4))))
+            }
+            claim.reset()
 
             var ids: [Int64] = []
             var failed: [DeliveryJSON] = []
+            let finisher = try Finisher(db)
+            let devicesOfUser = try RawStatement(db, """
+                SELECT d.id FROM devices d JOIN notifications n ON n.user_id = d.user_id
+                WHERE n.id = ? AND d.active = 1 ORDER BY d.id
+                """)
+            let toFirstDevice = try RawStatement(db, "UPDATE deliveries SET target = ?, device_id = ? WHERE id = ?")
+            let forOtherDevice = try RawStatement(db, """
+                INSERT INTO deliveries (notification_id, channel, target, device_id, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
+                VALUES (?1, ?2, ?3, ?4, 'sending', 1, ?5, ?6, ?5, ?5)
+                """)
             for row in claimed {
-                let id: Int64 = row["id"]
-                let channel: String = row["channel"]
-                let target: String? = row["target"]
-                guard fanOut.contains(channel), target == nil else {
-                    ids.append(id)
+                guard fanOut.contains(row.channel), row.target == nil else {
+                    ids.append(row.id)
                     continue
                 }
-                let notificationID: Int64 = row["notification_id"]
-                let devices = try Int64.fetchAll(
-                    db.cachedStatement(sql: """
-                        SELECT d.id FROM devices d JOIN notifications n ON n.user_id = d.user_id
-                        WHERE n.id = ? AND d.active = 1 ORDER BY d.id
-                        """), arguments: [notificationID])
+                devicesOfUser.bind(1, row.notificationID)
+                var devices: [Int64] = []
+                while try devicesOfUser.step() { devices.append(devicesOfUser.int64(0)) }
+                devicesOfUser.reset()
                 if devices.isEmpty {
                     let error = DeliveryReason.noDevice
-                    try Self.finish(db, id: id, attempt: row["attempts"], status: .failed, nextAttemptAt: now, error: error, now: now)
-                    failed.append(DeliveryJSON(id: id, notificationId: notificationID, channel: channel, target: nil, status: .failed, attempts: row["attempts"], error: error))
+                    try finisher.finish(id: row.id, attempt: row.attempt, status: .failed, nextAttemptAt: now, error: error, now: now)
+                    failed.append(DeliveryJSON(id: row.id, notificationId: row.notificationID, channel: row.channel, target: nil, status: .failed, attempts: row.attempt, error: error))
                     continue
                 }
                 // The row becomes the first device's (no delete: the commonest user has
                 // one phone), and the others get rows of their own.
-                try db.cachedStatement(sql: "UPDATE deliveries SET target = ?, device_id = ? WHERE id = ?")
-                    .execute(arguments: [DeliveryRecord.deviceTarget(devices[0]), devices[0], id])
-                ids.append(id)
+                toFirstDevice.bind(1, DeliveryRecord.deviceTarget(devices[0]))
+                toFirstDevice.bind(2, devices[0])
+                toFirstDevice.bind(3, row.id)
+                try toFirstDevice.execute()
+                ids.append(row.id)
                 for device in devices.dropFirst() {
-                    try db.cachedStatement(sql: """
-                        INSERT INTO deliveries (notification_id, channel, target, device_id, status, attempts, next_attempt_at, lease_until, created_at, updated_at)
-                        VALUES (?, ?, ?, ?, 'sending', 1, ?, ?, ?, ?)
-                        """
-                    ).execute(arguments: [notificationID, channel, DeliveryRecord.deviceTarget(device), device, now.milliseconds, lease, now.milliseconds, now.milliseconds])
+                    forOtherDevice.bind(1, row.notificationID)
+                    forOtherDevice.bind(2, row.channel)
+                    forOtherDevice.bind(3, DeliveryRecord.deviceTarget(device))
+                    forOtherDevice.bind(4, device)
+                    forOtherDevice.bind(5, now.milliseconds)
+                    forOtherDevice.bind(6, lease)
+                    try forOtherDevice.execute()
                     ids.append(db.lastInsertedRowID)
                 }
             }
@@ -100,27 +118,28 @@ extension AppDatabase: OutboxStore {
     /// never reach another user's phone, whatever happened to the device meanwhile.
     private static func jobs(_ db: Database, ids: [Int64]) throws -> [DeliveryJob] {
         guard !ids.isEmpty else { return [] }
-        let rows = try Row.fetchAll(
-            db,
-            sql: """
-                SELECT d.id, d.channel, d.target, d.attempts, n.id AS nid, n.alert_id, u.name, n.symbol, n.price, n.observed_at, n.message,
-                       dv.id AS device_id, dv.fcm_token, dv.active, (d.attempts = 1 AND d.last_error IS NOT NULL) AS held
-                FROM deliveries d JOIN notifications n ON n.id = d.notification_id JOIN users u ON u.id = n.user_id
-                LEFT JOIN devices dv ON dv.id = d.device_id AND dv.user_id = n.user_id
-                WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id
-                """, arguments: [JSONOutput.encode(ids)])
-        // By position, in the SELECT's order: by name, each column costs a lowercased
-        // string and a hash per row, at thousands of sends a second.
-        return rows.map { row in
-            let deviceID: Int64? = row[11]
-            return DeliveryJob(
-                deliveryID: row[0], attempt: row[3], channel: row[1], target: row[2],
+        let rows = try RawStatement(db, """
+            SELECT d.id, d.channel, d.target, d.attempts, n.id, n.alert_id, u.name, n.symbol, n.price, n.observed_at, n.message,
+                   dv.id, dv.fcm_token, dv.active, (d.attempts = 1 AND d.last_error IS NOT NULL)
+            FROM deliveries d JOIN notifications n ON n.id = d.notification_id JOIN users u ON u.id = n.user_id
+            LEFT JOIN devices dv ON dv.id = d.device_id AND dv.user_id = n.user_id
+            WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id
+            """)
+        rows.bind(1, JSONOutput.encode(ids))
+        defer { rows.reset() }
+        var jobs: [DeliveryJob] = []
+        jobs.reserveCapacity(ids.count)
+        while try rows.step() {
+            let deviceID = rows.optionalInt64(11)
+            jobs.append(DeliveryJob(
+                deliveryID: rows.int64(0), attempt: Int(rows.int64(3)), channel: rows.string(1), target: rows.optionalString(2),
                 notification: NotificationPayload(
-                    id: row[4], alertId: row[5], user: row[6], symbol: row[7], price: row[8],
-                    observedAt: Date(milliseconds: row[9]), message: row[10]),
-                device: deviceID.map { DeliveryJob.Device(id: $0, fcmToken: row[12], active: row[13]) },
-                heldForQuietHours: row[14])
+                    id: rows.int64(4), alertId: rows.optionalInt64(5), user: rows.string(6), symbol: rows.string(7), price: rows.double(8),
+                    observedAt: Date(milliseconds: rows.int64(9)), message: rows.string(10)),
+                device: deviceID.map { DeliveryJob.Device(id: $0, fcmToken: rows.string(12), active: rows.int64(13) != 0) },
+                heldForQuietHours: rows.int64(14) != 0))
         }
+        return jobs
     }
 
     public func renewClaims(_ claims: [Int64: Int], leaseUntil: Date, now: Date) async throws(StockwatchError) -> Set<Int64> {
@@ -140,9 +159,10 @@ extension AppDatabase: OutboxStore {
     public func recordOutcomes(_ outcomes: [DeliveryOutcome], now: Date) async throws(StockwatchError) -> [DeliveryJSON] {
         try await writeAsync { db in
             var recorded: [DeliveryJSON] = []
+            let finisher = try Finisher(db)
             for outcome in outcomes {
                 let job = outcome.job
-                guard try Self.finish(db, id: job.deliveryID, attempt: job.attempt, status: outcome.status, nextAttemptAt: outcome.nextAttemptAt, error: outcome.error, now: now) else { continue }
+                guard try finisher.finish(id: job.deliveryID, attempt: job.attempt, status: outcome.status, nextAttemptAt: outcome.nextAttemptAt, error: outcome.error, now: now) else { continue }
                 if outcome.deactivateDevice, let device = job.device {
                     try db.cachedStatement(sql: "UPDATE devices SET active = 0, deactivated_reason = ?, updated_at = ? WHERE id = ? AND active = 1")
                         .execute(arguments: [outcome.error, now.milliseconds, device.id])
@@ -170,18 +190,41 @@ extension AppDatabase: OutboxStore {
         }
     }
 
-    /// Moves a claimed row to its outcome and keeps the attempt; false when the claim was lost.
-    @discardableResult
-    private static func finish(_ db: Database, id: Int64, attempt: Int, status: DeliveryStatus, nextAttemptAt: Date, error: String?, now: Date) throws -> Bool {
-        try db.cachedStatement(sql: """
-            UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ?
-            WHERE id = ? AND status = 'sending' AND attempts = ?
-            """
-        ).execute(arguments: [status.rawValue, nextAttemptAt.milliseconds, error, now.milliseconds, id, attempt])
-        guard db.changesCount > 0 else { return false }
-        try db.cachedStatement(sql: "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
-            .execute(arguments: [id, attempt, now.milliseconds, status.rawValue, error])
-        return true
+    /// Moves a claimed row to its outcome and keeps the attempt, through SQLite's C API
+    /// (one per outcome, thousands a second); prepared once per transaction.
+    struct Finisher {
+        let update: RawStatement
+        let attempts: RawStatement
+        let db: Database
+
+        init(_ db: Database) throws {
+            self.db = db
+            update = try RawStatement(db, """
+                UPDATE deliveries SET status = ?, next_attempt_at = ?, lease_until = NULL, last_error = ?, updated_at = ?
+                WHERE id = ? AND status = 'sending' AND attempts = ?
+                """)
+            attempts = try RawStatement(db, "INSERT INTO delivery_attempts (delivery_id, attempt, finished_at, outcome, error) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        }
+
+        /// False when the claim was lost (its lease ended and another run took the row).
+        @discardableResult
+        func finish(id: Int64, attempt: Int, status: DeliveryStatus, nextAttemptAt: Date, error: String?, now: Date) throws -> Bool {
+            update.bind(1, status.rawValue)
+            update.bind(2, nextAttemptAt.milliseconds)
+            update.bind(3, error)
+            update.bind(4, now.milliseconds)
+            update.bind(5, id)
+            update.bind(6, Int64(attempt))
+            try update.execute()
+            guard db.changesCount > 0 else { return false }
+            attempts.bind(1, id)
+            attempts.bind(2, Int64(attempt))
+            attempts.bind(3, now.milliseconds)
+            attempts.bind(4, status.rawValue)
+            attempts.bind(5, error)
+            try attempts.execute()
+            return true
+        }
     }
 
     /// Ends the waiting deliveries (pending, retry, or claimed and in flight) of the given

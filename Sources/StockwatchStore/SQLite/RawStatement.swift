@@ -28,6 +28,10 @@ public struct RawStatement {
         sqlite3_bind_text(handle, index, value, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
     }
 
+    public func bind(_ index: Int32, _ value: String?) {
+        if let value { bind(index, value) } else { sqlite3_bind_null(handle, index) }
+    }
+
     /// Steps once: true when a row is ready to read.
     public func step() throws -> Bool {
         switch sqlite3_step(handle) {
