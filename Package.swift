@@ -117,6 +117,8 @@ let package = Package(
                 "TestSupport", .product(name: "Crypto", package: "swift-crypto"),
                 // The self-test's client (URLSession would need libcurl in a static build).
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // --post-floor runs its tasks on NIO's event loops, as stockwatch does.
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Tests/FakeServices"
         ),

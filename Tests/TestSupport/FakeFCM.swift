@@ -618,3 +618,20 @@ public final class FakeFCM: @unchecked Sendable {
         return .success(Parsed(token: token, title: title, body: body, data: data, validateOnly: validateOnly, push: push))
     }
 }
+
+extension FakeFCM.ServiceAccount {
+    /// A service account as `write(to:tokenURI:)` wrote it, with the token URI it names:
+    /// for a client in another process than the fake (`stockwatch-fakes --post-floor`).
+    public static func read(from path: String) throws -> (account: FakeFCM.ServiceAccount, tokenURI: String) {
+        struct Unreadable: Error {}
+        guard let fields = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: String],
+              let projectID = fields["project_id"], let clientEmail = fields["client_email"], let clientID = fields["client_id"],
+              let keyID = fields["private_key_id"], let pem = fields["private_key"], let tokenURI = fields["token_uri"]
+        else { throw Unreadable() }
+        let key = try _RSA.Signing.PrivateKey(pemRepresentation: pem)
+        let account = FakeFCM.ServiceAccount(
+            projectID: projectID, clientEmail: clientEmail, clientID: clientID, privateKeyID: keyID,
+            privateKeyPEM: pem, privateKey: key, publicKey: key.publicKey)
+        return (account, tokenURI)
+    }
+}
