@@ -43,6 +43,8 @@ let package = Package(
                 // The C API, for evaluate's hot loops (see RawStatement).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // serve's pool, with connections of our own (TCP keepalives): PostgresClient's pool.
+                .product(name: "_ConnectionPoolModule", package: "postgres-nio"),
                 // TLS settings for sslmode (verify-full, sslrootcert).
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]

@@ -36,7 +36,8 @@ public enum PostgresDatabase {
     static let connectTimeoutSeconds: Int64 = 10
 
     /// A connection of its own (not from a pool); the caller closes it.
-    static func connect(_ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil) async throws(StockwatchError) -> PostgresConnection {
+    /// `id`: the connection's in serve's pool (the pool tells them apart by it).
+    static func connect(_ location: PostgresLocation, on eventLoop: (any EventLoop)? = nil, id: Int = 1) async throws(StockwatchError) -> PostgresConnection {
         let eventLoop = eventLoop ?? MultiThreadedEventLoopGroup.singleton.next()
         var channel: (any Channel)?
         do {
@@ -54,7 +55,7 @@ public enum PostgresDatabase {
                 if (try? SocketAddress(ipAddress: location.host, port: 0)) == nil { configuration.options.tlsServerName = location.host }
             }
             configuration.options.connectTimeout = .seconds(connectTimeoutSeconds)
-            return try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: 1, logger: logger).get()
+            return try await PostgresConnection.connect(on: eventLoop, configuration: configuration, id: id, logger: logger).get()
         } catch {
             try? await channel?.close()
             throw describe(error, at: location)
@@ -109,12 +110,6 @@ public enum PostgresDatabase {
         guard let (tls, required) = tlsSettings(location) else { return .disable }
         let context = try NIOSSLContext(configuration: tls)
         return required ? .require(context) : .prefer(context)
-    }
-
-    /// The same settings for a connection pool.
-    static func clientTLS(_ location: PostgresLocation) throws -> PostgresClient.Configuration.TLS {
-        guard let (tls, required) = tlsSettings(location) else { return .disable }
-        return required ? .require(tls) : .prefer(tls)
     }
 
     /// One line naming host and port, with the server's own reason when it gave one.

@@ -5,9 +5,12 @@ import NIOCore
 import NIOPosix
 import PostgresNIO
 import StockwatchModel
+// postgres-nio's connection pool, the one its `PostgresClient` runs: see `KeptAlivePool`.
+import _ConnectionPoolModule
 
-/// Every storage protocol on PostgreSQL. Each method is one transaction on a connection of
-/// a `PostgresClient` pool; every value is bound, never spliced into the SQL.
+/// Every storage protocol on PostgreSQL. Each method is one transaction on the command's
+/// session or on a connection of `serve`'s pool; every value is bound, never spliced into
+/// the SQL.
 ///
 /// The protocols are synchronous (GRDB's model: serve already runs them on its database
 /// threads, the CLI on its one task), so each method runs its async body on this store's
@@ -27,8 +30,19 @@ public final class PostgresStore: DataStore, Sendable {
 
     enum Source: Sendable {
         case session(PostgresConnection)
-        case pool(PostgresClient)
+        case pool(KeptAlivePool)
     }
+
+    /// serve's pool: postgres-nio's own pool (what `PostgresClient` runs), its connections
+    /// opened by `PostgresDatabase.connect`, with TCP keepalives like every other
+    /// connection. `PostgresClient` opens its connections itself and takes no socket
+    /// options: a query of serve's waited for about 15 minutes when the network dropped
+    /// every packet. (An underscored module of postgres-nio, public for this use.)
+    typealias KeptAlivePool = ConnectionPool<
+        PostgresConnection, PostgresConnection.ID, _ConnectionPoolModule.ConnectionIDGenerator,
+        ConnectionRequest<PostgresConnection>, ConnectionRequest<PostgresConnection>.ID,
+        NoOpKeepAliveBehavior<PostgresConnection>, NoOpConnectionPoolMetrics<PostgresConnection.ID>, ContinuousClock
+    >
 
     public let server: PostgresLocation
     let source: Source
@@ -66,21 +80,17 @@ public final class PostgresStore: DataStore, Sendable {
             return
         }
         checked.close().whenComplete { _ in _ = checked }  // keeps it until closed
-        var configuration: PostgresClient.Configuration
-        if let socket = server.unixSocketPath {
-            configuration = .init(unixSocketPath: socket, username: server.user, password: server.password, database: server.database)
-        } else {
-            let tls: PostgresClient.Configuration.TLS
-            do { tls = try PostgresDatabase.clientTLS(server) } catch { throw PostgresDatabase.describe(error, at: server) }
-            configuration = .init(host: server.host, port: server.port, username: server.user, password: server.password,
-                                  database: server.database, tls: tls)
+        var configuration = ConnectionPoolConfiguration()
+        configuration.maximumConnectionSoftLimit = maximum
+        configuration.maximumConnectionHardLimit = maximum
+        let pool = KeptAlivePool(
+            configuration: configuration, keepAliveBehavior: NoOpKeepAliveBehavior(connectionType: PostgresConnection.self),
+            observabilityDelegate: NoOpConnectionPoolMetrics(connectionIDType: PostgresConnection.ID.self)
+        ) { id, _ in
+            ConnectionAndMetadata(connection: try await PostgresDatabase.connect(server, on: eventLoop, id: id), maximalStreamsOnConnection: 1)
         }
-        configuration.options.connectTimeout = .seconds(PostgresDatabase.connectTimeoutSeconds)
-        configuration.options.maximumConnections = maximum
-        configuration.options.keepAliveBehavior = nil
-        let client = PostgresClient(configuration: configuration, eventLoopGroup: group, backgroundLogger: Self.logger)
-        source = .pool(client)
-        Task(executorPreference: executor) { await client.run() }
+        source = .pool(pool)
+        Task(executorPreference: executor) { await pool.run() }
     }
 
     deinit {
@@ -140,8 +150,8 @@ public final class PostgresStore: DataStore, Sendable {
     /// The session, once the caller's turn has come; or a connection of the pool.
     private func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         switch source {
-        case let .pool(client):
-            return try await client.withConnection { connection in try await body(connection) }
+        case let .pool(pool):
+            return try await pool.withConnection { connection in try await body(connection) }
         case let .session(connection):
             await sessionTurn.acquire()
             do {
