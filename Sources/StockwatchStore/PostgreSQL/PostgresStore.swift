@@ -206,11 +206,12 @@ public final class PostgresStore: DataStore, Sendable {
         }
     }
 
-    /// As `PostgresDatabase.describe`, but a session's connection that fails was up: it
-    /// was lost (a network that dropped every packet ends so, through the keepalives),
-    /// not unreachable. A pool's may have been opening.
+    /// As `PostgresDatabase.describe`, but a connection that fails under a statement was
+    /// up: it was lost (a network that dropped every packet ends so, through the
+    /// keepalives), not unreachable. (A pool's connection that could not be opened fails
+    /// in `PostgresDatabase.connect`, described there.)
     func describe(_ error: any Error) -> StockwatchError {
-        guard case .session = source, let failure = error as? PSQLError, failure.code == .connectionError, let cause = failure.underlying else {
+        guard let failure = error as? PSQLError, failure.code == .connectionError, let cause = failure.underlying else {
             return PostgresDatabase.describe(error, at: server)
         }
         let reason = PostgresDatabase.reason(String(describing: cause))
