@@ -3,8 +3,9 @@ import GRDB
 import GRDBSQLite
 
 /// A prepared GRDB statement driven through SQLite's C API, for the loops that bind or read
-/// tens of thousands of rows per run (evaluate), where building `StatementArguments` and
-/// `Row` values per row costs more than SQLite's own work. Everything else uses GRDB.
+/// tens of thousands of rows per run (evaluate; notify's claims and outcomes), where
+/// building `StatementArguments` and `Row` values per row costs more than SQLite's own
+/// work. Everything else uses GRDB.
 /// Indexes are 1-based for `bind`, 0-based for columns, as in the C API.
 public struct RawStatement {
     private let handle: OpaquePointer
