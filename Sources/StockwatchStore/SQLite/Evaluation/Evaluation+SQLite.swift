@@ -73,7 +73,7 @@ extension Evaluation {
         }
         try judgeAll()
         try write(db, rounds: rounds)
-        // Not a part count: the new alerts judged above were counted as they went.
+        // Nor a partial one: new alerts are counted as they are judged, above.
         if !counting { report.evaluated = 0 }
         return report
     }
