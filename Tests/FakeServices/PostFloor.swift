@@ -66,7 +66,8 @@ func runPostFloor(_ arguments: [String]) async {
             }
             return await group.reduce(0, +)
         }
-        let seconds = Double((ContinuousClock.now - started).components.attoseconds) / 1e18 + Double((ContinuousClock.now - started).components.seconds)
+        let elapsed = (ContinuousClock.now - started).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
         let cpu = processCPUSeconds() - cpuBefore
         print(String(format: "post-floor: %d FCM messages in %.2f s = %.0f/s, %d failed, %d in flight; this process used %.2f s of CPU (%.3f ms a send)",
                      count, seconds, Double(count) / seconds, failures, concurrency, cpu, cpu / Double(count) * 1000))
