@@ -26,8 +26,8 @@ extension PostgresStore: EvaluationStore {
     /// version agrees.
     static func bucket(of column: String) -> String { "(get_byte(sha256(convert_to(\(column), 'UTF8')), 0) % \(evaluateBuckets))" }
 
-    /// `counting`: here the count shares its pass with the reference bases and costs
-    /// nothing; the report leaves it out all the same, as on SQLite.
+    /// `counting`: the count of judged alerts passes every alert of the batch's symbols;
+    /// without it only the alerts that have a reference basis are read.
     public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool, counting: Bool) throws(StockwatchError) -> EvaluateReport {
         let (report, started) = try write { db in
             // No JIT for this transaction: the candidate read's estimated cost passes
@@ -51,7 +51,7 @@ extension PostgresStore: EvaluationStore {
             }
             // Every bucket: no filter (the common case, one evaluator at a time).
             let buckets = held.count == Self.evaluateBuckets ? nil : held
-            return try await evaluation.run(db, buckets: buckets)
+            return try await evaluation.run(db, buckets: buckets, counting: counting)
         }
         // The first evaluate after a bulk import empties alert_starts. Planned on
         // statistics that still counted its rows, the next evaluates' candidate read took
@@ -66,7 +66,7 @@ extension PostgresStore: EvaluationStore {
 extension Evaluation {
     /// `buckets`: only the symbols of these (nil: every symbol). `started`: the new and
     /// resumed alerts it started (their `alert_starts` rows deleted).
-    mutating func run(_ db: PostgresConnection, buckets: [Int]?) async throws -> (report: EvaluateReport, started: Int) {
+    mutating func run(_ db: PostgresConnection, buckets: [Int]?, counting: Bool) async throws -> (report: EvaluateReport, started: Int) {
         report.expired = try await db.values(PostgresQuery(
             unsafeSQL: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= $1" + Self.inBuckets("symbol", buckets, 2)
                 + " RETURNING id",
@@ -75,12 +75,20 @@ extension Evaluation {
         try await loadQuotes(db, buckets: buckets)
         let ranges = priceRanges()
         let batch = ranges.keys.sorted()
-        // The reference ranges of every (symbol, basis) of the batch, from one fetch each;
-        // the same pass over the batch's alerts counts the active ones for the report.
+        // The reference ranges of every (symbol, basis) of the batch, from one fetch each.
+        // Counting, the same pass over the batch's alerts counts the active ones for the
+        // report; otherwise only the kinds with a basis are read, from their partial
+        // indexes' columns (100,000 alerts, a third of them rise or fall: 33 ms → 17 ms).
         var pairs = Set<ReferencePair>()
-        for (symbol, kind, window, active) in batch.isEmpty ? [] : try await db.rows("""
+        for (symbol, kind, window, active) in batch.isEmpty ? [] : try await db.rows(counting ? """
             SELECT symbol, kind, window_seconds, count(*) FILTER (WHERE state IN ('armed', 'firing')) FROM alerts
             WHERE symbol = ANY(\(batch)) GROUP BY symbol, kind, window_seconds
+            """ : """
+            SELECT symbol, kind, window_seconds, 0 FROM alerts
+            WHERE symbol = ANY(\(batch)) AND window_seconds IS NOT NULL GROUP BY symbol, kind, window_seconds
+            UNION ALL
+            SELECT symbol, kind, NULL, 0 FROM alerts
+            WHERE symbol = ANY(\(batch)) AND kind IN ('rise_since_close', 'fall_since_close') GROUP BY symbol, kind
             """, (String, String, Int64?, Int).self) {
             report.evaluated += active
             if let basis = Basis(kind: kind, window: window) { pairs.insert(ReferencePair(symbol: symbol, basis: basis)) }
