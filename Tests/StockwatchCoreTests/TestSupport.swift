@@ -76,12 +76,30 @@ enum TestPostgres {
         return location
     }
 
-    /// A new database of its own (the cluster is thrown away after the run), migrated
-    /// unless `migrated` is false.
+    /// Test databases are named after the machine and the process that made them:
+    /// `stockwatch_test_<host>_<pid>_<random>`.
+    static let namePrefix = "stockwatch_test_" + String(format: "%08x", ProcessInfo.processInfo.hostName.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }) + "_"
+    private static let sweep = Once()
+
+    /// A new database of its own, migrated unless `migrated` is false. CI's cluster is
+    /// thrown away after the run; on a developer's cluster, which lives on, the first new
+    /// database of a run drops those that test processes of this machine left behind
+    /// when they ended (a run of the suite leaves about 200).
     static func newDatabase(migrated: Bool = true) async throws -> PostgresLocation {
-        let name = "stockwatch_test_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-        // A database name cannot be bound; this one is made of hex digits only.
+        let name = namePrefix + "\(getpid())_" + UUID().uuidString.prefix(8).lowercased()
+        // A database name cannot be bound; this one is made of digits, hex digits and _.
         try await PostgresDatabase.withConnection(try location(database: "postgres")) { connection in
+            if sweep.first() {
+                for try await leftover in try await connection.query(
+                    "SELECT datname FROM pg_database WHERE starts_with(datname, \(namePrefix))", logger: PostgresDatabase.logger
+                ).decode(String.self) {
+                    let pid = leftover.dropFirst(namePrefix.count).prefix { $0 != "_" }
+                    guard let pid = pid_t(pid), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH,
+                          leftover.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") })
+                    else { continue }
+                    try await connection.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(leftover) WITH (FORCE)"), logger: PostgresDatabase.logger)
+                }
+            }
             try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: PostgresDatabase.logger)
         }
         let location = try location(database: name)
@@ -99,5 +117,18 @@ enum TestPostgres {
     @Sendable static func reopen(_ store: any DataStore) async throws -> any DataStore {
         let location = (store as! PostgresStore).server
         return try await Task.detached { try PostgresStore(location) }.value
+    }
+}
+
+/// True for the first caller only.
+final class Once: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+
+    func first() -> Bool {
+        lock.withLock {
+            defer { done = true }
+            return !done
+        }
     }
 }
