@@ -18,10 +18,10 @@ public struct EvaluateService: Sendable {
     }
 
     /// `prefilter: false` judges every active alert in Swift: tests compare both ways.
-    /// `counting: false`: the report's `evaluated` may stay 0 (a quiet run never shows it,
-    /// and on SQLite the count is a pass of its own).
-    public func run(now: Date = Date(), prefilter: Bool = true, counting: Bool = true) throws(StockwatchError) -> EvaluateReport {
-        try database.evaluate(now: now, maxAgeSeconds: config.maxAgeSeconds, prefilter: prefilter, counting: counting)
+    /// `detailed: false`: a quiet run's report, with no count of the alerts judged and no
+    /// notification listed (`EvaluationStore.evaluate`).
+    public func run(now: Date = Date(), prefilter: Bool = true, detailed: Bool = true) throws(StockwatchError) -> EvaluateReport {
+        try database.evaluate(now: now, maxAgeSeconds: config.maxAgeSeconds, prefilter: prefilter, detailed: detailed)
     }
 }
 

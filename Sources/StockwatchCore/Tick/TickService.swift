@@ -11,14 +11,15 @@ public struct TickService: Sendable {
     let config: Config
     let environment: [String: String]
     let writeLine: @Sendable (String) -> Void
-    /// Whether the evaluate report counts the alerts it judged (see `EvaluateService.run`).
-    let countsEvaluated: Bool
+    /// Whether the evaluate report counts the alerts it judged and lists the
+    /// notifications (see `EvaluateService.run`).
+    let detailedEvaluate: Bool
 
     public init(
         database: any DataStore, config: Config, environment: [String: String],
-        writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput, countsEvaluated: Bool = true
+        writeLine: @escaping @Sendable (String) -> Void = NotifyService.standardOutput, detailedEvaluate: Bool = true
     ) {
-        self.countsEvaluated = countsEvaluated
+        self.detailedEvaluate = detailedEvaluate
         self.database = database
         self.config = config
         self.environment = environment
@@ -56,7 +57,7 @@ public struct TickService: Sendable {
             }
         }
         do {
-            report.evaluate = try EvaluateService(database: database, config: config).run(counting: countsEvaluated)
+            report.evaluate = try EvaluateService(database: database, config: config).run(detailed: detailedEvaluate)
         } catch {
             report.errors.append(error)
         }

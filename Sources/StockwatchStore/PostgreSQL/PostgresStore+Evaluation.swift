@@ -26,9 +26,9 @@ extension PostgresStore: EvaluationStore {
     /// version agrees.
     static func bucket(of column: String) -> String { "(get_byte(sha256(convert_to(\(column), 'UTF8')), 0) % \(evaluateBuckets))" }
 
-    /// `counting`: the count of judged alerts passes every alert of the batch's symbols;
+    /// `detailed`: the count of judged alerts passes every alert of the batch's symbols;
     /// without it only the alerts that have a reference basis are read.
-    public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool, counting: Bool) throws(StockwatchError) -> EvaluateReport {
+    public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool, detailed: Bool) throws(StockwatchError) -> EvaluateReport {
         let (report, started) = try write { db in
             // No JIT for this transaction: the candidate read's estimated cost passes
             // jit_above_cost, and compiling it took longer than running it (100,000 alerts:
@@ -51,14 +51,15 @@ extension PostgresStore: EvaluationStore {
             }
             // Every bucket: no filter (the common case, one evaluator at a time).
             let buckets = held.count == Self.evaluateBuckets ? nil : held
-            return try await evaluation.run(db, buckets: buckets, counting: counting)
+            evaluation.listsNotifications = detailed
+            return try await evaluation.run(db, buckets: buckets, counting: detailed)
         }
         // The first evaluate after a bulk import empties alert_starts. Planned on
         // statistics that still counted its rows, the next evaluates' candidate read took
         // 5-7 s instead of 0.5 s at 100,000 alerts, until autovacuum's next round.
         if started >= Self.bulkRows { refreshStatistics(of: ["alert_starts"]) }
         var shown = report
-        if !counting { shown.evaluated = 0 }
+        if !detailed { shown.evaluated = 0 }
         return shown
     }
 }
@@ -342,7 +343,7 @@ extension Evaluation {
             """, (Int64, Int64, Int64).self)
         struct Pair: Hashable { let alert: Int64; let quote: Int64 }
         let ids = Dictionary(uniqueKeysWithValues: inserted.map { (Pair(alert: $0.1, quote: $0.2), $0.0) })
-        let names = try await PostgresStore.userNames(db)
+        let names = listsNotifications ? try await PostgresStore.userNames(db) : [:]
         var deliveries: (notifications: [Int64], channels: [String]) = ([], [])
         for (firing, candidate) in fired {
             guard let id = ids[Pair(alert: candidate.id, quote: firing.quote)] else { continue }
@@ -351,6 +352,7 @@ extension Evaluation {
                 deliveries.notifications.append(id)
                 deliveries.channels.append(channel)
             }
+            guard listsNotifications else { continue }
             report.notifications.append(
                 EvaluateReport.Notification(
                     id: id, alertId: candidate.id, user: names[candidate.userId] ?? "?", symbol: candidate.symbol,

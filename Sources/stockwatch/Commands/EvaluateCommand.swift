@@ -13,7 +13,7 @@ struct EvaluateCommand: ParsableCommand {
 
     func run() throws {
         let (database, config) = try global.open()
-        let report = try EvaluateService(database: database, config: config).run(counting: global.json || global.verbose)
+        let report = try EvaluateService(database: database, config: config).run(detailed: global.json || global.verbose)
         if global.json { return Output.json(report) }
         guard global.verbose else { return }
         for notification in report.notifications {

@@ -21,7 +21,7 @@ struct TickCommand: AsyncParsableCommand {
         let (database, config) = try global.open()
         let service = TickService(
             database: database, config: config, environment: global.environment,
-            writeLine: global.json ? NotifyService.standardError : NotifyService.standardOutput, countsEvaluated: global.json || global.verbose)
+            writeLine: global.json ? NotifyService.standardError : NotifyService.standardOutput, detailedEvaluate: global.json || global.verbose)
         let report = try await service.run(input: try from.map { path throws(StockwatchError) in try InputFile.read(path) })
         if global.json {
             Output.json(report)

@@ -15,11 +15,12 @@ import StockwatchModel
 /// an alert the seeks leave out could not have changed. Only what changed is written
 /// (Evaluation+Write.swift).
 extension AppDatabase: EvaluationStore {
-    public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool, counting: Bool) throws(StockwatchError) -> EvaluateReport {
+    public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool, detailed: Bool) throws(StockwatchError) -> EvaluateReport {
         try write { db in
             var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - maxAgeSeconds * 1000, prefilter: prefilter)
             evaluation.recordsStarts = false  // rounds (migration v15)
-            return try evaluation.run(db, counting: counting)
+            evaluation.listsNotifications = detailed
+            return try evaluation.run(db, counting: detailed)
         }
     }
 }
