@@ -27,7 +27,8 @@ extension PostgresStore: EvaluationStore {
     static func bucket(of column: String) -> String { "(get_byte(sha256(convert_to(\(column), 'UTF8')), 0) % \(evaluateBuckets))" }
 
     /// `detailed`: the count of judged alerts passes every alert of the batch's symbols;
-    /// without it only the alerts that have a reference basis are read.
+    /// without it only the alerts that have a reference basis are read, and the report
+    /// lists no notification.
     public func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool, detailed: Bool) throws(StockwatchError) -> EvaluateReport {
         let (report, started) = try write { db in
             // No JIT for this transaction: the candidate read's estimated cost passes
