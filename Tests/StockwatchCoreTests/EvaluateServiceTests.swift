@@ -444,7 +444,7 @@ import Testing
                     : try store.database.write { db in
                         var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - 600_000, prefilter: true)
                         evaluation.chunk = 5
-                        return try evaluation.run(db, counting: true)
+                        return try evaluation.run(db)
                     }
                 results[index].append(contentsOf: report.notifications.map { "\($0.alertId) \($0.observedAt) \($0.message)" })
                 if index == 0 { notified += report.notifications.count }

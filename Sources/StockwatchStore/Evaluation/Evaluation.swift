@@ -115,9 +115,9 @@ struct Evaluation {
     /// false when the backend counts them without reading each one.
     var countsStarters = true
     var insufficient = Set<Int64>()
-    /// Whether `report.notifications` lists what was written (`detailed`: a quiet run
-    /// shows none).
-    var listsNotifications = true
+    /// Whether the report counts the alerts judged and lists the notifications written
+    /// (`EvaluationStore.evaluate`'s `detailed`: a quiet run shows neither).
+    var detailed = true
     /// Symbols with fresh quotes after their watermark.
     var batched = Set<String>()
     var report = EvaluateReport()

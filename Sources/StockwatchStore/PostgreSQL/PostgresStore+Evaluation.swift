@@ -52,23 +52,21 @@ extension PostgresStore: EvaluationStore {
             }
             // Every bucket: no filter (the common case, one evaluator at a time).
             let buckets = held.count == Self.evaluateBuckets ? nil : held
-            evaluation.listsNotifications = detailed
-            return try await evaluation.run(db, buckets: buckets, counting: detailed)
+            evaluation.detailed = detailed
+            return try await evaluation.run(db, buckets: buckets)
         }
         // The first evaluate after a bulk import empties alert_starts. Planned on
         // statistics that still counted its rows, the next evaluates' candidate read took
         // 5-7 s instead of 0.5 s at 100,000 alerts, until autovacuum's next round.
         if started >= Self.bulkRows { refreshStatistics(of: ["alert_starts"]) }
-        var shown = report
-        if !detailed { shown.evaluated = 0 }
-        return shown
+        return report
     }
 }
 
 extension Evaluation {
     /// `buckets`: only the symbols of these (nil: every symbol). `started`: the new and
     /// resumed alerts it started (their `alert_starts` rows deleted).
-    mutating func run(_ db: PostgresConnection, buckets: [Int]?, counting: Bool) async throws -> (report: EvaluateReport, started: Int) {
+    mutating func run(_ db: PostgresConnection, buckets: [Int]?) async throws -> (report: EvaluateReport, started: Int) {
         report.expired = try await db.values(PostgresQuery(
             unsafeSQL: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= $1" + Self.inBuckets("symbol", buckets, 2)
                 + " RETURNING id",
@@ -82,7 +80,7 @@ extension Evaluation {
         // report; otherwise only the kinds with a basis are read, from their partial
         // indexes' columns (100,000 alerts, a third of them rise or fall: 33 ms → 17 ms).
         var pairs = Set<ReferencePair>()
-        for (symbol, kind, window, active) in batch.isEmpty ? [] : try await db.rows(counting ? """
+        for (symbol, kind, window, active) in batch.isEmpty ? [] : try await db.rows(detailed ? """
             SELECT symbol, kind, window_seconds, count(*) FILTER (WHERE state IN ('armed', 'firing')) FROM alerts
             WHERE symbol = ANY(\(batch)) GROUP BY symbol, kind, window_seconds
             """ : """
@@ -107,6 +105,8 @@ extension Evaluation {
         try await fetchReferences(referenceKeysNeeded(), db)
         try judgeAll()
         let started = try await write(db)
+        // Nor a partial count: new alerts are counted as they are judged.
+        if !detailed { report.evaluated = 0 }
         return (report, started)
     }
 
@@ -344,7 +344,7 @@ extension Evaluation {
             """, (Int64, Int64, Int64).self)
         struct Pair: Hashable { let alert: Int64; let quote: Int64 }
         let ids = Dictionary(uniqueKeysWithValues: inserted.map { (Pair(alert: $0.1, quote: $0.2), $0.0) })
-        let names = listsNotifications ? try await PostgresStore.userNames(db) : [:]
+        let names = detailed ? try await PostgresStore.userNames(db) : [:]
         var deliveries: (notifications: [Int64], channels: [String]) = ([], [])
         for (firing, candidate) in fired {
             guard let id = ids[Pair(alert: candidate.id, quote: firing.quote)] else { continue }
@@ -353,7 +353,7 @@ extension Evaluation {
                 deliveries.notifications.append(id)
                 deliveries.channels.append(channel)
             }
-            guard listsNotifications else { continue }
+            guard detailed else { continue }
             report.notifications.append(
                 EvaluateReport.Notification(
                     id: id, alertId: candidate.id, user: names[candidate.userId] ?? "?", symbol: candidate.symbol,

@@ -19,14 +19,14 @@ extension AppDatabase: EvaluationStore {
         try write { db in
             var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - maxAgeSeconds * 1000, prefilter: prefilter)
             evaluation.recordsStarts = false  // rounds (migration v15)
-            evaluation.listsNotifications = detailed
-            return try evaluation.run(db, counting: detailed)
+            evaluation.detailed = detailed
+            return try evaluation.run(db)
         }
     }
 }
 
 extension Evaluation {
-    mutating func run(_ db: Database, counting: Bool) throws -> EvaluateReport {
+    mutating func run(_ db: Database) throws -> EvaluateReport {
         countsStarters = !prefilter  // with the seeks, `settleStarters` counts them
         report.expired = try Int64.fetchAll(
             db, sql: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= ? RETURNING id",
@@ -64,7 +64,7 @@ extension Evaluation {
         // (counted from the seeks' partial indexes alone, which hold every kind between
         // them; new alerts elsewhere are counted as they judge). Only when the count is
         // shown: it passes every such alert's index entry.
-        if counting {
+        if detailed {
             report.evaluated += try Int.fetchOne(db, sql: "SELECT " + Self.kindIndexes.map { _, index, kinds in
                 """
                 (SELECT count(*) FROM temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY \(index)
@@ -75,7 +75,7 @@ extension Evaluation {
         try judgeAll()
         try write(db, rounds: rounds)
         // Nor a partial one: new alerts are counted as they are judged, above.
-        if !counting { report.evaluated = 0 }
+        if !detailed { report.evaluated = 0 }
         return report
     }
 

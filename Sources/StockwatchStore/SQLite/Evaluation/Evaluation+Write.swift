@@ -65,7 +65,7 @@ extension Evaluation {
             INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
             VALUES (?, ?, 'pending', 0, ?, ?, ?)
             """)
-        let names = listsNotifications ? try AppDatabase.userNames(db) : [:]
+        let names = detailed ? try AppDatabase.userNames(db) : [:]
         for firing in firings {
             let alert = firing.alert
             insertNotification.bind(1, alert.id)
@@ -88,7 +88,7 @@ extension Evaluation {
                 insertDelivery.bind(5, now)
                 try insertDelivery.execute()
             }
-            guard listsNotifications else { continue }
+            guard detailed else { continue }
             report.notifications.append(
                 EvaluateReport.Notification(
                     id: notificationID, alertId: alert.id, user: names[alert.userId] ?? "?", symbol: alert.symbol,
