@@ -451,7 +451,7 @@ import Testing
                 results[index].append("insufficient \(report.insufficientHistory)")
                 results[index].append("evaluated \(report.evaluated)")
                 let states = try store.database.read { db in
-                    try String.fetchAll(db, sql: "SELECT id || ' ' || state || ' ' || ifnull(last_fired_at, '-') || ' ' || start_round FROM alerts ORDER BY id")
+                    try String.fetchAll(db, sql: "SELECT id || ' ' || state || ' ' || ifnull(\(AlertRecord.lastFiredAt(of: "alerts")), '-') || ' ' || start_round FROM alerts ORDER BY id")
                 }
                 results[index].append(contentsOf: states)
                 results[index].append(contentsOf: try store.database.read { db in

@@ -680,6 +680,35 @@ import Testing
         }
     }
 
+    /// Evaluate writes no last firing to an alert: readers and the cooldown take it from
+    /// the alert's newest notification.
+    @Test(arguments: StoreContractTests.backends)
+    func theLastFiringIsTheNewestNotification(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            _ = try store.addUser(name: "alice", tokenHash: hash(1), now: now)
+            _ = try store.addQuotes([quote("AAPL", 100, at: -400)], fetchedAt: at(-400))
+            var every = spec("AAPL", .above(101), user: "alice")
+            every.trigger = .every
+            every.cooldownSeconds = 120
+            let alert = try #require(try store.addAlerts([every, spec("AAPL", .above(101), user: "alice")], limitPerUser: nil, now: at(-390)).first)
+            let id = try #require(alert.id)
+            _ = try store.evaluate(now: at(-380), maxAgeSeconds: 3600, prefilter: true)
+            #expect(try store.alert(id: id, ownerID: nil).lastFiredAt == nil)
+            var fired: [Date?] = []
+            // Fires; inside the cooldown (50 s later), not; after it, again.
+            for (price, seconds) in [(102.0, -300), (103, -250), (104, -100)] {
+                _ = try store.addQuotes([quote("AAPL", price, at: seconds)], fetchedAt: at(seconds))
+                _ = try store.evaluate(now: at(seconds), maxAgeSeconds: 3600, prefilter: true, detailed: false)
+                fired.append(try store.alert(id: id, ownerID: nil).lastFiredAt)
+            }
+            #expect(fired == [at(-300), at(-300), at(-100)])
+            let notified = try store.notifications(NotificationQuery())
+            #expect(notified.filter { $0.alertId == id }.map(\.price) == [104, 102])
+            // The list shows what one alert shows; the rearm alert fired once.
+            #expect(try store.alerts(AlertQuery()).map(\.lastFiredAt) == [at(-100), at(-300)])
+        }
+    }
+
     @Test(arguments: StoreContractTests.backends)
     func evaluateFiresOnceAndTheOutboxLeases(_ backend: Backend) async throws {
         try await withStore(backend) { store in

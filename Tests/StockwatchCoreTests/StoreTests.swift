@@ -18,7 +18,7 @@ import Testing
         #expect(mode == "wal")
         #expect(foreignKeys == 1)
         #expect(migrations == ["v1-users-devices-alerts-quotes-notifications", "v2-provider-budgets", "v3-evaluation-watermarks", "v4-delivery-attempts-access-tokens", "v5-notification-ids-never-reused",
-            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history", "v14-check-sets-as-comparisons", "v15-start-rounds", "v16-symbol-index-without-state", "v17-foreign-keys-indexed"])
+            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history", "v14-check-sets-as-comparisons", "v15-start-rounds", "v16-symbol-index-without-state", "v17-foreign-keys-indexed", "v18-last-firing-from-notifications"])
         // Reopening runs nothing twice.
         _ = try AppDatabase(path: store.database.path)
     }
@@ -179,6 +179,42 @@ import Testing
             let read = try store.database.read { db in try AlertRecord.fetchOne(db, key: written.id) }
             #expect(String(describing: read) == String(describing: Optional(written)))
         }
+    }
+
+    /// An alert's last firing is the newer of its stored value (an imported alert's, or one
+    /// from before v18) and its newest notification; evaluate writes only the latter.
+    @Test func theLastFiringIsTheNewerOfTheStoredOneAndTheNotifications() throws {
+        let store = try TemporaryStore()
+        let read = { (id: Int64) in try store.database.read { db in try AlertRecord.fetchOne(db, key: id)?.lastFiredAt?.milliseconds } }
+        let (stored, bare) = try store.database.write { db in
+            try db.execute(sql: "INSERT INTO users (id, name, token_hash, created_at) VALUES (1, 'u', '\(String(repeating: "a", count: 64))', 0)")
+            for (id, fired) in [(1, "5000"), (2, "NULL")] {
+                try db.execute(sql: """
+                    INSERT INTO alerts (id, user_id, symbol, kind, value, trigger, channels, state, created_at, last_fired_at)
+                    VALUES (\(id), 1, 'AAPL', 'above', 1, 'every', '["stdout"]', 'armed', 0, \(fired))
+                    """)
+            }
+            return (Int64(1), Int64(2))
+        }
+        #expect(try read(stored) == 5000)
+        #expect(try read(bare) == nil)
+        func notify(_ alert: Int64, at observed: Int64) throws {
+            try store.database.write { db in
+                try db.execute(sql: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at) VALUES (?, 1, 'AAPL', 2, ?, 'm', 0)",
+                               arguments: [alert, observed])
+            }
+        }
+        try notify(stored, at: 4000)
+        try notify(bare, at: 4000)
+        try notify(bare, at: 3000)
+        #expect(try read(stored) == 5000)
+        #expect(try read(bare) == 4000)
+        try notify(stored, at: 6000)
+        #expect(try read(stored) == 6000)
+        let plan = try store.database.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT \(AlertRecord.lastFiredAt(of: "alerts")) FROM alerts").map { $0[3] as String }
+        }
+        #expect(plan.contains { $0.contains("notifications_alert_observed") }, "\(plan)")
     }
 
     /// A full disk and a read-only file system, on a small tmpfs (mounting one needs root;

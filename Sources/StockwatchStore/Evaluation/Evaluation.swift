@@ -30,7 +30,6 @@ struct Evaluation {
         /// What the write compares against, not a second machine: a first evaluate of
         /// 1,000,000 new alerts holds them all at once.
         let initialState: AlertState
-        let initialLastFiredAt: Int64?
         let initialTrail: Double?
         var machine: AlertMachine
     }
@@ -65,13 +64,11 @@ struct Evaluation {
         }
     }
 
-    /// An alert whose state or last firing must change.
+    /// An alert whose state must change. Its last firing is not written: readers take it
+    /// from its newest notification (`lastFiredColumn`).
     struct AlertChange {
         let id: Int64
         let state: AlertState
-        let lastFiredAt: Int64?
-        /// False: only `last_fired_at` moved.
-        let stateChanged: Bool
     }
 
     let now: Int64
@@ -153,7 +150,7 @@ struct Evaluation {
         }
         candidates.append(Candidate(
             id: id, userId: userId, symbol: symbol, channels: channels, startAt: startAt.map { $0 == 0 ? staleBefore : $0 },
-            initialState: machine.state, initialLastFiredAt: machine.lastFiredAt, initialTrail: machine.trailingFrom, machine: machine))
+            initialState: machine.state, initialTrail: machine.trailingFrom, machine: machine))
     }
 
     /// Where each symbol's quotes must start: its watermark (followers need that quote as
@@ -276,7 +273,8 @@ struct Evaluation {
     }
 
     /// Keeps what a judged candidate must write. Only what changed: every indexed column
-    /// written costs an index update.
+    /// written costs an index update, every row a page. A firing alone writes nothing to
+    /// its alert: its notification is its last firing.
     /// `newest`: the time of its symbol's newest quote.
     mutating func collect(_ candidate: Candidate, newest: Int64?) {
         let machine = candidate.machine
@@ -291,9 +289,8 @@ struct Evaluation {
             }
             if recordsStarts { startedAlerts.append(candidate.id) }
         }
-        guard machine.state != candidate.initialState || machine.lastFiredAt != candidate.initialLastFiredAt else { return }
-        alertChanges.append(AlertChange(
-            id: candidate.id, state: machine.state, lastFiredAt: machine.lastFiredAt, stateChanged: machine.state != candidate.initialState))
+        guard machine.state != candidate.initialState else { return }
+        alertChanges.append(AlertChange(id: candidate.id, state: machine.state))
     }
 
     /// The symbols whose watermark moves, with the newest quote judged.

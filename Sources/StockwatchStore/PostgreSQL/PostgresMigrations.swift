@@ -298,5 +298,11 @@ enum PostgresMigrations {
             "ALTER TABLE evaluation_progress SET (fillfactor = 50)",
             "ALTER TABLE alerts SET (fillfactor = 90)",
         ]),
+        // Evaluate stops writing an alert's last firing: its newest notification says when
+        // (`PostgresStore.lastFiredAt`), found in one seek here. A firing that changes no
+        // state then writes nothing to its alert (docs/architecture.md).
+        ("v12-last-firing-from-notifications", [
+            "CREATE INDEX notifications_alert_observed ON notifications(alert_id, observed_at)",
+        ]),
     ]
 }

@@ -131,9 +131,14 @@ extension PostgresStore: AlertStore {
         }
     }
 
+    /// An alert's last firing, as on SQLite (`AlertRecord.lastFiredAt`): its newest
+    /// notification's observed time, or the stored value when that is newer (an imported
+    /// alert's, or one from before migration v12). Evaluate does not write it.
+    static let lastFiredAt = "GREATEST(a.last_fired_at, (SELECT max(n.observed_at) FROM notifications n WHERE n.alert_id = a.id))"
+
     static let alertColumns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, a.last_fired_at, s.start_at, a.snoozed_until, a.schedule,
+        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, \(lastFiredAt), s.start_at, a.snoozed_until, a.schedule,
         (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id)
         """
 

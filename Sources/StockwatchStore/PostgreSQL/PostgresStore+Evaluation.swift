@@ -202,7 +202,8 @@ extension Evaluation {
     static func pgColumns(start: String, trail: String = lookedUpTrail) -> String {
         """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels::text, \(start), a.snoozed_until, a.schedule,
+        a.rearm_margin_percent, a.state, CASE WHEN a.cooldown_seconds > 0 THEN \(PostgresStore.lastFiredAt) END, a.channels::text, \(start),
+        a.snoozed_until, a.schedule,
         CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END, \(trail)
         """
     }
@@ -293,17 +294,17 @@ extension Evaluation {
 
     /// One statement per table, each over arrays. Returns how many alerts it started.
     mutating func write(_ db: PostgresConnection) async throws -> Int {
-        // Only rows whose state or last firing moved are rewritten; a started alert's
-        // start row goes (it follows its symbol's watermark from now on).
+        // Only rows whose state moved are rewritten (a firing's time is its notification's:
+        // `PostgresStore.lastFiredAt`); a started alert's start row goes (it follows its
+        // symbol's watermark from now on).
         let updates = alertChanges
         if !updates.isEmpty {
-            // -1: no firing yet (arrays cannot bind NULL elements here). The ids once more
-            // as an array, so that the rows are found by key rather than by hashing the table.
+            // The ids once more as an array, so that the rows are found by key rather than
+            // by hashing the table.
             let ids = updates.map(\.id)
             try await db.execute("""
-                UPDATE alerts a SET state = c.state, last_fired_at = NULLIF(c.fired, -1)
-                FROM unnest(\(ids)::BIGINT[], \(updates.map(\.state.rawValue))::TEXT[], \(updates.map { $0.lastFiredAt ?? -1 })::BIGINT[])
-                    AS c(id, state, fired)
+                UPDATE alerts a SET state = c.state
+                FROM unnest(\(ids)::BIGINT[], \(updates.map(\.state.rawValue))::TEXT[]) AS c(id, state)
                 WHERE a.id = ANY(\(ids)) AND a.id = c.id
                 """)
         }

@@ -382,6 +382,12 @@ extension AppDatabase {
                 CREATE INDEX notification_state_changes_user ON notification_state_changes(user_id);
                 """)
         }
+        migrator.registerMigration("v18-last-firing-from-notifications") { db in
+            // Evaluate stops writing an alert's last firing: its newest notification says
+            // when (`AlertRecord.lastFiredAt`), found in one seek here. A firing that
+            // changes no state then writes nothing to its alert (docs/architecture.md).
+            try db.execute(sql: "CREATE INDEX notifications_alert_observed ON notifications(alert_id, observed_at)")
+        }
         return migrator
     }
 }

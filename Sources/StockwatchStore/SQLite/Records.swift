@@ -124,14 +124,27 @@ extension AlertRecord {
     /// position: by name, each of 19 columns is a hashed lookup, half of the time of
     /// `alert list --json` over 100,000 alerts.
     public static var databaseSelection: [any SQLSelectable] {
-        selectedColumns + [SQL(sql: "(SELECT t.trailing_from FROM alert_trails t WHERE t.alert_id = alerts.id)").forKey("trailing_from")]
+        let columns: [any SQLSelectable] = selectedColumns
+        return columns.prefix(15) + [SQL(sql: lastFiredAt(of: "alerts")).forKey("last_fired_at")] + columns.suffix(3)
+            + [SQL(sql: "(SELECT t.trailing_from FROM alert_trails t WHERE t.alert_id = alerts.id)").forKey("trailing_from")]
+    }
+
+    /// An alert's last firing: the observed time of its newest notification, or the stored
+    /// `last_fired_at` when that is newer (an imported alert's, or one from before
+    /// migration v18). Evaluate writes nothing to an alert that fires: its notification
+    /// says when. One seek in `notifications_alert_observed`, made once per row (a NULL
+    /// stored value, most alerts', is not compared).
+    static func lastFiredAt(of alert: String) -> String {
+        let newest = "(SELECT max(n.observed_at) FROM notifications n WHERE n.alert_id = \(alert).id)"
+        return "iif(\(alert).last_fired_at IS NULL, \(newest), max(\(alert).last_fired_at, coalesce(\(newest), 0)))"
     }
 
     private static let selectedColumns = [
         Column("id"), Column("user_id"), Column("symbol"), Column("kind"), Column("value"), Column("percent"),
         Column("window_seconds"), Column("trigger"), Column("cooldown_seconds"), Column("rearm_margin_percent"),
         Column("channels"), Column("state"), Column("note"), Column("created_at"), Column("expires_at"),
-        Column("last_fired_at"), Column("start_at"), Column("snoozed_until"), Column("schedule"),
+        // Position 15 is the last firing, computed (`lastFiredAt(of:)`).
+        Column("start_at"), Column("snoozed_until"), Column("schedule"),
     ]
 
     public init(row: Row) throws {

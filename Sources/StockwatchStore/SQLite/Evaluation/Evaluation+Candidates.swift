@@ -10,11 +10,15 @@ extension Evaluation {
     static func columns(trail: String = lookedUpTrail, start: String = "NULL") -> String {
         """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.state, a.last_fired_at, a.channels, \(start), a.snoozed_until, a.schedule,
+        a.rearm_margin_percent, a.state, \(lastFiredForCooldown), a.channels, \(start), a.snoozed_until, a.schedule,
         CASE WHEN a.schedule IS NULL THEN NULL ELSE (SELECT u.timezone FROM users u WHERE u.id = a.user_id) END, \(trail)
         """
     }
 
+
+    /// The last firing, read only where a cooldown judges it: without one no rule reads it,
+    /// and evaluate does not write it.
+    static let lastFiredForCooldown = "CASE WHEN a.cooldown_seconds > 0 THEN \(AlertRecord.lastFiredAt(of: "a")) END"
 
     /// The partial indexes of the seeks, each with the condition on an alert (`a`) that
     /// its WHERE is: between them they hold every kind once, with symbol and state.

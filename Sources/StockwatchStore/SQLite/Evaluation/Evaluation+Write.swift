@@ -6,20 +6,12 @@ extension Evaluation {
     /// Only what changed: alerts whose state moved, the firings with their deliveries, and
     /// the watermarks of symbols with newer quotes.
     mutating func write(_ db: Database, rounds: StartRounds) throws {
-        // Only the columns that changed: every indexed column written costs an index update.
-        let updateState = try RawStatement(db, "UPDATE alerts SET state = ?, last_fired_at = ? WHERE id = ?")
-        let updateFired = try RawStatement(db, "UPDATE alerts SET last_fired_at = ? WHERE id = ?")
+        // The state alone: a firing's time is its notification's (`AlertRecord.lastFiredAt`).
+        let updateState = try RawStatement(db, "UPDATE alerts SET state = ? WHERE id = ?")
         for change in alertChanges {
-            if change.stateChanged {
-                updateState.bind(1, change.state.rawValue)
-                updateState.bind(2, change.lastFiredAt)
-                updateState.bind(3, change.id)
-                try updateState.execute()
-            } else {
-                updateFired.bind(1, change.lastFiredAt)
-                updateFired.bind(2, change.id)
-                try updateFired.execute()
-            }
+            updateState.bind(1, change.state.rawValue)
+            updateState.bind(2, change.id)
+            try updateState.execute()
         }
         // A new alert judged for the first time without a change (most of them) is not
         // written at all: the rounds it belongs to are passed at once (migration v15).
