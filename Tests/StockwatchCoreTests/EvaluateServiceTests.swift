@@ -87,6 +87,50 @@ import Testing
         #expect(try count("SELECT observed_at FROM evaluation_progress WHERE symbol = 'EUR/USD'") == Int(at(0).milliseconds))
     }
 
+    /// v19: a level that re-arms at its level keeps `armed` stored while it fires; its
+    /// symbol's last judged price says its state, to every reader.
+    @Test func aLevelsStateComesFromItsSymbolsLastJudgedPrice() throws {
+        try quote("AAPL", 95, minute: 0)
+        let derived = try add("AAPL") { $0.above = "100" }
+        let margin = try add("AAPL") { $0.above = "100"; $0.rearmMargin = "1%" }
+        _ = try run(minute: 0.5)
+        func stored(_ id: Int64) throws -> String? {
+            try store.database.read { try String.fetchOne($0, sql: "SELECT state FROM alerts WHERE id = ?", arguments: [id]) }
+        }
+        func shown(_ id: Int64) throws -> AlertState? { try alerts.show(id: id).state }
+        try quote("AAPL", 101, minute: 1)
+        #expect(try run(minute: 1.5).notifications.map(\.alertId) == [derived, margin])
+        #expect(try shown(derived) == .firing)
+        #expect(try stored(derived) == "armed")
+        #expect(try stored(margin) == "firing")
+        #expect(try store.database.alerts(AlertQuery(state: .firing)).map(\.id) == [derived, margin])
+        #expect(try store.database.alerts(AlertQuery(state: .armed)).isEmpty)
+        try quote("AAPL", 102, minute: 2)
+        #expect(try run(minute: 2.5).notifications.isEmpty)
+        // Back under the level: the derived one re-arms; the margin wants under 99.
+        try quote("AAPL", 99.5, minute: 3)
+        _ = try run(minute: 3.5)
+        #expect(try shown(derived) == .armed)
+        #expect(try shown(margin) == .firing)
+        try quote("AAPL", 100, minute: 4)
+        #expect(try run(minute: 4.5).notifications.map(\.alertId) == [derived])
+        // A quote too old to judge moves the watermark, not the state.
+        try quote("AAPL", 90, minute: 5)
+        _ = try run(minute: 70)
+        #expect(try shown(derived) == .firing)
+        #expect(try stored(derived) == "armed")
+        // Paused while firing, then resumed: it starts again, armed, and fires on its
+        // first current quote.
+        _ = try alerts.pause(id: derived)
+        #expect(try shown(derived) == .paused)
+        _ = try alerts.resume(id: derived, now: at(71))
+        #expect(try shown(derived) == .armed)
+        try quote("AAPL", 100.5, minute: 72)
+        #expect(try run(minute: 72.5).notifications.map(\.alertId) == [derived])
+        #expect(try shown(derived) == .firing)
+        #expect(try shown(margin) == .firing)
+    }
+
     @Test func aNewAlertStartsAtTheNewestQuoteAndOlderHistoryNeverFiresIt() throws {
         try quote("AAPL", 250, minute: -10)  // older history above the level
         try quote("AAPL", 190, minute: -5)
@@ -352,7 +396,9 @@ import Testing
     @Test(arguments: [1, 2, 3] as [UInt64])
     func prefilteredAndFullEvaluationAgree(seed: UInt64) throws {
         // The third judges its candidates five at a time, as evaluate does 20,000 at a time.
-        let stores = [try TemporaryStore(), try TemporaryStore(), try TemporaryStore()]
+        // The fourth writes every state, as before migration v19 (`derivesLevels` off): the
+        // states it stores are what the others derive.
+        let stores = [try TemporaryStore(), try TemporaryStore(), try TemporaryStore(), try TemporaryStore()]
         var config = Config()
         config.maxAgeSeconds = 600
         let start = Date(timeIntervalSince1970: 1_800_000_000)
@@ -404,8 +450,9 @@ import Testing
         }
         var prices = Dictionary(uniqueKeysWithValues: symbols.map { ($0, 100.0) })
         var minute = 0.0
-        var results: [[String]] = [[], [], []]
+        var results: [[String]] = [[], [], [], []]
         var notified = 0
+        var derivedFiring = 0
         for round in 0..<40 {
             // New quotes: a random walk, sometimes several per symbol, sometimes none.
             var quotes: [(String, Double, Int64)] = []
@@ -443,7 +490,8 @@ import Testing
                     ? try EvaluateService(database: store.database, config: config).run(now: now, prefilter: index == 0)
                     : try store.database.write { db in
                         var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - 600_000, prefilter: true)
-                        evaluation.chunk = 5
+                        evaluation.chunk = index == 2 ? 5 : evaluation.chunk
+                        evaluation.derivesLevels = index == 2
                         return try evaluation.run(db)
                     }
                 results[index].append(contentsOf: report.notifications.map { "\($0.alertId) \($0.observedAt) \($0.message)" })
@@ -451,7 +499,21 @@ import Testing
                 results[index].append("insufficient \(report.insufficientHistory)")
                 results[index].append("evaluated \(report.evaluated)")
                 let states = try store.database.read { db in
-                    try String.fetchAll(db, sql: "SELECT id || ' ' || state || ' ' || ifnull(\(AlertRecord.lastFiredAt(of: "alerts")), '-') || ' ' || start_round FROM alerts ORDER BY id")
+                    try String.fetchAll(db, sql: """
+                        SELECT id || ' ' || \(AlertRecord.state(of: "alerts")) || ' ' || ifnull(\(AlertRecord.lastFiredAt(of: "alerts")), '-')
+                            || ' ' || start_round FROM alerts ORDER BY id
+                        """)
+                }
+                if index == 0 {
+                    derivedFiring += try store.database.read { db in
+                        try Int.fetchOne(db, sql: "SELECT count(*) FROM alerts WHERE state = 'armed' AND \(AlertRecord.state(of: "alerts")) = 'firing'") ?? 0
+                    }
+                }
+                if index == 3 {
+                    let derivedAway = try store.database.read { db in
+                        try String.fetchAll(db, sql: "SELECT id || ' ' || state FROM alerts WHERE state <> \(AlertRecord.state(of: "alerts"))")
+                    }
+                    #expect(derivedAway.isEmpty, "round \(round): a written state the last judged price contradicts: \(derivedAway)")
                 }
                 results[index].append(contentsOf: states)
                 results[index].append(contentsOf: try store.database.read { db in
@@ -460,13 +522,14 @@ import Testing
             }
         }
         #expect(notified > 50, "the market must move enough to exercise the rules")
+        #expect(derivedFiring > 20, "levels must be firing with their state derived, not written")
         let firedKinds = try stores[0].database.read { db in
             try Set(String.fetchAll(db, sql: "SELECT DISTINCT a.kind FROM notifications n JOIN alerts a ON a.id = n.alert_id"))
         }
         let expectedKinds: Set = ["above", "below", "rise", "fall", "trailing_fall", "trailing_rise", "rise_since_close", "fall_since_close", "new_high", "new_low"]
         #expect(expectedKinds.isSubset(of: firedKinds), "kinds that never fired: \(expectedKinds.subtracting(firedKinds).sorted())")
         // The first difference, not two long dumps.
-        for other in [1, 2] {
+        for other in [1, 2, 3] {
             let difference = zip(results[0], results[other]).enumerated().first { $0.element.0 != $0.element.1 }
             #expect(difference == nil, "store \(other), line \(difference?.offset ?? 0): \(difference?.element.0 ?? "") != \(difference?.element.1 ?? "")")
             #expect(results[0].count == results[other].count)

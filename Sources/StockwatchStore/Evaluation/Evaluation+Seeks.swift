@@ -9,7 +9,8 @@ extension Evaluation {
     /// symbol's fresh price range, `r` the range of one basis's references, `t` a trailing
     /// rule's row in `alert_trails`).
     struct Seek {
-        enum Source { case rising, falling, changes, sinceClose, trailing }
+        /// `levels`: SQLite's derived levels (`levelSeeks`), which PostgreSQL writes as the others.
+        enum Source { case rising, falling, changes, sinceClose, trailing, levels }
         let source: Source
         let condition: String
 

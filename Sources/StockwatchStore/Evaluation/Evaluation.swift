@@ -14,6 +14,10 @@ struct Evaluation {
         var watermark: Int64?
         /// The first quote after the watermark: where alerts that follow it start.
         var firstNew = 0
+        /// The price of the last quote judged as current before this run, and after it
+        /// (`derivesLevels`; nil: none known).
+        var judged: Double?
+        var judgedNow: Double?
     }
 
     /// One alert that may change in this run.
@@ -28,8 +32,10 @@ struct Evaluation {
         /// symbol's watermark.
         let startAt: Int64?
         /// What the write compares against, not a second machine: a first evaluate of
-        /// 1,000,000 new alerts holds them all at once.
+        /// 1,000,000 new alerts holds them all at once. The state the alert starts from
+        /// (derived, for `derivesLevels`), and the one stored.
         let initialState: AlertState
+        let storedState: AlertState
         let initialTrail: Double?
         var machine: AlertMachine
     }
@@ -101,6 +107,14 @@ struct Evaluation {
     /// passes their rounds at once instead: 1,000,000 of them held 8 MB here).
     var startedAlerts: [Int64] = []
     var recordsStarts = true
+    /// Whether the state of a level that re-arms at its level is derived from its symbol's
+    /// last judged price rather than written (SQLite, migration v19;
+    /// `AlertRecord.derivesState`).
+    var derivesLevels = false
+    /// Derived alerts that judged to a state their symbol's last price cannot say: they
+    /// start again after the newest quote, which is what an armed alert that follows the
+    /// watermark does. Not expected (every started alert judged that price); kept exact.
+    var restartedAlerts: [(id: Int64, startAt: Int64)] = []
     var trailChanges: [(id: Int64, trailingFrom: Double)] = []
     /// New and resumed alerts that could not start yet: no quote at or after their start
     /// (for a start of 0, no fresh quote). They start in a later run.
@@ -143,6 +157,10 @@ struct Evaluation {
         var machine = AlertMachine(
             condition: condition, trigger: trigger, cooldownSeconds: cooldownSeconds, rearmMarginPercent: rearmMarginPercent,
             state: state, lastFiredAt: lastFiredAt, snoozedUntil: snoozedUntil, trailingFrom: trailingFrom)
+        if derivesLevels, startAt == nil, state == .armed, Self.derivesState(machine),
+           let judged = symbols[symbol]?.judged, Self.levelHolds(condition, price: judged) {
+            machine.state = .firing
+        }
         if let schedule {
             // Checked when the alert was added; the zone is the user's (UTC if unknown here).
             machine.schedule = try? WeeklySchedule.parse(schedule, option: "schedule")
@@ -150,7 +168,27 @@ struct Evaluation {
         }
         candidates.append(Candidate(
             id: id, userId: userId, symbol: symbol, channels: channels, startAt: startAt.map { $0 == 0 ? staleBefore : $0 },
-            initialState: machine.state, initialTrail: machine.trailingFrom, machine: machine))
+            initialState: machine.state, storedState: state, initialTrail: machine.trailingFrom, machine: machine))
+    }
+
+    /// A level that re-arms at its level, whose state its symbol's last judged price says
+    /// (`AlertRecord.derivesState` is the same test in SQL).
+    static func derivesState(_ machine: AlertMachine) -> Bool {
+        guard machine.trigger == .rearm, machine.rearmMarginPercent == 0 else { return false }
+        switch machine.condition {
+        case .above, .below: return true
+        default: return false
+        }
+    }
+
+    /// Whether a price holds a level's rule: `AlertMachine.judge`'s test for `above` and
+    /// `below`.
+    static func levelHolds(_ condition: Condition, price: Double) -> Bool {
+        switch condition {
+        case let .above(level): price >= level
+        case let .below(level): price <= level
+        default: false
+        }
     }
 
     /// Where each symbol's quotes must start: its watermark (followers need that quote as
@@ -172,6 +210,11 @@ struct Evaluation {
         var quotes = symbols[symbol]!
         let after = quotes.watermark ?? (staleBefore - 1)
         quotes.firstNew = quotes.times.firstIndex { $0 > after } ?? quotes.times.count
+        // Quotes are in time order: if the newest is too old to judge, so are the rest.
+        quotes.judgedNow = quotes.judged
+        if quotes.firstNew < quotes.times.count, let newest = quotes.times.last, newest >= staleBefore {
+            quotes.judgedNow = quotes.prices.last
+        }
         symbols[symbol] = quotes
     }
 
@@ -283,21 +326,42 @@ struct Evaluation {
             trailChanges.append((candidate.id, trail))
         }
         if let start = candidate.startAt {
-            guard let newest, newest >= start else {
+            // It starts once it has judged a current quote: one too old to judge does not
+            // count (judging it changed nothing), so a started alert has judged its
+            // symbol's last current price, which a derived state rests on.
+            guard let newest, newest >= max(start, staleBefore) else {
                 waitingStarters.append(candidate.id)
                 return
             }
             if recordsStarts { startedAlerts.append(candidate.id) }
         }
-        guard machine.state != candidate.initialState else { return }
-        alertChanges.append(AlertChange(id: candidate.id, state: machine.state))
+        guard derivesLevels, Self.derivesState(machine) else {
+            guard machine.state != candidate.initialState else { return }
+            alertChanges.append(AlertChange(id: candidate.id, state: machine.state))
+            return
+        }
+        // Stored `armed` where the last judged price says the state, `firing` where it
+        // cannot; a stored `firing` that still fires stays as written.
+        let derived = symbols[candidate.symbol]?.judgedNow.map { Self.levelHolds(machine.condition, price: $0) } ?? false
+        let stored: AlertState
+        switch (machine.state, derived) {
+        case (.firing, _) where candidate.storedState == .firing: return
+        case (.firing, true), (.armed, false): stored = .armed
+        case (.armed, true):
+            restartedAlerts.append((candidate.id, (newest ?? now) + 1))
+            return
+        default: stored = machine.state
+        }
+        guard stored != candidate.storedState else { return }
+        alertChanges.append(AlertChange(id: candidate.id, state: stored))
     }
 
-    /// The symbols whose watermark moves, with the newest quote judged.
-    func watermarks() -> [(symbol: String, observedAt: Int64)] {
+    /// The symbols whose watermark moves, with the newest quote judged and the last price
+    /// judged as current (which moves only with the watermark).
+    func watermarks() -> [(symbol: String, observedAt: Int64, judged: Double?)] {
         symbols.compactMap { symbol, quotes in
             guard let newest = quotes.times.last, newest > (quotes.watermark ?? Int64.min) else { return nil }
-            return (symbol, newest)
+            return (symbol, newest, quotes.judgedNow)
         }
     }
 

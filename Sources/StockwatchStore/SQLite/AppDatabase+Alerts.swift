@@ -66,7 +66,7 @@ extension AppDatabase: AlertStore {
             var request = AlertRecord.order(Column("id"))
             if let user = query.user { request = request.owned(by: try Self.existingUserID(user, in: db)) }
             if let symbol = query.symbol { request = request.on(symbol: symbol) }
-            if let state = query.state { request = request.filter(Column("state") == state) }
+            if let state = query.state { request = request.filter(sql: "\(AlertRecord.state(of: "alerts")) = ?", arguments: [state.rawValue]) }
             if let afterID = query.afterID { request = request.filter(Column("id") > afterID) }
             if let limit = query.limit { request = request.limit(limit) }
             let names = try Self.userNames(db)

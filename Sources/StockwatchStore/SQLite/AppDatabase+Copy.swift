@@ -20,7 +20,16 @@ extension AppDatabase: CopyEndpoint {
     static let copiedStartSQL = "CASE WHEN start_round > (SELECT judged_through FROM evaluation_starts) THEN start_at END"
 
     func rows(_ table: CopyTable, after: Int64, limit: Int) throws(StockwatchError) -> [[CopyValue]] {
-        let columns = table.columns.map { table.name == "alerts" && $0.name == "start_at" ? Self.copiedStartSQL : $0.name }
+        // An alert's state as readers show it: the target derives nothing from prices it
+        // has not judged (PostgreSQL never does).
+        let columns = table.columns.map { column in
+            guard table.name == "alerts" else { return column.name }
+            switch column.name {
+            case "start_at": return Self.copiedStartSQL
+            case "state": return AlertRecord.state(of: "alerts")
+            default: return column.name
+            }
+        }
             .joined(separator: ", ")
         let (sql, arguments): (String, StatementArguments) = table.hasID
             ? ("SELECT \(columns) FROM \(table.name) WHERE id > ? ORDER BY id LIMIT \(limit)", [after])

@@ -124,9 +124,43 @@ extension AlertRecord {
     /// position: by name, each of 19 columns is a hashed lookup, half of the time of
     /// `alert list --json` over 100,000 alerts.
     public static var databaseSelection: [any SQLSelectable] {
-        let columns: [any SQLSelectable] = selectedColumns
-        return columns.prefix(15) + [SQL(sql: lastFiredAt(of: "alerts")).forKey("last_fired_at")] + columns.suffix(3)
-            + [SQL(sql: "(SELECT t.trailing_from FROM alert_trails t WHERE t.alert_id = alerts.id)").forKey("trailing_from")]
+        var columns: [any SQLSelectable] = Array(selectedColumns.prefix(11))
+        columns.append(SQL(sql: state(of: "alerts")).forKey("state"))
+        columns += selectedColumns[11..<14].map { $0 as any SQLSelectable }
+        columns.append(SQL(sql: lastFiredAt(of: "alerts")).forKey("last_fired_at"))
+        columns += selectedColumns.suffix(3).map { $0 as any SQLSelectable }
+        columns.append(SQL(sql: "(SELECT t.trailing_from FROM alert_trails t WHERE t.alert_id = alerts.id)").forKey("trailing_from"))
+        return columns
+    }
+
+    /// The alerts whose state evaluate derives rather than writes (migration v19): a level
+    /// (`above`, `below`) that re-arms at its level (`rearm`, no margin). Such an alert is
+    /// `firing` exactly when the last price its symbol judged holds its rule, whatever came
+    /// before, so while it is active its stored state stays `armed` and readers derive
+    /// the rest (`state(of:)`). A stored `firing` (one from before v19, or copied) is kept
+    /// as written until the alert re-arms. `column`: a column's name as the statement
+    /// spells it (`"a.kind"`, or plain for an index's WHERE).
+    static func derivesState(_ column: (String) -> String = { $0 }) -> String {
+        "\(column("kind")) IN ('above', 'below') AND \(column("trigger")) = 'rearm' AND \(column("rearm_margin_percent")) = 0"
+    }
+
+    /// The derived alerts whose stored state is `armed`: those of `alerts_levels`, and not
+    /// of `alerts_rising` or `alerts_falling`.
+    static func derivedArmed(_ column: (String) -> String = { $0 }) -> String {
+        "\(derivesState(column)) AND \(column("state")) = 'armed'"
+    }
+
+    /// An alert's state as readers show it: a derived alert (`derivesState`) that has
+    /// started and is stored `armed` is `firing` when its symbol's last judged price
+    /// (`evaluation_progress.judged_price`) holds its rule; every other alert's is stored.
+    static func state(of alert: String) -> String {
+        """
+        CASE WHEN \(derivedArmed { "\(alert).\($0)" })
+            AND \(alert).start_round <= (SELECT judged_through FROM evaluation_starts)
+            AND (SELECT iif(\(alert).kind = 'above', p.judged_price >= \(alert).value, p.judged_price <= \(alert).value)
+                 FROM evaluation_progress p WHERE p.symbol = \(alert).symbol)
+        THEN 'firing' ELSE \(alert).state END
+        """
     }
 
     /// An alert's last firing: the observed time of its newest notification, or the stored
@@ -142,8 +176,9 @@ extension AlertRecord {
     private static let selectedColumns = [
         Column("id"), Column("user_id"), Column("symbol"), Column("kind"), Column("value"), Column("percent"),
         Column("window_seconds"), Column("trigger"), Column("cooldown_seconds"), Column("rearm_margin_percent"),
-        Column("channels"), Column("state"), Column("note"), Column("created_at"), Column("expires_at"),
-        // Position 15 is the last firing, computed (`lastFiredAt(of:)`).
+        // Computed between these: the state at position 11 (`state(of:)`) and the last
+        // firing at 15 (`lastFiredAt(of:)`).
+        Column("channels"), Column("note"), Column("created_at"), Column("expires_at"),
         Column("start_at"), Column("snoozed_until"), Column("schedule"),
     ]
 
@@ -333,11 +368,13 @@ public struct AccessTokenRecord: StoredRecord {
     public var expiresAt: Date
 }
 
-/// The newest quote time evaluate has judged, per symbol (its watermark).
+/// The newest quote time evaluate has judged, per symbol (its watermark), and the price
+/// of the last quote it judged as current (migration v19; NULL until one is judged).
 public struct EvaluationProgressRecord: StoredRecord {
     public static let databaseTableName = "evaluation_progress"
     public var symbol: String
     public var observedAt: Int64
+    public var judgedPrice: Double?
 }
 
 /// A symbol's no-data back-off: how many no-data answers in a row, and the next try.

@@ -23,12 +23,29 @@ extension Evaluation {
     /// The partial indexes of the seeks, each with the condition on an alert (`a`) that
     /// its WHERE is: between them they hold every kind once, with symbol and state.
     static let kindIndexes: [(source: Seek.Source, index: String, kinds: String)] = [
-        (.rising, "alerts_rising", "a.kind IN ('above', 'crosses_above')"),
-        (.falling, "alerts_falling", "a.kind IN ('below', 'crosses_below')"),
+        (.rising, "alerts_rising", "a.kind IN ('above', 'crosses_above') AND NOT (\(derivedArmed))"),
+        (.falling, "alerts_falling", "a.kind IN ('below', 'crosses_below') AND NOT (\(derivedArmed))"),
+        (.levels, "alerts_levels", derivedArmed),
         (.changes, "alerts_changes", "a.window_seconds IS NOT NULL"),
         (.trailing, "alerts_trailing", "a.kind IN ('trailing_fall', 'trailing_rise')"),
         (.sinceClose, "alerts_since_close", "a.kind IN ('rise_since_close', 'fall_since_close')"),
     ]
+
+    /// The derived levels stored `armed` (migration v19), as the indexes' WHERE spells them.
+    static let derivedArmed = AlertRecord.derivedArmed { "a.\($0)" }
+
+    /// The seeks of the derived levels (`AlertRecord.derivesState`), in their own index by
+    /// level. Such an alert changes only if its level lies between the last judged price
+    /// and the new prices (`b.rising_*`, `b.falling_*`: that span, or for a symbol with no
+    /// judged price, or for new alerts, the armed seek's one-sided range): above it, it was
+    /// and stays firing; beyond it, armed.
+    static let levelSeeks: [Seek] = {
+        let s = slack
+        return [
+            Seek(source: .levels, condition: "a.kind = 'above' AND a.value > b.rising_from * (1 - \(s)) AND a.value <= b.rising_to * (1 + \(s))"),
+            Seek(source: .levels, condition: "a.kind = 'below' AND a.value >= b.falling_from * (1 - \(s)) AND a.value < b.falling_to * (1 + \(s))"),
+        ]
+    }()
 
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
     /// fire or re-arm (see `slack`), then all new and resumed alerts.
@@ -55,7 +72,7 @@ extension Evaluation {
                 sources[source] = "\(from) CROSS JOIN alerts a INDEXED BY \(index) ON a.symbol = \(referenced ? "r" : "b").symbol AND \(kinds)"
             }
             sources[.trailing]! += " LEFT JOIN alert_trails t ON t.alert_id = a.id"
-            return Self.seeks.map { seek in
+            return (Self.seeks + Self.levelSeeks).map { seek in
                 let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
                 return "SELECT \(Self.columns(trail: trail, start: start)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND \(filter)"
             }
@@ -85,7 +102,8 @@ extension Evaluation {
         var newest: [String: Int64] = [:]
         for (symbol, span) in starterSpans {
             let last = symbols[symbol]?.times.last ?? Int64.min
-            let mayWait = last < span.latest
+            // A start waits for a current quote at or after it (`collect`).
+            let mayWait = last < max(span.latest, staleBefore)
             let counted = !batched.contains(symbol) && last >= staleBefore && last >= span.earliest
             if mayWait || counted { newest[symbol] = last }
         }
@@ -111,7 +129,7 @@ extension Evaluation {
                 isBatched = batched.contains(symbol)
             }
             let stored = rows.int64(2)
-            guard last >= (stored == 0 ? staleBefore : stored) else {
+            guard last >= max(stored, staleBefore) else {
                 waitingStarters.append(rows.int64(0))
                 continue
             }

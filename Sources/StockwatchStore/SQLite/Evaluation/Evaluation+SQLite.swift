@@ -19,6 +19,7 @@ extension AppDatabase: EvaluationStore {
         try write { db in
             var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - maxAgeSeconds * 1000, prefilter: prefilter)
             evaluation.recordsStarts = false  // rounds (migration v15)
+            evaluation.derivesLevels = true  // migration v19
             evaluation.detailed = detailed
             return try evaluation.run(db)
         }
@@ -98,8 +99,13 @@ extension Evaluation {
 
     mutating func loadQuotes(_ db: Database, rounds: StartRounds) throws {
         var watermarks: [String: Int64] = [:]
-        let progress = try RawStatement(db, "SELECT symbol, observed_at FROM evaluation_progress")
-        while try progress.step() { watermarks[progress.string(0)] = progress.int64(1) }
+        var judged: [String: Double] = [:]
+        let progress = try RawStatement(db, "SELECT symbol, observed_at, judged_price FROM evaluation_progress")
+        while try progress.step() {
+            let symbol = progress.string(0)
+            watermarks[symbol] = progress.int64(1)
+            if let price = progress.optionalDouble(2) { judged[symbol] = price }
+        }
         var starts: [String: Int64] = [:]
         if rounds.anyNew {
             // From the index alone, in Swift: grouped by SQLite, 1,000,000 new alerts took
@@ -131,7 +137,9 @@ extension Evaluation {
             if prefilter { starterSpans = spans }
         }
         let quotes = try RawStatement(db, "SELECT id, price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
-        for (symbol, start) in quoteStarts(watermarks: watermarks, starts: starts) {
+        let from = quoteStarts(watermarks: watermarks, starts: starts)
+        for (symbol, price) in judged { symbols[symbol]?.judged = price }
+        for (symbol, start) in from {
             quotes.bind(1, symbol)
             quotes.bind(2, start)
             while try quotes.step() {
@@ -145,15 +153,20 @@ extension Evaluation {
     }
 
     /// Fills the temporary tables the candidate seeks start from: per symbol the price range of
-    /// the fresh quotes after its watermark, and per (symbol, basis) the range of their
-    /// reference prices and whether one is missing.
+    /// the fresh quotes after its watermark (with the span of levels a derived alert can
+    /// change within, `levelSeeks`), and per (symbol, basis) the range of their reference
+    /// prices and whether one is missing.
     mutating func summarise(_ db: Database) throws {
         try db.execute(sql: """
-            CREATE TEMP TABLE IF NOT EXISTS evaluate_batch (symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL) WITHOUT ROWID;
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_batch (
+                symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL,
+                rising_from REAL NOT NULL, rising_to REAL NOT NULL, falling_from REAL NOT NULL, falling_to REAL NOT NULL) WITHOUT ROWID;
             CREATE TEMP TABLE IF NOT EXISTS evaluate_references (
                 symbol TEXT NOT NULL, basis TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
                 PRIMARY KEY (symbol, basis, window_seconds)) WITHOUT ROWID;
-            CREATE TEMP TABLE IF NOT EXISTS evaluate_starts (symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL) WITHOUT ROWID;
+            CREATE TEMP TABLE IF NOT EXISTS evaluate_starts (
+                symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL,
+                rising_from REAL NOT NULL, rising_to REAL NOT NULL, falling_from REAL NOT NULL, falling_to REAL NOT NULL) WITHOUT ROWID;
             CREATE TEMP TABLE IF NOT EXISTS evaluate_start_references (
                 symbol TEXT NOT NULL, basis TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
                 PRIMARY KEY (symbol, basis, window_seconds)) WITHOUT ROWID;
@@ -164,24 +177,31 @@ extension Evaluation {
             DELETE FROM evaluate_starts;
             DELETE FROM evaluate_start_references;
             """)
-        let batch = try RawStatement(db, "INSERT INTO evaluate_batch (symbol, low, high) VALUES (?, ?, ?)")
+        // A derived alert changes only with its level between its symbol's last judged price
+        // and the new prices; with none judged it is armed, as every new alert is.
+        func addRange(_ statement: RawStatement, _ symbol: String, _ range: Range, judged: Double?) throws {
+            statement.bind(1, symbol)
+            statement.bind(2, range.low)
+            statement.bind(3, range.high)
+            statement.bind(4, judged.map { min($0, range.low) } ?? -.infinity)
+            statement.bind(5, judged.map { max($0, range.high) } ?? range.high)
+            statement.bind(6, judged.map { min($0, range.low) } ?? range.low)
+            statement.bind(7, judged.map { max($0, range.high) } ?? .infinity)
+            try statement.execute()
+        }
+        let columns = "(symbol, low, high, rising_from, rising_to, falling_from, falling_to) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        let batch = try RawStatement(db, "INSERT INTO evaluate_batch \(columns)")
         for (symbol, range) in priceRanges() {
-            batch.bind(1, symbol)
-            batch.bind(2, range.low)
-            batch.bind(3, range.high)
-            try batch.execute()
+            try addRange(batch, symbol, range, judged: symbols[symbol]!.judged)
         }
         // New and resumed alerts: the same per symbol, over the quotes from their earliest
         // start, for the seeks that find those of them that may change.
-        let starts = try RawStatement(db, "INSERT INTO evaluate_starts (symbol, low, high) VALUES (?, ?, ?)")
+        let starts = try RawStatement(db, "INSERT INTO evaluate_starts \(columns)")
         for symbol in starterSpans.keys {
             var range = Range()
             for i in starterIndexes(symbol) { range.add(symbols[symbol]!.prices[i]) }
             guard !range.isEmpty else { continue }
-            starts.bind(1, symbol)
-            starts.bind(2, range.low)
-            starts.bind(3, range.high)
-            try starts.execute()
+            try addRange(starts, symbol, range, judged: nil)
         }
         // Every (symbol, basis) some alert has, from the two indexes that hold them. In
         // index order a pair's rows come together: Swift skips the repeats, which SQLite's

@@ -13,6 +13,15 @@ extension Evaluation {
             updateState.bind(2, change.id)
             try updateState.execute()
         }
+        // See `restartedAlerts`: a round above every other, before the rounds are passed.
+        if !restartedAlerts.isEmpty {
+            let restart = try RawStatement(db, "UPDATE alerts SET start_round = (\(AppDatabase.nextStartRoundSQL)), start_at = ? WHERE id = ?")
+            for (id, start) in restartedAlerts {
+                restart.bind(1, start)
+                restart.bind(2, id)
+                try restart.execute()
+            }
+        }
         // A new alert judged for the first time without a change (most of them) is not
         // written at all: the rounds it belongs to are passed at once (migration v15).
         if rounds.anyNew {
@@ -38,13 +47,15 @@ extension Evaluation {
             try saveTrail.execute()
         }
 
+        // With the last price judged as current: the derived levels' state (migration v19).
         let saveProgress = try RawStatement(db, """
-            INSERT INTO evaluation_progress (symbol, observed_at) VALUES (?, ?)
-            ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at
+            INSERT INTO evaluation_progress (symbol, observed_at, judged_price) VALUES (?, ?, ?)
+            ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at, judged_price = excluded.judged_price
             """)
-        for (symbol, newest) in watermarks() {
+        for (symbol, newest, judged) in watermarks() {
             saveProgress.bind(1, symbol)
             saveProgress.bind(2, newest)
+            saveProgress.bind(3, judged)
             try saveProgress.execute()
         }
 
