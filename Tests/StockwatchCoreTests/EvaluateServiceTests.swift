@@ -131,6 +131,25 @@ import Testing
         #expect(try shown(margin) == .firing)
     }
 
+    /// Should a started level ever judge to a state its symbol's last judged price cannot
+    /// say (not expected: it judged that price; here the price is tampered with, and every
+    /// new alert is read, as without the seeks), it starts again after the newest quote,
+    /// armed, as an armed follower would.
+    @Test func aLevelThatDisagreesWithItsSymbolsPriceStartsAgainArmed() throws {
+        try quote("AAPL", 95, minute: 0)
+        let follower = try add("AAPL") { $0.above = "50" }
+        _ = try run(minute: 0.5)
+        let id = try add("AAPL", minute: 1) { $0.above = "100" }
+        try store.database.write { try $0.execute(sql: "UPDATE evaluation_progress SET judged_price = 150") }
+        #expect(try evaluate.run(now: at(1.5), prefilter: false).notifications.isEmpty)
+        #expect(try alerts.show(id: id).state == .armed)
+        #expect(try count("SELECT count(*) FROM alerts WHERE id = \(id) AND start_round > (SELECT judged_through FROM evaluation_starts)") == 1)
+        try quote("AAPL", 101, minute: 2)
+        #expect(try run(minute: 2.5).notifications.map(\.alertId) == [id])
+        #expect(try alerts.show(id: id).state == .firing)
+        #expect(try alerts.show(id: follower).state == .firing)
+    }
+
     @Test func aNewAlertStartsAtTheNewestQuoteAndOlderHistoryNeverFiresIt() throws {
         try quote("AAPL", 250, minute: -10)  // older history above the level
         try quote("AAPL", 190, minute: -5)

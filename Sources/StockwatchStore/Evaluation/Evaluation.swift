@@ -116,8 +116,8 @@ struct Evaluation {
     /// watermark does. Not expected (every started alert judged that price); kept exact.
     var restartedAlerts: [(id: Int64, startAt: Int64)] = []
     var trailChanges: [(id: Int64, trailingFrom: Double)] = []
-    /// New and resumed alerts that could not start yet: no quote at or after their start
-    /// (for a start of 0, no fresh quote). They start in a later run.
+    /// New and resumed alerts that could not start yet: no current quote (one not too old
+    /// to judge) at or after their start. They start in a later run.
     var waitingStarters: [Int64] = []
     /// The earliest and latest start of each symbol's new and resumed alerts (a start of 0
     /// read as `staleBefore`), when the backend seeks them as it seeks the others (SQLite).

@@ -94,8 +94,8 @@ extension Evaluation {
     }
 
     /// What the starters' seeks cannot tell: which new and resumed alerts cannot start yet
-    /// (no quote at or after their start: they move to the next round, as `collect` finds
-    /// for those it judges), and how many of those of symbols without fresh quotes after
+    /// (no current quote at or after their start: they move to the next round, as
+    /// `collect` finds for those it judges), and how many of those of symbols without fresh quotes after
     /// the watermark judged some quote (the count of the other symbols counts theirs).
     /// Only the symbols where either can happen are read, through the start index.
     mutating func settleStarters(_ db: Database, rounds: StartRounds) throws {
