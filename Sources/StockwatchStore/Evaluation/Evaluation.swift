@@ -71,7 +71,7 @@ struct Evaluation {
     }
 
     /// An alert whose state must change. Its last firing is not written: readers take it
-    /// from its newest notification (`lastFiredColumn`).
+    /// from its newest notification (`AlertRecord.lastFiredAt`, `PostgresStore.lastFiredAt`).
     struct AlertChange {
         let id: Int64
         let state: AlertState

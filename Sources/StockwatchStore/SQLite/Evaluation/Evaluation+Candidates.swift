@@ -15,7 +15,6 @@ extension Evaluation {
         """
     }
 
-
     /// The last firing, read only where a cooldown judges it: without one no rule reads it,
     /// and evaluate does not write it.
     static let lastFiredForCooldown = "CASE WHEN a.cooldown_seconds > 0 THEN \(AlertRecord.lastFiredAt(of: "a")) END"
@@ -95,8 +94,9 @@ extension Evaluation {
 
     /// What the starters' seeks cannot tell: which new and resumed alerts cannot start yet
     /// (no current quote at or after their start: they move to the next round, as
-    /// `collect` finds for those it judges), and how many of those of symbols without fresh quotes after
-    /// the watermark judged some quote (the count of the other symbols counts theirs).
+    /// `collect` finds for those it judges), and how many of those of symbols without
+    /// fresh quotes after the watermark judged some quote (the count of the other symbols
+    /// counts theirs).
     /// Only the symbols where either can happen are read, through the start index.
     mutating func settleStarters(_ db: Database, rounds: StartRounds) throws {
         var newest: [String: Int64] = [:]
