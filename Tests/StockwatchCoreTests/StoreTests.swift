@@ -181,8 +181,8 @@ import Testing
         }
     }
 
-    /// An alert's last firing is the newer of its stored value (an imported alert's, or one
-    /// from before v18) and its newest notification; evaluate writes only the latter.
+    /// An alert's last firing is the newer of its stored value (one written before v18)
+    /// and its newest notification; evaluate writes only the latter.
     @Test func theLastFiringIsTheNewerOfTheStoredOneAndTheNotifications() throws {
         let store = try TemporaryStore()
         let read = { (id: Int64) in try store.database.read { db in try AlertRecord.fetchOne(db, key: id)?.lastFiredAt?.milliseconds } }

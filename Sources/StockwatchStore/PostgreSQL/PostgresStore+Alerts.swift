@@ -132,8 +132,8 @@ extension PostgresStore: AlertStore {
     }
 
     /// An alert's last firing, as on SQLite (`AlertRecord.lastFiredAt`): its newest
-    /// notification's observed time, or the stored value when that is newer (an imported
-    /// alert's, or one from before migration v12). Evaluate does not write it.
+    /// notification's observed time, or the stored value when that is newer (one written
+    /// before migration v12, or copied from such a store). Evaluate does not write it.
     static let lastFiredAt = "GREATEST(a.last_fired_at, (SELECT max(n.observed_at) FROM notifications n WHERE n.alert_id = a.id))"
 
     static let alertColumns = """

@@ -164,10 +164,10 @@ extension AlertRecord {
     }
 
     /// An alert's last firing: the observed time of its newest notification, or the stored
-    /// `last_fired_at` when that is newer (an imported alert's, or one from before
-    /// migration v18). Evaluate writes nothing to an alert that fires: its notification
-    /// says when. One seek in `notifications_alert_observed`, made once per row (a NULL
-    /// stored value, most alerts', is not compared).
+    /// `last_fired_at` when that is newer (one written before migration v18, or copied
+    /// from such a store; import ignores the field). Evaluate writes nothing to an alert
+    /// that fires: its notification says when. One seek in `notifications_alert_observed`,
+    /// made once per row (a NULL stored value, most alerts', is not compared).
     static func lastFiredAt(of alert: String) -> String {
         let newest = "(SELECT max(n.observed_at) FROM notifications n WHERE n.alert_id = \(alert).id)"
         return "iif(\(alert).last_fired_at IS NULL, \(newest), max(\(alert).last_fired_at, coalesce(\(newest), 0)))"
