@@ -272,7 +272,7 @@ struct Evaluation {
                 isBatched = batched.contains(name)
             }
             if let quotes { try judge(index, quotes: quotes, batched: isBatched) }
-            collect(candidates[index], newest: quotes?.times.last)
+            collect(candidates[index], newest: quotes?.times.last, judged: quotes?.judgedNow)
         }
         candidates.removeAll(keepingCapacity: true)
     }
@@ -318,8 +318,9 @@ struct Evaluation {
     /// Keeps what a judged candidate must write. Only what changed: every indexed column
     /// written costs an index update, every row a page. A firing alone writes nothing to
     /// its alert: its notification is its last firing.
-    /// `newest`: the time of its symbol's newest quote.
-    mutating func collect(_ candidate: Candidate, newest: Int64?) {
+    /// `newest`: the time of its symbol's newest quote; `judged`: its last price judged as
+    /// current, after this run.
+    mutating func collect(_ candidate: Candidate, newest: Int64?, judged: Double?) {
         let machine = candidate.machine
         if let trail = machine.trailingFrom, trail != candidate.initialTrail {
             // A moved peak or low (or one set by a first price): its `alert_trails` row.
@@ -342,7 +343,7 @@ struct Evaluation {
         }
         // Stored `armed` where the last judged price says the state, `firing` where it
         // cannot; a stored `firing` that still fires stays as written.
-        let derived = symbols[candidate.symbol]?.judgedNow.map { Self.levelHolds(machine.condition, price: $0) } ?? false
+        let derived = judged.map { Self.levelHolds(machine.condition, price: $0) } ?? false
         let stored: AlertState
         switch (machine.state, derived) {
         case (.firing, _) where candidate.storedState == .firing: return

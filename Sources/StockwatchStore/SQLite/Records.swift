@@ -122,25 +122,19 @@ extension AlertRecord {
     /// row from snake_case, which made `alert list` of 1,000 alerts three times slower.
     /// Every request for alerts selects these columns in this order, so a row is read by
     /// position: by name, each of 19 columns is a hashed lookup, half of the time of
-    /// `alert list --json` over 100,000 alerts.
+    /// `alert list --json` over 100,000 alerts. The state and the last firing are computed
+    /// (AlertRecord+Derived.swift).
     public static var databaseSelection: [any SQLSelectable] {
-        var columns: [any SQLSelectable] = Array(selectedColumns.prefix(11))
-        columns.append(SQL(sql: state(of: "alerts")).forKey("state"))
-        columns += selectedColumns[11..<14].map { $0 as any SQLSelectable }
-        columns.append(SQL(sql: lastFiredAt(of: "alerts")).forKey("last_fired_at"))
-        columns += selectedColumns.suffix(3).map { $0 as any SQLSelectable }
-        columns.append(SQL(sql: "(SELECT t.trailing_from FROM alert_trails t WHERE t.alert_id = alerts.id)").forKey("trailing_from"))
+        let columns: [any SQLSelectable] = [
+            Column("id"), Column("user_id"), Column("symbol"), Column("kind"), Column("value"), Column("percent"),
+            Column("window_seconds"), Column("trigger"), Column("cooldown_seconds"), Column("rearm_margin_percent"),
+            Column("channels"), SQL(sql: state(of: "alerts")).forKey("state"), Column("note"), Column("created_at"),
+            Column("expires_at"), SQL(sql: lastFiredAt(of: "alerts")).forKey("last_fired_at"), Column("start_at"),
+            Column("snoozed_until"), Column("schedule"),
+            SQL(sql: "(SELECT t.trailing_from FROM alert_trails t WHERE t.alert_id = alerts.id)").forKey("trailing_from"),
+        ]
         return columns
     }
-
-    private static let selectedColumns = [
-        Column("id"), Column("user_id"), Column("symbol"), Column("kind"), Column("value"), Column("percent"),
-        Column("window_seconds"), Column("trigger"), Column("cooldown_seconds"), Column("rearm_margin_percent"),
-        // Computed between these: the state at position 11 (`state(of:)`) and the last
-        // firing at 15 (`lastFiredAt(of:)`).
-        Column("channels"), Column("note"), Column("created_at"), Column("expires_at"),
-        Column("start_at"), Column("snoozed_until"), Column("schedule"),
-    ]
 
     public init(row: Row) throws {
         func date(_ index: Int) -> Date? { (row[index] as Int64?).map(Date.init(milliseconds:)) }
