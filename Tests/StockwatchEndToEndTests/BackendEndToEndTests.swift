@@ -182,7 +182,14 @@ import TestSupport
             url = "\(receiver.url)"
             secret_file = "\(secret)"
             """)
-        let observed = Int(Date().timeIntervalSince1970) - 5
+        // Both quotes on one market day: across New York's midnight, fetch would also
+        // derive a daily row for the day before (this test once ran at 00:00 there).
+        var observed = Int(Date().timeIntervalSince1970) - 5
+        var newYork = Calendar(identifier: .gregorian)
+        newYork.timeZone = TimeZone(identifier: "America/New_York")!
+        if !newYork.isDate(Date(timeIntervalSince1970: TimeInterval(observed - 60)), inSameDayAs: Date(timeIntervalSince1970: TimeInterval(observed))) {
+            observed -= 120
+        }
         for arguments in [
             ["user", "add", "alice"], ["user", "add", "bob"], ["user", "add", "carol"],
             ["alert", "add", "AAPL", "--user", "alice", "--above", "200", "--trigger", "every", "--notify", "hook"],
