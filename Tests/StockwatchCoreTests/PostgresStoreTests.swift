@@ -61,6 +61,34 @@ struct PostgresStoreTests {
         #expect(after > before)
     }
 
+    /// Migration v13: a level that re-arms at its level keeps `armed` stored while it fires
+    /// (its state is derived: StoreContractTests.aLevelShowsTheStateItsSymbolsLastJudgedPriceSays),
+    /// found by level in `alerts_levels`; one with a margin is written as before.
+    @Test func aFiringLevelWritesNoStateToItsAlert() async throws {
+        let location = try await TestPostgres.newDatabase()
+        let store = try await Task.detached { try PostgresStore(location) }.value
+        let now = Date(timeIntervalSince1970: 1_780_000_000)
+        _ = try store.addUser(name: "alice", tokenHash: String(repeating: "a", count: 64), now: now)
+        _ = try store.addQuotes([QuoteJSON(symbol: "AAPL", price: 95, provider: "stooq", observedAt: now)], fetchedAt: now)
+        var derived = AlertSpec(symbol: "AAPL", condition: .above(100))
+        derived.user = "alice"
+        derived.channels = ["stdout"]
+        var margin = derived
+        margin.rearmMarginPercent = 1
+        _ = try store.addAlerts([derived, margin], limitPerUser: nil, now: now)
+        _ = try store.evaluate(now: now.addingTimeInterval(10), maxAgeSeconds: 3600, prefilter: true)
+        _ = try store.addQuotes([QuoteJSON(symbol: "AAPL", price: 101, provider: "stooq", observedAt: now.addingTimeInterval(60))], fetchedAt: now)
+        #expect(try store.evaluate(now: now.addingTimeInterval(70), maxAgeSeconds: 3600, prefilter: true).notifications.count == 2)
+        let stored = try await PostgresDatabase.withConnection(location) { connection in
+            var states: [String] = []
+            for try await state in try await connection.query(
+                "SELECT state FROM alerts ORDER BY id", logger: PostgresDatabase.logger
+            ).decode(String.self) { states.append(state) }
+            return states
+        }
+        #expect(stored == ["armed", "firing"])
+    }
+
     /// As on SQLite (StoreTests.everyForeignKeyLeadsAnIndex): a delete's SET NULL or
     /// CASCADE finds the referencing rows through an index, not a scan per deleted row.
     @Test func everyForeignKeyLeadsAnIndex() async throws {

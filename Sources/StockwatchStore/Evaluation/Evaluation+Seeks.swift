@@ -9,7 +9,7 @@ extension Evaluation {
     /// symbol's fresh price range, `r` the range of one basis's references, `t` a trailing
     /// rule's row in `alert_trails`).
     struct Seek {
-        /// `levels`: SQLite's derived levels (`levelSeeks`), which PostgreSQL writes as the others.
+        /// `levels`: the derived levels (`levelSeeks`), in an index of their own.
         enum Source { case rising, falling, changes, sinceClose, trailing, levels }
         let source: Source
         let condition: String
@@ -101,6 +101,34 @@ extension Evaluation {
                 """),
         ]
     }()
+
+    /// The derived levels stored `armed` (SQLite's migration v19, PostgreSQL's v13), as the
+    /// indexes' WHERE spells them.
+    static let derivedArmed = AlertRecord.derivedArmed { "a.\($0)" }
+
+    /// The seeks of the derived levels (`AlertRecord.derivesState`), in their own index by
+    /// level. Such an alert changes only if its level lies between the last judged price
+    /// and the new prices (`b.rising_*`, `b.falling_*`: that span, or for a symbol with no
+    /// judged price, or for new alerts, the armed seek's one-sided range): above it, it was
+    /// and stays firing; beyond it, armed.
+    static let levelSeeks: [Seek] = {
+        let s = slack
+        return [
+            Seek(source: .levels, condition: "a.kind = 'above' AND a.value > b.rising_from * (1 - \(s)) AND a.value <= b.rising_to * (1 + \(s))"),
+            Seek(source: .levels, condition: "a.kind = 'below' AND a.value >= b.falling_from * (1 - \(s)) AND a.value < b.falling_to * (1 + \(s))"),
+        ]
+    }()
+
+    /// A symbol's bounds for `levelSeeks` (`b.rising_from`, `b.rising_to`, `b.falling_from`,
+    /// `b.falling_to`): a derived alert changes only with its level between the symbol's
+    /// last judged price and the new prices; with none judged it is armed, as every new
+    /// alert is, and the seek is the armed seek's one-sided range.
+    static func levelBounds(_ range: Range, judged: Double?) -> [Double] {
+        [
+            judged.map { min($0, range.low) } ?? -.infinity, judged.map { max($0, range.high) } ?? range.high,
+            judged.map { min($0, range.low) } ?? range.low, judged.map { max($0, range.high) } ?? .infinity,
+        ]
+    }
 
     /// A candidate's running peak or low, looked up by its key (both backends): for reads
     /// that have not joined `alert_trails` as `t`, as the trailing seek has.

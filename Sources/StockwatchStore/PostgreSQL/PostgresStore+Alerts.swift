@@ -136,9 +136,25 @@ extension PostgresStore: AlertStore {
     /// before migration v12, or copied from such a store). Evaluate does not write it.
     static let lastFiredAt = "GREATEST(a.last_fired_at, (SELECT max(n.observed_at) FROM notifications n WHERE n.alert_id = a.id))"
 
+    /// An alert's state as readers show it, as on SQLite (`AlertRecord.state(of:)`): a
+    /// derived level (`AlertRecord.derivesState`) stored `armed` that has started is
+    /// `firing` when its symbol's last judged price holds its rule (migration v13).
+    /// `alert`: the alert's alias; `start`: its `alert_starts` row's `alert_id`, NULL once
+    /// started (a LEFT JOIN).
+    static func state(of alert: String, start: String) -> String {
+        """
+        CASE WHEN \(AlertRecord.derivedArmed { "\(alert).\($0)" }) AND \(start) IS NULL
+            AND (SELECT CASE WHEN \(alert).kind = 'above' THEN p.judged_price >= \(alert).value ELSE p.judged_price <= \(alert).value END
+                 FROM evaluation_progress p WHERE p.symbol = \(alert).symbol)
+        THEN 'firing' ELSE \(alert).state END
+        """
+    }
+
+    static let shownState = state(of: "a", start: "s.alert_id")
+
     static let alertColumns = """
         a.id, a.user_id, a.symbol, a.kind, a.value, a.percent, a.window_seconds, a.trigger, a.cooldown_seconds,
-        a.rearm_margin_percent, a.channels::text, a.state, a.note, a.created_at, a.expires_at, \(lastFiredAt), s.start_at, a.snoozed_until, a.schedule,
+        a.rearm_margin_percent, a.channels::text, \(shownState), a.note, a.created_at, a.expires_at, \(lastFiredAt), s.start_at, a.snoozed_until, a.schedule,
         (SELECT tr.trailing_from FROM alert_trails tr WHERE tr.alert_id = a.id)
         """
 
@@ -151,7 +167,7 @@ extension PostgresStore: AlertStore {
             SELECT \(unescaped: alertColumns), u.name
             FROM alerts a JOIN users u ON u.id = a.user_id LEFT JOIN alert_starts s ON s.alert_id = a.id
             WHERE (\(id)::BIGINT IS NULL OR a.id = \(id)) AND (\(ownerID)::BIGINT IS NULL OR a.user_id = \(ownerID))
-              AND (\(symbol)::TEXT IS NULL OR a.symbol = \(symbol)) AND (\(state)::TEXT IS NULL OR a.state = \(state))
+              AND (\(symbol)::TEXT IS NULL OR a.symbol = \(symbol)) AND (\(state)::TEXT IS NULL OR \(unescaped: shownState) = \(state))
               AND (\(afterID)::BIGINT IS NULL OR a.id > \(afterID))
             ORDER BY a.id LIMIT \(limit.map(Int64.init))
             """, logger: logger)

@@ -15,8 +15,11 @@ extension PostgresStore: CopyEndpoint {
     }
 
     func rows(_ table: CopyTable, after: Int64, limit: Int) throws(StockwatchError) -> [[CopyValue]] {
+        // An alert's state as readers show it: the target derives nothing from prices it
+        // has not judged.
         let columns = table.columns.map { column -> String in
-            switch column.kind {
+            if table.name == "alerts", column.name == "state" { return Self.state(of: "alerts", start: "alert_starts.alert_id") }
+            return switch column.kind {
             case .int: "\(column.name)::BIGINT"
             case .real: "\(column.name)::DOUBLE PRECISION"
             case .json: "\(column.name)::TEXT"

@@ -53,6 +53,7 @@ extension PostgresStore: EvaluationStore {
             // Every bucket: no filter (the common case, one evaluator at a time).
             let buckets = held.count == Self.evaluateBuckets ? nil : held
             evaluation.detailed = detailed
+            evaluation.derivesLevels = true  // migration v13
             return try await evaluation.run(db, buckets: buckets)
         }
         // The first evaluate after a bulk import empties alert_starts. Planned on
@@ -124,9 +125,10 @@ extension Evaluation {
     }
 
     mutating func loadQuotes(_ db: PostgresConnection, buckets: [Int]?) async throws {
-        let watermarks = Dictionary(uniqueKeysWithValues: try await db.rows(PostgresQuery(
-            unsafeSQL: "SELECT symbol, observed_at FROM evaluation_progress WHERE TRUE" + Self.inBuckets("symbol", buckets, 1),
-            binds: Self.binds(nil, buckets)), (String, Int64).self).map { ($0.0, $0.1) })
+        let progress = try await db.rows(PostgresQuery(
+            unsafeSQL: "SELECT symbol, observed_at, judged_price FROM evaluation_progress WHERE TRUE" + Self.inBuckets("symbol", buckets, 1),
+            binds: Self.binds(nil, buckets)), (String, Int64, Double?).self)
+        let watermarks = Dictionary(uniqueKeysWithValues: progress.map { ($0.0, $0.1) })
         let starts = Dictionary(uniqueKeysWithValues: try await db.rows(PostgresQuery(
             unsafeSQL: """
                 SELECT a.symbol, min(CASE s.start_at WHEN 0 THEN $1 ELSE s.start_at END)
@@ -134,6 +136,7 @@ extension Evaluation {
                 """ + Self.inBuckets("a.symbol", buckets, 2) + " GROUP BY a.symbol",
             binds: Self.binds(staleBefore, buckets)), (String, Int64).self).map { ($0.0, $0.1) })
         let from = quoteStarts(watermarks: watermarks, starts: starts)
+        for (symbol, _, judged) in progress { symbols[symbol]?.judged = judged }
         guard !from.isEmpty else { return }
         let symbolList = Array(from.keys)
         let rows = try await db.query("""
@@ -213,7 +216,11 @@ extension Evaluation {
     mutating func readCandidates(
         _ db: PostgresConnection, batch: [(String, Range)], references: [(pair: ReferencePair, range: Range)], buckets: [Int]?
     ) async throws {
-        let b = "unnest($1::TEXT[], $2::DOUBLE PRECISION[], $3::DOUBLE PRECISION[]) AS b(symbol, low, high)"
+        let b = """
+            unnest($1::TEXT[], $2::DOUBLE PRECISION[], $3::DOUBLE PRECISION[],
+                   $10::DOUBLE PRECISION[], $11::DOUBLE PRECISION[], $12::DOUBLE PRECISION[], $13::DOUBLE PRECISION[])
+                AS b(symbol, low, high, rising_from, rising_to, falling_from, falling_to)
+            """
         let r = """
             unnest($4::TEXT[], $5::BIGINT[], $6::DOUBLE PRECISION[], $7::DOUBLE PRECISION[], $8::BOOLEAN[], $9::TEXT[])
                 AS r(symbol, window_seconds, low, high, missing, basis)
@@ -237,8 +244,12 @@ extension Evaluation {
                 }
             }
             let sources: [Seek.Source: (Seek) -> String] = [
-                .rising: source(b, "a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above')"),
-                .falling: source(b, "a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below')"),
+                .rising: source(b, "a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above') AND NOT (\(Self.derivedArmed))"),
+                .falling: source(b, "a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below') AND NOT (\(Self.derivedArmed))"),
+                // By level, in `alerts_levels`.
+                .levels: { seek in
+                    "\(b) CROSS JOIN LATERAL (SELECT * FROM alerts a WHERE a.symbol = b.symbol AND \(Self.derivedArmed) AND \(seek.condition) OFFSET 0) a WHERE \(following)"
+                },
                 .changes: source("\(r) JOIN \(b) ON b.symbol = r.symbol", "a.symbol = r.symbol AND a.window_seconds IS NOT NULL"),
                 .sinceClose: source("\(r) JOIN \(b) ON b.symbol = r.symbol", "a.symbol = r.symbol AND a.kind IN ('rise_since_close', 'fall_since_close')"),
                 // Its condition reads the trail, joined beside the alert.
@@ -251,7 +262,7 @@ extension Evaluation {
             // candidate read at 100,000 alerts with no daily references, four runs each:
             // 240-388 ms with all of issue 18's branches, 201-312 ms without them).
             let bases = Set(references.map(\.pair.basis.name))
-            let seeks = Self.seeks.filter { $0.basis.map(bases.contains) ?? true }
+            let seeks = (Self.seeks + Self.levelSeeks).filter { $0.basis.map(bases.contains) ?? true }
             // The trailing seek has joined the trail; the others find no trailing rule.
             parts = seeks.map { seek in
                 let columns = Self.pgColumns(start: "NULL::BIGINT", trail: seek.source == .trailing ? "t.trailing_from" : "NULL::DOUBLE PRECISION")
@@ -267,7 +278,7 @@ extension Evaluation {
         parts.append("""
             SELECT \(Self.pgColumns(start: "s.start_at")) FROM alert_starts s JOIN alerts a ON a.id = s.alert_id
             WHERE a.state IN ('armed', 'firing')
-            """ + Self.inBuckets("a.symbol", buckets, 10))
+            """ + Self.inBuckets("a.symbol", buckets, 14))
         var binds = PostgresBindings()
         binds.append(batch.map(\.0))
         binds.append(batch.map(\.1.low))
@@ -279,6 +290,8 @@ extension Evaluation {
         binds.append(references.map { $0.range.isEmpty ? 0 : $0.range.high })
         binds.append(references.map(\.range.missing))
         binds.append(references.map(\.pair.basis.name))
+        let levelBounds = batch.map { Self.levelBounds($0.1, judged: symbols[$0.0]?.judged) }
+        for bound in 0..<4 { binds.append(levelBounds.map { $0[bound] }) }
         if let buckets { binds.append(buckets) }
         let rows = try await db.query(PostgresQuery(unsafeSQL: parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)
         for try await row in rows {
@@ -321,12 +334,25 @@ extension Evaluation {
         if !started.isEmpty {
             try await db.execute("DELETE FROM alert_starts WHERE alert_id = ANY(\(started))")
         }
+        // See `restartedAlerts`: a start after the newest quote, as a new alert's.
+        let restarted = restartedAlerts
+        if !restarted.isEmpty {
+            try await db.execute("""
+                INSERT INTO alert_starts (alert_id, start_at)
+                SELECT * FROM unnest(\(restarted.map(\.id))::BIGINT[], \(restarted.map(\.startAt))::BIGINT[])
+                ON CONFLICT (alert_id) DO UPDATE SET start_at = excluded.start_at
+                """)
+        }
+        // With the last price judged as current, which the derived levels' state reads
+        // (NaN: none known).
         let marks = watermarks()
         if !marks.isEmpty {
             try await db.execute("""
-                INSERT INTO evaluation_progress (symbol, observed_at)
-                SELECT * FROM unnest(\(marks.map(\.symbol))::TEXT[], \(marks.map(\.observedAt))::BIGINT[])
-                ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at
+                INSERT INTO evaluation_progress (symbol, observed_at, judged_price)
+                SELECT symbol, observed_at, NULLIF(judged, 'NaN')
+                FROM unnest(\(marks.map(\.symbol))::TEXT[], \(marks.map(\.observedAt))::BIGINT[], \(marks.map { $0.judged ?? .nan })::DOUBLE PRECISION[])
+                    AS x(symbol, observed_at, judged)
+                ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at, judged_price = excluded.judged_price
                 """)
         }
         guard !firings.isEmpty else { return started.count }

@@ -30,22 +30,6 @@ extension Evaluation {
         (.sinceClose, "alerts_since_close", "a.kind IN ('rise_since_close', 'fall_since_close')"),
     ]
 
-    /// The derived levels stored `armed` (migration v19), as the indexes' WHERE spells them.
-    static let derivedArmed = AlertRecord.derivedArmed { "a.\($0)" }
-
-    /// The seeks of the derived levels (`AlertRecord.derivesState`), in their own index by
-    /// level. Such an alert changes only if its level lies between the last judged price
-    /// and the new prices (`b.rising_*`, `b.falling_*`: that span, or for a symbol with no
-    /// judged price, or for new alerts, the armed seek's one-sided range): above it, it was
-    /// and stays firing; beyond it, armed.
-    static let levelSeeks: [Seek] = {
-        let s = slack
-        return [
-            Seek(source: .levels, condition: "a.kind = 'above' AND a.value > b.rising_from * (1 - \(s)) AND a.value <= b.rising_to * (1 + \(s))"),
-            Seek(source: .levels, condition: "a.kind = 'below' AND a.value >= b.falling_from * (1 - \(s)) AND a.value < b.falling_to * (1 + \(s))"),
-        ]
-    }()
-
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
     /// fire or re-arm (see `slack`), then all new and resumed alerts.
     mutating func readCandidates(_ db: Database, rounds: StartRounds) throws {

@@ -177,16 +177,11 @@ extension Evaluation {
             DELETE FROM evaluate_starts;
             DELETE FROM evaluate_start_references;
             """)
-        // A derived alert changes only with its level between its symbol's last judged price
-        // and the new prices; with none judged it is armed, as every new alert is.
         func addRange(_ statement: RawStatement, _ symbol: String, _ range: Range, judged: Double?) throws {
             statement.bind(1, symbol)
             statement.bind(2, range.low)
             statement.bind(3, range.high)
-            statement.bind(4, judged.map { min($0, range.low) } ?? -.infinity)
-            statement.bind(5, judged.map { max($0, range.high) } ?? range.high)
-            statement.bind(6, judged.map { min($0, range.low) } ?? range.low)
-            statement.bind(7, judged.map { max($0, range.high) } ?? .infinity)
+            for (offset, bound) in Self.levelBounds(range, judged: judged).enumerated() { statement.bind(Int32(4 + offset), bound) }
             try statement.execute()
         }
         let columns = "(symbol, low, high, rising_from, rising_to, falling_from, falling_to) VALUES (?, ?, ?, ?, ?, ?, ?)"
