@@ -18,8 +18,8 @@ public final class AppDatabase: Sendable {
     /// cold start. Otherwise it opens as a writer would, creating and migrating.
     public init(path: String, readOnly: Bool = false) throws(StockwatchError) {
         self.path = path
-        if readOnly, let pool = Self.openReadOnly(path) {
-            writer = pool
+        if readOnly, let queue = Self.openReadOnly(path) {
+            writer = queue
             return
         }
         do {
@@ -32,16 +32,18 @@ public final class AppDatabase: Sendable {
         }
     }
 
-    /// The read-only pool, or nil when the writer's open must decide (a new or older file,
-    /// a file or file system this user cannot write, or any failure, which that open then
-    /// reports: a read works where a write would, and fails where it would, the same way).
-    private static func openReadOnly(_ path: String) -> DatabasePool? {
+    /// One read-only connection, or nil when the writer's open must decide (a new or older
+    /// file, a file or file system this user cannot write, or any failure, which that open
+    /// then reports: a read works where a write would, and fails where it would, the same
+    /// way). A queue, not a pool: a pool opens a writer connection beside its reader, and
+    /// each reads the schema.
+    private static func openReadOnly(_ path: String) -> DatabaseQueue? {
         let file = PathSafety.resolved(path)
         guard (try? PathSafety.check(path)) != nil, access(file, F_OK) == 0, whyNotWritable(file) == nil,
-              let pool = try? DatabasePool(path: path, configuration: configuration(readOnly: true)),
-              (try? pool.read(isMigrated)) == true
+              let queue = try? DatabaseQueue(path: path, configuration: configuration(readOnly: true)),
+              (try? queue.read(isMigrated)) == true
         else { return nil }
-        return pool
+        return queue
     }
 
     private static func configuration(readOnly: Bool) -> Configuration {
