@@ -89,6 +89,48 @@ struct PostgresStoreTests {
         #expect(stored == ["armed", "firing"])
     }
 
+    /// As on SQLite (EvaluateServiceTests.aLevelThatDisagreesWithItsSymbolsPriceStartsAgainArmed):
+    /// should a started level judge to a state its symbol's last judged price cannot say (the
+    /// price is tampered with here; every alert is read, as without the seeks), it starts
+    /// again after the newest quote, armed, and fires on the next one that holds its rule.
+    @Test func aLevelThatDisagreesWithItsSymbolsPriceStartsAgain() async throws {
+        let location = try await TestPostgres.newDatabase()
+        let store = try await Task.detached { try PostgresStore(location) }.value
+        let now = Date(timeIntervalSince1970: 1_780_000_000)
+        func quote(_ price: Double, _ seconds: Double) -> QuoteJSON {
+            QuoteJSON(symbol: "AAPL", price: price, provider: "stooq", observedAt: now.addingTimeInterval(seconds))
+        }
+        _ = try store.addUser(name: "alice", tokenHash: String(repeating: "a", count: 64), now: now)
+        _ = try store.addQuotes([quote(95, 0)], fetchedAt: now)
+        func spec(_ level: Double) -> AlertSpec {
+            var spec = AlertSpec(symbol: "AAPL", condition: .above(level))
+            spec.user = "alice"
+            spec.channels = ["stdout"]
+            return spec
+        }
+        // A follower judges the quote first: the new alert then judges it from its start.
+        let follower = try #require(try store.addAlerts([spec(50)], limitPerUser: nil, now: now).first?.id)
+        _ = try store.evaluate(now: now.addingTimeInterval(5), maxAgeSeconds: 3600, prefilter: true)
+        let id = try #require(try store.addAlerts([spec(100)], limitPerUser: nil, now: now.addingTimeInterval(6)).first?.id)
+        try await PostgresDatabase.withConnection(location) { connection in
+            _ = try await connection.query("UPDATE evaluation_progress SET judged_price = 150", logger: PostgresDatabase.logger)
+        }
+        #expect(try store.evaluate(now: now.addingTimeInterval(10), maxAgeSeconds: 3600, prefilter: false).notifications.isEmpty)
+        #expect(try store.alert(id: id, ownerID: nil).state == .armed)
+        let start = try await PostgresDatabase.withConnection(location) { connection in
+            var starts: [Int64] = []
+            for try await at in try await connection.query(
+                "SELECT start_at FROM alert_starts WHERE alert_id = \(id)", logger: PostgresDatabase.logger
+            ).decode(Int64.self) { starts.append(at) }
+            return starts
+        }
+        #expect(start == [now.milliseconds + 1])
+        _ = try store.addQuotes([quote(101, 60)], fetchedAt: now)
+        #expect(try store.evaluate(now: now.addingTimeInterval(70), maxAgeSeconds: 3600, prefilter: true).notifications.map(\.alertId) == [id])
+        #expect(try store.alert(id: id, ownerID: nil).state == .firing)
+        #expect(try store.alert(id: follower, ownerID: nil).state == .firing)
+    }
+
     /// As on SQLite (StoreTests.everyForeignKeyLeadsAnIndex): a delete's SET NULL or
     /// CASCADE finds the referencing rows through an index, not a scan per deleted row.
     @Test func everyForeignKeyLeadsAnIndex() async throws {

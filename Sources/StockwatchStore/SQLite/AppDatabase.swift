@@ -13,7 +13,7 @@ public final class AppDatabase: Sendable {
     public static let busyTimeout: TimeInterval = 10
 
     /// `readOnly`: for a command that only reads (a listing, history, status). When the file
-    /// exists with every migration applied it opens read-only connections, which write
+    /// exists with every migration applied it opens one read-only connection, which writes
     /// nothing: no WAL set-up transaction and no checkpoint at close, about 6 ms of a
     /// cold start. Otherwise it opens as a writer would, creating and migrating.
     public init(path: String, readOnly: Bool = false) throws(StockwatchError) {
