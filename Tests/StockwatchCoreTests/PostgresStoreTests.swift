@@ -7,6 +7,15 @@ import Testing
 /// What only the PostgreSQL store does (the shared behaviour is StoreContractTests').
 @Suite(.enabled(if: TestPostgres.available, "no PostgreSQL: set PGHOST (or run under pg_virtualenv)"))
 struct PostgresStoreTests {
+    /// One column of a query's rows, read on a connection of its own.
+    static func column<Value: PostgresDecodable & Sendable>(_ location: PostgresLocation, _ query: PostgresQuery, as: Value.Type) async throws -> [Value] {
+        try await PostgresDatabase.withConnection(location) { connection in
+            var values: [Value] = []
+            for try await value in try await connection.query(query, logger: PostgresDatabase.logger).decode(Value.self) { values.append(value) }
+            return values
+        }
+    }
+
     /// The first evaluate after importing a million alerts was planned on the statistics
     /// of an empty table and ran for minutes: a bulk import refreshes them at once.
     @Test func aBulkImportRefreshesThePlannersStatistics() async throws {
@@ -79,14 +88,7 @@ struct PostgresStoreTests {
         _ = try store.evaluate(now: now.addingTimeInterval(10), maxAgeSeconds: 3600, prefilter: true)
         _ = try store.addQuotes([QuoteJSON(symbol: "AAPL", price: 101, provider: "stooq", observedAt: now.addingTimeInterval(60))], fetchedAt: now)
         #expect(try store.evaluate(now: now.addingTimeInterval(70), maxAgeSeconds: 3600, prefilter: true).notifications.count == 2)
-        let stored = try await PostgresDatabase.withConnection(location) { connection in
-            var states: [String] = []
-            for try await state in try await connection.query(
-                "SELECT state FROM alerts ORDER BY id", logger: PostgresDatabase.logger
-            ).decode(String.self) { states.append(state) }
-            return states
-        }
-        #expect(stored == ["armed", "firing"])
+        #expect(try await Self.column(location, "SELECT state FROM alerts ORDER BY id", as: String.self) == ["armed", "firing"])
     }
 
     /// As on SQLite (EvaluateServiceTests.aLevelThatDisagreesWithItsSymbolsPriceStartsAgainArmed):
@@ -117,14 +119,7 @@ struct PostgresStoreTests {
         }
         #expect(try store.evaluate(now: now.addingTimeInterval(10), maxAgeSeconds: 3600, prefilter: false).notifications.isEmpty)
         #expect(try store.alert(id: id, ownerID: nil).state == .armed)
-        let start = try await PostgresDatabase.withConnection(location) { connection in
-            var starts: [Int64] = []
-            for try await at in try await connection.query(
-                "SELECT start_at FROM alert_starts WHERE alert_id = \(id)", logger: PostgresDatabase.logger
-            ).decode(Int64.self) { starts.append(at) }
-            return starts
-        }
-        #expect(start == [now.milliseconds + 1])
+        #expect(try await Self.column(location, "SELECT start_at FROM alert_starts WHERE alert_id = \(id)", as: Int64.self) == [now.milliseconds + 1])
         _ = try store.addQuotes([quote(101, 60)], fetchedAt: now)
         #expect(try store.evaluate(now: now.addingTimeInterval(70), maxAgeSeconds: 3600, prefilter: true).notifications.map(\.alertId) == [id])
         #expect(try store.alert(id: id, ownerID: nil).state == .firing)

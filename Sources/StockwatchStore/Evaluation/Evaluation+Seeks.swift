@@ -104,9 +104,9 @@ extension Evaluation {
 
     /// The derived levels stored `armed` (SQLite's migration v19, PostgreSQL's v13), as the
     /// indexes' WHERE spells them.
-    static let derivedArmed = AlertRecord.derivedArmed { "a.\($0)" }
+    static let derivedArmed = derivedArmedSQL { "a.\($0)" }
 
-    /// The seeks of the derived levels (`AlertRecord.derivesState`), in their own index by
+    /// The seeks of the derived levels (`derivesStateSQL`), in their own index by
     /// level. Such an alert changes only if its level lies between the last judged price
     /// and the new prices (`b.rising_*`, `b.falling_*`: that span, or for a symbol with no
     /// judged price, or for new alerts, the armed seek's one-sided range): above it, it was

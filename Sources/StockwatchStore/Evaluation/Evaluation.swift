@@ -108,8 +108,8 @@ struct Evaluation {
     var startedAlerts: [Int64] = []
     var recordsStarts = true
     /// Whether the state of a level that re-arms at its level is derived from its symbol's
-    /// last judged price rather than written (SQLite, migration v19;
-    /// `AlertRecord.derivesState`).
+    /// last judged price rather than written (SQLite's migration v19, PostgreSQL's v13;
+    /// `derivesStateSQL`).
     var derivesLevels = false
     /// Derived alerts that judged to a state their symbol's last price cannot say: they
     /// start again after the newest quote, which is what an armed alert that follows the
@@ -172,7 +172,7 @@ struct Evaluation {
     }
 
     /// A level that re-arms at its level, whose state its symbol's last judged price says
-    /// (`AlertRecord.derivesState` is the same test in SQL).
+    /// (`derivesStateSQL` is the same test in SQL).
     static func derivesState(_ machine: AlertMachine) -> Bool {
         guard machine.trigger == .rearm, machine.rearmMarginPercent == 0 else { return false }
         switch machine.condition {

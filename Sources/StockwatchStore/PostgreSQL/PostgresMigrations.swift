@@ -306,7 +306,7 @@ enum PostgresMigrations {
         ]),
         // As SQLite's v19: a level that re-arms at its level is firing exactly when its
         // symbol's last judged price holds it, so evaluate keeps that price beside the
-        // watermark and no longer writes such an alert's state (`AlertRecord.derivesState`,
+        // watermark and no longer writes such an alert's state (`Evaluation.derivesStateSQL`,
         // `PostgresStore.state(of:start:)`). Stored `armed`, they leave the state-keyed seek
         // indexes for one of their own, keyed by level: a move of the price changes none
         // of their index entries.
@@ -314,9 +314,9 @@ enum PostgresMigrations {
             "ALTER TABLE evaluation_progress ADD COLUMN judged_price DOUBLE PRECISION",
             "DROP INDEX alerts_rising",
             "DROP INDEX alerts_falling",
-            "CREATE INDEX alerts_rising ON alerts(symbol, state, value) WHERE kind IN ('above', 'crosses_above') AND NOT (\(AlertRecord.derivedArmed()))",
-            "CREATE INDEX alerts_falling ON alerts(symbol, state, value) WHERE kind IN ('below', 'crosses_below') AND NOT (\(AlertRecord.derivedArmed()))",
-            "CREATE INDEX alerts_levels ON alerts(symbol, kind, value) WHERE \(AlertRecord.derivedArmed())",
+            "CREATE INDEX alerts_rising ON alerts(symbol, state, value) WHERE kind IN ('above', 'crosses_above') AND NOT (\(Evaluation.derivedArmedSQL()))",
+            "CREATE INDEX alerts_falling ON alerts(symbol, state, value) WHERE kind IN ('below', 'crosses_below') AND NOT (\(Evaluation.derivedArmedSQL()))",
+            "CREATE INDEX alerts_levels ON alerts(symbol, kind, value) WHERE \(Evaluation.derivedArmedSQL())",
         ]),
     ]
 }

@@ -136,18 +136,11 @@ extension PostgresStore: AlertStore {
     /// before migration v12, or copied from such a store). Evaluate does not write it.
     static let lastFiredAt = "GREATEST(a.last_fired_at, (SELECT max(n.observed_at) FROM notifications n WHERE n.alert_id = a.id))"
 
-    /// An alert's state as readers show it, as on SQLite (`AlertRecord.state(of:)`): a
-    /// derived level (`AlertRecord.derivesState`) stored `armed` that has started is
-    /// `firing` when its symbol's last judged price holds its rule (migration v13).
-    /// `alert`: the alert's alias; `start`: its `alert_starts` row's `alert_id`, NULL once
-    /// started (a LEFT JOIN).
+    /// An alert's state as readers show it (`Evaluation.shownStateSQL`, migration v13): a
+    /// derived level has started once its `alert_starts` row is gone. `alert`: the alert's
+    /// table or alias; `start`: that row's `alert_id` (a LEFT JOIN).
     static func state(of alert: String, start: String) -> String {
-        """
-        CASE WHEN \(AlertRecord.derivedArmed { "\(alert).\($0)" }) AND \(start) IS NULL
-            AND (SELECT CASE WHEN \(alert).kind = 'above' THEN p.judged_price >= \(alert).value ELSE p.judged_price <= \(alert).value END
-                 FROM evaluation_progress p WHERE p.symbol = \(alert).symbol)
-        THEN 'firing' ELSE \(alert).state END
-        """
+        Evaluation.shownStateSQL(of: alert, started: "\(start) IS NULL")
     }
 
     static let shownState = state(of: "a", start: "s.alert_id")
