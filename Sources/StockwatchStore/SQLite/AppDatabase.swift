@@ -24,8 +24,16 @@ public final class AppDatabase: Sendable {
         }
         do {
             try Self.createFileIfMissing(path)
-            let pool = try DatabasePool(path: path, configuration: Self.configuration(readOnly: false))
-            try Self.migrate(pool, path: path)
+            // A file not yet in WAL mode (a new one) is switched by its first writer, which
+            // needs the only lock on it: another process opening it meanwhile got
+            // SQLITE_BUSY at once, with no busy timeout (seen with 6 processes adding
+            // alerts to a new database on a loaded machine). They take turns until the
+            // switch and the migrations are done; a WAL file is opened without the turn.
+            let pool = try Self.inTurn(path, unless: Self.isInWALMode(path)) {
+                let pool = try DatabasePool(path: path, configuration: Self.configuration(readOnly: false))
+                try Self.migrate(pool, path: path, inTurn: $0)
+                return pool
+            }
             writer = pool
         } catch {
             throw Self.translate(error, path: path)
@@ -113,15 +121,34 @@ public final class AppDatabase: Sendable {
     /// Two processes opening a new database at once would both see no migration applied
     /// and both run them; a lock on a sidecar file (never the database file itself, whose
     /// POSIX locks SQLite owns) serialises them. Cheap when nothing is pending.
-    private static func migrate(_ writer: DatabasePool, path: String) throws {
+    /// `inTurn`: the caller already holds that lock.
+    private static func migrate(_ writer: DatabasePool, path: String, inTurn: Bool) throws {
         if try writer.read(isMigrated) { return }
+        try Self.inTurn(path, unless: inTurn) { _ in try migrator.migrate(writer) }
+    }
+
+    /// `body` holding the sidecar lock `DB.migrate-lock` (it is passed true), or without
+    /// it when `unless` is true (passed false).
+    private static func inTurn<T>(_ path: String, unless: Bool, _ body: (Bool) throws -> T) throws -> T {
+        if unless { return try body(false) }
         let lockPath = path + ".migrate-lock"
         let fd = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw StockwatchError.unavailable("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         guard flock(fd, LOCK_EX) == 0 else { throw StockwatchError.unavailable("cannot lock \(lockPath)") }
         defer { flock(fd, LOCK_UN) }
-        try migrator.migrate(writer)
+        return try body(true)
+    }
+
+    /// Whether the file's header says WAL mode (bytes 18 and 19 of a database in WAL mode
+    /// are 2: sqlite.org/fileformat.html); false for a new, empty file.
+    static func isInWALMode(_ path: String) -> Bool {
+        let fd = open(PathSafety.resolved(path), O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var header = [UInt8](repeating: 0, count: 20)
+        guard pread(fd, &header, 20, 0) == 20 else { return false }
+        return header[18] == 2 && header[19] == 2
     }
 
     public func read<T: Sendable>(_ body: @Sendable (Database) throws -> T) throws(StockwatchError) -> T {
