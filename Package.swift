@@ -100,7 +100,7 @@ let package = Package(
             linkerSettings: [
                 // Nothing loads this program as a library, yet the Swift driver exports every
                 // symbol of an executable (about 56,000 here), which the loader then resolves
-                // against and dladdr walks at each start: 0.7 ms of a 9 ms cold start (issue 19).
+                // against and dladdr walks at each start: 2 ms of an 11 ms cold start (issue 19).
                 // It stays position-independent (ASLR); docs/benchmarks.md has the figures.
                 .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux])),
             ]

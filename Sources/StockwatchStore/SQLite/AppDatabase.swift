@@ -142,7 +142,7 @@ public final class AppDatabase: Sendable {
 
     /// Whether the file's header says WAL mode (bytes 18 and 19 of a database in WAL mode
     /// are 2: sqlite.org/fileformat.html); false for a new, empty file.
-    static func isInWALMode(_ path: String) -> Bool {
+    private static func isInWALMode(_ path: String) -> Bool {
         let fd = open(PathSafety.resolved(path), O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return false }
         defer { close(fd) }
