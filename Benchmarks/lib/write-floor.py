@@ -43,7 +43,7 @@ changed = d.execute("""SELECT a.id, a.state, a.last_fired_at FROM alerts a JOIN 
     WHERE a.state IS NOT s.state OR a.last_fired_at IS NOT s.last_fired_at""").fetchall()
 trails = d.execute("""SELECT t.alert_id, t.trailing_from FROM alert_trails t LEFT JOIN setup.alert_trails s ON s.alert_id = t.alert_id
     WHERE s.trailing_from IS NOT t.trailing_from""").fetchall()
-notes = d.execute("SELECT id, alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at FROM notifications ORDER BY id").fetchall()
+notes = d.execute("SELECT id, alert_id, user_id, symbol, price, observed_at, message, created_at FROM notifications ORDER BY id").fetchall()
 deliveries = d.execute("SELECT notification_id, channel, next_attempt_at, created_at, updated_at FROM deliveries ORDER BY id").fetchall()
 marks = d.execute("SELECT e.symbol, e.observed_at FROM evaluation_progress e LEFT JOIN setup.evaluation_progress s ON s.symbol = e.symbol "
                   "WHERE s.observed_at IS NOT e.observed_at").fetchall()
@@ -90,8 +90,8 @@ def sqlite_run(design):
                   "ON CONFLICT (alert_id) DO UPDATE SET trailing_from = excluded.trailing_from", trails)
     c.executemany("INSERT INTO evaluation_progress (symbol, observed_at) VALUES (?, ?) "
                   "ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at", marks)
-    c.executemany("INSERT INTO notifications (id, alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", notes)
+    c.executemany("INSERT INTO notifications (id, alert_id, user_id, symbol, price, observed_at, message, created_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", notes)
     c.executemany("INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at) "
                   "VALUES (?, ?, 'pending', 0, ?, ?, ?)", deliveries)
     c.execute("COMMIT")
@@ -165,7 +165,7 @@ def postgres_runs():
             psql(f"DROP DATABASE IF EXISTS write_floor_run WITH (FORCE); CREATE DATABASE write_floor_run TEMPLATE {setup_db}")
             psql("CHECKPOINT")
             out = psql(f"""
-                CREATE TEMP TABLE tn (id BIGINT, alert_id BIGINT, user_id BIGINT, quote_id BIGINT, symbol TEXT, price FLOAT8,
+                CREATE TEMP TABLE tn (id BIGINT, alert_id BIGINT, user_id BIGINT, symbol TEXT, price FLOAT8,
                     observed_at BIGINT, message TEXT, created_at BIGINT);
                 CREATE TEMP TABLE td (notification_id BIGINT, channel TEXT, next_attempt_at BIGINT, created_at BIGINT, updated_at BIGINT);
                 CREATE TEMP TABLE ta (id BIGINT, state TEXT, last_fired_at BIGINT);
@@ -180,8 +180,8 @@ def postgres_runs():
                 {statement}
                 INSERT INTO evaluation_progress (symbol, observed_at) SELECT symbol, observed_at FROM tw
                     ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at;
-                INSERT INTO notifications (id, alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
-                    SELECT * FROM tn ORDER BY id ON CONFLICT (alert_id, quote_id) DO NOTHING;
+                INSERT INTO notifications (id, alert_id, user_id, symbol, price, observed_at, message, created_at)
+                    SELECT * FROM tn ORDER BY id ON CONFLICT (alert_id, observed_at) DO NOTHING;
                 INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
                     SELECT notification_id, channel, 'pending', 0, next_attempt_at, created_at, updated_at FROM td;
                 COMMIT;

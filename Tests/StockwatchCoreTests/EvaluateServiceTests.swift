@@ -380,7 +380,7 @@ import Testing
         _ = try run(minute: 1)
         let error = expectError {
             try store.database.write { db in
-                try db.execute(sql: "INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at) SELECT alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at FROM notifications")
+                try db.execute(sql: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at) SELECT alert_id, user_id, symbol, price, observed_at, message, created_at FROM notifications")
             }
         }
         #expect(error?.message.contains("UNIQUE") == true)

@@ -42,7 +42,7 @@ struct NotifyFixture {
             var ids: [Int64] = []
             for _ in 0..<count {
                 try db.execute(
-                    sql: "INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at) VALUES (NULL, ?, NULL, 'AAPL', 201.35, ?, ?, ?)",
+                    sql: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at) VALUES (NULL, ?, 'AAPL', 201.35, ?, ?, ?)",
                     arguments: [user, due, message, due])
                 let id = db.lastInsertedRowID
                 ids.append(id)

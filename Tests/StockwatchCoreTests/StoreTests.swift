@@ -18,7 +18,7 @@ import Testing
         #expect(mode == "wal")
         #expect(foreignKeys == 1)
         #expect(migrations == ["v1-users-devices-alerts-quotes-notifications", "v2-provider-budgets", "v3-evaluation-watermarks", "v4-delivery-attempts-access-tokens", "v5-notification-ids-never-reused",
-            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history", "v14-check-sets-as-comparisons", "v15-start-rounds", "v16-symbol-index-without-state", "v17-foreign-keys-indexed", "v18-last-firing-from-notifications", "v19-level-states-derived"])
+            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history", "v14-check-sets-as-comparisons", "v15-start-rounds", "v16-symbol-index-without-state", "v17-foreign-keys-indexed", "v18-last-firing-from-notifications", "v19-level-states-derived", "v20-notifications-keyed-by-time"])
         // Reopening runs nothing twice.
         _ = try AppDatabase(path: store.database.path)
     }
@@ -77,6 +77,44 @@ import Testing
             return db.lastInsertedRowID
         }
         #expect(newID == 3)
+    }
+
+    /// v20 rebuilds the notifications without `quote_id`: it keeps every row, its state and
+    /// deliveries, the foreign keys and the id counter past a deleted newest id, and the
+    /// new key refuses a second notification of one alert at one time even once the
+    /// quote is gone (the old key let it through with the NULL pruning left).
+    @Test func v20KeepsTheNotificationsAndKeysThemByTime() throws {
+        let store = try TemporaryStore(migratedFrom: "v19-level-states-derived") { db in
+            try db.execute(sql: """
+                INSERT INTO users (id, name, token_hash, created_at) VALUES (1, 'u', '\(String(repeating: "a", count: 64))', 0), (2, 'v', '\(String(repeating: "b", count: 64))', 0);
+                INSERT INTO quotes (id, symbol, price, provider, observed_at, fetched_at) VALUES (1, 'AAPL', 2, 'finnhub', 1000, 1000);
+                INSERT INTO alerts (id, user_id, symbol, kind, value, trigger, channels, created_at) VALUES (1, 1, 'AAPL', 'above', 1, 'once', '["stdout"]', 0);
+                INSERT INTO notifications (id, alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at, state)
+                    VALUES (1, 1, 1, 1, 'AAPL', 2, 1000, 'm', 0, 'read'), (2, NULL, 2, NULL, 'AAPL', 2, 1000, 'm', 0, 'unread'),
+                           (3, NULL, 2, NULL, 'AAPL', 2, 2000, 'm', 0, 'unread');
+                INSERT INTO deliveries (notification_id, channel, next_attempt_at, created_at, updated_at) VALUES (1, 'stdout', 0, 0, 0), (2, 'stdout', 0, 0, 0);
+                DELETE FROM notifications WHERE id = 3;
+                """)
+        }
+        try store.database.write { db in
+            #expect(try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('notifications')").contains("quote_id") == false)
+            #expect(try Int64.fetchAll(db, sql: "SELECT id FROM notifications ORDER BY id") == [1, 2])
+            #expect(try String.fetchOne(db, sql: "SELECT state FROM notifications WHERE id = 1") == "read")
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") == 2)
+            #expect(try Row.fetchAll(db, sql: "PRAGMA foreign_key_check").isEmpty)
+            #expect(try String.fetchOne(db, sql: "PRAGMA integrity_check") == "ok")
+            // The quote pruned: the same alert and time is still refused.
+            try db.execute(sql: "DELETE FROM quotes")
+            #expect(throws: DatabaseError.self) {
+                try db.execute(sql: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at) VALUES (1, 1, 'AAPL', 2, 1000, 'm', 0)")
+            }
+            // Id 3 was deleted before the migration: it is not handed out again.
+            try db.execute(sql: "INSERT INTO notifications (user_id, symbol, price, observed_at, message, created_at) VALUES (1, 'AAPL', 2, 3000, 'm', 0)")
+            #expect(db.lastInsertedRowID == 4)
+            // The foreign keys still act: a removed user's notification and its delivery go.
+            try db.execute(sql: "DELETE FROM users WHERE id = 2")
+            #expect(try Int.fetchOne(db, sql: "SELECT count(*) FROM deliveries") == 1)
+        }
     }
 
     @Test func schemaRejectsInvalidRows() throws {

@@ -13,12 +13,14 @@ final class TemporaryStore {
 
     /// `migratedFrom`: the database is first created at that migration (a schema an
     /// earlier release left behind), then opened, which migrates it to today's.
-    init(migratedFrom migration: String? = nil) throws {
+    /// `rows`: written into that earlier schema before the migration.
+    init(migratedFrom migration: String? = nil, rows: ((Database) throws -> Void)? = nil) throws {
         folder = NSTemporaryDirectory() + "stockwatch-core-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         if let migration {
             let old = try DatabaseQueue(path: folder + "/test.db")
             try AppDatabase.migrator.migrate(old, upTo: migration)
+            if let rows { try old.write(rows) }
             try old.close()
         }
         database = try AppDatabase(path: folder + "/test.db")

@@ -88,8 +88,8 @@ import Testing
             try db.execute(sql: """
                 INSERT INTO users (id, name, token_hash, created_at) VALUES (1, 'u', '\(String(repeating: "0", count: 64))', 0);
                 INSERT INTO quotes (id, symbol, price, provider, observed_at, fetched_at) VALUES (1, 'AAPL', 201.35, 'finnhub', 1795600000000, 1795600000000);
-                INSERT INTO notifications (id, user_id, quote_id, symbol, price, observed_at, message, created_at)
-                    VALUES (7, 1, 1, 'AAPL', 201.35, 1795600000000, 'AAPL crossed above 200.00 at 201.35', 1795600001000);
+                INSERT INTO notifications (id, user_id, symbol, price, observed_at, message, created_at)
+                    VALUES (7, 1, 'AAPL', 201.35, 1795600000000, 'AAPL crossed above 200.00 at 201.35', 1795600001000);
                 INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, last_error, created_at, updated_at)
                     VALUES (7, 'stdout', 'retry', 1, 0, 'boom', 0, 0);
                 """)

@@ -69,7 +69,7 @@ import Testing
         #expect(try sandbox.count("notifications") == 6000)
         #expect(try sandbox.count("deliveries") == 6000)
         let duplicates = try DatabaseQueue(path: sandbox.db).read { db in
-            try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT alert_id, quote_id FROM notifications GROUP BY 1, 2 HAVING count(*) > 1)")
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT alert_id, observed_at FROM notifications GROUP BY 1, 2 HAVING count(*) > 1)")
         }
         #expect(duplicates == 0)
     }

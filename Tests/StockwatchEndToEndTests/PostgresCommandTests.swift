@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct PostgresCommandTests {
     static let server = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("PG") }
     /// The PostgreSQL migrations, in order (PostgresMigrations.swift).
-    static let migrations = ["v1-schema-of-sqlite-v7", "v2-alert-starts-beside-alerts", "v3-stream-log-in-commit-order", "v4-notification-state", "v5-alert-snooze", "v6-user-time-zone-quiet-hours", "v7-alert-schedule", "v8-trailing-alerts", "v9-daily-history", "v10-foreign-keys-indexed", "v11-room-for-hot-updates", "v12-last-firing-from-notifications", "v13-level-states-derived"]
+    static let migrations = ["v1-schema-of-sqlite-v7", "v2-alert-starts-beside-alerts", "v3-stream-log-in-commit-order", "v4-notification-state", "v5-alert-snooze", "v6-user-time-zone-quiet-hours", "v7-alert-schedule", "v8-trailing-alerts", "v9-daily-history", "v10-foreign-keys-indexed", "v11-room-for-hot-updates", "v12-last-firing-from-notifications", "v13-level-states-derived", "v14-notifications-keyed-by-time"]
     static let available = server["PGHOST"] != nil || ProcessInfo.processInfo.environment["STOCKWATCH_REQUIRE_POSTGRES"] == "1"
 
     /// A database of its own for one test, dropped at the end.
@@ -77,6 +77,10 @@ import Testing
             #expect(throws: TestFailure.self, "\(bad)") { try Database.psql(bad, database: database.name) }
         }
         try Database.psql("INSERT INTO alerts (user_id, symbol, kind, value, trigger, channels, created_at) VALUES (1, 'AAPL', 'above', 1, 'once', '[\"stdout\"]', 0)", database: database.name)
+        // One notification per alert and quote time (v14), whether or not the quote is kept.
+        let notification = "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at) SELECT max(id), 1, 'AAPL', 2, 1000, 'm', 0 FROM alerts"
+        try Database.psql(notification, database: database.name)
+        #expect(throws: TestFailure.self) { try Database.psql(notification, database: database.name) }
     }
 
     /// Two migrators at once (two machines upgrading): one applies, the other finds nothing to do.

@@ -79,7 +79,7 @@ struct CopyTable: Sendable {
             ("id", .int), ("symbol", .text), ("price", .real), ("provider", .text), ("observed_at", .int), ("fetched_at", .int),
         ]),
         CopyTable(name: "notifications", columns: [
-            ("id", .int), ("alert_id", .int), ("user_id", .int), ("quote_id", .int), ("symbol", .text), ("price", .real),
+            ("id", .int), ("alert_id", .int), ("user_id", .int), ("symbol", .text), ("price", .real),
             ("observed_at", .int), ("message", .text), ("created_at", .int), ("state", .text), ("state_changed_at", .int), ("state_device_id", .int),
         ]),
         CopyTable(name: "deliveries", columns: [

@@ -8,7 +8,6 @@ import StockwatchModel
 struct Evaluation {
     /// The quotes of one symbol from the oldest point any of its alerts needs, oldest first.
     struct SymbolQuotes {
-        var ids: [Int64] = []
         var prices: [Double] = []
         var times: [Int64] = []
         var watermark: Int64?
@@ -51,7 +50,6 @@ struct Evaluation {
 
     struct Firing {
         let alert: FiredAlert
-        let quote: Int64
         let price: Double
         let time: Int64
         let message: String
@@ -307,7 +305,7 @@ struct Evaluation {
             case .insufficientHistory: insufficient.insert(candidate.id)
             case let .notify(message):
                 let alert = FiredAlert(id: candidate.id, userId: candidate.userId, symbol: candidate.symbol, channels: candidate.channels)
-                firings.append(Firing(alert: alert, quote: quotes.ids[i], price: quotes.prices[i], time: quotes.times[i], message: message))
+                firings.append(Firing(alert: alert, price: quotes.prices[i], time: quotes.times[i], message: message))
             }
             if candidate.machine.state == .fired { break }
         }

@@ -8,7 +8,7 @@ import StockwatchModel
 /// waiting for, the rest) and judges only their symbols. So evaluators on any number of
 /// machines never judge a symbol at the same time, and since each commits its watermarks
 /// before letting go of its buckets, the next one to take a bucket finds its quotes
-/// judged: no quote is judged twice (UNIQUE (alert_id, quote_id) keeps a duplicate out
+/// judged: no quote is judged twice (UNIQUE (alert_id, observed_at) keeps a duplicate out
 /// even so). An evaluator killed mid-run commits nothing and frees its buckets with its
 /// connection; their quotes wait for the next run.
 ///
@@ -140,7 +140,7 @@ extension Evaluation {
         guard !from.isEmpty else { return }
         let symbolList = Array(from.keys)
         let rows = try await db.query("""
-            SELECT q.symbol, q.id, q.price, q.observed_at
+            SELECT q.symbol, q.price, q.observed_at
             FROM unnest(\(symbolList)::TEXT[], \(symbolList.map { from[$0]! })::BIGINT[]) AS f(symbol, start)
             JOIN quotes q ON q.symbol = f.symbol AND q.observed_at >= f.start
             ORDER BY q.symbol, q.observed_at
@@ -148,7 +148,6 @@ extension Evaluation {
         for try await row in rows {
             var cells = CellReader(row)
             let symbol: String = try cells.next()
-            try symbols[symbol]!.ids.append(cells.next())
             try symbols[symbol]!.prices.append(cells.next())
             try symbols[symbol]!.times.append(cells.next())
         }

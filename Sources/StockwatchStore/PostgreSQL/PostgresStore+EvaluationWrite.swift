@@ -58,22 +58,23 @@ extension Evaluation {
         let fired = firings.map { (firing: $0, candidate: $0.alert) }
         // Ids are drawn in the firings' order (n); a pair already notified is skipped, never twice.
         let inserted = try await db.rows("""
-            INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
-            SELECT alert_id, user_id, quote_id, symbol, price, observed_at, message, \(now)
-            FROM unnest(\(fired.map(\.candidate.id))::BIGINT[], \(fired.map(\.candidate.userId))::BIGINT[], \(fired.map(\.firing.quote))::BIGINT[],
+            INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at)
+            SELECT alert_id, user_id, symbol, price, observed_at, message, \(now)
+            FROM unnest(\(fired.map(\.candidate.id))::BIGINT[], \(fired.map(\.candidate.userId))::BIGINT[],
                         \(fired.map(\.candidate.symbol))::TEXT[], \(fired.map(\.firing.price))::DOUBLE PRECISION[],
                         \(fired.map(\.firing.time))::BIGINT[], \(fired.map(\.firing.message))::TEXT[])
-                WITH ORDINALITY AS x(alert_id, user_id, quote_id, symbol, price, observed_at, message, n)
+                WITH ORDINALITY AS x(alert_id, user_id, symbol, price, observed_at, message, n)
             ORDER BY n
-            ON CONFLICT (alert_id, quote_id) DO NOTHING
-            RETURNING id, alert_id, quote_id
+            ON CONFLICT (alert_id, observed_at) DO NOTHING
+            RETURNING id, alert_id, observed_at
             """, (Int64, Int64, Int64).self)
-        struct Pair: Hashable { let alert: Int64; let quote: Int64 }
-        let ids = Dictionary(uniqueKeysWithValues: inserted.map { (Pair(alert: $0.1, quote: $0.2), $0.0) })
+        // An alert fires at most once per quote, and a symbol has one quote per time.
+        struct Pair: Hashable { let alert: Int64; let time: Int64 }
+        let ids = Dictionary(uniqueKeysWithValues: inserted.map { (Pair(alert: $0.1, time: $0.2), $0.0) })
         let names = detailed ? try await PostgresStore.userNames(db) : [:]
         var deliveries: (notifications: [Int64], channels: [String]) = ([], [])
         for (firing, candidate) in fired {
-            guard let id = ids[Pair(alert: candidate.id, quote: firing.quote)] else { continue }
+            guard let id = ids[Pair(alert: candidate.id, time: firing.time)] else { continue }
             let channels = try channelList(candidate.channels)
             for channel in channels {
                 deliveries.notifications.append(id)

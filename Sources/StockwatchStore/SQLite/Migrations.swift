@@ -384,6 +384,7 @@ extension AppDatabase {
         }
         migrator.registerMigration("v18-last-firing-from-notifications") { db in try db.execute(sql: lastFiringMigration) }
         migrator.registerMigration("v19-level-states-derived") { db in try db.execute(sql: levelStatesMigration) }
+        migrator.registerMigration("v20-notifications-keyed-by-time") { db in try notificationsKeyedByTime(db) }
         return migrator
     }
 }

@@ -202,7 +202,6 @@ public struct NotificationRecord: StoredRecord, Identifiable {
     public var id: Int64?
     public var alertId: Int64?
     public var userId: Int64
-    public var quoteId: Int64?
     public var symbol: String
     public var price: Double
     public var observedAt: Date
@@ -214,11 +213,10 @@ public struct NotificationRecord: StoredRecord, Identifiable {
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
-    public init(id: Int64? = nil, alertId: Int64? = nil, userId: Int64, quoteId: Int64? = nil, symbol: String, price: Double, observedAt: Date, message: String, createdAt: Date) {
+    public init(id: Int64? = nil, alertId: Int64? = nil, userId: Int64, symbol: String, price: Double, observedAt: Date, message: String, createdAt: Date) {
         self.id = id
         self.alertId = alertId
         self.userId = userId
-        self.quoteId = quoteId
         self.symbol = symbol
         self.price = price
         self.observedAt = observedAt

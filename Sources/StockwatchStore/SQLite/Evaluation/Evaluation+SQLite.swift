@@ -5,7 +5,7 @@ import StockwatchModel
 /// evaluate on SQLite: all of it is one IMMEDIATE transaction. The notifications, their
 /// deliveries, the alerts' new states and the symbols' watermarks are committed together
 /// or not at all, and two evaluate processes run one after the other, the second finding
-/// nothing new. UNIQUE (alert_id, quote_id) keeps a duplicate out even so.
+/// nothing new. UNIQUE (alert_id, observed_at) keeps a duplicate out even so.
 ///
 /// Speed comes from doing per symbol what can be shared and leaving the rest to SQLite:
 /// each symbol's new quotes are read once, summarised (lowest and highest price, and for
@@ -136,16 +136,15 @@ extension Evaluation {
             // Without the seeks (`prefilter` off) every new alert is read and judged instead.
             if prefilter { starterSpans = spans }
         }
-        let quotes = try RawStatement(db, "SELECT id, price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
+        let quotes = try RawStatement(db, "SELECT price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
         let from = quoteStarts(watermarks: watermarks, starts: starts)
         for (symbol, price) in judged { symbols[symbol]?.judged = price }
         for (symbol, start) in from {
             quotes.bind(1, symbol)
             quotes.bind(2, start)
             while try quotes.step() {
-                symbols[symbol]!.ids.append(quotes.int64(0))
-                symbols[symbol]!.prices.append(quotes.double(1))
-                symbols[symbol]!.times.append(quotes.int64(2))
+                symbols[symbol]!.prices.append(quotes.double(0))
+                symbols[symbol]!.times.append(quotes.int64(1))
             }
             quotes.reset()
             loaded(symbol)

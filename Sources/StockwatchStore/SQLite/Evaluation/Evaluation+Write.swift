@@ -61,8 +61,8 @@ extension Evaluation {
 
         guard !firings.isEmpty else { return }
         let insertNotification = try RawStatement(db, """
-            INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, quote_id) DO NOTHING
+            INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, observed_at) DO NOTHING
             """)
         let insertDelivery = try RawStatement(db, """
             INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
@@ -73,12 +73,11 @@ extension Evaluation {
             let alert = firing.alert
             insertNotification.bind(1, alert.id)
             insertNotification.bind(2, alert.userId)
-            insertNotification.bind(3, firing.quote)
-            insertNotification.bind(4, alert.symbol)
-            insertNotification.bind(5, firing.price)
-            insertNotification.bind(6, firing.time)
-            insertNotification.bind(7, firing.message)
-            insertNotification.bind(8, now)
+            insertNotification.bind(3, alert.symbol)
+            insertNotification.bind(4, firing.price)
+            insertNotification.bind(5, firing.time)
+            insertNotification.bind(6, firing.message)
+            insertNotification.bind(7, now)
             try insertNotification.execute()
             guard db.changesCount > 0 else { continue }  // already notified: never twice
             let notificationID = db.lastInsertedRowID
