@@ -176,6 +176,51 @@ struct PostgresStoreTests {
         #expect(starts == [1: 1_780_000_000_000, 3: 0])
     }
 
+    /// v14 drops `notifications.quote_id` and keys a notification by its alert and time: a
+    /// store migrated from v13 keeps every notification and its id counter, and refuses a
+    /// second notification of one alert at one time once the quote is pruned.
+    @Test func theV14MigrationKeepsEveryNotification() async throws {
+        let location = try await TestPostgres.newDatabase(migrated: false)
+        try await PostgresDatabase.withConnection(location) { connection in
+            var statements = ["CREATE TABLE stockwatch_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)"]
+            for migration in PostgresMigrations.all.dropLast() {
+                statements += migration.statements + ["INSERT INTO stockwatch_migrations VALUES ('\(migration.name)', 0)"]
+            }
+            statements += [
+                "INSERT INTO users (name, token_hash, created_at) VALUES ('admin', repeat('a', 64), 0)",
+                "INSERT INTO quotes (symbol, price, provider, observed_at, fetched_at) VALUES ('AAPL', 2, 'stooq', 1000, 1000)",
+                "INSERT INTO alerts (user_id, symbol, kind, value, trigger, channels, created_at) VALUES (1, 'AAPL', 'above', 1, 'once', '[\"stdout\"]', 0)",
+                """
+                INSERT INTO notifications (alert_id, user_id, quote_id, symbol, price, observed_at, message, created_at, state)
+                VALUES (1, 1, 1, 'AAPL', 2, 1000, 'm', 0, 'read'), (NULL, 1, NULL, 'AAPL', 2, 1000, 'm', 0, 'unread'), (NULL, 1, NULL, 'AAPL', 2, 2000, 'm', 0, 'unread')
+                """,
+                "DELETE FROM notifications WHERE id = 3",
+            ]
+            for statement in statements { try await connection.query(PostgresQuery(unsafeSQL: statement), logger: PostgresDatabase.logger) }
+        }
+        let report = try await PostgresDatabase.migrate(location)
+        #expect(report.applied == [PostgresMigrations.all.last!.name])
+        try await PostgresDatabase.withConnection(location) { connection in
+            var kept: [Int64: String] = [:]
+            for try await (id, state) in try await connection.query(
+                "SELECT id, state FROM notifications", logger: PostgresDatabase.logger
+            ).decode((Int64, String).self) { kept[id] = state }
+            #expect(kept == [1: "read", 2: "unread"])
+            try await connection.query("DELETE FROM quotes", logger: PostgresDatabase.logger)
+            let again = "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at) VALUES (1, 1, 'AAPL', 2, 1000, 'm', 0)"
+            await #expect(throws: (any Error).self) {
+                try await connection.query(PostgresQuery(unsafeSQL: again), logger: PostgresDatabase.logger)
+            }
+            var next: [Int64] = []
+            for try await id in try await connection.query(
+                "INSERT INTO notifications (user_id, symbol, price, observed_at, message, created_at) VALUES (1, 'AAPL', 2, 3000, 'm', 0) RETURNING id",
+                logger: PostgresDatabase.logger
+            ).decode(Int64.self) { next.append(id) }
+            // Past the deleted id 3 (and the one the refused insert drew).
+            #expect(next.count == 1 && next[0] > 3)
+        }
+    }
+
     /// Evaluators split the symbols by hash bucket: one that finds a bucket held by
     /// another (here a transaction holding its lock) skips that bucket's symbols without
     /// waiting, judges the rest, and the next run judges the skipped ones, once.
