@@ -117,6 +117,14 @@ import Testing
         }
     }
 
+    /// Migrations sort in temporary files (an index over millions of rows sorted in
+    /// memory held hundreds of megabytes); the writer keeps its temporary tables in memory
+    /// afterwards, as every connection does (2 = MEMORY).
+    @Test func theWriterKeepsTemporaryTablesInMemoryAfterMigrating() throws {
+        let store = try TemporaryStore(migratedFrom: "v19-level-states-derived")
+        #expect(try store.database.write { try Int.fetchOne($0, sql: "PRAGMA temp_store") } == 2)
+    }
+
     @Test func schemaRejectsInvalidRows() throws {
         let store = try TemporaryStore()
         let invalid = [
