@@ -323,7 +323,7 @@ enum PostgresMigrations {
         // second notification of one quote out, also after pruning. Dropping the column
         // drops its foreign key, `UNIQUE (alert_id, quote_id)` and `notifications_quote`:
         // each notification written loses a foreign-key check and two index entries
-        // (1,000,000 alerts: 4.40 s → 3.74 s, docs/benchmarks.md).
+        // (1,000,000 alerts: 4.55 s → 3.91 s, docs/benchmarks.md).
         ("v14-notifications-keyed-by-time", [
             "ALTER TABLE notifications DROP COLUMN quote_id",
             "DROP INDEX notifications_alert_observed",

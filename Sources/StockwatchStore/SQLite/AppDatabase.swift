@@ -127,7 +127,7 @@ public final class AppDatabase: Sendable {
         try Self.inTurn(path, unless: inTurn) { _ in
             // Migrations build indexes over whole tables, and with temp_store = MEMORY (for
             // evaluate's small temporary tables) their sorts held every key in memory:
-            // v20 on 2,000,000 notifications peaked at 427 MB, 106 MB sorting in files.
+            // v20 on 2,000,000 notifications peaked at 427 MB, 130 MB sorting in files.
             try writer.writeWithoutTransaction { try $0.execute(sql: "PRAGMA temp_store = FILE") }
             defer { try? writer.writeWithoutTransaction { try $0.execute(sql: "PRAGMA temp_store = MEMORY") } }
             try migrator.migrate(writer)
