@@ -80,6 +80,42 @@ public struct RawStatement {
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
 }
 
+/// A multi-row `INSERT ... VALUES (...), (...)` run over many rows, `batch` rows per
+/// statement. SQLite does work per statement as well as per row (its statement journal,
+/// the AUTOINCREMENT counter, the foreign-key counter): one statement per row made a
+/// steady evaluate's notification and delivery inserts cost about twice their rows' own
+/// work (`Benchmarks/evaluate`, twenty-third session).
+struct RowBatches {
+    let head: String
+    /// One row's placeholders, `(?, ?, 'pending')`, with `parameters` of them.
+    let row: String
+    let parameters: Int32
+    /// After the rows: an `ON CONFLICT` or a `RETURNING` clause.
+    var tail = ""
+    var batch = 100
+
+    /// Binds row `index` at `offset` (its first parameter is `offset + 1`) with `bind`, and
+    /// hands every returned row to `read`.
+    func run(
+        _ db: Database, count: Int, bind: (RawStatement, _ offset: Int32, _ index: Int) -> Void,
+        read: (RawStatement) -> Void = { _ in }
+    ) throws {
+        var start = 0
+        while start < count {
+            let rows = min(batch, count - start)
+            let statement = try RawStatement(db, sql(rows: rows))
+            for i in 0..<rows { bind(statement, Int32(i) * parameters, start + i) }
+            while try statement.step() { read(statement) }
+            statement.reset()
+            start += rows
+        }
+    }
+
+    private func sql(rows: Int) -> String {
+        "\(head) VALUES \(repeatElement(row, count: rows).joined(separator: ", ")) \(tail)"
+    }
+}
+
 /// The cases of a text-backed enum as bytes, for reading them from rows without making a
 /// String first: evaluate reads a kind, a trigger and a state per alert, and the Strings
 /// and their `rawValue` switches were a seventh of a first evaluate's instructions.

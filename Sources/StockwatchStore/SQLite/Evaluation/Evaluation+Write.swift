@@ -48,53 +48,57 @@ extension Evaluation {
         }
 
         // With the last price judged as current: the derived levels' state (migration v19).
-        let saveProgress = try RawStatement(db, """
-            INSERT INTO evaluation_progress (symbol, observed_at, judged_price) VALUES (?, ?, ?)
-            ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at, judged_price = excluded.judged_price
-            """)
-        for (symbol, newest, judged) in watermarks() {
-            saveProgress.bind(1, symbol)
-            saveProgress.bind(2, newest)
-            saveProgress.bind(3, judged)
-            try saveProgress.execute()
+        let marks = watermarks()
+        try RowBatches(
+            head: "INSERT INTO evaluation_progress (symbol, observed_at, judged_price)", row: "(?, ?, ?)", parameters: 3,
+            tail: "ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at, judged_price = excluded.judged_price"
+        ).run(db, count: marks.count) { statement, offset, index in
+            statement.bind(offset + 1, marks[index].symbol)
+            statement.bind(offset + 2, marks[index].observedAt)
+            statement.bind(offset + 3, marks[index].judged)
         }
 
         guard !firings.isEmpty else { return }
-        let insertNotification = try RawStatement(db, """
-            INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (alert_id, observed_at) DO NOTHING
-            """)
-        let insertDelivery = try RawStatement(db, """
-            INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)
-            VALUES (?, ?, 'pending', 0, ?, ?, ?)
-            """)
+        // Ids are drawn in the firings' order; a pair already notified is skipped, never twice.
+        struct Pair: Hashable { let alert: Int64; let time: Int64 }
+        var ids: [Pair: Int64] = [:]
+        try RowBatches(
+            head: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at)",
+            row: "(?, ?, ?, ?, ?, ?, ?)", parameters: 7,
+            tail: "ON CONFLICT (alert_id, observed_at) DO NOTHING RETURNING id, alert_id, observed_at"
+        ).run(db, count: firings.count) { statement, offset, index in
+            let firing = firings[index]
+            statement.bind(offset + 1, firing.alert.id)
+            statement.bind(offset + 2, firing.alert.userId)
+            statement.bind(offset + 3, firing.alert.symbol)
+            statement.bind(offset + 4, firing.price)
+            statement.bind(offset + 5, firing.time)
+            statement.bind(offset + 6, firing.message)
+            statement.bind(offset + 7, now)
+        } read: { row in
+            ids[Pair(alert: row.int64(1), time: row.int64(2))] = row.int64(0)
+        }
         let names = detailed ? try AppDatabase.userNames(db) : [:]
+        var deliveries: [(notification: Int64, channel: String)] = []
+        deliveries.reserveCapacity(ids.count)
         for firing in firings {
             let alert = firing.alert
-            insertNotification.bind(1, alert.id)
-            insertNotification.bind(2, alert.userId)
-            insertNotification.bind(3, alert.symbol)
-            insertNotification.bind(4, firing.price)
-            insertNotification.bind(5, firing.time)
-            insertNotification.bind(6, firing.message)
-            insertNotification.bind(7, now)
-            try insertNotification.execute()
-            guard db.changesCount > 0 else { continue }  // already notified: never twice
-            let notificationID = db.lastInsertedRowID
+            guard let notificationID = ids[Pair(alert: alert.id, time: firing.time)] else { continue }
             let channels = try channelList(alert.channels)
-            for channel in channels {
-                insertDelivery.bind(1, notificationID)
-                insertDelivery.bind(2, channel)
-                insertDelivery.bind(3, now)
-                insertDelivery.bind(4, now)
-                insertDelivery.bind(5, now)
-                try insertDelivery.execute()
-            }
+            for channel in channels { deliveries.append((notificationID, channel)) }
             guard detailed else { continue }
             report.notifications.append(
                 EvaluateReport.Notification(
                     id: notificationID, alertId: alert.id, user: names[alert.userId] ?? "?", symbol: alert.symbol,
                     price: firing.price, observedAt: Date(milliseconds: firing.time), message: firing.message, channels: channels))
+        }
+        try RowBatches(
+            head: "INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)",
+            row: "(?, ?, 'pending', 0, ?, ?, ?)", parameters: 5
+        ).run(db, count: deliveries.count) { statement, offset, index in
+            statement.bind(offset + 1, deliveries[index].notification)
+            statement.bind(offset + 2, deliveries[index].channel)
+            for time in offset + 3...offset + 5 { statement.bind(time, now) }
         }
     }
 }
