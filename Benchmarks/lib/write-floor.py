@@ -59,6 +59,12 @@ def fresh_copy(path):
     return sqlite3.connect(path, isolation_level=None)
 
 
+def insert_batched(c, head, row, rows, tail="", batch=100):
+    for start in range(0, len(rows), batch):
+        chunk = rows[start:start + batch]
+        c.execute(f"{head} VALUES {', '.join([row] * len(chunk))} {tail}", [v for r in chunk for v in r])
+
+
 def sqlite_run(design):
     floor = f"{work}/floor.db"
     c = fresh_copy(floor)
@@ -88,12 +94,13 @@ def sqlite_run(design):
         c.executemany("INSERT INTO alert_state_log (alert_id, state, last_fired_at) VALUES (?, ?, ?)", changed)
     c.executemany("INSERT INTO alert_trails (alert_id, trailing_from) VALUES (?, ?) "
                   "ON CONFLICT (alert_id) DO UPDATE SET trailing_from = excluded.trailing_from", trails)
-    c.executemany("INSERT INTO evaluation_progress (symbol, observed_at) VALUES (?, ?) "
-                  "ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at", marks)
-    c.executemany("INSERT INTO notifications (id, alert_id, user_id, symbol, price, observed_at, message, created_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", notes)
-    c.executemany("INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at) "
-                  "VALUES (?, ?, 'pending', 0, ?, ?, ?)", deliveries)
+    # 100 rows to a statement, as stockwatch's evaluate writes them (RowBatches).
+    insert_batched(c, "INSERT INTO evaluation_progress (symbol, observed_at)", "(?, ?)", marks,
+                   "ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at")
+    insert_batched(c, "INSERT INTO notifications (id, alert_id, user_id, symbol, price, observed_at, message, created_at)",
+                   "(?, ?, ?, ?, ?, ?, ?, ?)", notes)
+    insert_batched(c, "INSERT INTO deliveries (notification_id, channel, status, attempts, next_attempt_at, created_at, updated_at)",
+                   "(?, ?, 'pending', 0, ?, ?, ?)", deliveries)
     c.execute("COMMIT")
     frames = (os.path.getsize(floor + "-wal") - 32) // (c.execute("PRAGMA page_size").fetchone()[0] + 24)
     c.close()  # the last connection checkpoints, as stockwatch's does

@@ -100,10 +100,13 @@ struct RowBatches {
         _ db: Database, count: Int, bind: (RawStatement, _ offset: Int32, _ index: Int) -> Void,
         read: (RawStatement) -> Void = { _ in }
     ) throws {
+        // Built once: a full batch's text is kilobytes, and GRDB's cache finds the
+        // statement by it.
+        let full = count >= batch ? sql(rows: batch) : ""
         var start = 0
         while start < count {
             let rows = min(batch, count - start)
-            let statement = try RawStatement(db, sql(rows: rows))
+            let statement = try RawStatement(db, rows == batch ? full : sql(rows: rows))
             for i in 0..<rows { bind(statement, Int32(i) * parameters, start + i) }
             while try statement.step() { read(statement) }
             statement.reset()
