@@ -176,27 +176,27 @@ extension Evaluation {
             DELETE FROM evaluate_starts;
             DELETE FROM evaluate_start_references;
             """)
-        func addRange(_ statement: RawStatement, _ symbol: String, _ range: Range, judged: Double?) throws {
-            statement.bind(1, symbol)
-            statement.bind(2, range.low)
-            statement.bind(3, range.high)
-            for (offset, bound) in Self.levelBounds(range, judged: judged).enumerated() { statement.bind(Int32(4 + offset), bound) }
-            try statement.execute()
+        // 100 rows to a statement (`RowBatches`): one per symbol, 50,000 at the near shape.
+        func insertRanges(into table: String, _ rows: [(symbol: String, range: Range, judged: Double?)]) throws {
+            try RowBatches(
+                head: "INSERT INTO \(table) (symbol, low, high, rising_from, rising_to, falling_from, falling_to)",
+                row: "(?, ?, ?, ?, ?, ?, ?)", parameters: 7
+            ).run(db, count: rows.count) { statement, offset, index in
+                let (symbol, range, judged) = rows[index]
+                statement.bind(offset + 1, symbol)
+                statement.bind(offset + 2, range.low)
+                statement.bind(offset + 3, range.high)
+                for (column, bound) in Self.levelBounds(range, judged: judged).enumerated() { statement.bind(offset + 4 + Int32(column), bound) }
+            }
         }
-        let columns = "(symbol, low, high, rising_from, rising_to, falling_from, falling_to) VALUES (?, ?, ?, ?, ?, ?, ?)"
-        let batch = try RawStatement(db, "INSERT INTO evaluate_batch \(columns)")
-        for (symbol, range) in priceRanges() {
-            try addRange(batch, symbol, range, judged: symbols[symbol]!.judged)
-        }
+        try insertRanges(into: "evaluate_batch", priceRanges().map { ($0.key, $0.value, symbols[$0.key]!.judged) })
         // New and resumed alerts: the same per symbol, over the quotes from their earliest
         // start, for the seeks that find those of them that may change.
-        let starts = try RawStatement(db, "INSERT INTO evaluate_starts \(columns)")
-        for symbol in starterSpans.keys {
+        try insertRanges(into: "evaluate_starts", starterSpans.keys.compactMap { symbol in
             var range = Range()
             for i in starterIndexes(symbol) { range.add(symbols[symbol]!.prices[i]) }
-            guard !range.isEmpty else { continue }
-            try addRange(starts, symbol, range, judged: nil)
-        }
+            return range.isEmpty ? nil : (symbol, range, nil)
+        })
         // Every (symbol, basis) some alert has, from the two indexes that hold them. In
         // index order a pair's rows come together: Swift skips the repeats, which SQLite's
         // DISTINCT and UNION did through temporary b-trees (a tenth of a first evaluate).
@@ -223,32 +223,36 @@ extension Evaluation {
                 pairs.insert(ReferencePair(symbol: symbol, basis: basis))
             }
         }
-        let insert = try RawStatement(db, "INSERT INTO evaluate_references (symbol, basis, window_seconds, low, high, missing) VALUES (?, ?, ?, ?, ?, ?)")
-        let insertStart = try RawStatement(
-            db, "INSERT INTO evaluate_start_references (symbol, basis, window_seconds, low, high, missing) VALUES (?, ?, ?, ?, ?, ?)")
+        var references: [(ReferencePair, Range)] = [], startReferences: [(ReferencePair, Range)] = []
         for pair in pairs {
             // The range first: passed straight into a call on `self`, a copy of `self` (and
             // of its reference cache) was made for each pair.
             if batched.contains(pair.symbol) {
                 let range = try referenceRange(pair.symbol, basis: pair.basis)
-                try Self.insertReference(pair, range: range, with: insert)
+                references.append((pair, range))
             }
             if starterSpans[pair.symbol] != nil {
                 let indexes = starterIndexes(pair.symbol)
                 guard !indexes.isEmpty else { continue }
                 let range = try referenceRange(pair.symbol, basis: pair.basis, indexes: indexes)
-                try Self.insertReference(pair, range: range, with: insertStart)
+                startReferences.append((pair, range))
             }
         }
+        try Self.insertReferences(into: "evaluate_references", references, db)
+        try Self.insertReferences(into: "evaluate_start_references", startReferences, db)
     }
 
-    private static func insertReference(_ pair: ReferencePair, range: Range, with insert: RawStatement) throws {
-        insert.bind(1, pair.symbol)
-        insert.bind(2, pair.basis.name)
-        insert.bind(3, pair.basis.windowSeconds)
-        insert.bind(4, range.isEmpty ? nil : range.low)
-        insert.bind(5, range.isEmpty ? nil : range.high)
-        insert.bind(6, Int64(range.missing ? 1 : 0))
-        try insert.execute()
+    private static func insertReferences(into table: String, _ rows: [(pair: ReferencePair, range: Range)], _ db: Database) throws {
+        try RowBatches(
+            head: "INSERT INTO \(table) (symbol, basis, window_seconds, low, high, missing)", row: "(?, ?, ?, ?, ?, ?)", parameters: 6
+        ).run(db, count: rows.count) { statement, offset, index in
+            let (pair, range) = rows[index]
+            statement.bind(offset + 1, pair.symbol)
+            statement.bind(offset + 2, pair.basis.name)
+            statement.bind(offset + 3, pair.basis.windowSeconds)
+            statement.bind(offset + 4, range.isEmpty ? nil : range.low)
+            statement.bind(offset + 5, range.isEmpty ? nil : range.high)
+            statement.bind(offset + 6, Int64(range.missing ? 1 : 0))
+        }
     }
 }
