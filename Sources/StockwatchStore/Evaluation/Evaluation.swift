@@ -48,6 +48,14 @@ struct Evaluation {
         let channels: String
     }
 
+    /// What a notification is unique by, and what the inserts return to find each
+    /// firing's id: an alert fires at most once per quote, and a symbol has one quote per
+    /// time (`UNIQUE (alert_id, observed_at)`).
+    struct FiringKey: Hashable {
+        let alert: Int64
+        let time: Int64
+    }
+
     struct Firing {
         let alert: FiredAlert
         let price: Double

@@ -68,13 +68,11 @@ extension Evaluation {
             ON CONFLICT (alert_id, observed_at) DO NOTHING
             RETURNING id, alert_id, observed_at
             """, (Int64, Int64, Int64).self)
-        // An alert fires at most once per quote, and a symbol has one quote per time.
-        struct Pair: Hashable { let alert: Int64; let time: Int64 }
-        let ids = Dictionary(uniqueKeysWithValues: inserted.map { (Pair(alert: $0.1, time: $0.2), $0.0) })
+        let ids = Dictionary(uniqueKeysWithValues: inserted.map { (FiringKey(alert: $0.1, time: $0.2), $0.0) })
         let names = detailed ? try await PostgresStore.userNames(db) : [:]
         var deliveries: (notifications: [Int64], channels: [String]) = ([], [])
         for (firing, candidate) in fired {
-            guard let id = ids[Pair(alert: candidate.id, time: firing.time)] else { continue }
+            guard let id = ids[FiringKey(alert: candidate.id, time: firing.time)] else { continue }
             let channels = try channelList(candidate.channels)
             for channel in channels {
                 deliveries.notifications.append(id)

@@ -60,8 +60,7 @@ extension Evaluation {
 
         guard !firings.isEmpty else { return }
         // Ids are drawn in the firings' order; a pair already notified is skipped, never twice.
-        struct Pair: Hashable { let alert: Int64; let time: Int64 }
-        var ids: [Pair: Int64] = [:]
+        var ids: [FiringKey: Int64] = [:]
         try RowBatches(
             head: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at)",
             row: "(?, ?, ?, ?, ?, ?, ?)", parameters: 7,
@@ -76,14 +75,14 @@ extension Evaluation {
             statement.bind(offset + 6, firing.message)
             statement.bind(offset + 7, now)
         } read: { row in
-            ids[Pair(alert: row.int64(1), time: row.int64(2))] = row.int64(0)
+            ids[FiringKey(alert: row.int64(1), time: row.int64(2))] = row.int64(0)
         }
         let names = detailed ? try AppDatabase.userNames(db) : [:]
         var deliveries: [(notification: Int64, channel: String)] = []
         deliveries.reserveCapacity(ids.count)
         for firing in firings {
             let alert = firing.alert
-            guard let notificationID = ids[Pair(alert: alert.id, time: firing.time)] else { continue }
+            guard let notificationID = ids[FiringKey(alert: alert.id, time: firing.time)] else { continue }
             let channels = try channelList(alert.channels)
             for channel in channels { deliveries.append((notificationID, channel)) }
             guard detailed else { continue }
