@@ -228,7 +228,6 @@ extension Evaluation {
                 SELECT * FROM unnest($4::TEXT[], $5::BIGINT[], $6::DOUBLE PRECISION[], $7::DOUBLE PRECISION[], $8::BOOLEAN[], $9::TEXT[])
                     AS y(symbol, window_seconds, low, high, missing, basis))
             """
-        let b = "b", r = "r"
         // The seeks find alerts that follow their symbol's watermark (no start); new and
         // resumed alerts come from `alert_starts`, each once.
         let followers = Self.pgColumns(start: "NULL::BIGINT")
@@ -248,17 +247,17 @@ extension Evaluation {
                 }
             }
             let sources: [Seek.Source: (Seek) -> String] = [
-                .rising: source(b, "a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above') AND NOT (\(Self.derivedArmed))"),
-                .falling: source(b, "a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below') AND NOT (\(Self.derivedArmed))"),
+                .rising: source("b", "a.symbol = b.symbol AND a.kind IN ('above', 'crosses_above') AND NOT (\(Self.derivedArmed))"),
+                .falling: source("b", "a.symbol = b.symbol AND a.kind IN ('below', 'crosses_below') AND NOT (\(Self.derivedArmed))"),
                 // By level, in `alerts_levels`.
                 .levels: { seek in
-                    "\(b) CROSS JOIN LATERAL (SELECT * FROM alerts a WHERE a.symbol = b.symbol AND \(Self.derivedArmed) AND \(seek.condition) OFFSET 0) a WHERE \(following)"
+                    "b CROSS JOIN LATERAL (SELECT * FROM alerts a WHERE a.symbol = b.symbol AND \(Self.derivedArmed) AND \(seek.condition) OFFSET 0) a WHERE \(following)"
                 },
-                .changes: source("\(r) JOIN \(b) ON b.symbol = r.symbol", "a.symbol = r.symbol AND a.window_seconds IS NOT NULL"),
-                .sinceClose: source("\(r) JOIN \(b) ON b.symbol = r.symbol", "a.symbol = r.symbol AND a.kind IN ('rise_since_close', 'fall_since_close')"),
+                .changes: source("r JOIN b ON b.symbol = r.symbol", "a.symbol = r.symbol AND a.window_seconds IS NOT NULL"),
+                .sinceClose: source("r JOIN b ON b.symbol = r.symbol", "a.symbol = r.symbol AND a.kind IN ('rise_since_close', 'fall_since_close')"),
                 // Its condition reads the trail, joined beside the alert.
                 .trailing: { seek in
-                    "\(b) JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise') LEFT JOIN alert_trails t ON t.alert_id = a.id WHERE \(seek.condition) AND \(following)"
+                    "b JOIN alerts a ON a.symbol = b.symbol AND a.kind IN ('trailing_fall', 'trailing_rise') LEFT JOIN alert_trails t ON t.alert_id = a.id WHERE \(seek.condition) AND \(following)"
                 },
             ]
             // Only the seeks of the bases this batch has references of: each further
@@ -273,11 +272,11 @@ extension Evaluation {
                 return "SELECT \(columns) FROM \(sources[seek.source]!(seek))"
             }
             // Every parameter must appear in the statement.
-            if !seeks.contains(where: { $0.basis != nil }) { parts.append("SELECT \(followers) FROM \(r) JOIN alerts a ON FALSE") }
+            if !seeks.contains(where: { $0.basis != nil }) { parts.append("SELECT \(followers) FROM r JOIN alerts a ON FALSE") }
         } else {
-            parts = ["SELECT \(followers) FROM \(b) JOIN alerts a ON a.symbol = b.symbol WHERE a.state IN ('armed', 'firing') AND \(following)"]
+            parts = ["SELECT \(followers) FROM b JOIN alerts a ON a.symbol = b.symbol WHERE a.state IN ('armed', 'firing') AND \(following)"]
             // Every parameter must appear in the statement.
-            parts.append("SELECT \(followers) FROM \(r) JOIN alerts a ON FALSE")
+            parts.append("SELECT \(followers) FROM r JOIN alerts a ON FALSE")
         }
         parts.append("""
             SELECT \(Self.pgColumns(start: "s.start_at")) FROM alert_starts s JOIN alerts a ON a.id = s.alert_id
