@@ -211,6 +211,19 @@ struct Evaluation {
         return from
     }
 
+    /// Where one scan of the quotes by time loads the symbols that start there or later
+    /// (SQLite's `loadQuotes`): `sharedQuoteMargin` before the latest start. Every tick's
+    /// symbols start near the last tick's watermark, so the scan loads most of them; a
+    /// symbol starting earlier (one not quoted for a while, or new alerts judging older
+    /// quotes) is loaded by a seek of its own. A statement per symbol was a tenth of an
+    /// evaluate of 50,000 symbols; the margin bounds what the scan reads in vain, quotes
+    /// older than a symbol's own start. Nil: no symbol to load.
+    static func sharedQuoteStart(_ starts: [String: Int64]) -> Int64? {
+        starts.values.max().map { $0 - sharedQuoteMargin }
+    }
+
+    static let sharedQuoteMargin: Int64 = 5 * 60 * 1000
+
     /// After a symbol's quotes are loaded: where its fresh quotes begin.
     mutating func loaded(_ symbol: String) {
         var quotes = symbols[symbol]!

@@ -136,10 +136,27 @@ extension Evaluation {
             // Without the seeks (`prefilter` off) every new alert is read and judged instead.
             if prefilter { starterSpans = spans }
         }
-        let quotes = try RawStatement(db, "SELECT price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
         let from = quoteStarts(watermarks: watermarks, starts: starts)
         for (symbol, price) in judged { symbols[symbol]?.judged = price }
+        // Most symbols in one scan by time (`sharedQuoteStart`), in time order; a quote
+        // before a symbol's own start is one it has judged already.
+        let shared = Self.sharedQuoteStart(from)
+        if let shared {
+            let scan = try RawStatement(db, "SELECT symbol, price, observed_at FROM quotes INDEXED BY quotes_observed WHERE observed_at >= ? ORDER BY observed_at")
+            scan.bind(1, shared)
+            while try scan.step() {
+                let symbol = scan.string(0), time = scan.int64(2)
+                guard let start = from[symbol], start >= shared, time >= start else { continue }
+                symbols[symbol]!.prices.append(scan.double(1))
+                symbols[symbol]!.times.append(time)
+            }
+        }
+        let quotes = try RawStatement(db, "SELECT price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
         for (symbol, start) in from {
+            guard start < shared ?? .max else {
+                loaded(symbol)
+                continue
+            }
             quotes.bind(1, symbol)
             quotes.bind(2, start)
             while try quotes.step() {
