@@ -17,6 +17,18 @@ struct Evaluation {
         /// (`derivesLevels`; nil: none known).
         var judged: Double?
         var judgedNow: Double?
+        /// Where its quotes load from (`addProgress`, `addStart`).
+        var from = Int64.max
+
+        mutating func loaded(staleBefore: Int64) {
+            let after = watermark ?? (staleBefore - 1)
+            firstNew = times.firstIndex { $0 > after } ?? times.count
+            // Quotes are in time order: if the newest is too old to judge, so are the rest.
+            judgedNow = judged
+            if firstNew < times.count, let newest = times.last, newest >= staleBefore {
+                judgedNow = prices.last
+            }
+        }
     }
 
     /// One alert that may change in this run.
@@ -197,18 +209,17 @@ struct Evaluation {
         }
     }
 
-    /// Where each symbol's quotes must start: its watermark (followers need that quote as
-    /// their previous price) or the earliest start of its new alerts, whichever is older.
-    /// `starts`: the earliest start of each symbol's new alerts, a `start_at` of 0 (no
-    /// quote when the alert was added) counting as `staleBefore`, the first fresh quote.
-    mutating func quoteStarts(watermarks: [String: Int64], starts: [String: Int64]) -> [String: Int64] {
-        var from = watermarks
-        for (symbol, watermark) in watermarks { symbols[symbol] = SymbolQuotes(watermark: watermark) }
-        for (symbol, start) in starts {
-            from[symbol] = min(from[symbol] ?? start, start)
-            if symbols[symbol] == nil { symbols[symbol] = SymbolQuotes() }
-        }
-        return from
+    /// A symbol with a watermark: its quotes load from there (followers need the quote at
+    /// the watermark as their previous price), unless its new alerts start earlier.
+    mutating func addProgress(_ symbol: String, watermark: Int64, judged: Double?) {
+        symbols[symbol] = SymbolQuotes(watermark: watermark, judged: judged, from: watermark)
+    }
+
+    /// The earliest start of a symbol's new and resumed alerts (a `start_at` of 0, no
+    /// quote when the alert was added, counting as `staleBefore`, the first fresh quote):
+    /// its quotes load from there if that is older than its watermark.
+    mutating func addStart(_ symbol: String, _ start: Int64) {
+        symbols[symbol, default: SymbolQuotes()].from = min(symbols[symbol]?.from ?? start, start)
     }
 
     /// Where one scan of the quotes by time loads the symbols that start there or later
@@ -218,23 +229,18 @@ struct Evaluation {
     /// quotes) is loaded by a seek of its own. A statement per symbol was a tenth of an
     /// evaluate of 50,000 symbols; the margin bounds what the scan reads in vain, quotes
     /// older than a symbol's own start. Nil: no symbol to load.
-    static func sharedQuoteStart(_ starts: [String: Int64]) -> Int64? {
-        starts.values.max().map { $0 - sharedQuoteMargin }
+    func sharedQuoteStart() -> Int64? {
+        symbols.values.lazy.map(\.from).max().map { $0 - Self.sharedQuoteMargin }
     }
 
     static let sharedQuoteMargin: Int64 = 5 * 60 * 1000
 
-    /// After a symbol's quotes are loaded: where its fresh quotes begin.
-    mutating func loaded(_ symbol: String) {
-        var quotes = symbols[symbol]!
-        let after = quotes.watermark ?? (staleBefore - 1)
-        quotes.firstNew = quotes.times.firstIndex { $0 > after } ?? quotes.times.count
-        // Quotes are in time order: if the newest is too old to judge, so are the rest.
-        quotes.judgedNow = quotes.judged
-        if quotes.firstNew < quotes.times.count, let newest = quotes.times.last, newest >= staleBefore {
-            quotes.judgedNow = quotes.prices.last
+    /// After the quotes are loaded: where each symbol's fresh quotes begin. In place, by
+    /// position: no symbol is hashed again (50,000 of them at the near shape).
+    mutating func loaded() {
+        for index in symbols.values.indices {
+            symbols.values[index].loaded(staleBefore: staleBefore)
         }
-        symbols[symbol] = quotes
     }
 
     /// The fresh quotes' indexes of a symbol (after its watermark, not stale).

@@ -128,20 +128,19 @@ extension Evaluation {
         let progress = try await db.rows(PostgresQuery(
             unsafeSQL: "SELECT symbol, observed_at, judged_price FROM evaluation_progress WHERE TRUE" + Self.inBuckets("symbol", buckets, 1),
             binds: Self.binds(nil, buckets)), (String, Int64, Double?).self)
-        let watermarks = Dictionary(uniqueKeysWithValues: progress.map { ($0.0, $0.1) })
-        let starts = Dictionary(uniqueKeysWithValues: try await db.rows(PostgresQuery(
+        for (symbol, watermark, judged) in progress { addProgress(symbol, watermark: watermark, judged: judged) }
+        let starts = try await db.rows(PostgresQuery(
             unsafeSQL: """
                 SELECT a.symbol, min(CASE s.start_at WHEN 0 THEN $1 ELSE s.start_at END)
                 FROM alert_starts s JOIN alerts a ON a.id = s.alert_id WHERE a.state IN ('armed', 'firing')
                 """ + Self.inBuckets("a.symbol", buckets, 2) + " GROUP BY a.symbol",
-            binds: Self.binds(staleBefore, buckets)), (String, Int64).self).map { ($0.0, $0.1) })
-        let from = quoteStarts(watermarks: watermarks, starts: starts)
-        for (symbol, _, judged) in progress { symbols[symbol]?.judged = judged }
-        guard !from.isEmpty else { return }
-        let symbolList = Array(from.keys)
+            binds: Self.binds(staleBefore, buckets)), (String, Int64).self)
+        for (symbol, start) in starts { addStart(symbol, start) }
+        guard !symbols.isEmpty else { return }
+        let symbolList = Array(symbols.keys)
         let rows = try await db.query("""
             SELECT q.symbol, q.price, q.observed_at
-            FROM unnest(\(symbolList)::TEXT[], \(symbolList.map { from[$0]! })::BIGINT[]) AS f(symbol, start)
+            FROM unnest(\(symbolList)::TEXT[], \(symbols.values.map(\.from))::BIGINT[]) AS f(symbol, start)
             JOIN quotes q ON q.symbol = f.symbol AND q.observed_at >= f.start
             ORDER BY q.symbol, q.observed_at
             """, logger: PostgresStore.logger)
@@ -151,7 +150,7 @@ extension Evaluation {
             try symbols[symbol]!.prices.append(cells.next())
             try symbols[symbol]!.times.append(cells.next())
         }
-        for symbol in symbolList { loaded(symbol) }
+        loaded()
     }
 
     /// Fills `references` for these keys: one query for the windows' prices (one lookup

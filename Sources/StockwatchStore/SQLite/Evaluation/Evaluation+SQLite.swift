@@ -98,15 +98,10 @@ extension Evaluation {
     }
 
     mutating func loadQuotes(_ db: Database, rounds: StartRounds) throws {
-        var watermarks: [String: Int64] = [:]
-        var judged: [String: Double] = [:]
         let progress = try RawStatement(db, "SELECT symbol, observed_at, judged_price FROM evaluation_progress")
         while try progress.step() {
-            let symbol = progress.string(0)
-            watermarks[symbol] = progress.int64(1)
-            if let price = progress.optionalDouble(2) { judged[symbol] = price }
+            addProgress(progress.string(0), watermark: progress.int64(1), judged: progress.optionalDouble(2))
         }
-        var starts: [String: Int64] = [:]
         if rounds.anyNew {
             // From the index alone, in Swift: grouped by SQLite, 1,000,000 new alerts took
             // 0.61 s, most of it sorting. A paused one's start only loads a few quotes more.
@@ -132,40 +127,35 @@ extension Evaluation {
                 span = (start, start)
             }
             if let current = symbol { keep(current) }
-            starts = spans.mapValues(\.earliest)
+            for (symbol, span) in spans { addStart(symbol, span.earliest) }
             // Without the seeks (`prefilter` off) every new alert is read and judged instead.
             if prefilter { starterSpans = spans }
         }
-        let from = quoteStarts(watermarks: watermarks, starts: starts)
-        for (symbol, price) in judged { symbols[symbol]?.judged = price }
         // Most symbols in one scan by time (`sharedQuoteStart`), in time order; a quote
         // before a symbol's own start is one it has judged already.
-        let shared = Self.sharedQuoteStart(from)
+        let shared = sharedQuoteStart()
         if let shared {
             let scan = try RawStatement(db, "SELECT symbol, price, observed_at FROM quotes INDEXED BY quotes_observed WHERE observed_at >= ? ORDER BY observed_at")
             scan.bind(1, shared)
             while try scan.step() {
-                let symbol = scan.string(0), time = scan.int64(2)
-                guard let start = from[symbol], start >= shared, time >= start else { continue }
-                symbols[symbol]!.prices.append(scan.double(1))
-                symbols[symbol]!.times.append(time)
+                guard let index = symbols.index(forKey: scan.string(0)) else { continue }
+                let from = symbols.values[index].from, time = scan.int64(2)
+                guard from >= shared, time >= from else { continue }
+                symbols.values[index].prices.append(scan.double(1))
+                symbols.values[index].times.append(time)
             }
         }
         let quotes = try RawStatement(db, "SELECT price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
-        for (symbol, start) in from {
-            guard start < shared ?? .max else {
-                loaded(symbol)
-                continue
-            }
-            quotes.bind(1, symbol)
-            quotes.bind(2, start)
+        for index in symbols.values.indices where symbols.values[index].from < shared ?? .max {
+            quotes.bind(1, symbols.keys[index])
+            quotes.bind(2, symbols.values[index].from)
             while try quotes.step() {
-                symbols[symbol]!.prices.append(quotes.double(0))
-                symbols[symbol]!.times.append(quotes.int64(1))
+                symbols.values[index].prices.append(quotes.double(0))
+                symbols.values[index].times.append(quotes.int64(1))
             }
             quotes.reset()
-            loaded(symbol)
         }
+        loaded()
     }
 
     /// Fills the temporary tables the candidate seeks start from: per symbol the price range of
