@@ -204,6 +204,8 @@ extension Evaluation {
             for i in starterIndexes(symbol) { range.add(symbols[symbol]!.prices[i]) }
             return range.isEmpty ? nil : (symbol, range, nil)
         })
+        // A quiet run (no fresh quote, no new alert) seeks nothing: no index to pass.
+        guard !batched.isEmpty || !starterSpans.isEmpty else { return }
         // Every (symbol, basis) some alert has, from the two indexes that hold them. In
         // index order a pair's rows come together: Swift skips the repeats, which SQLite's
         // DISTINCT and UNION did through temporary b-trees (a tenth of a first evaluate).

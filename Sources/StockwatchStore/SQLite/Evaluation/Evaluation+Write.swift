@@ -61,6 +61,7 @@ extension Evaluation {
         guard !firings.isEmpty else { return }
         // Ids are drawn in the firings' order; a pair already notified is skipped, never twice.
         var ids: [FiringKey: Int64] = [:]
+        ids.reserveCapacity(firings.count)
         try RowBatches(
             head: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at)",
             row: "(?, ?, ?, ?, ?, ?, ?)", parameters: 7,
