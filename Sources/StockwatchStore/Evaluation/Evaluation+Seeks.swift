@@ -107,10 +107,9 @@ extension Evaluation {
     static let derivedArmed = derivedArmedSQL { "a.\($0)" }
 
     /// The seeks of the derived levels (`derivesStateSQL`), in their own index by
-    /// level. Such an alert changes only if its level lies between the last judged price
-    /// and the new prices (`b.rising_*`, `b.falling_*`: that span, or for a symbol with no
-    /// judged price, or for new alerts, the armed seek's one-sided range): above it, it was
-    /// and stays firing; beyond it, armed.
+    /// level. Such an alert fires only if the prices cross its level towards its side
+    /// (`b.rising_*`, `b.falling_*`, see `levelBounds`); a derived alert that only re-arms
+    /// writes nothing and is not read.
     static let levelSeeks: [Seek] = {
         let s = slack
         return [
@@ -120,13 +119,17 @@ extension Evaluation {
     }()
 
     /// A symbol's bounds for `levelSeeks` (`b.rising_from`, `b.rising_to`, `b.falling_from`,
-    /// `b.falling_to`): a derived alert changes only with its level between the symbol's
-    /// last judged price and the new prices; with none judged it is armed, as every new
-    /// alert is, and the seek is the armed seek's one-sided range.
+    /// `b.falling_to`). An `above` level fires on a price at or over it after one under it
+    /// (the last judged price, then each new one): its level lies above the lowest of
+    /// those and at or below the highest new price. A `below` level the other way round.
+    /// With no price judged it is armed, as every new alert is, and the seek is the armed
+    /// seek's one-sided range. A level only crossed away from its side re-arms: its state
+    /// is still the last judged price's, and nothing is written (a fall through 20
+    /// `above` levels read all 20 before).
     static func levelBounds(_ range: Range, judged: Double?) -> [Double] {
         [
-            judged.map { min($0, range.low) } ?? -.infinity, judged.map { max($0, range.high) } ?? range.high,
-            judged.map { min($0, range.low) } ?? range.low, judged.map { max($0, range.high) } ?? .infinity,
+            judged.map { min($0, range.low) } ?? -.infinity, range.high,
+            range.low, judged.map { max($0, range.high) } ?? .infinity,
         ]
     }
 

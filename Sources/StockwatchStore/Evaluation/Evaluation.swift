@@ -20,6 +20,11 @@ struct Evaluation {
         /// Where its quotes load from (`addProgress`, `addStart`).
         var from = Int64.max
 
+        /// Its fresh quotes' indexes: after the watermark, not stale.
+        func freshIndexes(staleBefore: Int64) -> LazyFilterSequence<Swift.Range<Int>> {
+            (firstNew..<times.count).lazy.filter { times[$0] >= staleBefore }
+        }
+
         mutating func loaded(staleBefore: Int64) {
             let after = watermark ?? (staleBefore - 1)
             firstNew = times.firstIndex { $0 > after } ?? times.count
@@ -246,19 +251,26 @@ struct Evaluation {
     /// The fresh quotes' indexes of a symbol (after its watermark, not stale).
     func freshIndexes(_ symbol: String) -> [Int] {
         guard let quotes = symbols[symbol] else { return [] }
-        return (quotes.firstNew..<quotes.times.count).filter { quotes.times[$0] >= staleBefore }
+        return Array(quotes.freshIndexes(staleBefore: staleBefore))
     }
 
     /// Each symbol's fresh price range; fills `batched`.
     mutating func priceRanges() -> [String: Range] {
-        var ranges: [String: Range] = [:]
-        for symbol in symbols.keys {
+        Dictionary(uniqueKeysWithValues: freshRanges().map { ($0.symbol, $0.range) })
+    }
+
+    /// The same, with each symbol's last judged price, in one pass over the symbols that
+    /// hashes none of them again (50,000 at the near shape).
+    mutating func freshRanges() -> [(symbol: String, range: Range, judged: Double?)] {
+        var ranges: [(symbol: String, range: Range, judged: Double?)] = []
+        for (symbol, quotes) in symbols {
             var range = Range()
-            for i in freshIndexes(symbol) { range.add(symbols[symbol]!.prices[i]) }
+            for i in quotes.freshIndexes(staleBefore: staleBefore) { range.add(quotes.prices[i]) }
             guard !range.isEmpty else { continue }
-            batched.insert(symbol)
-            ranges[symbol] = range
+            ranges.append((symbol, range, quotes.judged))
         }
+        batched.reserveCapacity(ranges.count)
+        for row in ranges { batched.insert(row.symbol) }
         return ranges
     }
 

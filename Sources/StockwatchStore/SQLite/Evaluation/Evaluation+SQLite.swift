@@ -196,7 +196,7 @@ extension Evaluation {
                 for (column, bound) in Self.levelBounds(range, judged: judged).enumerated() { statement.bind(offset + 4 + Int32(column), bound) }
             }
         }
-        try insertRanges(into: "evaluate_batch", priceRanges().map { ($0.key, $0.value, symbols[$0.key]!.judged) })
+        try insertRanges(into: "evaluate_batch", freshRanges())
         // New and resumed alerts: the same per symbol, over the quotes from their earliest
         // start, for the seeks that find those of them that may change.
         try insertRanges(into: "evaluate_starts", starterSpans.keys.compactMap { symbol in
