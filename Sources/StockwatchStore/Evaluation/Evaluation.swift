@@ -228,14 +228,18 @@ struct Evaluation {
     }
 
     /// Where one scan of the quotes by time loads the symbols that start there or later
-    /// (SQLite's `loadQuotes`): `sharedQuoteMargin` before the latest start. Every tick's
-    /// symbols start near the last tick's watermark, so the scan loads most of them; a
-    /// symbol starting earlier (one not quoted for a while, or new alerts judging older
-    /// quotes) is loaded by a seek of its own. A statement per symbol was a tenth of an
-    /// evaluate of 50,000 symbols; the margin bounds what the scan reads in vain, quotes
-    /// older than a symbol's own start. Nil: no symbol to load.
+    /// (SQLite's `loadQuotes`); a symbol starting earlier (one not quoted for a while, or
+    /// new alerts judging older quotes) is loaded by a seek of its own. A statement per
+    /// symbol was a tenth of an evaluate of 50,000 symbols. The scan reads in vain the
+    /// quotes between its start and a symbol's own, so it starts where nine symbols in ten
+    /// start or later: every tick's symbols mostly start at the last tick's quotes, and
+    /// the scan then reads each symbol's quote there and its new ones. Never more than
+    /// `sharedQuoteMargin` before the latest start: symbols whose quotes come minutes
+    /// apart do not make it read minutes of everyone's quotes. Nil: no symbol to load.
     func sharedQuoteStart() -> Int64? {
-        symbols.values.lazy.map(\.from).max().map { $0 - Self.sharedQuoteMargin }
+        let starts = symbols.values.map(\.from).sorted()
+        guard let latest = starts.last else { return nil }
+        return max(starts[starts.count / 10], latest - Self.sharedQuoteMargin)
     }
 
     static let sharedQuoteMargin: Int64 = 5 * 60 * 1000
