@@ -123,7 +123,7 @@ public final class AppDatabase: Sendable {
     /// POSIX locks SQLite owns) serialises them. Cheap when nothing is pending.
     /// `inTurn`: the caller already holds that lock.
     private static func migrate(_ writer: DatabasePool, path: String, inTurn: Bool) throws {
-        if try writer.read(isMigrated) { return }
+        if try writer.writeWithoutTransaction(isMigrated) { return }
         try Self.inTurn(path, unless: inTurn) { _ in
             // Migrations build indexes over whole tables, and with temp_store = MEMORY (for
             // evaluate's small temporary tables) their sorts held every key in memory:
