@@ -263,8 +263,8 @@ struct Evaluation {
         Dictionary(uniqueKeysWithValues: freshRanges().map { ($0.symbol, $0.range) })
     }
 
-    /// The same, with each symbol's last judged price, in one pass over the symbols that
-    /// hashes none of them again (50,000 at the near shape).
+    /// The same, with each symbol's last judged price, in one pass over the symbols
+    /// (none looked up by name: 50,000 at the near shape).
     mutating func freshRanges() -> [(symbol: String, range: Range, judged: Double?)] {
         var ranges: [(symbol: String, range: Range, judged: Double?)] = []
         for (symbol, quotes) in symbols {
