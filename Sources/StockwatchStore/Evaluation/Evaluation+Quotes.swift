@@ -17,6 +17,12 @@ extension Evaluation {
         /// Where its quotes load from (`addProgress`, `addStart`).
         var from = Int64.max
 
+        /// One more quote, newer than the others (both arrays in step).
+        mutating func append(_ price: Double, at time: Int64) {
+            prices.append(price)
+            times.append(time)
+        }
+
         /// Its fresh quotes' indexes: after the watermark, not stale.
         func freshIndexes(staleBefore: Int64) -> LazyFilterSequence<Swift.Range<Int>> {
             (firstNew..<times.count).lazy.filter { times[$0] >= staleBefore }

@@ -147,8 +147,7 @@ extension Evaluation {
         for try await row in rows {
             var cells = CellReader(row)
             let symbol: String = try cells.next()
-            try symbols[symbol]!.prices.append(cells.next())
-            try symbols[symbol]!.times.append(cells.next())
+            try symbols[symbol]!.append(cells.next(), at: cells.next())
         }
         loaded()
     }

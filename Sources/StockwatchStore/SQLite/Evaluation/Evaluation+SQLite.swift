@@ -141,8 +141,7 @@ extension Evaluation {
                 guard let index = symbols.index(forKey: scan.string(0)) else { continue }
                 let from = symbols.values[index].from, time = scan.int64(2)
                 guard from >= shared, time >= from else { continue }
-                symbols.values[index].prices.append(scan.double(1))
-                symbols.values[index].times.append(time)
+                symbols.values[index].append(scan.double(1), at: time)
             }
         }
         let quotes = try RawStatement(db, "SELECT price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
@@ -150,8 +149,7 @@ extension Evaluation {
             quotes.bind(1, symbols.keys[index])
             quotes.bind(2, symbols.values[index].from)
             while try quotes.step() {
-                symbols.values[index].prices.append(quotes.double(0))
-                symbols.values[index].times.append(quotes.int64(1))
+                symbols.values[index].append(quotes.double(0), at: quotes.int64(1))
             }
             quotes.reset()
         }
