@@ -1,7 +1,7 @@
 // `stockwatch-fakes --post-floor ACCOUNT_JSON COUNT [CONCURRENCY]`: the ceiling of any notify
 // built on AsyncHTTPClient. It sends COUNT FCM messages of notify's shape to the fake FCM
 // whose service account is ACCOUNT_JSON (started by another `stockwatch-fakes`), with
-// CONCURRENCY in flight (default 16, notify's), through AsyncHTTPClient configured and
+// CONCURRENCY in flight (default 64, notify's), through AsyncHTTPClient configured and
 // called as stockwatch's HTTPTransport.post is, and nothing else: no database, no claim,
 // no message built per send. Prints one line: sends a second and this process's CPU.
 
@@ -16,7 +16,7 @@ func runPostFloor(_ arguments: [String]) async {
     guard arguments.count >= 2, let count = Int(arguments[1]), count > 0 else {
         fail("usage: stockwatch-fakes --post-floor ACCOUNT_JSON COUNT [CONCURRENCY]")
     }
-    let concurrency = arguments.count > 2 ? Int(arguments[2]) ?? 16 : 16
+    let concurrency = arguments.count > 2 ? Int(arguments[2]) ?? 64 : 64
     // As stockwatch's main does: Swift tasks run on NIO's event loops.
     _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
     do {
