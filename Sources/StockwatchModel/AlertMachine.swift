@@ -150,9 +150,9 @@ public struct AlertMachine: Sendable, Equatable {
         case let .rise(_, window), let .fall(_, window):
             let change = abs(price / (reference ?? price) - 1) * 100
             let verb = condition.kind == .rise ? "rose" : "fell"
-            return "\(symbol) \(verb) \(String(format: "%.1f", change))% within \(ValueParser.format(seconds: window)) to \(at)"
+            return "\(symbol) \(verb) \(change.formattedOneDecimal)% within \(ValueParser.format(seconds: window)) to \(at)"
         case .riseSinceClose, .fallSinceClose:
-            let change = String(format: "%.1f", abs(price / (reference ?? price) - 1) * 100)
+            let change = (abs(price / (reference ?? price) - 1) * 100).formattedOneDecimal
             let verb = condition.kind == .riseSinceClose ? "rose" : "fell"
             return "\(symbol) \(verb) \(change)% since the previous close \((reference ?? price).formattedPrice) to \(at)"
         case let .newHigh(window):
@@ -161,7 +161,7 @@ public struct AlertMachine: Sendable, Equatable {
             return "\(symbol) made a new \(ValueParser.formatDays(seconds: window)) low at \(at) (the lowest close was \((reference ?? price).formattedPrice))"
         case .trailingFall, .trailingRise:
             let from = reference ?? price
-            let change = String(format: "%.1f", abs(price / from - 1) * 100)
+            let change = (abs(price / from - 1) * 100).formattedOneDecimal
             return condition.kind == .trailingFall
                 ? "\(symbol) fell \(change)% from its peak \(from.formattedPrice) to \(at)"
                 : "\(symbol) rose \(change)% from its low \(from.formattedPrice) to \(at)"

@@ -178,12 +178,11 @@ public enum ValueParser {
         if seconds == 0 { return "0s" }
         var rest = seconds
         var text = ""
-        for unit in ["w", "d", "h", "m", "s"] as [Character] {
-            let size = unitSeconds[unit]!
-            if rest >= size {
-                text += "\(rest / size)\(unit)"
-                rest %= size
-            }
+        // In a firing's message: no dictionary lookup or interpolation per unit.
+        for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] as [(String, Int64)] where rest >= size {
+            text += String(rest / size)
+            text += unit
+            rest %= size
         }
         return text
     }
