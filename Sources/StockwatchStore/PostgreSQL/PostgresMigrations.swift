@@ -329,5 +329,11 @@ enum PostgresMigrations {
             "DROP INDEX notifications_alert_observed",
             "CREATE UNIQUE INDEX notifications_alert_observed ON notifications(alert_id, observed_at)",
         ]),
+        // As SQLite's v21: keyed by symbol, each tick's new notifications landed all over
+        // this index. A symbol's notifications are read by scanning, as every
+        // notification listing without a user already is.
+        ("v15-notifications-without-symbol-index", [
+            "DROP INDEX notifications_symbol",
+        ]),
     ]
 }

@@ -253,7 +253,14 @@ extension AppDatabase: OutboxStore {
         try read { db in
             var request = NotificationRecord.order(Column("created_at").desc, Column("id").desc).limit(query.limit)
             if let beforeID = query.beforeID { request = request.filter(Column("id") < beforeID).order(Column("id").desc) }
-            if let symbol = query.symbol { request = request.on(symbol: symbol) }
+            if let symbol = query.symbol {
+                // Through the alerts of the symbol (an alert keeps its symbol) and the
+                // notifications whose alert was removed: both seeks in
+                // `notifications_alert_observed`, there being no index by symbol (v21).
+                request = request.filter(sql: """
+                    (alert_id IN (SELECT id FROM alerts WHERE symbol = ?) OR (alert_id IS NULL AND symbol = ?))
+                    """, arguments: [symbol, symbol])
+            }
             if let alertID = query.alertID { request = request.filter(Column("alert_id") == alertID) }
             if let since = query.since { request = request.filter(Column("created_at") >= since.milliseconds) }
             if let userID = query.userID { request = request.owned(by: userID) }
