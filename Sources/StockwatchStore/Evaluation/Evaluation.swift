@@ -124,6 +124,10 @@ struct Evaluation {
     var detailed = true
     /// Symbols with fresh quotes after their watermark.
     var batched = Set<String>()
+    /// The reference bases (`Basis.name`) of the alerts that follow their symbol's
+    /// watermark and of the new and resumed ones, when the backend seeks only those
+    /// (SQLite; `Seek.basis`).
+    var referenceBases = (following: Set<String>(), starting: Set<String>())
     var report = EvaluateReport()
     /// Channel lists decoded so far, by their stored JSON (most alerts share a few).
     var channelLists: [String: [String]] = [:]

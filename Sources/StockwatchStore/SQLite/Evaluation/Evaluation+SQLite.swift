@@ -247,6 +247,7 @@ extension Evaluation {
         }
         try Self.insertReferences(into: "evaluate_references", references, db)
         try Self.insertReferences(into: "evaluate_start_references", startReferences, db)
+        referenceBases = (Set(references.map(\.0.basis.name)), Set(startReferences.map(\.0.basis.name)))
     }
 
     private static func insertReferences(into table: String, _ rows: [(pair: ReferencePair, range: Range)], _ db: Database) throws {
