@@ -64,7 +64,7 @@ extension Evaluation {
                 .joined(separator: "\nUNION ALL\n")
         }
         // Each statement only when some alert can answer it: a seek costs about the same
-        // whether it finds anything or not, and there are 16 per symbol.
+        // whether it finds anything or not, and there are up to 18 per symbol.
         if rounds.lastAlertID > 0 {
             try readAlerts(db, seeks(
                 batch: "evaluate_batch", references: "evaluate_references", bases: referenceBases.following, start: "NULL",
