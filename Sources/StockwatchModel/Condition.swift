@@ -153,8 +153,8 @@ extension Double {
     }
 
     /// One decimal, as C's `%.1f` writes it ("0.5", "12.0"): for a change in a message.
-    /// `vsnprintf` into a stack buffer; Foundation's `String(format:)` builds an NSString
-    /// and parses the format for each call (a fifth of judging a firing here).
+    /// `vsnprintf` into a stack buffer: Foundation's `String(format:)` builds an NSString
+    /// and parses the format for each call, once per rise or fall firing.
     public var formattedOneDecimal: String {
         withUnsafeTemporaryAllocation(of: CChar.self, capacity: 64) { buffer in
             let length = withVaList([self]) { vsnprintf(buffer.baseAddress!, 64, "%.1f", $0) }

@@ -45,6 +45,16 @@ import Testing
         #expect(try ValueParser.duration(ValueParser.format(seconds: seconds), option: "x") == seconds)
     }
 
+    /// A message's durations and changes: the forms `String(format:)` and the dictionary
+    /// of units gave before they were written without them.
+    @Test func messageDurationsAndChanges() {
+        #expect([90, 900, 3_600, 5_400, 129_600, 694_861].map(ValueParser.format(seconds:)) == ["1m30s", "15m", "1h", "1h30m", "1d12h", "1w1d1h1m1s"])
+        for change in [0, 0.04, 0.05, 0.15, 0.25, 0.35, 1, 1.25, 12.345, 99.95, 100, 123_456.75] {
+            #expect(change.formattedOneDecimal == String(format: "%.1f", change))
+        }
+        #expect(0.25.formattedOneDecimal == "0.2" && 1.0.formattedOneDecimal == "1.0")
+    }
+
     @Test(arguments: ["", "0s", "10", "h", "1x", "-5m", "1.5h", "5 m", "１h", "99999999999w"])
     func badDurations(text: String) {
         let error = expectError { _ = try ValueParser.duration(text, option: "--within") }

@@ -53,9 +53,9 @@ public struct Config: Sendable, Equatable {
 /// `[notify]`: concurrency, retries with exponential backoff and full jitter, and the
 /// lease that lets another process take over the deliveries of a process that died.
 public struct NotifySettings: Sendable, Equatable {
-    /// 64 by default: measured against nginx over TLS and against the fake FCM, 64 sends in
-    /// flight cost a fifth less CPU each than 16 (more answers per event-loop wake-up), and
-    /// a send rate that a quota of 10,000 a second needs (docs/benchmarks.md).
+    /// 64 by default: against nginx over TLS and against the fake FCM, a send cost about a
+    /// fifth less CPU with 64 in flight than with 16 (more answers per event-loop wake-up;
+    /// docs/benchmarks.md, twenty-fifth session).
     public var concurrency = 64
     public var maxAttempts = 10
     public var backoffBaseSeconds: Int64 = 30
