@@ -42,6 +42,8 @@ public enum ValueParser {
     }
 
     static let unitSeconds: [Character: Int64] = ["w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1]
+    /// The same units, largest first, for `format(seconds:)`.
+    static let formatUnits: [(String, Int64)] = [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)]
 
     /// Ten years: anything longer is a typo, and keeps arithmetic far from overflow.
     public static let maximumDurationSeconds: Int64 = 10 * 366 * 86_400
@@ -179,7 +181,7 @@ public enum ValueParser {
         var rest = seconds
         var text = ""
         // In a firing's message: no dictionary lookup or interpolation per unit.
-        for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] as [(String, Int64)] where rest >= size {
+        for (unit, size) in formatUnits where rest >= size {
             text += String(rest / size)
             text += unit
             rest %= size

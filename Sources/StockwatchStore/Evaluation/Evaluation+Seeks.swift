@@ -102,6 +102,13 @@ extension Evaluation {
         ]
     }()
 
+    /// The seeks worth running when the references have these bases (`Seek.basis`): a seek
+    /// of a basis no reference has finds nothing, yet is planned and run with the rest (both
+    /// backends; 8 of the 18 at `Benchmarks/evaluate`'s standard mix).
+    static func seeks(forBases bases: Set<String>) -> [Seek] {
+        (seeks + levelSeeks).filter { $0.basis.map(bases.contains) ?? true }
+    }
+
     /// The derived levels stored `armed` (SQLite's migration v19, PostgreSQL's v13), as the
     /// indexes' WHERE spells them.
     static let derivedArmed = derivedArmedSQL { "a.\($0)" }

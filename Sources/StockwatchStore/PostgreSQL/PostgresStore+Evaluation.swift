@@ -263,7 +263,7 @@ extension Evaluation {
             // candidate read at 100,000 alerts with no daily references, four runs each:
             // 240-388 ms with all of issue 18's branches, 201-312 ms without them).
             let bases = Set(references.map(\.pair.basis.name))
-            let seeks = (Self.seeks + Self.levelSeeks).filter { $0.basis.map(bases.contains) ?? true }
+            let seeks = Self.seeks(forBases: bases)
             // The trailing seek has joined the trail; the others find no trailing rule.
             parts = seeks.map { seek in
                 let columns = Self.pgColumns(start: "NULL::BIGINT", trail: seek.source == .trailing ? "t.trailing_from" : "NULL::DOUBLE PRECISION")

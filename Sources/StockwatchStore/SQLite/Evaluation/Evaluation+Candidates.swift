@@ -55,9 +55,7 @@ extension Evaluation {
                 sources[source] = "\(from) CROSS JOIN alerts a INDEXED BY \(index) ON a.symbol = \(referenced ? "r" : "b").symbol AND \(kinds)"
             }
             sources[.trailing]! += " LEFT JOIN alert_trails t ON t.alert_id = a.id"
-            // Only the seeks of bases some reference has: each other one still runs its loop
-            // over the references and is prepared with the rest (8 of 18 at the standard mix).
-            return (Self.seeks + Self.levelSeeks).filter { $0.basis.map(bases.contains) ?? true }.map { seek in
+            return Self.seeks(forBases: bases).map { seek in
                 let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
                 return "SELECT \(Self.columns(trail: trail, start: start)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND \(filter)"
             }
