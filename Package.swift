@@ -128,6 +128,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 // --post-floor runs its tasks on NIO's event loops, as stockwatch does.
                 .product(name: "NIOPosix", package: "swift-nio"),
+                // --post-lean: kept HTTP/1.1 connections over TLS, without AsyncHTTPClient.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ],
             path: "Tests/FakeServices"
         ),

@@ -1,0 +1,107 @@
+// `stockwatch-fakes --post-lean PORT CA_FILE COUNT CONNECTIONS BODY_FILE`: the floor of the
+// HTTP work of notify with a sending path much leaner than AsyncHTTPClient's, for issue 19's
+// 20,000/s. COUNT POSTs of BODY_FILE to https://127.0.0.1:PORT (a certificate CA_FILE
+// trusts; the host name is not checked) over CONNECTIONS kept HTTP/1.1 connections, one
+// request in flight on each, the next written when an answer ends: NIOSSL and NIOHTTP1
+// alone, no task, request object or deadline per send. Benchmarks/notify-nginx runs it
+// against its nginx. Prints one line: sends a second and this process's CPU per send.
+
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import NIOSSL
+
+func runPostLean(_ arguments: [String]) async {
+    guard arguments.count == 5, let port = Int(arguments[0]), let count = Int(arguments[2]), count > 0,
+          let connections = Int(arguments[3]), connections > 0, let body = FileManager.default.contents(atPath: arguments[4])
+    else { fail("usage: stockwatch-fakes --post-lean PORT CA_FILE COUNT CONNECTIONS BODY_FILE") }
+    do {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(arguments[1])
+        tls.certificateVerification = .noHostnameVerification
+        tls.applicationProtocols = ["http/1.1"]
+        let context = try NIOSSLContext(configuration: tls)
+        let group = MultiThreadedEventLoopGroup.singleton
+        let all = group.next().makePromise(of: Void.self)
+        let counts = NIOLockedValueBox((left: count, answered: 0, failed: 0))
+        let cpuBefore = processCPUSeconds()
+        let started = ContinuousClock.now
+        for _ in 0..<connections {
+            _ = try await ClientBootstrap(group: group).channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(LeanSender(body: body, counts: counts, all: all, total: count))
+                }
+            }.connect(host: "127.0.0.1", port: port).get()
+        }
+        try await all.futureResult.get()
+        let elapsed = (ContinuousClock.now - started).components
+        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+        let cpu = processCPUSeconds() - cpuBefore
+        let failed = counts.withLockedValue { $0.failed }
+        print(String(format: "post-lean: %d POSTs in %.2f s = %.0f/s, %d failed, %d connections; this process used %.2f s of CPU (%.3f ms a send)",
+                     count, seconds, Double(count) / seconds, failed, connections, cpu, cpu / Double(count) * 1000))
+        exit(failed == 0 ? 0 : 1)
+    } catch {
+        fail("post-lean: \(error)")
+    }
+}
+
+/// One connection's sender: writes a request, and the next when the answer ends.
+private final class LeanSender: ChannelInboundHandler {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+    let body: Data
+    let counts: NIOLockedValueBox<(left: Int, answered: Int, failed: Int)>
+    let all: EventLoopPromise<Void>
+    let total: Int
+    var buffer = ByteBuffer()
+    var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/projects/bench/messages:send")
+
+    init(body: Data, counts: NIOLockedValueBox<(left: Int, answered: Int, failed: Int)>, all: EventLoopPromise<Void>, total: Int) {
+        self.body = body
+        self.counts = counts
+        self.all = all
+        self.total = total
+        head.headers.add(name: "Host", value: "127.0.0.1")
+        head.headers.add(name: "Authorization", value: "Bearer bench")
+        head.headers.add(name: "Content-Type", value: "application/json; charset=UTF-8")
+        head.headers.add(name: "Content-Length", value: String(body.count))
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        buffer = context.channel.allocator.buffer(bytes: body)
+        sendNext(context)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case let .head(answer):
+            if answer.status != .ok { counts.withLockedValue { $0.failed += 1 } }
+        case .body:
+            break
+        case .end:
+            if counts.withLockedValue({ $0.answered += 1; return $0.answered }) == total { all.succeed() }
+            sendNext(context)
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        all.fail(error)
+        context.close(promise: nil)
+    }
+
+    private func sendNext(_ context: ChannelHandlerContext) {
+        guard counts.withLockedValue({ state -> Bool in
+            guard state.left > 0 else { return false }
+            state.left -= 1
+            return true
+        }) else { return }
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
