@@ -25,7 +25,7 @@ func runPostLean(_ arguments: [String]) async {
         let context = try NIOSSLContext(configuration: tls)
         let group = MultiThreadedEventLoopGroup.singleton
         let all = group.next().makePromise(of: Void.self)
-        let counts = NIOLockedValueBox((left: count, answered: 0, failed: 0))
+        let counts = NIOLockedValueBox(LeanCounts(left: count))
         let cpuBefore = processCPUSeconds()
         let started = ContinuousClock.now
         for _ in 0..<connections {
@@ -50,18 +50,27 @@ func runPostLean(_ arguments: [String]) async {
     }
 }
 
+/// Requests not sent yet, answers, refusals, and whether the run has ended (every answer
+/// came, or a connection failed): it ends once.
+private struct LeanCounts {
+    var left: Int
+    var answered = 0
+    var failed = 0
+    var over = false
+}
+
 /// One connection's sender: writes a request, and the next when the answer ends.
 private final class LeanSender: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
     let body: Data
-    let counts: NIOLockedValueBox<(left: Int, answered: Int, failed: Int)>
+    let counts: NIOLockedValueBox<LeanCounts>
     let all: EventLoopPromise<Void>
     let total: Int
     var buffer = ByteBuffer()
     var head = HTTPRequestHead(version: .http1_1, method: .POST, uri: "/v1/projects/bench/messages:send")
 
-    init(body: Data, counts: NIOLockedValueBox<(left: Int, answered: Int, failed: Int)>, all: EventLoopPromise<Void>, total: Int) {
+    init(body: Data, counts: NIOLockedValueBox<LeanCounts>, all: EventLoopPromise<Void>, total: Int) {
         self.body = body
         self.counts = counts
         self.all = all
@@ -84,14 +93,37 @@ private final class LeanSender: ChannelInboundHandler {
         case .body:
             break
         case .end:
-            if counts.withLockedValue({ $0.answered += 1; return $0.answered }) == total { all.succeed() }
+            let last = counts.withLockedValue { state -> Bool in
+                state.answered += 1
+                guard state.answered == total, !state.over else { return false }
+                state.over = true
+                return true
+            }
+            if last { all.succeed() }
             sendNext(context)
         }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        all.fail(error)
+        finish(failing: error)
         context.close(promise: nil)
+    }
+
+    /// A connection that ends with answers missing (the server closed it) ends the run
+    /// instead of leaving it waiting for them.
+    func channelInactive(context: ChannelHandlerContext) {
+        finish(failing: ChannelError.ioOnClosedChannel)
+    }
+
+    /// Fails the run once, unless every answer came.
+    private func finish(failing error: any Error) {
+        let first = counts.withLockedValue { state -> Bool in
+            guard !state.over else { return false }
+            state.over = true
+            state.left = 0
+            return true
+        }
+        if first { all.fail(error) }
     }
 
     private func sendNext(_ context: ChannelHandlerContext) {
