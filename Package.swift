@@ -64,6 +64,11 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 // A channel's ca_file as its HTTPS trust roots.
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                // The channels' POSTs on kept connections (HTTP/KeptConnections.swift).
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 // The exec channel: reads the program's stderr while it runs, tears it down on timeout.
                 .product(name: "Subprocess", package: "swift-subprocess"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -151,6 +156,10 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // Creates a database per test for the PostgreSQL backend.
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                // KeptConnectionTests' scripted server.
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .testTarget(

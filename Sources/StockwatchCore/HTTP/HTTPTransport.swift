@@ -2,13 +2,14 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import StockwatchModel
 
-/// The one HTTP client of stockwatch, for providers (GET) and channels (POST): one
-/// AsyncHTTPClient per run, a deadline on every exchange, a cap on every answer,
-/// redirects never followed, and failures described without the URL (its query may
-/// carry a key). Callers turn a `Failure` into their own outcome.
+/// The one HTTP client of stockwatch, for providers (GET, through AsyncHTTPClient) and
+/// channels (POST, on `KeptConnections`), one per run: a deadline on every exchange, a
+/// cap on every answer, redirects never followed, and failures described without the
+/// URL (its query may carry a key). Callers turn a `Failure` into their own outcome.
 public final class HTTPTransport: Sendable {
     public struct Response: Sendable {
         public var status: Int
@@ -21,6 +22,7 @@ public final class HTTPTransport: Sendable {
     }
 
     let client: HTTPClient
+    let kept: KeptConnections
 
     /// `connectionsPerHost`: as many pooled connections as sends run at once.
     public init(connectTimeoutSeconds: Int64, connectionsPerHost: Int = 8) {
@@ -37,9 +39,11 @@ public final class HTTPTransport: Sendable {
         // half as much CPU again per send (docs/benchmarks.md, notify-nginx).
         configuration.httpVersion = .http1Only
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        kept = KeptConnections(connectionsPerOrigin: connectionsPerHost, connectTimeoutSeconds: connectTimeoutSeconds)
     }
 
     public func shutdown() async {
+        await kept.shutdown()
         try? await client.shutdown()
     }
 
@@ -76,35 +80,16 @@ public final class HTTPTransport: Sendable {
         }
     }
 
-    /// A POST of `body`. The EventLoopFuture API: it collects the (small) answer in one
-    /// buffer and costs less CPU per request than the async one, which matters at
-    /// thousands a second; its deadline covers the whole exchange. `tls`: the trust of a
-    /// channel with a `ca_file` (nil: the system's).
+    /// A POST of `body` on a kept connection (`KeptConnections`); its deadline covers the
+    /// whole exchange. `tls`: the trust of a channel with a `ca_file` (nil: the system's).
     func post(_ url: String, headers: [(String, String)], body: Data, timeoutSeconds: Int64, maxBody: Int = 1 << 20, tls: TLSConfiguration? = nil) async -> Result<Response, Failure> {
-        let request: HTTPClient.Request
-        do {
-            var headerFields = HTTPHeaders(headers)
-            headerFields.add(name: "User-Agent", value: "stockwatch/\(version)")
-            request = try HTTPClient.Request(url: url, method: .POST, headers: headerFields, body: .bytes(body), tlsConfiguration: tls)
-        } catch {
-            return .failure(Failure(message: "not a valid URL"))
-        }
-        do {
-            // The accumulator aborts a larger answer instead of buffering all of it.
-            let accumulator = ResponseAccumulator(request: request, maxBodySize: maxBody)
-            let response = try await client.execute(request: request, delegate: accumulator, deadline: .now() + .seconds(timeoutSeconds)).futureResult.get()
-            let bytes = response.body.map { Data($0.readableBytesView) } ?? Data()
-            return .success(Response(status: Int(response.status.code), headers: response.headers, body: bytes))
-        } catch is ResponseAccumulator.ResponseTooBigError {
-            return .failure(Failure(message: "answer larger than \(maxBody) bytes"))
-        } catch {
-            // Only channels post, and only channels have a ca_file.
-            return .failure(Self.failure(error, timeoutSeconds: timeoutSeconds, tlsHint: "if the server's certificate is from a private CA, set the channel's ca_file"))
-        }
+        // Only channels post, and only channels have a ca_file.
+        await kept.post(url, headers: headers, body: body, timeoutSeconds: timeoutSeconds, maxBody: maxBody, tls: tls,
+                        tlsHint: "if the server's certificate is from a private CA, set the channel's ca_file")
     }
 
     /// Transport errors in a few words, without the URL.
-    private static func failure(_ error: any Error, timeoutSeconds: Int64, tlsHint: String? = nil) -> Failure {
+    static func failure(_ error: any Error, timeoutSeconds: Int64, tlsHint: String? = nil) -> Failure {
         if let error = error as? HTTPClientError {
             switch error {
             case .deadlineExceeded, .readTimeout: return Failure(message: "no answer within \(timeoutSeconds) s")
@@ -114,6 +99,12 @@ public final class HTTPTransport: Sendable {
             }
         }
         if let error = error as? IOError { return Failure(message: "connection failed: \(error.description)") }
+        if case ChannelError.connectTimeout = error { return Failure(message: "connection timed out") }
+        // Its description names the host and port; the first attempt's error does not.
+        if let error = error as? NIOConnectionError {
+            if let first = error.connectionErrors.first { return failure(first.error, timeoutSeconds: timeoutSeconds, tlsHint: tlsHint) }
+            return Failure(message: "cannot resolve the host name")
+        }
         // The handshake's reasons (an untrusted certificate, a wrong host name) carry no URL.
         if error is NIOSSLError || error is NIOSSLExtraError { return Failure(message: "TLS failed (\(error))" + (tlsHint.map { "; \($0)" } ?? "")) }
         // Other errors' descriptions may quote the URL: only their type.
