@@ -102,6 +102,60 @@ final class LineSink: @unchecked Sendable {
 }
 
 @Suite struct FCMMessageTests {
+    /// The message as it was built from strings before it was written into one buffer:
+    /// the same bytes for every payload, channel and badge.
+    @Test(arguments: [nil, 0, 3] as [Int?])
+    func theMessageIsTheSameBytesAsTheStringBuiltOne(badge: Int?) {
+        let now = Date(timeIntervalSince1970: 1_800_000_100.75)
+        var plain = ChannelConfig(name: "phone", type: .fcm)
+        var dressed = plain
+        dressed.ttlSeconds = 0
+        dressed.clickAction = "PRICE \"ALERT\"\n"
+        plain.ttlSeconds = 86_400
+        for (index, text) in ["up", "He said \"sell\"\\ now\n\t\u{01} € 📉", ""].enumerated() {
+            for alert in [nil, 42, Int64.max] as [Int64?] {
+                let payload = NotificationPayload(
+                    id: Int64(index) * 1_000_003 + 1, alertId: alert, user: "a", symbol: index == 1 ? "EUR/\"USD" : "AAPL", price: [190, 1.0724, -0.000123][index],
+                    observedAt: Date(timeIntervalSince1970: 1_800_000_000.999), message: text)
+                for channel in [plain, dressed] {
+                    let written = FCMSender.message(for: payload, token: "t\"k\(index)", channel: channel, now: now, badge: badge)
+                    let built = Self.referenceMessage(for: payload, token: "t\"k\(index)", channel: channel, now: now, badge: badge)
+                    #expect(String(decoding: written, as: UTF8.self) == String(decoding: built, as: UTF8.self))
+                }
+            }
+        }
+    }
+
+    static func referenceMessage(for notification: NotificationPayload, token: String, channel: ChannelConfig, now: Date, badge: Int? = nil) -> Data {
+        let q = JSONText.quoted
+        let data = [
+            ("notification_id", String(notification.id)),
+            ("alert_id", notification.alertId.map { String($0) } ?? ""),
+            ("symbol", notification.symbol),
+            ("price", notification.price.formattedNumber),
+            ("observed_at", notification.observedAt.formatted(.iso8601)),
+        ].map { q($0.0) + ":" + q($0.1) }.joined(separator: ",")
+        let ttl = channel.effectiveTTLSeconds
+        // APNs: 0 means deliver now or never; otherwise an absolute time.
+        let expiration = ttl == 0 ? 0 : Int64(now.timeIntervalSince1970) + ttl
+        let collapse = notification.alertId.map { "alert-\($0)" }
+        var android = #""priority":"HIGH","ttl":"\#(ttl)s""#
+        if let collapse { android += #","collapse_key":"# + q(collapse) }
+        android += #","notification":{"tag":"# + q(notification.symbol)
+        if let action = channel.clickAction { android += #","click_action":"# + q(action) }
+        android += "}"
+        var apnsHeaders = #""apns-priority":"10","apns-expiration":"\#(expiration)""#
+        if let collapse { apnsHeaders += #","apns-collapse-id":"# + q(collapse) }
+        var aps = #""sound":"default","thread-id":"# + q(notification.symbol)
+        if let action = channel.clickAction { aps += #","category":"# + q(action) }
+        if let badge { aps += #","badge":\#(badge)"# }
+        let text = #"{"message":{"token":"# + q(token)
+            + #","notification":{"title":"# + q("\(notification.symbol) alert") + #","body":"# + q(notification.message)
+            + #"},"data":{"# + data
+            + #"},"android":{"# + android + #"},"apns":{"headers":{"# + apnsHeaders + #"},"payload":{"aps":{"# + aps + "}}}}}"
+        return Data(text.utf8)
+    }
+
     @Test func theHandWrittenMessageIsJSONThatKeepsEveryCharacter() throws {
         let tricky = "He said \"sell\"\\ now\n\t\u{01} € 📉"
         let payload = NotificationPayload(id: 7, alertId: nil, user: "a", symbol: "EUR/USD", price: 1.0724, observedAt: Date(timeIntervalSince1970: 1_800_000_000), message: tricky)
