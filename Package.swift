@@ -98,9 +98,6 @@ let package = Package(
                 "StockwatchCore",
                 "StockwatchServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                // Runs Swift Concurrency on NIO's event loops (see Stockwatch.main).
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             linkerSettings: [
                 // Nothing loads this program as a library, yet the Swift driver exports every

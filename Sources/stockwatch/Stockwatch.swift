@@ -1,7 +1,5 @@
 import ArgumentParser
 import Foundation
-import NIOCore
-import NIOPosix
 import StockwatchCore
 import StockwatchModel
 import StockwatchServer
@@ -24,12 +22,9 @@ struct Stockwatch: AsyncParsableCommand {
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? AsyncParsableCommand {
-                // Only the async commands (fetch, notify, tick, serve, demo, db) use event
-                // loops; a synchronous one starts faster without them. notify's HTTP sends
-                // then resume on the event loop that did the I/O instead of hopping to the
-                // concurrency pool and back (a quarter more sends a second). No task has
-                // been started yet, so the install still takes effect.
-                NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+                // notify's sends run on NIO's event loops by their own executor preference
+                // (EventLoopTaskExecutor); NIO's takeover of the global executor finds no
+                // hook to set in a binary with the Swift runtime linked in.
                 try await asyncCommand.run()
             } else {
                 try command.run()

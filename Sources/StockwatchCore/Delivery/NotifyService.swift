@@ -38,7 +38,11 @@ public struct NotifyService: Sendable {
             fanOutChannels: Set(senders.keys.filter { config.channel(named: $0)?.type == .fcm }))
         queue.quiet = try QuietClock.read(database, config: config, now: now)
         do {
-            try await send(with: senders, queue: queue, cutoff: now, report: &report)
+            // The sends, the loop that keeps them going and their outcomes' turns run on
+            // NIO's event loops, where their connections' answers arrive.
+            try await withTaskExecutorPreference(EventLoopTaskExecutor.shared) { () async throws(StockwatchError) in
+                try await send(with: senders, queue: queue, cutoff: now, report: &report)
+            }
         } catch {
             await http?.shutdown()
             throw error
