@@ -148,6 +148,8 @@ import TestSupport
         try Self.pending(sandbox, count: 200, channel: "hook")
         let run = try sandbox.start(["notify"])
         #expect(await receiver.waitForRequests(count: 50, timeout: .seconds(20)))
+        // The answered sends' outcomes are written while the others hang.
+        #expect(await waitUntil(timeout: .seconds(4)) { ((try? Self.statuses(sandbox)) ?? [:])["sent"] == 40 })
         kill(run.process.processIdentifier, SIGKILL)
         let killed = try run.finish()
         #expect(killed.status == SIGKILL)
@@ -161,10 +163,10 @@ import TestSupport
         #expect(try Self.statuses(sandbox) == ["sent": 200])
         let ids = receiver.received.map(\.webhookID)
         #expect(Set(ids) == Set((1...200).map(String.init)))  // none lost
-        // duplicates only for what the killed run had in flight or had not yet recorded
+        // duplicates only for what the killed run had in flight: [notify] concurrency
         let counts = Dictionary(grouping: ids, by: { $0 }).mapValues(\.count)
         #expect(counts.values.allSatisfy { $0 <= 2 })
-        #expect(counts.values.filter { $0 == 2 }.count <= 80)
+        #expect(counts.values.filter { $0 == 2 }.count <= 64)
         await receiver.stop()
     }
 

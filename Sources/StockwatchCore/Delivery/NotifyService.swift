@@ -67,11 +67,12 @@ public struct NotifyService: Sendable {
     }
 
     /// Keeps `concurrency` sends in flight while the store works beside them: the next
-    /// batch is claimed before this one runs out, and outcomes are written in batches as
-    /// sends finish, so neither waits for the other's round trips (a PostgreSQL server
-    /// is a network hop away). One store step is in flight at a time. Outcomes are
-    /// written at least every 100 ms, so a killed run loses at most that many (those
-    /// deliveries are sent again once their lease ends: at least once).
+    /// batch is claimed before this one runs out, and outcomes are written as sends
+    /// finish, so neither waits for the other's round trips (a PostgreSQL server is a
+    /// network hop away). One store step is in flight at a time; the outcomes that finish
+    /// while one runs are written together by the next (a group commit). So a killed run
+    /// loses only the outcomes of its last store step or two, even when the other sends
+    /// hang (those deliveries are sent again once their lease ends: at least once).
     private func send(with senders: [String: any ChannelSender], queue: DeliveryQueue, cutoff: Date, report: inout NotifyReport) async throws(StockwatchError) {
         guard !senders.isEmpty else { return }
         let concurrency = config.notify.concurrency
@@ -85,10 +86,8 @@ public struct NotifyService: Sendable {
         await withTaskGroup(of: Finished.self) { group in
             var sending = 0
             var storeBusy = false
-            var lastFlush = ContinuousClock.now
             while true {
                 if !storeBusy {
-                    let idle = sending == 0 && waiting.isEmpty
                     // A claimed job can wait for a free slot as long as the sends before it
                     // take (up to their timeouts), longer than its lease. Before one starts
                     // more than a second after its lease was taken, the leases of those not
@@ -114,10 +113,9 @@ public struct NotifyService: Sendable {
                                 try await queue.claim(channels: channels, limit: batch, cutoff: cutoff)
                             }, claimedAt: claimedAt)
                         }
-                    } else if !finished.isEmpty, finished.count >= batch || idle || ContinuousClock.now - lastFlush > .milliseconds(100) {
+                    } else if !finished.isEmpty {
                         let outcomes = finished
                         finished.removeAll(keepingCapacity: true)
-                        lastFlush = ContinuousClock.now
                         storeBusy = true
                         group.addTask {
                             .recorded(await Self.result { () async throws(StockwatchError) in

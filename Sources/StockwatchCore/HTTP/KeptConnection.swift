@@ -33,6 +33,12 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
         self.context = context
     }
 
+    /// The context holds this handler: let go of it once the channel is gone, or every
+    /// connection of a long `notify --follow` would stay in memory.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     /// Sends `exchange` here. A kept connection that closed meanwhile hands it back to the
     /// pool unsent; a new one that closed before anything was written fails it.
     func start(_ exchange: KeptConnections.Exchange, reused: Bool) {
