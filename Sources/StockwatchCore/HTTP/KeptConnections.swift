@@ -127,13 +127,18 @@ final class KeptConnections: Sendable {
     /// A connection whose answer ended and which the server keeps open: the next waiting
     /// request goes on it, or it waits for one.
     func release(_ connection: KeptConnection) {
-        let next = state.withLockedValue { state -> Exchange? in
-            guard !state.shutDown else { return nil }
-            if let exchange = state.origins[connection.origin]?.waiting.popFirst() { return exchange }
+        enum Next { case send(Exchange), keep, close }
+        let next = state.withLockedValue { state -> Next in
+            guard !state.shutDown else { return .close }
+            if let exchange = state.origins[connection.origin]?.waiting.popFirst() { return .send(exchange) }
             state.origins[connection.origin]?.idle.append(connection)
-            return nil
+            return .keep
         }
-        if let next { connection.start(next, reused: true) } else if state.withLockedValue(\.shutDown) { _ = connection.close() }
+        switch next {
+        case let .send(exchange): connection.start(exchange, reused: true)
+        case .keep: break
+        case .close: _ = connection.close()
+        }
     }
 
     /// A connection that closed (or never opened): its place goes to the next waiting request.
