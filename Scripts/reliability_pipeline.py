@@ -619,7 +619,7 @@ def section_crash(a, root, checks):
         checks.add("duplicates: copies per message per kill", "%d copies after %d notify kills" % (dups, by_step["notify"]),
                    "<= 1, of a kill's", not unexplained, unexplained and unexplained[0])
         checks.info.append("duplicates: the most messages one kill doubled: %d (a kill catches up to [notify] "
-                           "concurrency sends in flight, and outcomes not yet written, at most 100 ms of them)"
+                           "concurrency sends in flight, and outcomes not yet written: those of the store step under way)"
                            % max(per_kill.values() or [0]))
         checks.add("integrity_check at the end", integrity(dep.db)[0], "ok", integrity(dep.db) == ["ok"])
     finally:
