@@ -19,12 +19,17 @@ public final class HTTPTransport: Sendable {
 
     public struct Failure: Error, Sendable {
         public var message: String
+
+        static func noAnswer(within seconds: Int64) -> Failure { Failure(message: "no answer within \(seconds) s") }
+        static let closedByServer = Failure(message: "connection closed by the server")
+        static let shutDown = Failure(message: "the HTTP client was shut down")
+        static func overCap(_ bytes: Int) -> Failure { Failure(message: "answer larger than \(bytes) bytes") }
     }
 
     let client: HTTPClient
     let kept: KeptConnections
 
-    /// `connectionsPerHost`: as many pooled connections as sends run at once.
+    /// `connectionsPerHost`: as many kept connections to one host as sends run at once.
     public init(connectTimeoutSeconds: Int64, connectionsPerHost: Int = 8) {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(connectTimeoutSeconds))
@@ -34,9 +39,8 @@ public final class HTTPTransport: Sendable {
         configuration.redirectConfiguration = .disallow
         // HTTP/1.1 on kept connections, never HTTP/2: AsyncHTTPClient 1.37 traps when a
         // server resets an HTTP/2 stream after answering it (issue 922 of async-http-client;
-        // nginx does so for every request whose body it did not read), so any webhook
-        // receiver could stop notify; and measured against nginx over TLS, its HTTP/2 cost
-        // half as much CPU again per send (docs/benchmarks.md, notify-nginx).
+        // nginx does so for every request whose body it did not read), so a provider
+        // could stop fetch.
         configuration.httpVersion = .http1Only
         client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         kept = KeptConnections(connectionsPerOrigin: connectionsPerHost, connectTimeoutSeconds: connectTimeoutSeconds)
@@ -71,10 +75,10 @@ public final class HTTPTransport: Sendable {
                 defer { group.cancelAll() }
                 return try await group.next() ?? nil
             }
-            guard let answer else { return .failure(Failure(message: "no answer within \(timeoutSeconds) s")) }
+            guard let answer else { return .failure(.noAnswer(within: timeoutSeconds)) }
             return .success(answer)
         } catch is NIOTooManyBytesError {
-            return .failure(Failure(message: "answer larger than \(maxBody) bytes"))
+            return .failure(.overCap(maxBody))
         } catch {
             return .failure(Self.failure(error, timeoutSeconds: timeoutSeconds))
         }
@@ -92,9 +96,9 @@ public final class HTTPTransport: Sendable {
     static func failure(_ error: any Error, timeoutSeconds: Int64, tlsHint: String? = nil) -> Failure {
         if let error = error as? HTTPClientError {
             switch error {
-            case .deadlineExceeded, .readTimeout: return Failure(message: "no answer within \(timeoutSeconds) s")
+            case .deadlineExceeded, .readTimeout: return .noAnswer(within: timeoutSeconds)
             case .connectTimeout: return Failure(message: "connection timed out")
-            case .remoteConnectionClosed: return Failure(message: "connection closed by the server")
+            case .remoteConnectionClosed: return .closedByServer
             default: return Failure(message: "request failed (\(error))")
             }
         }

@@ -58,14 +58,14 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
             if reused {
                 pool.dispatch(exchange, to: origin)
             } else {
-                exchange.done(.failure(.init(message: "connection closed by the server")))
+                exchange.done(.failure(.closedByServer))
             }
             return
         }
         // It waited for a free connection past its deadline: failed unsent, not sent
         // and then reported as failed.
         guard exchange.deadline > .now() else {
-            exchange.done(.failure(.init(message: "no answer within \(exchange.timeoutSeconds) s")))
+            exchange.done(.failure(.noAnswer(within: exchange.timeoutSeconds)))
             return pool.release(self)
         }
         self.exchange = exchange
@@ -73,7 +73,7 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
         body.clear()
         let channel = context.channel
         deadline = context.eventLoop.scheduleTask(deadline: exchange.deadline) { [self] in
-            end(.failure(.init(message: "no answer within \(exchange.timeoutSeconds) s")))
+            end(.failure(.noAnswer(within: exchange.timeoutSeconds)))
             channel.close(promise: nil)
         }
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
@@ -90,7 +90,7 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
         case var .body(part):
             guard !interim else { return }
             guard body.readableBytes + part.readableBytes <= exchange.maxBody else {
-                end(.failure(.init(message: "answer larger than \(exchange.maxBody) bytes")))
+                end(.failure(.overCap(exchange.maxBody)))
                 context.close(promise: nil)
                 return
             }
@@ -121,7 +121,7 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        end(.failure(.init(message: "connection closed by the server")))
+        end(.failure(.closedByServer))
         if !gone {
             gone = true
             pool.lost(self, origin: origin)

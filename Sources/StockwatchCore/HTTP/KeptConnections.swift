@@ -99,7 +99,7 @@ final class KeptConnections: Sendable {
             }
             return (idle, waiting)
         }
-        for exchange in waiting { exchange.done(.failure(.init(message: "the HTTP client was shut down"))) }
+        for exchange in waiting { exchange.done(.failure(.shutDown)) }
         for closing in idle.map({ $0.close() }) { try? await closing.get() }
     }
 
@@ -120,7 +120,7 @@ final class KeptConnections: Sendable {
         case let .reuse(connection): connection.start(exchange, reused: true)
         case let .connect(context): connect(to: origin, context: context, first: exchange)
         case .wait: break
-        case .closed: exchange.done(.failure(.init(message: "the HTTP client was shut down")))
+        case .closed: exchange.done(.failure(.shutDown))
         }
     }
 
@@ -158,7 +158,7 @@ final class KeptConnections: Sendable {
         let connection = KeptConnection(pool: self, origin: origin, eventLoop: eventLoop)
         let remaining = exchange.deadline - .now()
         guard remaining > .zero else {
-            exchange.done(.failure(.init(message: "no answer within \(exchange.timeoutSeconds) s")))
+            exchange.done(.failure(.noAnswer(within: exchange.timeoutSeconds)))
             lost(nil, origin: origin)
             return
         }
