@@ -6,6 +6,7 @@
 //   stockwatch-fakes --self-test      (checks the fakes themselves; exit 0 when all pass)
 //   stockwatch-fakes --post-floor ACCOUNT_JSON COUNT [CONCURRENCY]   (PostFloor.swift)
 //   stockwatch-fakes --post-lean PORT CA_FILE COUNT CONNECTIONS BODY_FILE   (PostLean.swift)
+//   stockwatch-fakes --post-lean-h2 PORT CA_FILE COUNT CONNECTIONS STREAMS BODY_FILE   (PostLeanH2.swift)
 //
 // Prints one JSON line {"fcm":"http://127.0.0.1:P","webhook":"http://127.0.0.1:Q/hook"} once ready,
 // then serves until stdin reaches EOF (not watched when stdin is /dev/null or with --ignore-stdin),
@@ -211,6 +212,7 @@ func run() async throws {
 if CommandLine.arguments.dropFirst().first == "--self-test" { await runSelfTest() }
 if CommandLine.arguments.dropFirst().first == "--post-floor" { await runPostFloor(Array(CommandLine.arguments.dropFirst(2))) }
 if CommandLine.arguments.dropFirst().first == "--post-lean" { await runPostLean(Array(CommandLine.arguments.dropFirst(2))) }
+if CommandLine.arguments.dropFirst().first == "--post-lean-h2" { await runPostLeanH2(Array(CommandLine.arguments.dropFirst(2))) }
 
 do {
     try await run()
