@@ -8,7 +8,7 @@ import Testing
 @Suite(.serialized) struct PostgresCommandTests {
     static let server = ProcessInfo.processInfo.environment.filter { $0.key.hasPrefix("PG") }
     /// The PostgreSQL migrations, in order (PostgresMigrations.swift).
-    static let migrations = ["v1-schema-of-sqlite-v7", "v2-alert-starts-beside-alerts", "v3-stream-log-in-commit-order", "v4-notification-state", "v5-alert-snooze", "v6-user-time-zone-quiet-hours", "v7-alert-schedule", "v8-trailing-alerts", "v9-daily-history", "v10-foreign-keys-indexed", "v11-room-for-hot-updates", "v12-last-firing-from-notifications", "v13-level-states-derived", "v14-notifications-keyed-by-time", "v15-notifications-without-symbol-index"]
+    static let migrations = ["v1-schema-of-sqlite-v7", "v2-alert-starts-beside-alerts", "v3-stream-log-in-commit-order", "v4-notification-state", "v5-alert-snooze", "v6-user-time-zone-quiet-hours", "v7-alert-schedule", "v8-trailing-alerts", "v9-daily-history", "v10-foreign-keys-indexed", "v11-room-for-hot-updates", "v12-last-firing-from-notifications", "v13-level-states-derived", "v14-notifications-keyed-by-time", "v15-notifications-without-symbol-index", "v16-deliveries-due-waiting-only"]
     static let available = server["PGHOST"] != nil || ProcessInfo.processInfo.environment["STOCKWATCH_REQUIRE_POSTGRES"] == "1"
 
     /// A database of its own for one test, dropped at the end.

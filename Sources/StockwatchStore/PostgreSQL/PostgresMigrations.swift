@@ -335,5 +335,13 @@ enum PostgresMigrations {
         ("v15-notifications-without-symbol-index", [
             "DROP INDEX notifications_symbol",
         ]),
+        // As SQLite's v22: the due index holds the deliveries that wait, not every one ever
+        // made, so a claim deletes one entry and a sent outcome touches none; `status`
+        // counts the failed and dead from an index of their own.
+        ("v16-deliveries-due-waiting-only", [
+            "DROP INDEX deliveries_due",
+            "CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at) WHERE status IN ('pending', 'retry')",
+            "CREATE INDEX deliveries_ended ON deliveries(status, updated_at) WHERE status IN ('failed', 'dead')",
+        ]),
     ]
 }

@@ -267,9 +267,17 @@ extension PostgresStore: HealthStore {
         let limit = overdueBefore.milliseconds, dead = deadSince.milliseconds
         return try read { db in
             var health = StatusReport.Deliveries()
-            for (status, count) in try await db.rows("SELECT status, count(*) FROM deliveries GROUP BY status", (String, Int).self) {
-                health.counts[status] = count
+            // As on SQLite: each status from its partial index, and the rest sent.
+            var sent = 0
+            for (status, count) in try await db.rows("""
+                SELECT status, count(*) FROM deliveries WHERE status IN ('pending', 'retry') GROUP BY status
+                UNION ALL SELECT 'sending', count(*) FROM deliveries WHERE status = 'sending'
+                UNION ALL SELECT status, count(*) FROM deliveries WHERE status IN ('failed', 'dead') GROUP BY status
+                UNION ALL SELECT 'all', count(*) FROM deliveries
+                """, (String, Int).self) {
+                if status == "all" { sent += count } else if count > 0 { health.counts[status] = count; sent -= count }
             }
+            if sent > 0 { health.counts["sent"] = sent }
             health.overdue = try await db.value("""
                 SELECT (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'retry') AND next_attempt_at < \(limit))
                      + (SELECT count(*) FROM deliveries WHERE status = 'sending' AND lease_until < \(limit))

@@ -9,7 +9,7 @@ extension AppDatabase: OutboxStore {
             try String.fetchAll(
                 db,
                 sql: """
-                    SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_due WHERE status IN ('pending', 'retry') AND next_attempt_at <= ?
+                    SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_due WHERE \(Self.waitingSQL) AND next_attempt_at <= ?
                     UNION SELECT DISTINCT channel FROM deliveries INDEXED BY deliveries_leased WHERE status = 'sending' AND lease_until <= ?
                     """, arguments: [nowMS, nowMS])
         })
@@ -21,8 +21,8 @@ extension AppDatabase: OutboxStore {
                 db,
                 sql: """
                     SELECT min(due) FROM (
-                        SELECT min(next_attempt_at) AS due FROM deliveries INDEXED BY deliveries_due WHERE status = 'pending'
-                        UNION ALL SELECT min(next_attempt_at) FROM deliveries INDEXED BY deliveries_due WHERE status = 'retry'
+                        SELECT min(next_attempt_at) AS due FROM deliveries INDEXED BY deliveries_due WHERE \(Self.waitingSQL) AND status = 'pending'
+                        UNION ALL SELECT min(next_attempt_at) FROM deliveries INDEXED BY deliveries_due WHERE \(Self.waitingSQL) AND status = 'retry'
                         UNION ALL SELECT min(lease_until) FROM deliveries INDEXED BY deliveries_leased WHERE status = 'sending')
                     """)
         }.map(Date.init(milliseconds:))
@@ -48,7 +48,7 @@ extension AppDatabase: OutboxStore {
             let pick = try RawStatement(db, """
                 SELECT id, notification_id, target IS NULL AND channel IN (SELECT value FROM json_each(?4)) FROM (
                     SELECT id, notification_id, channel, target FROM deliveries INDEXED BY deliveries_due
-                        WHERE status IN ('pending', 'retry') AND next_attempt_at <= ?1
+                        WHERE \(Self.waitingSQL) AND next_attempt_at <= ?1
                         AND channel IN (SELECT value FROM json_each(?3))
                     UNION ALL
                     SELECT id, notification_id, channel, target FROM deliveries INDEXED BY deliveries_leased
@@ -317,16 +317,28 @@ extension AppDatabase: HealthStore {
     public func deliveryHealth(overdueBefore: Date, deadSince: Date) throws(StockwatchError) -> StatusReport.Deliveries {
         try read { db in
             var health = StatusReport.Deliveries()
-            for row in try Row.fetchAll(db, sql: "SELECT status, count(*) AS n FROM deliveries GROUP BY status") {
-                health.counts[row["status"]] = row["n"]
+            // Each status from its partial index, and the rest sent: a count of the sent
+            // would scan the table (its index holds only those that wait).
+            let counts = try Row.fetchAll(db, sql: """
+                SELECT status, count(*) AS n FROM deliveries INDEXED BY deliveries_due WHERE \(Self.waitingSQL) GROUP BY status
+                UNION ALL SELECT 'sending', count(*) FROM deliveries INDEXED BY deliveries_leased WHERE status = 'sending'
+                UNION ALL SELECT status, count(*) FROM deliveries INDEXED BY deliveries_ended WHERE \(Self.endedSQL) GROUP BY status
+                UNION ALL SELECT 'all', count(*) FROM deliveries
+                """)
+            var sent = 0
+            for row in counts {
+                let (status, n): (String, Int) = (row["status"], row["n"])
+                if status == "all" { sent += n } else if n > 0 { health.counts[status] = n; sent -= n }
             }
+            if sent > 0 { health.counts["sent"] = sent }
             health.overdue = try Int.fetchOne(
                 db, sql: """
-                    SELECT (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'retry') AND next_attempt_at < :limit)
+                    SELECT (SELECT count(*) FROM deliveries WHERE \(Self.waitingSQL) AND next_attempt_at < :limit)
                          + (SELECT count(*) FROM deliveries WHERE status = 'sending' AND lease_until < :limit)
                     """, arguments: ["limit": overdueBefore.milliseconds]) ?? 0
             health.recentlyDead = try Int.fetchOne(
-                db, sql: "SELECT count(*) FROM deliveries WHERE status = 'dead' AND updated_at >= ?", arguments: [deadSince.milliseconds]) ?? 0
+                db, sql: "SELECT count(*) FROM deliveries WHERE \(Self.endedSQL) AND status = 'dead' AND updated_at >= ?",
+                arguments: [deadSince.milliseconds]) ?? 0
             return health
         }
     }

@@ -393,6 +393,7 @@ extension AppDatabase {
             // removed alert's notifications have none (docs/benchmarks.md).
             try db.execute(sql: "DROP INDEX notifications_symbol")
         }
+        migrator.registerMigration("v22-deliveries-due-waiting-only") { db in try db.execute(sql: deliveriesDueMigration) }
         return migrator
     }
 }
