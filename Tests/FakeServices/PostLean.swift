@@ -17,17 +17,8 @@ func runPostLean(_ arguments: [String]) async {
     guard arguments.count == 5, let port = Int(arguments[0]), let count = Int(arguments[2]), count > 0,
           let connections = Int(arguments[3]), connections > 0, let body = FileManager.default.contents(atPath: arguments[4])
     else { fail("usage: stockwatch-fakes --post-lean PORT CA_FILE COUNT CONNECTIONS BODY_FILE") }
-    do {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(arguments[1])
-        tls.certificateVerification = .noHostnameVerification
-        tls.applicationProtocols = ["http/1.1"]
-        let context = try NIOSSLContext(configuration: tls)
+    await measureLean("post-lean", count: count, shape: "\(connections) connections", caFile: arguments[1], alpn: "http/1.1") { context, all, counts in
         let group = MultiThreadedEventLoopGroup.singleton
-        let all = group.next().makePromise(of: Void.self)
-        let counts = NIOLockedValueBox(LeanCounts(left: count))
-        let cpuBefore = processCPUSeconds()
-        let started = ContinuousClock.now
         for _ in 0..<connections {
             _ = try await ClientBootstrap(group: group).channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -37,26 +28,71 @@ func runPostLean(_ arguments: [String]) async {
                 }
             }.connect(host: "127.0.0.1", port: port).get()
         }
+    }
+}
+
+/// The frame of a lean run: a TLS context trusting CA_FILE (the host name not checked)
+/// that offers `alpn`, COUNT requests started by `start`, then one line with the rate
+/// and this process's CPU per send. Exits 0 when every answer was a 200.
+func measureLean(
+    _ name: String, count: Int, shape: String, caFile: String, alpn: String,
+    start: (NIOSSLContext, EventLoopPromise<Void>, NIOLockedValueBox<LeanCounts>) async throws -> Void
+) async {
+    do {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        tls.trustRoots = .file(caFile)
+        tls.certificateVerification = .noHostnameVerification
+        tls.applicationProtocols = [alpn]
+        let context = try NIOSSLContext(configuration: tls)
+        let all = MultiThreadedEventLoopGroup.singleton.next().makePromise(of: Void.self)
+        let counts = NIOLockedValueBox(LeanCounts(left: count))
+        let cpuBefore = processCPUSeconds()
+        let started = ContinuousClock.now
+        try await start(context, all, counts)
         try await all.futureResult.get()
         let elapsed = (ContinuousClock.now - started).components
         let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
         let cpu = processCPUSeconds() - cpuBefore
         let failed = counts.withLockedValue { $0.failed }
-        print(String(format: "post-lean: %d POSTs in %.2f s = %.0f/s, %d failed, %d connections; this process used %.2f s of CPU (%.3f ms a send)",
-                     count, seconds, Double(count) / seconds, failed, connections, cpu, cpu / Double(count) * 1000))
+        print("\(name): " + String(format: "%d POSTs in %.2f s = %.0f/s, %d failed, ", count, seconds, Double(count) / seconds, failed)
+              + shape + String(format: "; this process used %.2f s of CPU (%.3f ms a send)", cpu, cpu / Double(count) * 1000))
         exit(failed == 0 ? 0 : 1)
     } catch {
-        fail("post-lean: \(error)")
+        fail("\(name): \(error)")
     }
 }
 
 /// Requests not sent yet, answers, refusals, and whether the run has ended (every answer
 /// came, or a connection failed): it ends once.
-private struct LeanCounts {
+struct LeanCounts {
     var left: Int
     var answered = 0
     var failed = 0
     var over = false
+
+    /// Takes one request to send, if any is left.
+    mutating func take() -> Bool {
+        guard left > 0 else { return false }
+        left -= 1
+        return true
+    }
+
+    /// Counts an answer: true for the last of `total`, once.
+    mutating func answer(ok: Bool, of total: Int) -> Bool {
+        answered += 1
+        if !ok { failed += 1 }
+        guard answered == total, !over else { return false }
+        over = true
+        return true
+    }
+
+    /// Ends the run on a failure: true the first time, unless it had ended.
+    mutating func fail() -> Bool {
+        guard !over else { return false }
+        over = true
+        left = 0
+        return true
+    }
 }
 
 /// One connection's sender: writes a request, and the next when the answer ends.
@@ -93,13 +129,8 @@ private final class LeanSender: ChannelInboundHandler {
         case .body:
             break
         case .end:
-            let last = counts.withLockedValue { state -> Bool in
-                state.answered += 1
-                guard state.answered == total, !state.over else { return false }
-                state.over = true
-                return true
-            }
-            if last { all.succeed() }
+            // A refusal was counted at its head.
+            if counts.withLockedValue({ $0.answer(ok: true, of: total) }) { all.succeed() }
             sendNext(context)
         }
     }
@@ -117,21 +148,11 @@ private final class LeanSender: ChannelInboundHandler {
 
     /// Fails the run once, unless every answer came.
     private func finish(failing error: any Error) {
-        let first = counts.withLockedValue { state -> Bool in
-            guard !state.over else { return false }
-            state.over = true
-            state.left = 0
-            return true
-        }
-        if first { all.fail(error) }
+        if counts.withLockedValue({ $0.fail() }) { all.fail(error) }
     }
 
     private func sendNext(_ context: ChannelHandlerContext) {
-        guard counts.withLockedValue({ state -> Bool in
-            guard state.left > 0 else { return false }
-            state.left -= 1
-            return true
-        }) else { return }
+        guard counts.withLockedValue({ $0.take() }) else { return }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)

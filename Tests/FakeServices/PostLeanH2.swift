@@ -16,19 +16,9 @@ func runPostLeanH2(_ arguments: [String]) async {
           let connections = Int(arguments[3]), connections > 0, let streams = Int(arguments[4]), streams > 0,
           let body = FileManager.default.contents(atPath: arguments[5])
     else { fail("usage: stockwatch-fakes --post-lean-h2 PORT CA_FILE COUNT CONNECTIONS STREAMS BODY_FILE") }
-    do {
-        var tls = TLSConfiguration.makeClientConfiguration()
-        tls.trustRoots = .file(arguments[1])
-        tls.certificateVerification = .noHostnameVerification
-        tls.applicationProtocols = ["h2"]
-        let context = try NIOSSLContext(configuration: tls)
-        let group = MultiThreadedEventLoopGroup.singleton
-        let all = group.next().makePromise(of: Void.self)
-        let counts = NIOLockedValueBox(LeanH2Counts(left: count))
-        let cpuBefore = processCPUSeconds()
-        let started = ContinuousClock.now
+    await measureLean("post-lean-h2", count: count, shape: "\(connections) connections x \(streams) streams", caFile: arguments[1], alpn: "h2") { context, all, counts in
         for _ in 0..<connections {
-            let channel = try await ClientBootstrap(group: group).channelInitializer { channel in
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: context, serverHostname: nil))
                 }
@@ -41,36 +31,19 @@ func runPostLeanH2(_ arguments: [String]) async {
                 for _ in 0..<streams { driver.open() }
             }.get()
         }
-        try await all.futureResult.get()
-        let elapsed = (ContinuousClock.now - started).components
-        let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
-        let cpu = processCPUSeconds() - cpuBefore
-        let failed = counts.withLockedValue { $0.failed }
-        print(String(format: "post-lean-h2: %d POSTs in %.2f s = %.0f/s, %d failed, %d connections x %d streams; this process used %.2f s of CPU (%.3f ms a send)",
-                     count, seconds, Double(count) / seconds, failed, connections, streams, cpu, cpu / Double(count) * 1000))
-        exit(failed == 0 ? 0 : 1)
-    } catch {
-        fail("post-lean-h2: \(error)")
     }
-}
-
-private struct LeanH2Counts {
-    var left: Int
-    var answered = 0
-    var failed = 0
-    var over = false
 }
 
 /// One connection's streams: a new one for each request while requests are left.
 private final class LeanH2Driver: @unchecked Sendable {
     let multiplexer: NIOHTTP2Handler.StreamMultiplexer
     let body: ByteBuffer
-    let counts: NIOLockedValueBox<LeanH2Counts>
+    let counts: NIOLockedValueBox<LeanCounts>
     let all: EventLoopPromise<Void>
     let total: Int
     let headers: HPACKHeaders
 
-    init(multiplexer: NIOHTTP2Handler.StreamMultiplexer, body: ByteBuffer, counts: NIOLockedValueBox<LeanH2Counts>, all: EventLoopPromise<Void>, total: Int) {
+    init(multiplexer: NIOHTTP2Handler.StreamMultiplexer, body: ByteBuffer, counts: NIOLockedValueBox<LeanCounts>, all: EventLoopPromise<Void>, total: Int) {
         self.multiplexer = multiplexer
         self.body = body
         self.counts = counts
@@ -83,11 +56,7 @@ private final class LeanH2Driver: @unchecked Sendable {
     }
 
     func open() {
-        guard counts.withLockedValue({ state -> Bool in
-            guard state.left > 0 else { return false }
-            state.left -= 1
-            return true
-        }) else { return }
+        guard counts.withLockedValue({ $0.take() }) else { return }
         multiplexer.createStreamChannel(promise: nil) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(LeanH2Stream(driver: self))
@@ -96,25 +65,12 @@ private final class LeanH2Driver: @unchecked Sendable {
     }
 
     func answered(ok: Bool) {
-        let last = counts.withLockedValue { state -> Bool in
-            state.answered += 1
-            if !ok { state.failed += 1 }
-            guard state.answered == total, !state.over else { return false }
-            state.over = true
-            return true
-        }
-        if last { all.succeed() }
+        if counts.withLockedValue({ $0.answer(ok: ok, of: total) }) { all.succeed() }
         open()
     }
 
     func failed(_ error: any Error) {
-        let first = counts.withLockedValue { state -> Bool in
-            guard !state.over else { return false }
-            state.over = true
-            state.left = 0
-            return true
-        }
-        if first { all.fail(error) }
+        if counts.withLockedValue({ $0.fail() }) { all.fail(error) }
     }
 }
 
