@@ -102,11 +102,15 @@ public struct NotifyService: Sendable {
                             let renewedAt = ContinuousClock.now
                             return .renewed(await Self.result { () async throws(StockwatchError) in try await queue.renew(jobs[...]) }, renewedAt: renewedAt)
                         }
-                    } else if !exhausted, failure == nil, waiting.count <= batch {
-                        // Claimed first, while a batch still waits: the store's thread shares
-                        // the cores with the sends, and when the claim began at half a batch
-                        // the sends ran dry for 6-7% of a 100,000-delivery run (0.3 s; 0.06 s
-                        // now). A claim adds a batch, so the outcomes' turn comes next.
+                    } else if !exhausted, failure == nil,
+                              waiting.count <= batch / 2 || (waiting.count <= batch && finished.count < concurrency) {
+                        // Claimed while a batch still waits: the store's thread shares the
+                        // cores with the sends, and when the claim began at half a batch the
+                        // sends ran dry for 6-7% of a 100,000-delivery run (0.3 s; 0.06 s now).
+                        // Outcomes go first when as many as a round of sends wait and the
+                        // sends are not about to run dry: a kill sends those again (issue
+                        // 19's crash section). A claim adds a batch, so the outcomes' turn
+                        // comes next.
                         storeBusy = true
                         group.addTask {
                             // The lease is taken now, not when the answer arrives.
