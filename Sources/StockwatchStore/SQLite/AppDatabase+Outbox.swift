@@ -86,10 +86,10 @@ extension AppDatabase: OutboxStore {
                     if first == nil { noDevice.insert(row.id) }
                     if devices.count > 1 { otherDevices[row.id] = devices.dropFirst() }
                 }
-                // [id] or [id, first device]
+                // [id] or [id, first device, its target]
                 batch += index == 0 ? "[" : ",["
                 batch += String(row.id)
-                if let first { batch += "," + String(first) }
+                if let first { batch += "," + String(first) + ",\"" + DeliveryRecord.deviceTarget(first) + "\"" }
                 batch += "]"
             }
             batch += "]"
@@ -97,7 +97,7 @@ extension AppDatabase: OutboxStore {
             let claim = try RawStatement(db, """
                 UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = ?1, updated_at = ?2,
                     device_id = coalesce(c.value ->> 1, deliveries.device_id),
-                    target = coalesce('device:' || (c.value ->> 1), deliveries.target)
+                    target = coalesce(c.value ->> 2, deliveries.target)
                 FROM json_each(?3) AS c WHERE deliveries.id = c.value ->> 0
                 RETURNING id, notification_id, channel, target, attempts
                 """)
