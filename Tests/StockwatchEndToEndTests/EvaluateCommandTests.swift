@@ -74,6 +74,30 @@ import Testing
         #expect(duplicates == 0)
     }
 
+    /// A `once` alert's end: `evaluate` keeps it aside (migration v23), `alert list` shows
+    /// it fired all the same, and `tick` writes it into the alert after notify.
+    @Test func aOnceAlertsEndIsShownFiredAndTickWritesItIn() throws {
+        let sandbox = try Sandbox()
+        try sandbox.run(["fetch", "--from", "-"], stdin: Self.quotes([("AAPL", 190, 300), ("MSFT", 190, 300)]))
+        try sandbox.run(["alert", "add", "AAPL", "--above", "200", "--trigger", "once"])
+        try sandbox.run(["alert", "add", "MSFT", "--above", "200", "--trigger", "once"])
+        try sandbox.run(["fetch", "--from", "-"], stdin: Self.quotes([("AAPL", 201, 200)]))
+        #expect(try sandbox.run(["evaluate"]).status == 0)
+        func states() throws -> [String] {
+            try DatabaseQueue(path: sandbox.db).read { db in
+                try String.fetchAll(db, sql: "SELECT state || ' ' || (id IN (SELECT alert_id FROM alert_ends)) FROM alerts ORDER BY id")
+            }
+        }
+        #expect(try states() == ["armed 1", "armed 0"])
+        let listed = try #require(try sandbox.run(["alert", "list", "--json"]).json() as? [[String: Any]])
+        #expect(listed.map { $0["state"] as? String } == ["fired", "armed"])
+
+        let tick = try sandbox.run(["tick", "--from", "-"], stdin: Self.quotes([("MSFT", 202, 100)]))
+        #expect(tick.status == 0, "\(tick.stderr)")
+        #expect(try states() == ["fired 0", "fired 0"])
+        #expect(try sandbox.count("notifications") == 2)
+    }
+
     @Test func badDatabaseGetsOneLineAndItsExitCode() throws {
         let sandbox = try Sandbox()
         let notADatabase = sandbox.write("junk.db", "this is not SQLite")

@@ -66,6 +66,12 @@ public struct TickService: Sendable {
         } catch {
             report.errors.append(error)
         }
+        // Last, when the notifications are out: the `once` alerts' ends evaluate kept aside.
+        do {
+            try database.foldAlertEnds()
+        } catch {
+            report.errors.append(error)
+        }
         return report
     }
 

@@ -104,6 +104,9 @@ struct Evaluation {
     /// last judged price rather than written (SQLite's migration v19, PostgreSQL's v13;
     /// `derivesStateSQL`).
     var derivesLevels = false
+    /// Whether a `once` alert's end is kept aside in `alert_ends` rather than written to
+    /// its row (SQLite's migration v23; `AlertRecord.endedAside`).
+    var endsAside = false
     /// Derived alerts that judged to a state their symbol's last price cannot say: they
     /// start again after the newest quote, which is what an armed alert that follows the
     /// watermark does. Not expected (every started alert judged that price); kept exact.

@@ -26,6 +26,9 @@ extension PostgresStore: EvaluationStore {
     /// version agrees.
     static func bucket(of column: String) -> String { "(get_byte(sha256(convert_to(\(column), 'UTF8')), 0) % \(evaluateBuckets))" }
 
+    /// Nothing is kept aside: evaluate writes a `once` alert's end in its row.
+    public func foldAlertEnds() throws(StockwatchError) -> Int { 0 }
+
     /// `detailed`: the count of judged alerts passes every alert of the batch's symbols;
     /// without it only the alerts that have a reference basis are read, and the report
     /// lists no notification.

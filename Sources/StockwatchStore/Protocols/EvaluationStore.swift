@@ -14,6 +14,12 @@ public protocol EvaluationStore: Sendable {
     /// of its own (SQLite: every active alert of the batch's symbols, 60-115 ms at
     /// 1,000,000 alerts); the list held 13 MiB and took 30 ms at 99,000 firings.
     func evaluate(now: Date, maxAgeSeconds: Int64, prefilter: Bool, detailed: Bool) throws(StockwatchError) -> EvaluateReport
+
+    /// Writes into their alerts the ends of `once` alerts that evaluate kept aside, in one
+    /// transaction; returns how many. Readers see the same either way: it only moves work
+    /// out of evaluate, to where no notification waits on it (tick, after notify).
+    /// SQLite's since migration v23; PostgreSQL writes the end in evaluate (0).
+    @discardableResult func foldAlertEnds() throws(StockwatchError) -> Int
 }
 
 extension EvaluationStore {

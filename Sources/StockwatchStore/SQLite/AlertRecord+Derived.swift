@@ -2,14 +2,28 @@ import Foundation
 import GRDB
 import StockwatchModel
 
-/// What readers compute of an alert rather than read (migrations v18 and v19): its state,
-/// when it is a derived level, and its last firing. Every reader of an alert's state
-/// selects these (`AlertRecord.databaseSelection`, the state filter, `db copy`).
+/// What readers compute of an alert rather than read (migrations v18, v19 and v23): its
+/// state, when it is a derived level or an ended `once` alert, and its last firing. Every
+/// reader of an alert's state selects these (`AlertRecord.databaseSelection`, the state
+/// filter, `db copy`), and every test of an active alert is `isActive`.
 extension AlertRecord {
     /// An alert's state as readers show it (`Evaluation.shownStateSQL`): a derived level
     /// has started once evaluate has judged through its start round (migration v15).
+    /// A `once` alert whose end evaluate kept aside (migration v23) is `fired`.
     static func state(of alert: String) -> String {
-        Evaluation.shownStateSQL(of: alert, started: "\(alert).start_round <= (SELECT judged_through FROM evaluation_starts)")
+        let shown = Evaluation.shownStateSQL(of: alert, started: "\(alert).start_round <= (SELECT judged_through FROM evaluation_starts)")
+        return "CASE WHEN \(endedAside(alert)) THEN 'fired' ELSE \(shown) END"
+    }
+
+    /// A `once` alert that has fired while its row still says `armed`: its end is a row of
+    /// `alert_ends` (migration v23). Tested on the trigger first: other alerts never probe.
+    static func endedAside(_ alert: String) -> String {
+        "(\(alert).trigger = 'once' AND EXISTS (SELECT 1 FROM alert_ends e WHERE e.alert_id = \(alert).id))"
+    }
+
+    /// An alert evaluate still judges: armed or firing, and not ended aside.
+    static func isActive(_ alert: String) -> String {
+        "\(alert).state IN ('armed', 'firing') AND NOT \(endedAside(alert))"
     }
 
     /// An alert's last firing: the observed time of its newest notification, or the stored

@@ -44,9 +44,9 @@ extension AppDatabase: DailyHistoryStore {
         try read { db in
             var needs: [String: Int64] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT symbol, max(coalesce(window_seconds, 0)) FROM alerts
-                WHERE kind IN ('rise_since_close', 'fall_since_close', 'new_high', 'new_low') AND state IN ('armed', 'firing')
-                GROUP BY symbol
+                SELECT a.symbol, max(coalesce(a.window_seconds, 0)) FROM alerts a
+                WHERE a.kind IN ('rise_since_close', 'fall_since_close', 'new_high', 'new_low') AND \(AlertRecord.isActive("a"))
+                GROUP BY a.symbol
                 """) {
                 needs[row[0]] = row[1]
             }

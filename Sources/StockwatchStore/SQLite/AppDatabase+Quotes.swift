@@ -29,7 +29,7 @@ extension AppDatabase: QuoteStore {
             try String.fetchAll(db, sql: """
                 WITH newest AS (SELECT symbol, max(observed_at) AS at FROM quotes GROUP BY symbol),
                 watched AS (
-                    SELECT DISTINCT user_id, symbol FROM alerts WHERE state IN ('armed', 'firing')
+                    SELECT DISTINCT user_id, symbol FROM alerts a WHERE \(AlertRecord.isActive("a"))
                     UNION SELECT NULL, value FROM json_each(?)),
                 turns AS (
                     SELECT w.symbol, n.at, ROW_NUMBER() OVER (PARTITION BY w.user_id ORDER BY n.at IS NOT NULL, n.at, w.symbol) AS turn
@@ -83,7 +83,7 @@ extension AppDatabase: QuoteStore {
         // A back-off that ran out for a symbol no active alert watches any more is gone.
         try db.execute(sql: """
             DELETE FROM symbol_fetch_state WHERE retry_at <= ?
-                AND symbol NOT IN (SELECT symbol FROM alerts WHERE state IN ('armed', 'firing'))
+                AND symbol NOT IN (SELECT symbol FROM alerts a WHERE \(AlertRecord.isActive("a")))
             """, arguments: [now.milliseconds])
         for (symbol, reason) in noData {
             let count = (try SymbolFetchStateRecord.fetchOne(db, key: symbol)?.noDataCount ?? 0) + 1
@@ -107,11 +107,11 @@ extension AppDatabase: QuoteStore {
                   WHERE r.symbol = q.symbol
                     AND r.observed_at <= :now - 1000 * (
                         SELECT max(window_seconds) FROM alerts a
-                        WHERE a.symbol = q.symbol AND a.state IN ('armed', 'firing') AND a.kind IN ('rise', 'fall'))
+                        WHERE a.symbol = q.symbol AND \(AlertRecord.isActive("a")) AND a.kind IN ('rise', 'fall'))
                   ORDER BY r.observed_at DESC LIMIT 1)
               AND q.observed_at < :now - 1000 * coalesce((
                   SELECT max(window_seconds) FROM alerts a
-                  WHERE a.symbol = q.symbol AND a.state IN ('armed', 'firing') AND a.kind IN ('rise', 'fall')), 0)
+                  WHERE a.symbol = q.symbol AND \(AlertRecord.isActive("a")) AND a.kind IN ('rise', 'fall')), 0)
             """, arguments: ["cutoff": cutoff, "now": now.milliseconds])
     }
 }

@@ -394,6 +394,7 @@ extension AppDatabase {
             try db.execute(sql: "DROP INDEX notifications_symbol")
         }
         migrator.registerMigration("v22-deliveries-due-waiting-only") { db in try db.execute(sql: deliveriesDueMigration) }
+        migrator.registerMigration("v23-once-ends-aside") { db in try db.execute(sql: onceEndsMigration) }
         return migrator
     }
 }

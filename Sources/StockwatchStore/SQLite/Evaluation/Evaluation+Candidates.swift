@@ -36,7 +36,7 @@ extension Evaluation {
         guard prefilter else {
             try readAlerts(db, """
                 SELECT \(Self.columns()) FROM temp.evaluate_batch b CROSS JOIN alerts a ON a.symbol = b.symbol
-                WHERE a.state IN ('armed', 'firing') AND a.id <= ?2 AND a.start_round <= ?1
+                WHERE \(AlertRecord.isActive("a")) AND a.id <= ?2 AND a.start_round <= ?1
                 """, rounds: rounds)
             try readStarters(db, rounds: rounds)
             return
@@ -66,13 +66,13 @@ extension Evaluation {
         if rounds.lastAlertID > 0 {
             try readAlerts(db, seeks(
                 batch: "evaluate_batch", references: "evaluate_references", bases: referenceBases.following, start: "NULL",
-                rounds: "a.id <= ?2 AND a.start_round <= ?1"),
+                rounds: "a.id <= ?2 AND a.start_round <= ?1 AND NOT \(AlertRecord.endedAside("a"))"),
                 rounds: rounds)
         }
         if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM temp.evaluate_starts)") == true {
             try readAlerts(db, seeks(
                 batch: "evaluate_starts", references: "evaluate_start_references", bases: referenceBases.starting, start: "a.start_at",
-                rounds: "a.start_round > ?1"),
+                rounds: "a.start_round > ?1 AND NOT \(AlertRecord.endedAside("a"))"),
                 rounds: rounds, following: false)
         }
         try settleStarters(db, rounds: rounds)
@@ -102,7 +102,7 @@ extension Evaluation {
         // The symbol is tested in the index: only these symbols' rows are read.
         let rows = try RawStatement(db, """
             SELECT a.id, a.symbol, a.start_at FROM alerts a INDEXED BY alerts_starting
-            WHERE a.start_round > ?1 AND a.symbol IN (SELECT symbol FROM temp.evaluate_attention) AND a.state IN ('armed', 'firing')
+            WHERE a.start_round > ?1 AND a.symbol IN (SELECT symbol FROM temp.evaluate_attention) AND \(AlertRecord.isActive("a"))
             """)
         rows.bind(1, rounds.judgedThrough)
         var symbol = ""
@@ -128,7 +128,7 @@ extension Evaluation {
     mutating func readStarters(_ db: Database, rounds: StartRounds) throws {
         guard rounds.anyNew else { return }
         try readAlerts(
-            db, "SELECT \(Self.columns(start: "a.start_at")) FROM alerts a WHERE a.start_round > ?1 AND a.state IN ('armed', 'firing')",
+            db, "SELECT \(Self.columns(start: "a.start_at")) FROM alerts a WHERE a.start_round > ?1 AND \(AlertRecord.isActive("a"))",
             rounds: rounds, following: false)
     }
 

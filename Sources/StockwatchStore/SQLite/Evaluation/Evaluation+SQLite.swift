@@ -20,8 +20,19 @@ extension AppDatabase: EvaluationStore {
             var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - maxAgeSeconds * 1000, prefilter: prefilter)
             evaluation.recordsStarts = false  // rounds (migration v15)
             evaluation.derivesLevels = true  // migration v19
+            evaluation.endsAside = true  // migration v23
             evaluation.detailed = detailed
             return try evaluation.run(db)
+        }
+    }
+
+    @discardableResult public func foldAlertEnds() throws(StockwatchError) -> Int {
+        // Nothing to write, no write transaction: a tick without ends takes no lock for it.
+        guard try read({ try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM alert_ends)") }) == true else { return 0 }
+        return try write { db in
+            // The trigger of migration v23 deletes each folded row from `alert_ends`.
+            try db.execute(sql: "UPDATE alerts SET state = 'fired' WHERE id IN (SELECT alert_id FROM alert_ends)")
+            return db.changesCount
         }
     }
 }
@@ -30,7 +41,7 @@ extension Evaluation {
     mutating func run(_ db: Database) throws -> EvaluateReport {
         countsStarters = !prefilter  // with the seeks, `settleStarters` counts them
         report.expired = try Int64.fetchAll(
-            db, sql: "UPDATE alerts SET state = 'expired' WHERE state IN ('armed', 'firing') AND expires_at <= ? RETURNING id",
+            db, sql: "UPDATE alerts SET state = 'expired' WHERE \(AlertRecord.isActive("alerts")) AND expires_at <= ? RETURNING id",
             arguments: [now]
         ).sorted()
         // Prepared at its first use: creating summarise's temporary tables (a schema change)
@@ -66,12 +77,16 @@ extension Evaluation {
         // them; new alerts elsewhere are counted as they judge). Only when the count is
         // shown: it passes every such alert's index entry.
         if detailed {
+            // Less the `once` alerts ended aside (migration v23), which the indexes hold as armed.
             report.evaluated += try Int.fetchOne(db, sql: "SELECT " + Self.kindIndexes.map { _, index, kinds in
                 """
                 (SELECT count(*) FROM temp.evaluate_batch b CROSS JOIN alerts a INDEXED BY \(index)
                  ON a.symbol = b.symbol AND \(kinds) WHERE a.state IN ('armed', 'firing'))
                 """
-            }.joined(separator: " + ")) ?? 0
+            }.joined(separator: " + ") + """
+                 - (SELECT count(*) FROM alert_ends e JOIN alerts a ON a.id = e.alert_id
+                    WHERE a.state IN ('armed', 'firing') AND a.symbol IN (SELECT symbol FROM temp.evaluate_batch))
+                """) ?? 0
         }
         try judgeAll()
         try write(db, rounds: rounds)

@@ -7,8 +7,14 @@ extension Evaluation {
     /// the watermarks of symbols with newer quotes.
     mutating func write(_ db: Database, rounds: StartRounds) throws {
         // The state alone: a firing's time is its notification's (`AlertRecord.lastFiredAt`).
+        // A `once` alert's end (the only change to `fired`) goes aside, in id order: one
+        // narrow row instead of a page of the alerts and of an index (migration v23).
+        let ends = endsAside ? alertChanges.filter { $0.state == .fired }.map(\.id).sorted() : []
+        try RowBatches(head: "INSERT INTO alert_ends (alert_id)", row: "(?)", parameters: 1).run(db, count: ends.count) { statement, offset, index in
+            statement.bind(offset + 1, ends[index])
+        }
         let updateState = try RawStatement(db, "UPDATE alerts SET state = ? WHERE id = ?")
-        for change in alertChanges {
+        for change in alertChanges where !(endsAside && change.state == .fired) {
             updateState.bind(1, change.state.rawValue)
             updateState.bind(2, change.id)
             try updateState.execute()

@@ -1,0 +1,18 @@
+import Foundation
+
+extension AppDatabase {
+    /// v23: a `once` alert that fires ends (`fired`), and evaluate records that end as a
+    /// row of `alert_ends` instead of writing the alert: at 1,000,000 alerts near the
+    /// price, the ends of one tick (about 14,000 alerts spread over the table) were 10,000
+    /// pages of `alerts` and 1,600 of its falling index, most of what a tick committed;
+    /// here they are a few hundred pages of one narrow table (docs/benchmarks.md,
+    /// twenty-eighth session). Readers show such an alert `fired` and count it inactive
+    /// (`AlertRecord.endedAside`); `foldAlertEnds` writes the ends into the alerts after
+    /// notify has sent (tick), and any later write of an alert's state supersedes its
+    /// row (the trigger), so a resumed or expired alert never reads as ended.
+    static let onceEndsMigration = """
+        CREATE TABLE alert_ends (alert_id INTEGER PRIMARY KEY REFERENCES alerts(id) ON DELETE CASCADE);
+        CREATE TRIGGER alert_ends_superseded AFTER UPDATE OF state ON alerts
+        BEGIN DELETE FROM alert_ends WHERE alert_id = NEW.id; END;
+        """
+}
