@@ -46,4 +46,11 @@ extension AppDatabase {
             try db.execute(sql: "INSERT INTO sqlite_sequence (name, seq) VALUES ('notifications', ?)", arguments: [counter])
         }
     }
+
+    /// v21: keyed by symbol, each tick's new notifications landed all over this index (a
+    /// fifth of the pages a steady tick wrote at 50,000 symbols), and it grew with the
+    /// history kept. `history --symbol` finds a symbol's notifications through its alerts
+    /// instead (`notifications(_:)`): an alert keeps its symbol, and a removed alert's
+    /// notifications have none (docs/benchmarks.md).
+    static let notificationsWithoutSymbolIndexMigration = "DROP INDEX notifications_symbol"
 }

@@ -385,16 +385,10 @@ extension AppDatabase {
         migrator.registerMigration("v18-last-firing-from-notifications") { db in try db.execute(sql: lastFiringMigration) }
         migrator.registerMigration("v19-level-states-derived") { db in try db.execute(sql: levelStatesMigration) }
         migrator.registerMigration("v20-notifications-keyed-by-time") { db in try notificationsKeyedByTime(db) }
-        migrator.registerMigration("v21-notifications-without-symbol-index") { db in
-            // Keyed by symbol, each tick's new notifications landed all over this index (a
-            // fifth of the pages a steady tick wrote at 50,000 symbols), and it grew with
-            // the history kept. `history --symbol` finds a symbol's notifications through
-            // its alerts instead (`notifications(_:)`): an alert keeps its symbol, and a
-            // removed alert's notifications have none (docs/benchmarks.md).
-            try db.execute(sql: "DROP INDEX notifications_symbol")
-        }
+        migrator.registerMigration("v21-notifications-without-symbol-index") { db in try db.execute(sql: notificationsWithoutSymbolIndexMigration) }
         migrator.registerMigration("v22-deliveries-due-waiting-only") { db in try db.execute(sql: deliveriesDueMigration) }
         migrator.registerMigration("v23-once-ends-aside") { db in try db.execute(sql: onceEndsMigration) }
+        migrator.registerMigration("v24-evaluation-progress-without-rowid") { db in try db.execute(sql: progressWithoutRowidMigration) }
         return migrator
     }
 }

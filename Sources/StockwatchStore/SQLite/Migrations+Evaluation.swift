@@ -15,4 +15,21 @@ extension AppDatabase {
         CREATE TRIGGER alert_ends_superseded AFTER UPDATE OF state ON alerts
         BEGIN DELETE FROM alert_ends WHERE alert_id = NEW.id; END;
         """
+
+    /// v24: the watermarks keyed by symbol alone (`WITHOUT ROWID`). Every steady tick
+    /// rewrites one row per symbol with new quotes; as a rowid table with its key in a
+    /// second b-tree, each upsert found the row through both (at 50,000 symbols, a tenth
+    /// of a near tick's write). On ten alternate runs of one prepared near tick: CPU
+    /// median 1.476 s before, 1.433 s after (docs/benchmarks.md, twenty-eighth session).
+    static let progressWithoutRowidMigration = """
+        CREATE TABLE evaluation_progress_new (
+            symbol TEXT PRIMARY KEY,
+            observed_at INTEGER NOT NULL,
+            judged_price REAL
+        ) WITHOUT ROWID;
+        INSERT INTO evaluation_progress_new (symbol, observed_at, judged_price)
+            SELECT symbol, observed_at, judged_price FROM evaluation_progress;
+        DROP TABLE evaluation_progress;
+        ALTER TABLE evaluation_progress_new RENAME TO evaluation_progress;
+        """
 }
