@@ -209,9 +209,9 @@ extension Evaluation {
                 for (column, bound) in Self.levelBounds(range, judged: judged).enumerated() { statement.bind(offset + 4 + Int32(column), bound) }
             }
         }
-        // In the table's order (SQLite compares text by its bytes): each row lands after the
-        // last instead of somewhere in the b-tree.
-        try insertRanges(into: "evaluate_batch", freshRanges().sorted { $0.symbol.utf8.lexicographicallyPrecedes($1.symbol.utf8) })
+        // In the table's order (for ASCII symbols Swift's order is SQLite's, by bytes):
+        // each row lands after the last instead of somewhere in the b-tree.
+        try insertRanges(into: "evaluate_batch", freshRanges().sorted { $0.symbol < $1.symbol })
         // New and resumed alerts: the same per symbol, over the quotes from their earliest
         // start, for the seeks that find those of them that may change.
         try insertRanges(into: "evaluate_starts", starterSpans.keys.compactMap { symbol in
