@@ -54,11 +54,15 @@ extension EvaluateServiceTests {
         #expect(try alerts.show(id: first).state == .fired)
         #expect(try count("SELECT count(*) FROM alert_ends") == 0)
         #expect(try store.database.foldAlertEnds() == 0)
-        // Any write of an alert's state replaces what was kept aside.
+        // Any later write of an alert's state outranks what was kept aside; the fold
+        // leaves it as written.
         try quote("AAPL", 49, minute: 2)
         #expect(try run(minute: 2.5).notifications.map(\.alertId) == [second])
         try store.database.write { try $0.execute(sql: "UPDATE alerts SET state = 'paused' WHERE id = ?", arguments: [second]) }
-        #expect(try count("SELECT count(*) FROM alert_ends") == 0)
         #expect(try alerts.show(id: second).state == .paused)
+        #expect(try store.database.alerts(AlertQuery(state: .fired)).map(\.id) == [first])
+        #expect(try store.database.foldAlertEnds() == 0)
+        #expect(try stored(second) == "paused")
+        #expect(try count("SELECT count(*) FROM alert_ends") == 0)
     }
 }

@@ -15,10 +15,14 @@ extension AlertRecord {
         return "CASE WHEN \(endedAside(alert)) THEN 'fired' ELSE \(shown) END"
     }
 
-    /// A `once` alert that has fired while its row still says `armed`: its end is a row of
-    /// `alert_ends` (migration v23). Tested on the trigger first: other alerts never probe.
+    /// A `once` alert that has fired while its row still says armed (or firing): its end
+    /// is a row of `alert_ends` (migration v23), which a later write of another state
+    /// outranks. Tested on the trigger first: other alerts never probe.
     static func endedAside(_ alert: String) -> String {
-        "(\(alert).trigger = 'once' AND EXISTS (SELECT 1 FROM alert_ends e WHERE e.alert_id = \(alert).id))"
+        """
+        (\(alert).trigger = 'once' AND \(alert).state IN ('armed', 'firing')
+         AND EXISTS (SELECT 1 FROM alert_ends e WHERE e.alert_id = \(alert).id))
+        """
     }
 
     /// An alert evaluate still judges: armed or firing, and not ended aside.

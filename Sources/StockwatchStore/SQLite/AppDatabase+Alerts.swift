@@ -108,6 +108,9 @@ extension AppDatabase: AlertStore {
                 try db.execute(sql: "UPDATE alerts SET start_round = (\(Self.nextStartRoundSQL)) WHERE id = ?", arguments: [id])
             }
             try alert.update(db, columns: ["state", "start_at"])
+            // Written, its state outranks an end kept aside (migration v23); a resumed
+            // alert must not read as ended.
+            try db.execute(sql: "DELETE FROM alert_ends WHERE alert_id = ?", arguments: [id])
             return AlertJSON(alert, user: user)
         }
     }

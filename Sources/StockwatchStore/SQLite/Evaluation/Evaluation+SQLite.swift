@@ -30,9 +30,11 @@ extension AppDatabase: EvaluationStore {
         // Nothing to write, no write transaction: a tick without ends takes no lock for it.
         guard try read({ try Bool.fetchOne($0, sql: "SELECT EXISTS (SELECT 1 FROM alert_ends)") }) == true else { return 0 }
         return try write { db in
-            // The trigger of migration v23 deletes each folded row from `alert_ends`.
-            try db.execute(sql: "UPDATE alerts SET state = 'fired' WHERE id IN (SELECT alert_id FROM alert_ends)")
-            return db.changesCount
+            // A row whose alert's state was written since (paused, expired) no longer counts.
+            try db.execute(sql: "UPDATE alerts SET state = 'fired' WHERE id IN (SELECT alert_id FROM alert_ends) AND state IN ('armed', 'firing')")
+            let folded = db.changesCount
+            try db.execute(sql: "DELETE FROM alert_ends")
+            return folded
         }
     }
 }
