@@ -33,6 +33,7 @@ public struct NotifyService: Sendable {
         }
         let http = prepared.values.contains(where: \.needsHTTP) ? HTTPTransport(connectTimeoutSeconds: 10, connectionsPerHost: settings.concurrency) : nil
         let senders = prepared.mapValues { $0.sender(database: database, http: http, writeLine: writeLine) }
+        for sender in senders.values { sender.warmUp() }
         var queue = DeliveryQueue(
             database: database, settings: settings,
             fanOutChannels: Set(senders.keys.filter { config.channel(named: $0)?.type == .fcm }))

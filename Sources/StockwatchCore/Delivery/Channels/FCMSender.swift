@@ -24,6 +24,14 @@ struct FCMSender: ChannelSender {
         tokens = AccessTokenSource(account: account, database: database, http: http, tls: tls, timeoutSeconds: channel.effectiveTimeoutSeconds)
     }
 
+    /// The access token, fetched while notify claims its first batch rather than after:
+    /// the first sends wait on this same request (`AccessTokenSource` shares it). Not the
+    /// connections: a run with one delivery would open `concurrency` of them.
+    func warmUp() {
+        let tokens = self.tokens
+        Task { _ = await tokens.token() }
+    }
+
     func send(_ job: DeliveryJob) async -> SendResult {
         guard let device = job.device else { return .failed("the device of this delivery was removed") }
         guard device.active else { return .failed("device \(device.id) was deactivated before this send") }
