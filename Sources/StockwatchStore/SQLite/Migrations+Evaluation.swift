@@ -18,8 +18,8 @@ extension AppDatabase {
 
     /// v24: the watermarks keyed by symbol alone (`WITHOUT ROWID`). Every steady tick
     /// rewrites one row per symbol with new quotes; as a rowid table with its key in a
-    /// second b-tree, each upsert found the row through both (at 50,000 symbols, a tenth
-    /// of a near tick's write). On ten alternate runs of one prepared near tick: CPU
+    /// second b-tree, each upsert found the row through both (at 50,000 symbols, a sixth
+    /// of a near tick's writing). On eight alternate runs of one prepared near tick: CPU
     /// median 1.476 s before, 1.433 s after (docs/benchmarks.md, twenty-eighth session).
     static let progressWithoutRowidMigration = """
         CREATE TABLE evaluation_progress_new (
