@@ -46,10 +46,12 @@ extension Evaluation {
         // watermark are sought with the ranges of its fresh quotes; new and resumed ones
         // with the ranges of the quotes from their earliest start (a first evaluate of
         // 100,000 new alerts read every one of them before).
-        // Few alerts a symbol: one descent a symbol instead (`readsEachSymbolOnce`).
-        let alertsAtMost = try Int64.fetchOne(db, sql: "SELECT max(id) FROM alerts") ?? 0
-        func eachSymbolOnce(_ symbols: Int) -> Bool {
-            Self.readsEachSymbolOnce ?? (symbols >= Self.manySymbols && alertsAtMost < Int64(symbols) * Self.fewAlertsPerSymbol)
+        // Few alerts a symbol: one descent a symbol instead (`readsEachSymbolOnce`). The
+        // highest id is asked only of a batch that large, not of every small tick.
+        func eachSymbolOnce(_ symbols: Int) throws -> Bool {
+            if let forced = Self.readsEachSymbolOnce { return forced }
+            guard symbols >= Self.manySymbols else { return false }
+            return (try Int64.fetchOne(db, sql: "SELECT max(id) FROM alerts") ?? 0) < Int64(symbols) * Self.fewAlertsPerSymbol
         }
         // `start`: the column a candidate judges from (NULL: it follows its watermark).
         func seeks(batch: String, references: String, bases: Set<String>, start: String, rounds filter: String, eachSymbolOnce: Bool) -> String {
@@ -72,13 +74,13 @@ extension Evaluation {
         if rounds.lastAlertID > 0 {
             try readAlerts(db, seeks(
                 batch: "evaluate_batch", references: "evaluate_references", bases: referenceBases.following, start: "NULL",
-                rounds: "a.id <= ?2 AND a.start_round <= ?1 AND NOT \(AlertRecord.endedAside("a"))", eachSymbolOnce: eachSymbolOnce(batched.count)),
+                rounds: "a.id <= ?2 AND a.start_round <= ?1 AND NOT \(AlertRecord.endedAside("a"))", eachSymbolOnce: try eachSymbolOnce(batched.count)),
                 rounds: rounds)
         }
         if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM temp.evaluate_starts)") == true {
             try readAlerts(db, seeks(
                 batch: "evaluate_starts", references: "evaluate_start_references", bases: referenceBases.starting, start: "a.start_at",
-                rounds: "a.start_round > ?1 AND NOT \(AlertRecord.endedAside("a"))", eachSymbolOnce: eachSymbolOnce(starterSpans.count)),
+                rounds: "a.start_round > ?1 AND NOT \(AlertRecord.endedAside("a"))", eachSymbolOnce: try eachSymbolOnce(starterSpans.count)),
                 rounds: rounds, following: false)
         }
         try settleStarters(db, rounds: rounds)
