@@ -46,4 +46,30 @@ extension StoreContractTests {
             #expect(try shown(margin) == .firing)
         }
     }
+
+    /// An armed crossing is sought only between its symbol's previous prices and the new
+    /// ones (`Evaluation.levelBounds`): the previous price a crossing starts from is the
+    /// quote before the new one even when that quote was too old to judge, below the last
+    /// price judged. It fires from there, and one already under every previous price is
+    /// not crossed.
+    @Test(arguments: StoreContractTests.backends)
+    func aCrossingFiresFromAQuoteTooOldToJudge(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            _ = try store.addUser(name: "alice", tokenHash: hash(1), now: now)
+            _ = try store.addQuotes([quote("AAPL", 100, at: -900)], fetchedAt: at(-900))
+            var specs = [spec("AAPL", .crossesAbove(98), user: "alice"), spec("AAPL", .crossesAbove(96), user: "alice")]
+            for index in specs.indices { specs[index].trigger = .every }
+            let added = try store.addAlerts(specs, limitPerUser: nil, now: at(-890))
+            let crossing = try #require(added[0].id)
+            func run(_ price: Double, at seconds: Int, maxAge: Int64 = 3600) throws -> [Int64] {
+                _ = try store.addQuotes([quote("AAPL", price, at: seconds)], fetchedAt: at(seconds))
+                return try store.evaluate(now: at(seconds + 10), maxAgeSeconds: maxAge, prefilter: true).notifications.map(\.alertId)
+            }
+            #expect(try run(100.5, at: -800).isEmpty)
+            // Too old to judge when evaluate comes: the watermark moves, the judged price stays 100.5.
+            #expect(try run(97, at: -700, maxAge: 5).isEmpty)
+            #expect(try run(99, at: -600) == [crossing])
+            #expect(try run(99.5, at: -500).isEmpty)
+        }
+    }
 }

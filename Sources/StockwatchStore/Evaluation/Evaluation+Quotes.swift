@@ -28,6 +28,15 @@ extension Evaluation {
             (firstNew..<times.count).lazy.filter { times[$0] >= staleBefore }
         }
 
+        /// The prices a crossing that follows the watermark may cross from: `judge` takes
+        /// the quote before the first fresh one, then each quote after it but the last,
+        /// as the previous price, too old to judge or not (empty: no previous price).
+        func previousPrices() -> Range {
+            var range = Range()
+            for i in max(firstNew - 1, 0)..<max(times.count - 1, 0) { range.add(prices[i]) }
+            return range
+        }
+
         /// After its quotes are loaded: where the fresh ones begin, and the last price
         /// judged as current once this run has judged them.
         mutating func loaded(staleBefore: Int64) {
@@ -90,15 +99,15 @@ extension Evaluation {
         Dictionary(uniqueKeysWithValues: freshRanges().map { ($0.symbol, $0.range) })
     }
 
-    /// The same, with each symbol's last judged price, in one pass over the symbols
-    /// (none looked up by name: 50,000 at the near shape).
-    mutating func freshRanges() -> [(symbol: String, range: Range, judged: Double?)] {
-        var ranges: [(symbol: String, range: Range, judged: Double?)] = []
+    /// The same, with each symbol's bounds for the level seeks (`levelBounds`), in one
+    /// pass over the symbols (none looked up by name: 50,000 at the near shape).
+    mutating func freshRanges() -> [(symbol: String, range: Range, bounds: [Double])] {
+        var ranges: [(symbol: String, range: Range, bounds: [Double])] = []
         for (symbol, quotes) in symbols {
             var range = Range()
             for i in quotes.freshIndexes(staleBefore: staleBefore) { range.add(quotes.prices[i]) }
             guard !range.isEmpty else { continue }
-            ranges.append((symbol, range, quotes.judged))
+            ranges.append((symbol, range, Self.levelBounds(range, judged: quotes.judged, previous: quotes.previousPrices())))
         }
         batched.reserveCapacity(ranges.count)
         for row in ranges { batched.insert(row.symbol) }

@@ -32,9 +32,15 @@ extension Evaluation {
         let s = slack
         return [
             // Armed alerts by the level range the prices reached, firing ones to test re-arming.
-            Seek(source: .rising, condition: "a.state = 'armed' AND a.value <= b.high * (1 + \(s))"),
+            // An armed crossing fires only from a previous price under its level: at or
+            // under one of those a rise cannot cross it (`levelBounds`).
+            Seek(source: .rising, condition: """
+                a.state = 'armed' AND a.value <= b.high * (1 + \(s)) AND (a.kind = 'above' OR a.value > b.rising_from * (1 - \(s)))
+                """),
             Seek(source: .rising, condition: "a.state = 'firing' AND b.low < a.value * (1 - a.rearm_margin_percent / 100.0) * (1 + \(s))"),
-            Seek(source: .falling, condition: "a.state = 'armed' AND a.value >= b.low * (1 - \(s))"),
+            Seek(source: .falling, condition: """
+                a.state = 'armed' AND a.value >= b.low * (1 - \(s)) AND (a.kind = 'below' OR a.value < b.falling_to * (1 + \(s)))
+                """),
             Seek(source: .falling, condition: "a.state = 'firing' AND b.high > a.value * (1 + a.rearm_margin_percent / 100.0) * (1 - \(s))"),
             Seek(source: .changes, condition: """
                 a.kind = 'rise' AND r.basis = 'window' AND a.window_seconds = r.window_seconds AND a.state = 'armed'
@@ -133,10 +139,14 @@ extension Evaluation {
     /// seek's one-sided range. A level only crossed away from its side re-arms: its state
     /// is still the last judged price's, and nothing is written (a fall through 20
     /// `above` levels read all 20 before).
-    static func levelBounds(_ range: Range, judged: Double?) -> [Double] {
+    /// `previous`: the prices a crossing may cross from (`SymbolQuotes.previousPrices`),
+    /// inside the same bounds, so that the armed crossings' seeks share them: a crossing
+    /// at or under every one of them cannot be crossed upwards (at the near shape's
+    /// ticks, a third of the armed crossings read).
+    static func levelBounds(_ range: Range, judged: Double?, previous: Range = Range()) -> [Double] {
         [
-            judged.map { min($0, range.low) } ?? -.infinity, range.high,
-            range.low, judged.map { max($0, range.high) } ?? .infinity,
+            judged.map { min($0, range.low, previous.low) } ?? -.infinity, range.high,
+            range.low, judged.map { max($0, range.high, previous.high) } ?? .infinity,
         ]
     }
 

@@ -294,7 +294,9 @@ extension Evaluation {
         binds.append(references.map { $0.range.isEmpty ? 0 : $0.range.high })
         binds.append(references.map(\.range.missing))
         binds.append(references.map(\.pair.basis.name))
-        let levelBounds = batch.map { Self.levelBounds($0.1, judged: symbols[$0.0]?.judged) }
+        let levelBounds = batch.map { symbol, range in
+            Self.levelBounds(range, judged: symbols[symbol]?.judged, previous: symbols[symbol]?.previousPrices() ?? Range())
+        }
         for bound in 0..<4 { binds.append(levelBounds.map { $0[bound] }) }
         if let buckets { binds.append(buckets) }
         let rows = try await db.query(PostgresQuery(unsafeSQL: ranges + "\n" + parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)

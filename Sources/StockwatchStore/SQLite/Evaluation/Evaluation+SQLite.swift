@@ -199,16 +199,16 @@ extension Evaluation {
             DELETE FROM evaluate_start_references;
             """)
         // 100 rows to a statement (`RowBatches`): one per symbol, 50,000 at the near shape.
-        func insertRanges(into table: String, _ rows: [(symbol: String, range: Range, judged: Double?)]) throws {
+        func insertRanges(into table: String, _ rows: [(symbol: String, range: Range, bounds: [Double])]) throws {
             try RowBatches(
                 head: "INSERT INTO \(table) (symbol, low, high, rising_from, rising_to, falling_from, falling_to)",
                 row: "(?, ?, ?, ?, ?, ?, ?)", parameters: 7
             ).run(db, count: rows.count) { statement, offset, index in
-                let (symbol, range, judged) = rows[index]
+                let (symbol, range, bounds) = rows[index]
                 statement.bind(offset + 1, symbol)
                 statement.bind(offset + 2, range.low)
                 statement.bind(offset + 3, range.high)
-                for (column, bound) in Self.levelBounds(range, judged: judged).enumerated() { statement.bind(offset + 4 + Int32(column), bound) }
+                for (column, bound) in bounds.enumerated() { statement.bind(offset + 4 + Int32(column), bound) }
             }
         }
         // In the table's order (for ASCII symbols Swift's order is SQLite's, by bytes):
@@ -219,7 +219,7 @@ extension Evaluation {
         try insertRanges(into: "evaluate_starts", starterSpans.keys.compactMap { symbol in
             var range = Range()
             for i in starterIndexes(symbol) { range.add(symbols[symbol]!.prices[i]) }
-            return range.isEmpty ? nil : (symbol, range, nil)
+            return range.isEmpty ? nil : (symbol, range, Self.levelBounds(range, judged: nil))
         })
         // A quiet run (no fresh quote, no new alert) seeks nothing: no index to pass.
         guard !batched.isEmpty || !starterSpans.isEmpty else { return }
