@@ -22,6 +22,18 @@ extension Evaluation {
             return rest.firstIndex(of: "'").map { String(rest[..<$0]) }
         }
 
+        /// The one kind it seeks (`a.kind = '...'` in its condition), nil for the seeks of
+        /// several kinds.
+        var kind: ConditionKind? {
+            guard let range = condition.range(of: "a.kind = '") else { return nil }
+            let rest = condition[range.upperBound...]
+            return rest.firstIndex(of: "'").flatMap { ConditionKind(rawValue: String(rest[..<$0])) }
+        }
+
+        /// A kind's bit in a reference row's `kinds` (SQLite's `evaluate_references`): the
+        /// kinds some alert of that symbol and basis has.
+        static func bit(_ kind: ConditionKind) -> Int64 { 1 << Int64(ConditionKind.allCases.firstIndex(of: kind)!) }
+
         /// Whether it seeks armed alerts of one kind, whose price bound (`value` or
         /// `percent`) is a range in the index after the state. Firing alerts are few, and
         /// their bound depends on each alert's margin.

@@ -58,14 +58,22 @@ extension Evaluation {
             if eachSymbolOnce { return Self.symbolSeek(batch: batch, references: references, bases: bases, start: start, filter: filter) }
             var sources: [Seek.Source: String] = [:]
             for (source, index, kinds) in Self.kindIndexes {
+                // A reference row carries its symbol's price range (`b`'s) and the kinds of
+                // its alerts: no lookup of `b`, and no descent for a kind the symbol lacks
+                // (half of the reference seeks' time at 5,000 symbols).
                 let referenced = source == .changes || source == .sinceClose
-                let from = referenced ? "temp.\(references) r JOIN temp.\(batch) b ON b.symbol = r.symbol" : "temp.\(batch) b"
-                sources[source] = "\(from) CROSS JOIN alerts a INDEXED BY \(index) ON a.symbol = \(referenced ? "r" : "b").symbol AND \(kinds)"
+                sources[source] = "temp.\(referenced ? references : batch) \(referenced ? "r" : "b") CROSS JOIN alerts a INDEXED BY \(index) "
+                    + "ON a.symbol = \(referenced ? "r" : "b").symbol AND \(kinds)"
             }
             sources[.trailing]! += " LEFT JOIN alert_trails t ON t.alert_id = a.id"
             return Self.seeks(forBases: bases).map { seek in
                 let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
-                return "SELECT \(Self.columns(trail: trail, start: start)) FROM \(sources[seek.source]!) WHERE \(seek.condition) AND \(filter)"
+                var condition = seek.condition
+                if seek.source == .changes || seek.source == .sinceClose, let kind = seek.kind {
+                    condition = "r.kinds & \(Seek.bit(kind)) <> 0 AND "
+                        + condition.replacingOccurrences(of: "b.high", with: "r.price_high").replacingOccurrences(of: "b.low", with: "r.price_low")
+                }
+                return "SELECT \(Self.columns(trail: trail, start: start)) FROM \(sources[seek.source]!) WHERE \(condition) AND \(filter)"
             }
                 .joined(separator: "\nUNION ALL\n")
         }

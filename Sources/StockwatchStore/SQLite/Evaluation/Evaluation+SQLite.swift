@@ -184,12 +184,14 @@ extension Evaluation {
                 rising_from REAL NOT NULL, rising_to REAL NOT NULL, falling_from REAL NOT NULL, falling_to REAL NOT NULL) WITHOUT ROWID;
             CREATE TEMP TABLE IF NOT EXISTS evaluate_references (
                 symbol TEXT NOT NULL, basis TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
+                kinds INTEGER NOT NULL, price_low REAL NOT NULL, price_high REAL NOT NULL,
                 PRIMARY KEY (symbol, basis, window_seconds)) WITHOUT ROWID;
             CREATE TEMP TABLE IF NOT EXISTS evaluate_starts (
                 symbol TEXT PRIMARY KEY, low REAL NOT NULL, high REAL NOT NULL,
                 rising_from REAL NOT NULL, rising_to REAL NOT NULL, falling_from REAL NOT NULL, falling_to REAL NOT NULL) WITHOUT ROWID;
             CREATE TEMP TABLE IF NOT EXISTS evaluate_start_references (
                 symbol TEXT NOT NULL, basis TEXT NOT NULL, window_seconds INTEGER NOT NULL, low REAL, high REAL, missing INTEGER NOT NULL,
+                kinds INTEGER NOT NULL, price_low REAL NOT NULL, price_high REAL NOT NULL,
                 PRIMARY KEY (symbol, basis, window_seconds)) WITHOUT ROWID;
             CREATE TEMP TABLE IF NOT EXISTS evaluate_attention (symbol TEXT PRIMARY KEY) WITHOUT ROWID;
             DELETE FROM evaluate_batch;
@@ -213,27 +215,31 @@ extension Evaluation {
         }
         // In the table's order (for ASCII symbols Swift's order is SQLite's, by bytes):
         // each row lands after the last instead of somewhere in the b-tree.
-        try insertRanges(into: "evaluate_batch", freshRanges().sorted { $0.symbol < $1.symbol })
+        let fresh = freshRanges().sorted { $0.symbol < $1.symbol }
+        try insertRanges(into: "evaluate_batch", fresh)
         // New and resumed alerts: the same per symbol, over the quotes from their earliest
         // start, for the seeks that find those of them that may change.
-        try insertRanges(into: "evaluate_starts", starterSpans.keys.compactMap { symbol in
+        let starting: [(symbol: String, range: Range, bounds: [Double])] = starterSpans.keys.compactMap { symbol in
             var range = Range()
             for i in starterIndexes(symbol) { range.add(symbols[symbol]!.prices[i]) }
             return range.isEmpty ? nil : (symbol, range, Self.levelBounds(range, judged: nil))
-        })
+        }
+        try insertRanges(into: "evaluate_starts", starting)
         // A quiet run (no fresh quote, no new alert) seeks nothing: no index to pass.
         guard !batched.isEmpty || !starterSpans.isEmpty else { return }
         // Every (symbol, basis) some alert has, from the two indexes that hold them, grouped
-        // in each index's order: one row a pair, and no temporary b-tree (SQLite's DISTINCT
+        // in each index's order: one row a pair and kind, and no temporary b-tree (SQLite's DISTINCT
         // and UNION built them, a tenth of a first evaluate; Swift stepping through every
         // alert's entry cost 4% of a tick at 100,000 alerts).
         let bases = try RawStatement(db, """
             SELECT symbol, kind, window_seconds FROM alerts INDEXED BY alerts_changes WHERE window_seconds IS NOT NULL
                 GROUP BY symbol, kind, window_seconds
-            UNION ALL SELECT symbol, 'rise_since_close', NULL FROM alerts INDEXED BY alerts_since_close
-                WHERE kind IN ('rise_since_close', 'fall_since_close') GROUP BY symbol
+            UNION ALL SELECT symbol, kind, NULL FROM alerts INDEXED BY alerts_since_close
+                WHERE kind IN ('rise_since_close', 'fall_since_close') GROUP BY symbol, kind
             """)
-        var pairs = Set<ReferencePair>()
+        // With the kinds of each pair's alerts (`Seek.bit`): a seek of a kind the pair lacks
+        // is not run for it.
+        var pairs: [ReferencePair: Int64] = [:]
         var symbol = "", isBatched = false
         let kinds = TextCases(ConditionKind.self)
         while try bases.step() {
@@ -243,41 +249,56 @@ extension Evaluation {
             }
             guard isBatched else { continue }
             if let rowKind = bases.value(1, in: kinds), let basis = Basis(kind: rowKind.rawValue, window: bases.optionalInt64(2)) {
-                pairs.insert(ReferencePair(symbol: symbol, basis: basis))
+                pairs[ReferencePair(symbol: symbol, basis: basis), default: 0] |= Seek.bit(rowKind)
             }
         }
-        var references: [(ReferencePair, Range)] = [], startReferences: [(ReferencePair, Range)] = []
+        let freshBySymbol = Dictionary(uniqueKeysWithValues: fresh.map { ($0.symbol, $0.range) })
+        let startingBySymbol = Dictionary(uniqueKeysWithValues: starting.map { ($0.symbol, $0.range) })
+        var references: [ReferenceRow] = [], startReferences: [ReferenceRow] = []
         // In the temporary tables' key order: each row lands after the last (as the batch's).
-        for pair in pairs.sorted(by: { ($0.symbol, $0.basis.name, $0.basis.windowSeconds) < ($1.symbol, $1.basis.name, $1.basis.windowSeconds) }) {
+        for (pair, kinds) in pairs.sorted(by: { ($0.key.symbol, $0.key.basis.name, $0.key.basis.windowSeconds) < ($1.key.symbol, $1.key.basis.name, $1.key.basis.windowSeconds) }) {
             // The range first: passed straight into a call on `self`, a copy of `self` (and
             // of its reference cache) was made for each pair.
-            if batched.contains(pair.symbol) {
+            if let prices = freshBySymbol[pair.symbol] {
                 let range = try referenceRange(pair.symbol, basis: pair.basis)
-                references.append((pair, range))
+                references.append(ReferenceRow(pair: pair, range: range, kinds: kinds, prices: prices))
             }
-            if starterSpans[pair.symbol] != nil {
+            if let prices = startingBySymbol[pair.symbol] {
                 let indexes = starterIndexes(pair.symbol)
-                guard !indexes.isEmpty else { continue }
                 let range = try referenceRange(pair.symbol, basis: pair.basis, indexes: indexes)
-                startReferences.append((pair, range))
+                startReferences.append(ReferenceRow(pair: pair, range: range, kinds: kinds, prices: prices))
             }
         }
         try Self.insertReferences(into: "evaluate_references", references, db)
         try Self.insertReferences(into: "evaluate_start_references", startReferences, db)
-        referenceBases = (Set(references.map(\.0.basis.name)), Set(startReferences.map(\.0.basis.name)))
+        referenceBases = (Set(references.map(\.pair.basis.name)), Set(startReferences.map(\.pair.basis.name)))
     }
 
-    private static func insertReferences(into table: String, _ rows: [(pair: ReferencePair, range: Range)], _ db: Database) throws {
+    /// A row of the reference ranges: a (symbol, basis) pair's range of reference prices,
+    /// the kinds of its alerts, and its symbol's range of prices (the batch's or the
+    /// starters', `b.low` and `b.high` to the seeks).
+    struct ReferenceRow {
+        let pair: ReferencePair
+        let range: Range
+        let kinds: Int64
+        let prices: Range
+    }
+
+    private static func insertReferences(into table: String, _ rows: [ReferenceRow], _ db: Database) throws {
         try RowBatches(
-            head: "INSERT INTO \(table) (symbol, basis, window_seconds, low, high, missing)", row: "(?, ?, ?, ?, ?, ?)", parameters: 6
+            head: "INSERT INTO \(table) (symbol, basis, window_seconds, low, high, missing, kinds, price_low, price_high)",
+            row: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", parameters: 9
         ).run(db, count: rows.count) { statement, offset, index in
-            let (pair, range) = rows[index]
-            statement.bind(offset + 1, pair.symbol)
-            statement.bind(offset + 2, pair.basis.name)
-            statement.bind(offset + 3, pair.basis.windowSeconds)
-            statement.bind(offset + 4, range.isEmpty ? nil : range.low)
-            statement.bind(offset + 5, range.isEmpty ? nil : range.high)
-            statement.bind(offset + 6, Int64(range.missing ? 1 : 0))
+            let row = rows[index]
+            statement.bind(offset + 1, row.pair.symbol)
+            statement.bind(offset + 2, row.pair.basis.name)
+            statement.bind(offset + 3, row.pair.basis.windowSeconds)
+            statement.bind(offset + 4, row.range.isEmpty ? nil : row.range.low)
+            statement.bind(offset + 5, row.range.isEmpty ? nil : row.range.high)
+            statement.bind(offset + 6, Int64(row.range.missing ? 1 : 0))
+            statement.bind(offset + 7, row.kinds)
+            statement.bind(offset + 8, row.prices.low)
+            statement.bind(offset + 9, row.prices.high)
         }
     }
 }
