@@ -385,15 +385,19 @@ final class LineSink: @unchecked Sendable {
         await fake.stop()
     }
 
+    /// And the refusal is asked for once in a run, however many sends wait on it: one at a
+    /// time here, where each used to ask again after the last request had failed.
     @Test func aRefusedServiceAccountTokenSaysToCheckTheClock() async throws {
         let fake = try await FakeFCM(account: try FakeFCM.makeServiceAccount())
         var fixture = try NotifyFixture()
+        fixture.config.notify.concurrency = 1
         try fixture.fcmChannel(fake)
         // the same account, but a key the token server does not know
         try FakeFCM.makeServiceAccount().write(to: fixture.config.channels["phone"]!.serviceAccountFile!, tokenURI: fake.tokenURI)
-        try fixture.notifications(1, user: try fixture.user("alice", devices: ["tok-a"]), channels: ["phone"])
+        try fixture.notifications(5, user: try fixture.user("alice", devices: ["tok-a"]), channels: ["phone"])
         let report = try await fixture.service().run()
-        #expect(report.deliveries.map(\.status) == [.retry])
+        #expect(report.deliveries.map(\.status) == Array(repeating: .retry, count: 5))
+        #expect(fake.tokenRequests == 1)
         let error = try #require(report.deliveries.first?.error)
         #expect(error.contains("invalid_grant") && error.contains("clock"))
         #expect(!error.contains("PRIVATE KEY"))

@@ -17,6 +17,12 @@ actor AccessTokenSource {
 
     private var current: String?
     private var inflight: Task<Result<String, HTTPTransport.Failure>, Never>?
+    /// The last failed request and when it ended: answered to every send for
+    /// `failureHoldSeconds`, so that a token endpoint that fails is asked once per run,
+    /// not once per batch of sends (nor twice when the warm-up fails before the first
+    /// send asks), and again by a long-running `notify --follow` a while later.
+    private var failed: (failure: HTTPTransport.Failure, at: Date)?
+    static let failureHoldSeconds: TimeInterval = 30
 
     init(account: ServiceAccount, database: any AccessTokenStore, http: HTTPTransport, tls: TLSConfiguration? = nil, timeoutSeconds: Int64) {
         self.account = account
@@ -35,11 +41,15 @@ actor AccessTokenSource {
             return .success(cached)
         }
         if let inflight { return await inflight.value }
+        if let failed, Date().timeIntervalSince(failed.at) < Self.failureHoldSeconds { return .failure(failed.failure) }
         let task = Task { await self.exchange() }
         inflight = task
         let result = await task.value
         inflight = nil
-        if case let .success(token) = result { current = token }
+        switch result {
+        case let .success(token): (current, failed) = (token, nil)
+        case let .failure(failure): failed = (failure, Date())
+        }
         return result
     }
 
