@@ -102,7 +102,9 @@ import Testing
         #expect(try run(minute: 1.5).notifications.map(\.alertId) == [derived, margin])
         #expect(try shown(derived) == .firing)
         #expect(try stored(derived) == "armed")
-        #expect(try stored(margin) == "firing")
+        // The margin's firing is kept aside (v25).
+        #expect(try stored(margin) == "armed")
+        #expect(try count("SELECT count(*) FROM alert_firing WHERE alert_id = \(margin)") == 1)
         #expect(try store.database.alerts(AlertQuery(state: .firing)).map(\.id) == [derived, margin])
         #expect(try store.database.alerts(AlertQuery(state: .armed)).isEmpty)
         try quote("AAPL", 102, minute: 2)
@@ -129,6 +131,53 @@ import Testing
         #expect(try run(minute: 72.5).notifications.map(\.alertId) == [derived])
         #expect(try shown(derived) == .firing)
         #expect(try shown(margin) == .firing)
+    }
+
+    /// v25: a `rearm` alert that fires keeps its row armed and its firing as a row of
+    /// `alert_firing`, which every reader shows; it re-arms by losing the row (whether or
+    /// not the new prices reach its level), and pausing or expiring it removes the row. A
+    /// `firing` written before v25 still re-arms.
+    @Test func aRearmAlertsFiringIsKeptAside() throws {
+        try quote("AAPL", 95, minute: 0)
+        let crossing = try add("AAPL") { $0.crossesAbove = "100" }
+        let paused = try add("AAPL") { $0.crossesAbove = "100" }
+        let written = try add("AAPL") { $0.crossesAbove = "100" }
+        let expiring = try add("AAPL") { $0.crossesAbove = "100"; $0.expires = "2m" }
+        _ = try run(minute: 0.5)
+        func stored(_ id: Int64) throws -> String? {
+            try store.database.read { try String.fetchOne($0, sql: "SELECT state FROM alerts WHERE id = ?", arguments: [id]) }
+        }
+        func aside() throws -> [Int64] {
+            try store.database.read { try Int64.fetchAll($0, sql: "SELECT alert_id FROM alert_firing ORDER BY alert_id") }
+        }
+        try quote("AAPL", 101, minute: 1)
+        #expect(try run(minute: 1.5).notifications.map(\.alertId) == [crossing, paused, written, expiring])
+        #expect(try [crossing, paused, written].map(stored) == ["armed", "armed", "armed"])
+        #expect(try aside() == [crossing, paused, written, expiring])
+        #expect(try [crossing, paused, written].map { try alerts.show(id: $0).state } == [.firing, .firing, .firing])
+        #expect(try store.database.alerts(AlertQuery(state: .firing)).map(\.id) == [crossing, paused, written, expiring])
+        // As a store from before v25 (or a copy) has it: written, not aside.
+        try store.database.write { db in
+            try db.execute(sql: "DELETE FROM alert_firing WHERE alert_id = ?", arguments: [written])
+            try db.execute(sql: "UPDATE alerts SET state = 'firing' WHERE id = ?", arguments: [written])
+        }
+        _ = try alerts.pause(id: paused)
+        #expect(try alerts.show(id: paused).state == .paused)
+        #expect(try aside() == [crossing, expiring])
+        // Still over the level: firing, nothing written; the expired one's row goes.
+        try quote("AAPL", 102, minute: 2)
+        #expect(try run(minute: 2.5).expired == [expiring])
+        #expect(try alerts.show(id: expiring).state == .expired)
+        #expect(try aside() == [crossing])
+        // Far under it, where the armed crossings' seek does not reach: both re-arm.
+        try quote("AAPL", 90, minute: 3)
+        #expect(try run(minute: 3.5).notifications.isEmpty)
+        #expect(try aside().isEmpty)
+        #expect(try [crossing, written].map { try alerts.show(id: $0).state } == [.armed, .armed])
+        #expect(try stored(written) == "armed")
+        try quote("AAPL", 100.5, minute: 4)
+        #expect(try run(minute: 4.5).notifications.map(\.alertId) == [crossing, written])
+        #expect(try aside() == [crossing, written])
     }
 
     /// Should a started level ever judge to a state its symbol's last judged price cannot

@@ -23,6 +23,8 @@ struct Evaluation {
         let initialState: AlertState
         let storedState: AlertState
         let initialTrail: Double?
+        /// Firing kept aside (`firingAside`): its row says armed.
+        let firingAside: Bool
         var machine: AlertMachine
     }
 
@@ -68,6 +70,11 @@ struct Evaluation {
     struct AlertChange {
         let id: Int64
         let state: AlertState
+        let symbol: String
+        /// It was firing kept aside (`firingAside`): its row says armed.
+        var fromAside = false
+        /// A derived level's stored state (`derivesState`): written, never kept aside.
+        var derived = false
     }
 
     let now: Int64
@@ -107,6 +114,11 @@ struct Evaluation {
     /// Whether a `once` alert's end is kept aside in `alert_ends` rather than written to
     /// its row (SQLite's migration v23; `AlertRecord.endedAside`).
     var endsAside = false
+    /// Whether a `rearm` alert that fires is kept firing aside, as a row of `alert_firing`,
+    /// while its own row stays armed (SQLite's migration v25; `AlertRecord.firingAside`).
+    var firingAside = false
+    /// The alerts read firing aside: the seeks that pass them again as armed skip them.
+    var asideAlerts = Set<Int64>()
     /// Derived alerts that judged to a state their symbol's last price cannot say: they
     /// start again after the newest quote, which is what an armed alert that follows the
     /// watermark does. Not expected (every started alert judged that price); kept exact.
@@ -149,14 +161,14 @@ struct Evaluation {
     mutating func addCandidate(
         id: Int64, userId: Int64, symbol: String, kind: ConditionKind?, value: Double?, percent: Double?, windowSeconds: Int64?,
         trigger: AlertTrigger?, cooldownSeconds: Int64, rearmMarginPercent: Double, state: AlertState?, lastFiredAt: Int64?, channels: String,
-        startAt: Int64?, snoozedUntil: Int64?, schedule: String?, timezone: String?, trailingFrom: Double?
+        startAt: Int64?, snoozedUntil: Int64?, schedule: String?, timezone: String?, trailingFrom: Double?, firingAside: Bool = false
     ) throws {
         guard let kind, let condition = Condition(kind: kind, value: value, percent: percent, windowSeconds: windowSeconds),
               let trigger, let state
         else { throw StockwatchError.internal("alert \(id) has an unreadable rule") }
         var machine = AlertMachine(
             condition: condition, trigger: trigger, cooldownSeconds: cooldownSeconds, rearmMarginPercent: rearmMarginPercent,
-            state: state, lastFiredAt: lastFiredAt, snoozedUntil: snoozedUntil, trailingFrom: trailingFrom)
+            state: firingAside ? .firing : state, lastFiredAt: lastFiredAt, snoozedUntil: snoozedUntil, trailingFrom: trailingFrom)
         if derivesLevels, startAt == nil, state == .armed, Self.derivesState(machine),
            let judged = symbols[symbol]?.judged, Self.levelHolds(condition, price: judged) {
             machine.state = .firing
@@ -168,7 +180,7 @@ struct Evaluation {
         }
         candidates.append(Candidate(
             id: id, userId: userId, symbol: symbol, channels: channels, startAt: startAt.map { $0 == 0 ? staleBefore : $0 },
-            initialState: machine.state, storedState: state, initialTrail: machine.trailingFrom, machine: machine))
+            initialState: machine.state, storedState: state, initialTrail: machine.trailingFrom, firingAside: firingAside, machine: machine))
     }
 
     /// A level that re-arms at its level, whose state its symbol's last judged price says
@@ -271,7 +283,7 @@ struct Evaluation {
         }
         guard derivesLevels, Self.derivesState(machine) else {
             guard machine.state != candidate.initialState else { return }
-            alertChanges.append(AlertChange(id: candidate.id, state: machine.state))
+            alertChanges.append(AlertChange(id: candidate.id, state: machine.state, symbol: candidate.symbol, fromAside: candidate.firingAside))
             return
         }
         // Stored `armed` where the last judged price says the state, `firing` where it
@@ -287,7 +299,7 @@ struct Evaluation {
         default: stored = machine.state
         }
         guard stored != candidate.storedState else { return }
-        alertChanges.append(AlertChange(id: candidate.id, state: stored))
+        alertChanges.append(AlertChange(id: candidate.id, state: stored, symbol: candidate.symbol, derived: true))
     }
 
     /// An alert's channels from their stored JSON array, decoded once per distinct list.

@@ -2,17 +2,27 @@ import Foundation
 import GRDB
 import StockwatchModel
 
-/// What readers compute of an alert rather than read (migrations v18, v19 and v23): its
-/// state, when it is a derived level or an ended `once` alert, and its last firing. Every
+/// What readers compute of an alert rather than read (migrations v18, v19, v23 and v25):
+/// its state, when it is a derived level, an ended `once` alert or a `rearm` alert firing
+/// aside, and its last firing. Every
 /// reader of an alert's state selects these (`AlertRecord.databaseSelection`, the state
 /// filter, `db copy`), and every test of an active alert is `isActive`.
 extension AlertRecord {
     /// An alert's state as readers show it (`Evaluation.shownStateSQL`): a derived level
     /// has started once evaluate has judged through its start round (migration v15).
-    /// A `once` alert whose end evaluate kept aside (migration v23) is `fired`.
+    /// A `once` alert whose end evaluate kept aside (migration v23) is `fired`; a `rearm`
+    /// alert whose firing it kept aside (v25) is `firing`.
     static func state(of alert: String) -> String {
         let shown = Evaluation.shownStateSQL(of: alert, started: "\(alert).start_round <= (SELECT judged_through FROM evaluation_starts)")
-        return "CASE WHEN \(endedAside(alert)) THEN 'fired' ELSE \(shown) END"
+        return "CASE WHEN \(endedAside(alert)) THEN 'fired' WHEN \(firingAside(alert)) THEN 'firing' ELSE \(shown) END"
+    }
+
+    /// A `rearm` alert that fired while its row still says armed: its firing is a row of
+    /// `alert_firing` (migration v25), which evaluate deletes when it re-arms and any
+    /// write of another state deletes with it. Tested on the trigger and state first:
+    /// other alerts never probe.
+    static func firingAside(_ alert: String) -> String {
+        "(\(alert).trigger = 'rearm' AND \(alert).state = 'armed' AND EXISTS (SELECT 1 FROM alert_firing f WHERE f.alert_id = \(alert).id))"
     }
 
     /// A `once` alert that has fired while its row still says armed (or firing): its end

@@ -108,9 +108,10 @@ extension AppDatabase: AlertStore {
                 try db.execute(sql: "UPDATE alerts SET start_round = (\(Self.nextStartRoundSQL)) WHERE id = ?", arguments: [id])
             }
             try alert.update(db, columns: ["state", "start_at"])
-            // Written, its state outranks an end kept aside (migration v23); a resumed
-            // alert must not read as ended.
+            // Written, its state outranks an end or a firing kept aside (migrations v23,
+            // v25); a resumed alert must read as neither.
             try db.execute(sql: "DELETE FROM alert_ends WHERE alert_id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM alert_firing WHERE alert_id = ?", arguments: [id])
             return AlertJSON(alert, user: user)
         }
     }

@@ -32,4 +32,16 @@ extension AppDatabase {
         DROP TABLE evaluation_progress;
         ALTER TABLE evaluation_progress_new RENAME TO evaluation_progress;
         """
+
+    /// v25: a `rearm` alert that fires is kept firing as a row of `alert_firing` (its
+    /// symbol beside it, for evaluate's read of a symbol's firing alerts) while its own
+    /// row stays armed; it re-arms by losing that row. A state change wrote the alert's
+    /// row and moved its entry in a seek index keyed by state: at 100,000 alerts, 3,333
+    /// such changes in the first tick dirtied 805 pages of 1,390 that tick committed,
+    /// 3,333 narrow rows 15 (docs/benchmarks.md, thirtieth session). Readers show the
+    /// alert `firing` (`AlertRecord.firingAside`); a written `firing` (from before v25, or
+    /// copied) is kept as written until it re-arms.
+    static let firingAsideMigration = """
+        CREATE TABLE alert_firing (alert_id INTEGER PRIMARY KEY REFERENCES alerts(id) ON DELETE CASCADE, symbol TEXT NOT NULL);
+        """
 }

@@ -389,6 +389,7 @@ extension AppDatabase {
         migrator.registerMigration("v22-deliveries-due-waiting-only") { db in try db.execute(sql: deliveriesDueMigration) }
         migrator.registerMigration("v23-once-ends-aside") { db in try db.execute(sql: onceEndsMigration) }
         migrator.registerMigration("v24-evaluation-progress-without-rowid") { db in try db.execute(sql: progressWithoutRowidMigration) }
+        migrator.registerMigration("v25-firing-aside") { db in try db.execute(sql: firingAsideMigration) }
         return migrator
     }
 }

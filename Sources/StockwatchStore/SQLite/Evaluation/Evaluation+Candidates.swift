@@ -33,6 +33,7 @@ extension Evaluation {
     /// Alerts that follow their symbol's watermark and whose rule the new price range could
     /// fire or re-arm (see `slack`), then all new and resumed alerts.
     mutating func readCandidates(_ db: Database, rounds: StartRounds) throws {
+        try readFiringAside(db, rounds: rounds)
         guard prefilter else {
             try readAlerts(db, """
                 SELECT \(Self.columns()) FROM temp.evaluate_batch b CROSS JOIN alerts a ON a.symbol = b.symbol
@@ -133,6 +134,22 @@ extension Evaluation {
             """
     }
 
+    /// The alerts of the batch's symbols firing aside (migration v25): judged from
+    /// `firing`, whether or not the prices could re-arm them (they are few: those firing
+    /// now). Read first, so that the seeks, which pass them again as the armed alerts
+    /// their rows say, skip them (`asideAlerts`). Only alerts that follow their symbol's
+    /// watermark: a new or resumed alert has no such row.
+    mutating func readFiringAside(_ db: Database, rounds: StartRounds) throws {
+        guard rounds.lastAlertID > 0, !batched.isEmpty,
+              try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM alert_firing)") == true
+        else { return }
+        try readAlerts(db, """
+            SELECT \(Self.columns()) FROM alert_firing f CROSS JOIN temp.evaluate_batch b ON b.symbol = f.symbol
+            CROSS JOIN alerts a ON a.id = f.alert_id
+            WHERE \(AlertRecord.firingAside("a")) AND a.id <= ?2 AND a.start_round <= ?1
+            """, rounds: rounds, firingAside: true)
+    }
+
     /// What the starters' seeks cannot tell: which new and resumed alerts cannot start yet
     /// (no current quote at or after their start: they move to the next round, as
     /// `collect` finds for those it judges), and how many of those of symbols without
@@ -190,7 +207,7 @@ extension Evaluation {
     /// `?1` in `sql`: the round evaluate has judged through; `?2` (`following`): the
     /// highest alert id that may follow its symbol's watermark. Tested first, in the
     /// index, it spares reading the row of each new alert the seeks pass.
-    mutating func readAlerts(_ db: Database, _ sql: String, rounds: StartRounds, following: Bool = true) throws {
+    mutating func readAlerts(_ db: Database, _ sql: String, rounds: StartRounds, following: Bool = true, firingAside: Bool = false) throws {
         let rows = try RawStatement(db, sql)
         rows.bind(1, rounds.judgedThrough)
         if following { rows.bind(2, rounds.lastAlertID) }
@@ -200,6 +217,8 @@ extension Evaluation {
         var channels = ""
         let kinds = TextCases(ConditionKind.self), triggers = TextCases(AlertTrigger.self), states = TextCases(AlertState.self)
         while try rows.step() {
+            if !asideAlerts.isEmpty, !firingAside, asideAlerts.contains(rows.int64(0)) { continue }
+            if firingAside { asideAlerts.insert(rows.int64(0)) }
             if !rows.text(2, equals: symbol) { symbol = rows.string(2) }
             if !rows.text(12, equals: channels) { channels = rows.string(12) }
             try addCandidate(
@@ -207,7 +226,8 @@ extension Evaluation {
                 percent: rows.optionalDouble(5), windowSeconds: rows.optionalInt64(6), trigger: rows.value(7, in: triggers),
                 cooldownSeconds: rows.int64(8), rearmMarginPercent: rows.double(9), state: rows.value(10, in: states),
                 lastFiredAt: rows.optionalInt64(11), channels: channels, startAt: rows.optionalInt64(13), snoozedUntil: rows.optionalInt64(14),
-                schedule: rows.optionalString(15), timezone: rows.optionalString(16), trailingFrom: rows.optionalDouble(17))
+                schedule: rows.optionalString(15), timezone: rows.optionalString(16), trailingFrom: rows.optionalDouble(17),
+                firingAside: firingAside)
             if candidates.count >= chunk { try settle() }
         }
     }

@@ -21,6 +21,7 @@ extension AppDatabase: EvaluationStore {
             evaluation.recordsStarts = false  // rounds (migration v15)
             evaluation.derivesLevels = true  // migration v19
             evaluation.endsAside = true  // migration v23
+            evaluation.firingAside = true  // migration v25
             evaluation.detailed = detailed
             return try evaluation.run(db)
         }
@@ -46,6 +47,10 @@ extension Evaluation {
             db, sql: "UPDATE alerts SET state = 'expired' WHERE \(AlertRecord.isActive("alerts")) AND expires_at <= ? RETURNING id",
             arguments: [now]
         ).sorted()
+        // Written, the state outranks a firing kept aside (migration v25): its row goes.
+        if !report.expired.isEmpty {
+            try db.execute(sql: "DELETE FROM alert_firing WHERE alert_id IN (SELECT value FROM json_each(?))", arguments: [JSONOutput.encode(report.expired)])
+        }
         // Prepared at its first use: creating summarise's temporary tables (a schema change)
         // empties GRDB's statement cache, which would free a statement prepared before.
         var prepared: RawStatement?

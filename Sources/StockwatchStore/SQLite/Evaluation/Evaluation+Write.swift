@@ -13,11 +13,28 @@ extension Evaluation {
         try RowBatches(head: "INSERT INTO alert_ends (alert_id)", row: "(?)", parameters: 1).run(db, count: ends.count) { statement, offset, index in
             statement.bind(offset + 1, ends[index])
         }
+        // A `rearm` alert that fires is kept firing aside, one narrow row, its own row left
+        // armed; it re-arms by losing that row (migration v25).
+        var firing: [(id: Int64, symbol: String)] = []
         let updateState = try RawStatement(db, "UPDATE alerts SET state = ? WHERE id = ?")
+        let rearmAside = try RawStatement(db, "DELETE FROM alert_firing WHERE alert_id = ?")
         for change in alertChanges where !(endsAside && change.state == .fired) {
+            if change.fromAside {
+                rearmAside.bind(1, change.id)
+                try rearmAside.execute()
+                if change.state == .armed { continue }
+            } else if firingAside, change.state == .firing, !change.derived {
+                firing.append((change.id, change.symbol))
+                continue
+            }
             updateState.bind(1, change.state.rawValue)
             updateState.bind(2, change.id)
             try updateState.execute()
+        }
+        firing.sort { $0.id < $1.id }
+        try RowBatches(head: "INSERT INTO alert_firing (alert_id, symbol)", row: "(?, ?)", parameters: 2).run(db, count: firing.count) { statement, offset, index in
+            statement.bind(offset + 1, firing[index].id)
+            statement.bind(offset + 2, firing[index].symbol)
         }
         // See `restartedAlerts`: a round above every other, before the rounds are passed.
         if !restartedAlerts.isEmpty {
