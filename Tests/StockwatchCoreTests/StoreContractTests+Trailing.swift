@@ -58,6 +58,39 @@ extension StoreContractTests {
         }
     }
 
+    /// A trail the prices merely move (a new peak, or low, whose level no price reaches) is
+    /// written without its rule being judged (SQLite's `trailMoves`): the next tick fires
+    /// from the moved trail, and a price that neither moves it nor reaches it keeps it.
+    @Test(arguments: StoreContractTests.backends)
+    func aTrailThatMerelyMovesIsKeptAndFiredFrom(_ backend: Backend) async throws {
+        try await withStore(backend) { store in
+            _ = try store.addUser(name: "alice", tokenHash: hash(1), now: now)
+            _ = try store.addQuotes([quote("TSLA", 100, at: -60), quote("NVDA", 100, at: -60)], fetchedAt: at(-60))
+            let ids = try store.addAlerts(
+                [spec("TSLA", .trailingFall(percent: 5), user: "alice"), spec("NVDA", .trailingRise(percent: 10), user: "alice")],
+                limitPerUser: nil, now: at(-59)
+            ).compactMap(\.id)
+            let (fall, rise) = (ids[0], ids[1])
+            #expect(try store.evaluate(now: at(0), maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
+
+            _ = try store.addQuotes([quote("TSLA", 104, at: 60), quote("NVDA", 95, at: 60)], fetchedAt: at(60))
+            #expect(try store.evaluate(now: at(61), maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
+            #expect(try store.alert(id: fall, ownerID: nil).trailingFrom == 104)
+            #expect(try store.alert(id: rise, ownerID: nil).trailingFrom == 95)
+
+            _ = try store.addQuotes(
+                [quote("TSLA", 101, at: 120), quote("TSLA", 102, at: 150), quote("NVDA", 99, at: 120)], fetchedAt: at(150))
+            #expect(try store.evaluate(now: at(151), maxAgeSeconds: 3600, prefilter: true).notifications.isEmpty)
+            #expect(try store.alert(id: fall, ownerID: nil).trailingFrom == 104)
+            #expect(try store.alert(id: rise, ownerID: nil).trailingFrom == 95)
+
+            _ = try store.addQuotes([quote("TSLA", 98.8, at: 180), quote("NVDA", 104.5, at: 180)], fetchedAt: at(180))
+            let fired = try store.evaluate(now: at(181), maxAgeSeconds: 3600, prefilter: true).notifications
+            #expect(Set(fired.map(\.alertId)) == [fall, rise])
+            #expect(Set(fired.map(\.message)) == ["TSLA fell 5.0% from its peak 104.00 to 98.80", "NVDA rose 10.0% from its low 95.00 to 104.50"])
+        }
+    }
+
     /// Stored and read back as the kind and percent they were given, on both backends.
     @Test(arguments: StoreContractTests.backends)
     func aTrailingRuleIsStoredWithItsKindAndPercent(_ backend: Backend) async throws {

@@ -120,6 +120,27 @@ extension Evaluation {
         ]
     }()
 
+    /// What a trailing seek's rule does when it merely moves its trail: armed, its trail
+    /// passed by the batch's highest (lowest) price, and its level, even from that new
+    /// peak (low), reached by no price of the batch (`1 + slack` is far above the
+    /// machine's tolerance: such a rule cannot hold). Judging it would only move the trail
+    /// to `trail`, which a backend may take as is instead (SQLite: half the trailing rules
+    /// of a tick of `Benchmarks/evaluate`'s trailing mix, whose reading and judging as
+    /// candidates was a third of that tick).
+    static let trailMoves: [ConditionKind: (condition: String, trail: String)] = {
+        let s = slack
+        return [
+            .trailingFall: ("""
+                t.trailing_from IS NOT NULL AND a.state = 'armed' AND b.high > t.trailing_from
+                AND b.low > max(t.trailing_from, b.high) * (1 - a.percent / 100.0) * (1 + \(s))
+                """, "b.high"),
+            .trailingRise: ("""
+                t.trailing_from IS NOT NULL AND a.state = 'armed' AND b.low < t.trailing_from
+                AND b.high < min(t.trailing_from, b.low) * (1 + a.percent / 100.0) * (1 - \(s))
+                """, "b.low"),
+        ]
+    }()
+
     /// The seeks worth running when the references have these bases (`Seek.basis`): a seek
     /// of a basis no reference has finds nothing, yet is planned and run with the rest (both
     /// backends; 8 of the 18 at `Benchmarks/evaluate`'s standard mix).

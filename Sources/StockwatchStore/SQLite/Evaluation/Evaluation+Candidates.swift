@@ -54,7 +54,9 @@ extension Evaluation {
             guard symbols >= Self.manySymbols else { return false }
             return (try Int64.fetchOne(db, sql: "SELECT max(id) FROM alerts") ?? 0) < Int64(symbols) * Self.fewAlertsPerSymbol
         }
-        // `start`: the column a candidate judges from (NULL: it follows its watermark).
+        // `start`: the column a candidate judges from (NULL: it follows its watermark). Such
+        // a candidate's last column is its moved trail when it merely moves it
+        // (`trailMoves`), else NULL; a new one judges from its own start.
         func seeks(batch: String, references: String, bases: Set<String>, start: String, rounds filter: String, eachSymbolOnce: Bool) -> String {
             if eachSymbolOnce { return Self.symbolSeek(batch: batch, references: references, bases: bases, start: start, filter: filter) }
             var sources: [Seek.Source: String] = [:]
@@ -74,7 +76,11 @@ extension Evaluation {
                     condition = "r.kinds & \(Seek.bit(kind)) <> 0 AND "
                         + condition.replacingOccurrences(of: "b.high", with: "r.price_high").replacingOccurrences(of: "b.low", with: "r.price_low")
                 }
-                return "SELECT \(Self.columns(trail: trail, start: start)) FROM \(sources[seek.source]!) WHERE \(condition) AND \(filter)"
+                var moved = "NULL"
+                if seek.source == .trailing, start == "NULL", let kind = seek.kind, let move = Self.trailMoves[kind] {
+                    moved = "CASE WHEN \(move.condition) THEN \(move.trail) END"
+                }
+                return "SELECT \(Self.columns(trail: trail, start: start)), \(moved) FROM \(sources[seek.source]!) WHERE \(condition) AND \(filter)"
             }
                 .joined(separator: "\nUNION ALL\n")
         }
@@ -84,7 +90,7 @@ extension Evaluation {
             try readAlerts(db, seeks(
                 batch: "evaluate_batch", references: "evaluate_references", bases: referenceBases.following, start: "NULL",
                 rounds: "a.id <= ?2 AND a.start_round <= ?1 AND NOT \(AlertRecord.endedAside("a"))", eachSymbolOnce: try eachSymbolOnce(batched.count)),
-                rounds: rounds)
+                rounds: rounds, movedTrails: true)
         }
         if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM temp.evaluate_starts)") == true {
             try readAlerts(db, seeks(
@@ -129,7 +135,7 @@ extension Evaluation {
             }
         }
         return """
-            SELECT \(columns(start: start)) FROM temp.\(batch) b CROSS JOIN alerts a INDEXED BY alerts_symbol ON a.symbol = b.symbol
+            SELECT \(columns(start: start)), NULL FROM temp.\(batch) b CROSS JOIN alerts a INDEXED BY alerts_symbol ON a.symbol = b.symbol
             WHERE (\(tests.joined(separator: "\n OR "))) AND \(filter)
             """
     }
@@ -206,8 +212,12 @@ extension Evaluation {
 
     /// `?1` in `sql`: the round evaluate has judged through; `?2` (`following`): the
     /// highest alert id that may follow its symbol's watermark. Tested first, in the
-    /// index, it spares reading the row of each new alert the seeks pass.
-    mutating func readAlerts(_ db: Database, _ sql: String, rounds: StartRounds, following: Bool = true, firingAside: Bool = false) throws {
+    /// index, it spares reading the row of each new alert the seeks pass. `movedTrails`:
+    /// the seeks' last column, a trail that merely moves (`trailMoves`), written without
+    /// judging its rule.
+    mutating func readAlerts(
+        _ db: Database, _ sql: String, rounds: StartRounds, following: Bool = true, firingAside: Bool = false, movedTrails: Bool = false
+    ) throws {
         let rows = try RawStatement(db, sql)
         rows.bind(1, rounds.judgedThrough)
         if following { rows.bind(2, rounds.lastAlertID) }
@@ -219,6 +229,10 @@ extension Evaluation {
         while try rows.step() {
             if !asideAlerts.isEmpty, !firingAside, asideAlerts.contains(rows.int64(0)) { continue }
             if firingAside { asideAlerts.insert(rows.int64(0)) }
+            if movedTrails, !rows.isNull(18) {
+                trailChanges.append((rows.int64(0), rows.double(18)))
+                continue
+            }
             if !rows.text(2, equals: symbol) { symbol = rows.string(2) }
             if !rows.text(12, equals: channels) { channels = rows.string(12) }
             try addCandidate(
