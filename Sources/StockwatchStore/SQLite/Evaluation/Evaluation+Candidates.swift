@@ -57,8 +57,13 @@ extension Evaluation {
         // `start`: the column a candidate judges from (NULL: it follows its watermark). Such
         // a candidate's last column is its moved trail when it merely moves it
         // (`trailMoves`), else NULL; a new one judges from its own start.
+        // A partial index without an entry has nothing to seek: its seeks are not run (a
+        // descent a symbol each, into the trailing index at the standard mix).
+        let indexed = try Self.indexedSources(db)
         func seeks(batch: String, references: String, bases: Set<String>, start: String, rounds filter: String, eachSymbolOnce: Bool) -> String {
-            if eachSymbolOnce { return Self.symbolSeek(batch: batch, references: references, bases: bases, start: start, filter: filter) }
+            let seeks = Self.seeks(forBases: bases).filter { indexed.contains($0.source) }
+            if seeks.isEmpty { return "" }
+            if eachSymbolOnce { return Self.symbolSeek(seeks, batch: batch, references: references, start: start, filter: filter) }
             var sources: [Seek.Source: String] = [:]
             for (source, index, kinds) in Self.kindIndexes {
                 // A reference row carries its symbol's price range (`b`'s) and the kinds of
@@ -69,7 +74,7 @@ extension Evaluation {
                     + "ON a.symbol = \(referenced ? "r" : "b").symbol AND \(kinds)"
             }
             sources[.trailing]! += " LEFT JOIN alert_trails t ON t.alert_id = a.id"
-            return Self.seeks(forBases: bases).map { seek in
+            return seeks.map { seek in
                 let trail = seek.source == .trailing ? "t.trailing_from" : "NULL"
                 var condition = seek.condition
                 if seek.source == .changes || seek.source == .sinceClose, let kind = seek.kind {
@@ -121,8 +126,8 @@ extension Evaluation {
     /// kept if it is in some seek's partial index (`kindIndexes`) and meets that seek's
     /// condition, which is the same text; a reference range is tested where it is, and a
     /// trail looked up by its key.
-    static func symbolSeek(batch: String, references: String, bases: Set<String>, start: String, filter: String) -> String {
-        let tests = seeks(forBases: bases).map { seek in
+    static func symbolSeek(_ seeks: [Seek], batch: String, references: String, start: String, filter: String) -> String {
+        let tests = seeks.map { seek in
             let kinds = kindIndexes.first { $0.source == seek.source }!.kinds
             switch seek.source {
             case .changes, .sinceClose:
@@ -138,6 +143,14 @@ extension Evaluation {
             SELECT \(columns(start: start)), NULL FROM temp.\(batch) b CROSS JOIN alerts a INDEXED BY alerts_symbol ON a.symbol = b.symbol
             WHERE (\(tests.joined(separator: "\n OR "))) AND \(filter)
             """
+    }
+
+    /// The seeks' sources whose partial index (`kindIndexes`) holds some alert, in one statement.
+    static func indexedSources(_ db: Database) throws -> Set<Seek.Source> {
+        let probes = kindIndexes.map { _, index, kinds in "EXISTS (SELECT 1 FROM alerts a INDEXED BY \(index) WHERE \(kinds))" }
+        let row = try RawStatement(db, "SELECT " + probes.joined(separator: ", "))
+        guard try row.step() else { return [] }
+        return Set(kindIndexes.indices.filter { row.int64(Int32($0)) != 0 }.map { kindIndexes[$0].source })
     }
 
     /// The alerts of the batch's symbols firing aside (migration v25): judged from
@@ -218,6 +231,7 @@ extension Evaluation {
     mutating func readAlerts(
         _ db: Database, _ sql: String, rounds: StartRounds, following: Bool = true, firingAside: Bool = false, movedTrails: Bool = false
     ) throws {
+        guard !sql.isEmpty else { return }  // no seek to run
         let rows = try RawStatement(db, sql)
         rows.bind(1, rounds.judgedThrough)
         if following { rows.bind(2, rounds.lastAlertID) }
