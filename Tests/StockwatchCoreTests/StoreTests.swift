@@ -18,7 +18,7 @@ import Testing
         #expect(mode == "wal")
         #expect(foreignKeys == 1)
         #expect(migrations == ["v1-users-devices-alerts-quotes-notifications", "v2-provider-budgets", "v3-evaluation-watermarks", "v4-delivery-attempts-access-tokens", "v5-notification-ids-never-reused",
-            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history", "v14-check-sets-as-comparisons", "v15-start-rounds", "v16-symbol-index-without-state", "v17-foreign-keys-indexed", "v18-last-firing-from-notifications", "v19-level-states-derived", "v20-notifications-keyed-by-time", "v21-notifications-without-symbol-index", "v22-deliveries-due-waiting-only", "v23-once-ends-aside", "v24-evaluation-progress-without-rowid", "v25-firing-aside", "v26-trailing-index-covers-moves"])
+            "v6-ids-never-reused-deliveries-name-their-device", "v7-symbol-fetch-backoff", "v8-notification-state", "v9-alert-snooze", "v10-user-time-zone-quiet-hours", "v11-alert-schedule", "v12-trailing-alerts", "v13-daily-history", "v14-check-sets-as-comparisons", "v15-start-rounds", "v16-symbol-index-without-state", "v17-foreign-keys-indexed", "v18-last-firing-from-notifications", "v19-level-states-derived", "v20-notifications-keyed-by-time", "v21-notifications-without-symbol-index", "v22-deliveries-due-waiting-only", "v23-once-ends-aside", "v24-evaluation-progress-without-rowid", "v25-firing-aside", "v26-trailing-index-with-percent"])
         // Reopening runs nothing twice.
         _ = try AppDatabase(path: store.database.path)
     }

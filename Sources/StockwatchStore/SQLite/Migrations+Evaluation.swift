@@ -45,11 +45,11 @@ extension AppDatabase {
         CREATE TABLE alert_firing (alert_id INTEGER PRIMARY KEY REFERENCES alerts(id) ON DELETE CASCADE, symbol TEXT NOT NULL);
         """
 
-    /// v26: the trailing rules' seek index holds what decides whether a trail merely moves
-    /// (the percent) and the seek's filter (trigger, round), so that such a rule, half the
-    /// trailing rules of a tick, is judged from the index and its trail without reading
-    /// its row (`Evaluation.trailMoves`).
-    static let trailingCoveringMigration = """
+    /// v26: the trailing rules' seek index holds the percent, which the seek's conditions
+    /// test (`Evaluation.trailMoves` among them), and the trigger and round its filter
+    /// tests: a trailing rule the prices neither move nor bring to its level is passed
+    /// from its index entry and trail, without reading its row.
+    static let trailingIndexWithPercentMigration = """
         DROP INDEX alerts_trailing;
         CREATE INDEX alerts_trailing ON alerts(symbol, kind, state, percent, trigger, start_round)
             WHERE kind IN ('trailing_fall', 'trailing_rise');

@@ -390,7 +390,7 @@ extension AppDatabase {
         migrator.registerMigration("v23-once-ends-aside") { db in try db.execute(sql: onceEndsMigration) }
         migrator.registerMigration("v24-evaluation-progress-without-rowid") { db in try db.execute(sql: progressWithoutRowidMigration) }
         migrator.registerMigration("v25-firing-aside") { db in try db.execute(sql: firingAsideMigration) }
-        migrator.registerMigration("v26-trailing-index-covers-moves") { db in try db.execute(sql: trailingCoveringMigration) }
+        migrator.registerMigration("v26-trailing-index-with-percent") { db in try db.execute(sql: trailingIndexWithPercentMigration) }
         return migrator
     }
 }

@@ -54,12 +54,12 @@ extension Evaluation {
             guard symbols >= Self.manySymbols else { return false }
             return (try Int64.fetchOne(db, sql: "SELECT max(id) FROM alerts") ?? 0) < Int64(symbols) * Self.fewAlertsPerSymbol
         }
-        // `start`: the column a candidate judges from (NULL: it follows its watermark). Such
-        // a candidate's last column is its moved trail when it merely moves it
-        // (`trailMoves`), else NULL; a new one judges from its own start.
         // A partial index without an entry has nothing to seek: its seeks are not run (a
         // descent a symbol each, into the trailing index at the standard mix).
         let indexed = try Self.indexedSources(db)
+        // `start`: the column a candidate judges from (NULL: it follows its watermark). Such
+        // a candidate's last column is its moved trail when it merely moves it
+        // (`trailMoves`), else NULL; a new one judges from its own start.
         func seeks(batch: String, references: String, bases: Set<String>, start: String, rounds filter: String, eachSymbolOnce: Bool) -> String {
             let seeks = Self.seeks(forBases: bases).filter { indexed.contains($0.source) }
             if seeks.isEmpty { return "" }
