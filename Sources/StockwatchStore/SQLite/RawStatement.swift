@@ -80,6 +80,28 @@ public struct RawStatement {
     public func isNull(_ column: Int32) -> Bool { sqlite3_column_type(handle, column) == SQLITE_NULL }
 }
 
+/// A result row's columns by position (0-based), read the same from a GRDB `Row` and from
+/// a `RawStatement`: a record type has one decoder for both.
+protocol ColumnReader {
+    func int64(_ column: Int32) -> Int64
+    func optionalInt64(_ column: Int32) -> Int64?
+    func double(_ column: Int32) -> Double
+    func optionalDouble(_ column: Int32) -> Double?
+    func string(_ column: Int32) -> String
+    func optionalString(_ column: Int32) -> String?
+}
+
+extension RawStatement: ColumnReader {}
+
+extension Row: ColumnReader {
+    func int64(_ column: Int32) -> Int64 { self[Int(column)] }
+    func optionalInt64(_ column: Int32) -> Int64? { self[Int(column)] }
+    func double(_ column: Int32) -> Double { self[Int(column)] }
+    func optionalDouble(_ column: Int32) -> Double? { self[Int(column)] }
+    func string(_ column: Int32) -> String { self[Int(column)] }
+    func optionalString(_ column: Int32) -> String? { self[Int(column)] }
+}
+
 /// A multi-row `INSERT ... VALUES (...), (...)` run over many rows, `batch` rows per
 /// statement. SQLite does work per statement as well as per row (its statement journal,
 /// the AUTOINCREMENT counter, the foreign-key counter): one statement per row made a

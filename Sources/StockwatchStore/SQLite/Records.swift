@@ -124,40 +124,47 @@ extension AlertRecord {
     /// position: by name, each of 19 columns is a hashed lookup, half of the time of
     /// `alert list --json` over 100,000 alerts. The state and the last firing are computed
     /// (AlertRecord+Derived.swift).
-    public static var databaseSelection: [any SQLSelectable] {
-        let columns: [any SQLSelectable] = [
-            Column("id"), Column("user_id"), Column("symbol"), Column("kind"), Column("value"), Column("percent"),
-            Column("window_seconds"), Column("trigger"), Column("cooldown_seconds"), Column("rearm_margin_percent"),
-            Column("channels"), SQL(sql: state(of: "alerts")).forKey("state"), Column("note"), Column("created_at"),
-            Column("expires_at"), SQL(sql: lastFiredAt(of: "alerts")).forKey("last_fired_at"), Column("start_at"),
-            Column("snoozed_until"), Column("schedule"),
-            SQL(sql: "(SELECT t.trailing_from FROM alert_trails t WHERE t.alert_id = alerts.id)").forKey("trailing_from"),
-        ]
-        return columns
-    }
+    static let selectedColumns = [
+        "id", "user_id", "symbol", "kind", "value", "percent", "window_seconds", "trigger", "cooldown_seconds",
+        "rearm_margin_percent", "channels", "\(state(of: "alerts")) AS state", "note", "created_at", "expires_at",
+        "\(lastFiredAt(of: "alerts")) AS last_fired_at", "start_at", "snoozed_until", "schedule",
+        "(SELECT t.trailing_from FROM alert_trails t WHERE t.alert_id = alerts.id) AS trailing_from",
+    ]
 
-    public init(row: Row) throws {
-        func date(_ index: Int) -> Date? { (row[index] as Int64?).map(Date.init(milliseconds:)) }
-        id = row[0]
-        userId = row[1]
-        symbol = row[2]
-        kind = row[3]
-        value = row[4]
-        percent = row[5]
-        windowSeconds = row[6]
-        trigger = row[7]
-        cooldownSeconds = row[8]
-        rearmMarginPercent = row[9]
-        channels = try Self.channels(row[10] as String)
-        state = row[11]
-        note = row[12]
-        createdAt = Date(milliseconds: row[13])
+    public static var databaseSelection: [any SQLSelectable] { selectedColumns.map { SQL(sql: $0) } }
+
+    public init(row: Row) throws { try self.init(columns: row) }
+
+    /// One decoder for a GRDB row and for a statement stepped through the C API (the list
+    /// of every alert, where reading through `Row` was a third of `alert list --json`).
+    init(columns row: some ColumnReader) throws {
+        func date(_ index: Int32) -> Date? { row.optionalInt64(index).map(Date.init(milliseconds:)) }
+        func stored<Value: RawRepresentable<String>>(_ index: Int32) throws -> Value {
+            guard let value = Value(rawValue: row.string(index)) else {
+                throw DatabaseError(resultCode: .SQLITE_MISMATCH, message: "alerts: \(Value.self) '\(row.string(index))'")
+            }
+            return value
+        }
+        id = row.int64(0)
+        userId = row.int64(1)
+        symbol = row.string(2)
+        kind = try stored(3)
+        value = row.optionalDouble(4)
+        percent = row.optionalDouble(5)
+        windowSeconds = row.optionalInt64(6)
+        trigger = try stored(7)
+        cooldownSeconds = row.int64(8)
+        rearmMarginPercent = row.double(9)
+        channels = try Self.channels(row.string(10))
+        state = try stored(11)
+        note = row.optionalString(12)
+        createdAt = Date(milliseconds: row.int64(13))
         expiresAt = date(14)
         lastFiredAt = date(15)
-        startAt = row[16]
+        startAt = row.optionalInt64(16)
         snoozedUntil = date(17)
-        schedule = row[18]
-        trailingFrom = row[19]
+        schedule = row.optionalString(18)
+        trailingFrom = row.optionalDouble(19)
     }
 
     /// The stored JSON array of names; the common one-name form without a decoder.
