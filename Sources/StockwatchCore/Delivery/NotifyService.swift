@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import StockwatchModel
 import StockwatchStore
 
@@ -79,7 +80,9 @@ public struct NotifyService: Sendable {
         let concurrency = config.notify.concurrency
         let batch = max(concurrency * 4, 256)
         let channels = Set(senders.keys)
-        var waiting: [Waiting] = []
+        // Taken from the front a send at a time: an array shifted the rest of a batch each
+        // time (1% of notify's CPU at 10,000 sends).
+        var waiting = CircularBuffer<Waiting>()
         var finished: [(DeliveryJob, SendResult)] = []
         var exhausted = false
         var failure: StockwatchError?
@@ -149,7 +152,7 @@ public struct NotifyService: Sendable {
                     switch result {
                     case let .success(claim):
                         report.deliveries += claim.failed
-                        waiting += claim.jobs.map { Waiting(job: $0, heldSince: claimedAt) }
+                        waiting.append(contentsOf: claim.jobs.map { Waiting(job: $0, heldSince: claimedAt) })
                         report.held += claim.held
                         exhausted = claim.jobs.isEmpty && claim.failed.isEmpty && claim.held == 0
                     case let .failure(error):
@@ -160,7 +163,7 @@ public struct NotifyService: Sendable {
                     storeBusy = false
                     switch result {
                     case let .success(held):
-                        waiting = waiting.filter { held.contains($0.job.deliveryID) }.map { Waiting(job: $0.job, heldSince: renewedAt) }
+                        waiting = CircularBuffer(waiting.filter { held.contains($0.job.deliveryID) }.map { Waiting(job: $0.job, heldSince: renewedAt) })
                     case .failure:
                         waiting.removeAll()
                     }
