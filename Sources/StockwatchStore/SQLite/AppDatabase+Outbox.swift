@@ -67,21 +67,27 @@ extension AppDatabase: OutboxStore {
             guard !picked.isEmpty else { return ([], []) }
 
             // The row becomes its user's first device's (no delete: the commonest user has
-            // one phone), and the others get rows of their own after the claim.
-            let devicesOfUser = try RawStatement(db, """
-                SELECT d.id FROM devices d JOIN notifications n ON n.user_id = d.user_id
-                WHERE n.id = ? AND d.active = 1 ORDER BY d.id
-                """)
+            // one phone), and the others get rows of their own after the claim. The devices
+            // of the whole batch in one statement: one a row was 10,000 statements for
+            // 10,000 sends.
+            var devicesOf: [Int64: [Int64]] = [:]
+            let needing = picked.filter(\.needsDevice).map(\.notificationID)
+            if !needing.isEmpty {
+                let devices = try RawStatement(db, """
+                    SELECT n.id, d.id FROM notifications n JOIN devices d ON d.user_id = n.user_id
+                    WHERE n.id IN (SELECT value FROM json_each(?)) AND d.active = 1 ORDER BY n.id, d.id
+                    """)
+                devices.bind(1, JSONOutput.encode(needing))
+                while try devices.step() { devicesOf[devices.int64(0), default: []].append(devices.int64(1)) }
+                devices.reset()
+            }
             var batch = "["
             var otherDevices: [Int64: ArraySlice<Int64>] = [:]
             var noDevice: Set<Int64> = []
             for (index, row) in picked.enumerated() {
                 var first: Int64?
                 if row.needsDevice {
-                    devicesOfUser.bind(1, row.notificationID)
-                    var devices: [Int64] = []
-                    while try devicesOfUser.step() { devices.append(devicesOfUser.int64(0)) }
-                    devicesOfUser.reset()
+                    let devices = devicesOf[row.notificationID] ?? []
                     first = devices.first
                     if first == nil { noDevice.insert(row.id) }
                     if devices.count > 1 { otherDevices[row.id] = devices.dropFirst() }
