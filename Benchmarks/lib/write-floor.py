@@ -33,6 +33,8 @@ design would move it (issues 15 and 19):
 """
 import csv, os, random, shutil, sqlite3, statistics, subprocess, sys, tempfile, time
 
+from synced_copy import copy_synced
+
 done, setup, binary = sys.argv[1:4]
 designs = "--designs" in sys.argv[4:]
 work = tempfile.mkdtemp()
@@ -55,7 +57,7 @@ def fresh_copy(path):
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(path + suffix):
             os.remove(path + suffix)
-    shutil.copy(setup, path)
+    copy_synced(setup, path)
     return sqlite3.connect(path, isolation_level=None)
 
 
