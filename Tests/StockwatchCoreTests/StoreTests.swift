@@ -23,6 +23,30 @@ import Testing
         _ = try AppDatabase(path: store.database.path)
     }
 
+    /// A file this binary creates has 8 KiB pages (evaluate's page reads); one made with
+    /// SQLite's 4 KiB default keeps them, opens, migrates and takes writes as before.
+    @Test func newDatabasesHaveEightKiBPagesAndOlderFilesKeepTheirs() throws {
+        let store = try TemporaryStore()
+        #expect(try store.database.read { try Int.fetchOne($0, sql: "PRAGMA page_size") } == AppDatabase.pageSize)
+        #expect(AppDatabase.pageSize == 8192)
+
+        let older = store.folder + "/older.db"
+        try DatabaseQueue(path: older).write { db in
+            try db.execute(sql: "PRAGMA page_size = 4096")
+            try db.execute(sql: "CREATE TABLE before_stockwatch (x INTEGER)")
+        }
+        let reopened = try AppDatabase(path: older)
+        let (pageSize, mode) = try reopened.read { db in
+            (try Int.fetchOne(db, sql: "PRAGMA page_size"), try String.fetchOne(db, sql: "PRAGMA journal_mode"))
+        }
+        #expect(pageSize == 4096)
+        #expect(mode == "wal")
+        try reopened.write { db in
+            try db.execute(sql: "INSERT INTO users (name, token_hash, created_at) VALUES ('ann', ?, 0)", arguments: [String(repeating: "0", count: 64)])
+        }
+        #expect(try reopened.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM users") } == 1)
+    }
+
     /// v13 and v14: no CHECK of a table evaluate or notify writes tests an IN list of more
     /// than two constants (an ephemeral table per row), and the sets still hold.
     @Test func checksNameTheirSetsAsComparisonsAndStillRefuse() throws {
@@ -270,7 +294,8 @@ import Testing
         let mount = NSTemporaryDirectory() + "stockwatch-fs-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: mount) }
-        try #require(run("/bin/mount", ["-t", "tmpfs", "-o", "size=2m", "tmpfs", mount]), "mount -t tmpfs failed")
+        // 4 MB: a new database's migrations write 2 MB of WAL in 8 KiB pages.
+        try #require(run("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount]), "mount -t tmpfs failed")
         defer { _ = run("/bin/umount", ["-l", mount]) }
         let path = mount + "/stockwatch.db"
         _ = try UserService(database: AppDatabase(path: path)).add(name: "bob")
