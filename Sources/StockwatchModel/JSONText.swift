@@ -92,6 +92,19 @@ public struct JSONText: Sendable {
         bytes.append(UInt8(ascii: "]"))
     }
 
+    /// An array of integers as a String: the id lists the store binds for `json_each`
+    /// (notify's claims bind two a batch; JSONEncoder was 6% of a claim's time).
+    public static func integers(_ values: [Int64]) -> String {
+        var json = JSONText(capacity: values.count * 8 + 2)
+        json.raw("[")
+        for (index, value) in values.enumerated() {
+            if index > 0 { json.raw(",") }
+            json.integer(value)
+        }
+        json.raw("]")
+        return String(decoding: json.bytes, as: UTF8.self)
+    }
+
     /// A quoted, escaped literal as a String, for bodies built by interpolation.
     public static func quoted(_ text: String) -> String {
         var json = JSONText(capacity: text.utf8.count + 2)

@@ -52,4 +52,10 @@ import Testing
             #expect(JSONText.quoted(text) == String(decoding: try JSONOutput.encoder().encode(text), as: UTF8.self))
         }
     }
+
+    @Test func integersAreTheSameArray() throws {
+        for values: [Int64] in [[], [7], [1, -2, Int64.max, Int64.min, 0]] {
+            #expect(JSONText.integers(values) == String(decoding: try JSONOutput.encoder().encode(values), as: UTF8.self))
+        }
+    }
 }

@@ -77,7 +77,7 @@ extension AppDatabase: OutboxStore {
                     SELECT n.id, d.id FROM notifications n JOIN devices d ON d.user_id = n.user_id
                     WHERE n.id IN (SELECT value FROM json_each(?)) AND d.active = 1 ORDER BY n.id, d.id
                     """)
-                devices.bind(1, JSONOutput.encode(needing))
+                devices.bind(1, JSONText.integers(needing))
                 while try devices.step() { devicesOf[devices.int64(0), default: []].append(devices.int64(1)) }
                 devices.reset()
             }
@@ -158,7 +158,7 @@ extension AppDatabase: OutboxStore {
             LEFT JOIN devices dv ON dv.id = d.device_id AND dv.user_id = n.user_id
             WHERE d.id IN (SELECT value FROM json_each(?)) ORDER BY d.id
             """)
-        rows.bind(1, JSONOutput.encode(ids))
+        rows.bind(1, JSONText.integers(ids))
         defer { rows.reset() }
         var jobs: [DeliveryJob] = []
         jobs.reserveCapacity(ids.count)
