@@ -83,8 +83,12 @@ extension Evaluation {
     /// After the quotes are loaded: where each symbol's fresh quotes begin. In place, by
     /// position: no symbol is hashed again (50,000 of them at the near shape).
     mutating func loaded() {
-        for index in symbols.values.indices {
+        // Not `for index in symbols.values.indices`: the indices hold the dictionary, and
+        // the first change then copied all 50,000 entries.
+        var index = symbols.values.startIndex
+        while index != symbols.values.endIndex {
             symbols.values[index].loaded(staleBefore: staleBefore)
+            symbols.values.formIndex(after: &index)
         }
     }
 

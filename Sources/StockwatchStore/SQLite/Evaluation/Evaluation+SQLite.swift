@@ -170,7 +170,11 @@ extension Evaluation {
             }
         }
         let quotes = try RawStatement(db, "SELECT price, observed_at FROM quotes WHERE symbol = ? AND observed_at >= ? ORDER BY observed_at")
-        for index in symbols.values.indices where symbols.values[index].from < shared ?? .max {
+        // By index, without holding the dictionary (see `loaded`).
+        var index = symbols.values.startIndex
+        while index != symbols.values.endIndex {
+            defer { symbols.values.formIndex(after: &index) }
+            guard symbols.values[index].from < shared ?? .max else { continue }
             quotes.bind(1, symbols.keys[index])
             quotes.bind(2, symbols.values[index].from)
             while try quotes.step() {
