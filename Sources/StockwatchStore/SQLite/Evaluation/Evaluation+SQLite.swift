@@ -264,8 +264,10 @@ extension Evaluation {
                 pairs[ReferencePair(symbol: symbol, basis: basis), default: 0] |= Seek.bit(rowKind)
             }
         }
-        let freshBySymbol = Dictionary(uniqueKeysWithValues: fresh.map { ($0.symbol, $0.range) })
-        let startingBySymbol = Dictionary(uniqueKeysWithValues: starting.map { ($0.symbol, $0.range) })
+        // Only for pairs to look up: at the near shape (levels alone) they were 50,000
+        // entries built for none, 1% of the tick.
+        let freshBySymbol = pairs.isEmpty ? [:] : Dictionary(uniqueKeysWithValues: fresh.map { ($0.symbol, $0.range) })
+        let startingBySymbol = pairs.isEmpty ? [:] : Dictionary(uniqueKeysWithValues: starting.map { ($0.symbol, $0.range) })
         var references: [ReferenceRow] = [], startReferences: [ReferenceRow] = []
         // In the temporary tables' key order: each row lands after the last (as the batch's).
         for (pair, kinds) in pairs.sorted(by: { ($0.key.symbol, $0.key.basis.name, $0.key.basis.windowSeconds) < ($1.key.symbol, $1.key.basis.name, $1.key.basis.windowSeconds) }) {
