@@ -47,6 +47,24 @@ import Testing
         #expect(try reopened.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM users") } == 1)
     }
 
+    /// Text bound through the C API arrives whole: empty, short (stored inline by Swift),
+    /// long, with NUL and multi-byte characters, and from a Foundation string.
+    @Test func rawStatementsBindEveryKindOfStringWhole() throws {
+        let store = try TemporaryStore()
+        let texts = ["", "S1", "BRK.B", String(repeating: "long text ", count: 40), "ünï €→ 📈", "a\u{0}b",
+                     NSString(string: "from Foundation").appending(" too")]
+        try store.database.read { db in
+            let statement = try RawStatement(db, "SELECT ?1, length(CAST(?1 AS BLOB))")
+            for text in texts {
+                statement.bind(1, text)
+                #expect(try statement.step())
+                #expect(statement.string(0) == text)
+                #expect(statement.int64(1) == Int64(text.utf8.count))
+                statement.reset()
+            }
+        }
+    }
+
     /// v13 and v14: no CHECK of a table evaluate or notify writes tests an IN list of more
     /// than two constants (an ephemeral table per row), and the sets still hold.
     @Test func checksNameTheirSetsAsComparisonsAndStillRefuse() throws {

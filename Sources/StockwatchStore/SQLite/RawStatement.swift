@@ -26,7 +26,16 @@ public struct RawStatement {
     }
     public func bind(_ index: Int32, _ value: String) {
         // SQLITE_TRANSIENT: SQLite copies the text before the Swift string goes away.
-        sqlite3_bind_text(handle, index, value, -1, unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+        // The bytes in place, with their length: passed as a C string, a short one (a
+        // symbol) was first copied into a new array, 1.6% of the near tick.
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        let bound = value.utf8.withContiguousStorageIfAvailable { bytes -> Int32 in
+            guard let base = bytes.baseAddress else { return sqlite3_bind_text(handle, index, "", 0, transient) }
+            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                sqlite3_bind_text(handle, index, $0, Int32(bytes.count), transient)
+            }
+        }
+        if bound == nil { sqlite3_bind_text(handle, index, value, -1, transient) }
     }
 
     public func bind(_ index: Int32, _ value: String?) {
