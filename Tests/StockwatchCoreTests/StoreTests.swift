@@ -65,6 +65,37 @@ import Testing
         }
     }
 
+    /// An evaluate's working state is freed on another thread, all of it, and its lookups
+    /// (which hold the connection) before it goes, on the connection's own thread.
+    @Test func anEvaluationsStateIsFreedElsewhereAndItsLookupsHere() throws {
+        final class Tracker: @unchecked Sendable {
+            let freed = DispatchSemaphore(value: 0)
+            let owner: Thread
+            var freedOnOwner: Bool?
+            init(owner: Thread) { self.owner = owner }
+            final class Token {
+                let tracker: Tracker
+                init(_ tracker: Tracker) { self.tracker = tracker }
+                deinit {
+                    tracker.freedOnOwner = Thread.current == tracker.owner
+                    tracker.freed.signal()
+                }
+            }
+        }
+        let lookups = Tracker(owner: .current)
+        var evaluation = Evaluation(now: 0, staleBefore: 0, prefilter: true)
+        evaluation.lookupReference = { [token = Tracker.Token(lookups)] _, _ in withExtendedLifetime(token) { nil } }
+        evaluation.releaseInBackground()
+        #expect(lookups.freed.wait(timeout: .now()) == .success)
+        #expect(lookups.freedOnOwner == true)
+
+        let state = Tracker(owner: .current)
+        var token = Tracker.Token(state)
+        HeldForRelease(taking: &token, leaving: Tracker.Token(Tracker(owner: .current))).releaseOnAnotherThread()
+        #expect(state.freed.wait(timeout: .now() + 30) == .success)
+        #expect(state.freedOnOwner == false)
+    }
+
     /// v13 and v14: no CHECK of a table evaluate or notify writes tests an IN list of more
     /// than two constants (an ephemeral table per row), and the sets still hold.
     @Test func checksNameTheirSetsAsComparisonsAndStillRefuse() throws {

@@ -57,7 +57,9 @@ extension PostgresStore: EvaluationStore {
             let buckets = held.count == Self.evaluateBuckets ? nil : held
             evaluation.detailed = detailed
             evaluation.derivesLevels = true  // migration v13
-            return try await evaluation.run(db, buckets: buckets)
+            let outcome = try await evaluation.run(db, buckets: buckets)
+            evaluation.releaseInBackground()
+            return outcome
         }
         // The first evaluate after a bulk import empties alert_starts. Planned on
         // statistics that still counted its rows, the next evaluates' candidate read took

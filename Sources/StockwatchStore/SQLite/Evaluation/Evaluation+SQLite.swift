@@ -23,7 +23,9 @@ extension AppDatabase: EvaluationStore {
             evaluation.endsAside = true  // migration v23
             evaluation.firingAside = true  // migration v25
             evaluation.detailed = detailed
-            return try evaluation.run(db)
+            let report = try evaluation.run(db)
+            evaluation.releaseInBackground()
+            return report
         }
     }
 
