@@ -141,30 +141,42 @@ public struct AlertMachine: Sendable, Equatable {
     /// "AAPL crossed above 200.00 at 201.35", "EUR/USD fell 2.1% within 24h to 1.0412",
     /// "TSLA fell 5.0% from its peak 260.00 to 247.00" (`reference`: the peak or low).
     static func message(_ condition: Condition, symbol: String, price: Double, reference: Double?) -> String {
-        let at = price.formattedPrice
+        // The levels, nine firings in ten at 1,000,000 alerts near the price, are appended
+        // piece by piece into one string sized once: interpolation grew its own buffer,
+        // then copied it.
+        func level(_ words: String, _ x: Double) -> String {
+            var text = ""
+            text.reserveCapacity(symbol.utf8.count + words.utf8.count + 36)
+            text += symbol
+            text += words
+            x.appendPrice(to: &text)
+            text += " at "
+            price.appendPrice(to: &text)
+            return text
+        }
         switch condition {
-        case let .above(x): return "\(symbol) is at or above \(x.formattedPrice) at \(at)"
-        case let .below(x): return "\(symbol) is at or below \(x.formattedPrice) at \(at)"
-        case let .crossesAbove(x): return "\(symbol) crossed above \(x.formattedPrice) at \(at)"
-        case let .crossesBelow(x): return "\(symbol) crossed below \(x.formattedPrice) at \(at)"
+        case let .above(x): return level(" is at or above ", x)
+        case let .below(x): return level(" is at or below ", x)
+        case let .crossesAbove(x): return level(" crossed above ", x)
+        case let .crossesBelow(x): return level(" crossed below ", x)
         case let .rise(_, window), let .fall(_, window):
             let change = abs(price / (reference ?? price) - 1) * 100
             let verb = condition.kind == .rise ? "rose" : "fell"
-            return "\(symbol) \(verb) \(change.formattedOneDecimal)% within \(ValueParser.format(seconds: window)) to \(at)"
+            return "\(symbol) \(verb) \(change.formattedOneDecimal)% within \(ValueParser.format(seconds: window)) to \(price.formattedPrice)"
         case .riseSinceClose, .fallSinceClose:
             let change = (abs(price / (reference ?? price) - 1) * 100).formattedOneDecimal
             let verb = condition.kind == .riseSinceClose ? "rose" : "fell"
-            return "\(symbol) \(verb) \(change)% since the previous close \((reference ?? price).formattedPrice) to \(at)"
+            return "\(symbol) \(verb) \(change)% since the previous close \((reference ?? price).formattedPrice) to \(price.formattedPrice)"
         case let .newHigh(window):
-            return "\(symbol) made a new \(ValueParser.formatDays(seconds: window)) high at \(at) (the highest close was \((reference ?? price).formattedPrice))"
+            return "\(symbol) made a new \(ValueParser.formatDays(seconds: window)) high at \(price.formattedPrice) (the highest close was \((reference ?? price).formattedPrice))"
         case let .newLow(window):
-            return "\(symbol) made a new \(ValueParser.formatDays(seconds: window)) low at \(at) (the lowest close was \((reference ?? price).formattedPrice))"
+            return "\(symbol) made a new \(ValueParser.formatDays(seconds: window)) low at \(price.formattedPrice) (the lowest close was \((reference ?? price).formattedPrice))"
         case .trailingFall, .trailingRise:
             let from = reference ?? price
             let change = (abs(price / from - 1) * 100).formattedOneDecimal
             return condition.kind == .trailingFall
-                ? "\(symbol) fell \(change)% from its peak \(from.formattedPrice) to \(at)"
-                : "\(symbol) rose \(change)% from its low \(from.formattedPrice) to \(at)"
+                ? "\(symbol) fell \(change)% from its peak \(from.formattedPrice) to \(price.formattedPrice)"
+                : "\(symbol) rose \(change)% from its low \(from.formattedPrice) to \(price.formattedPrice)"
         }
     }
 }

@@ -147,9 +147,22 @@ public enum AlertState: String, Codable, Sendable, CaseIterable {
 extension Double {
     /// Prices keep at least two decimals: 200 -> "200.00", 1.08505 -> "1.08505".
     public var formattedPrice: String {
+        var text = ""
+        appendPrice(to: &text)
+        return text
+    }
+
+    /// `formattedPrice` appended to `text`, counted in bytes: the firings' messages are
+    /// built this way, and the Character view's search for the dot (grapheme breaking),
+    /// with a String for each piece, was half of a message's cost (3% of a near tick).
+    public func appendPrice(to text: inout String) {
         let plain = formattedNumber
-        guard let dot = plain.firstIndex(of: ".") else { return plain + ".00" }
-        return plain.distance(from: dot, to: plain.endIndex) == 2 ? plain + "0" : plain
+        text += plain
+        guard let dot = plain.utf8.firstIndex(of: UInt8(ascii: ".")) else {
+            text += ".00"
+            return
+        }
+        if plain.utf8.distance(from: dot, to: plain.utf8.endIndex) == 2 { text += "0" }
     }
 
     /// One decimal, as C's `%.1f` writes it ("0.5", "12.0"): for a change in a message.

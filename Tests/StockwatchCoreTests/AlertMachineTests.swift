@@ -165,6 +165,35 @@ import Testing
         #expect(AlertMachine.message(.trailingRise(percent: 3), symbol: "EUR/USD", price: 1.03, reference: 1) == "EUR/USD rose 3.0% from its low 1.00 to 1.03")
     }
 
+    /// Prices and level messages are built byte by byte now; the same text as the
+    /// Character-view version they replaced, kept here as the reference.
+    @Test func pricesAndLevelMessagesAreTheSameTextAsBefore() {
+        func reference(_ value: Double) -> String {
+            let plain = value.formattedNumber
+            guard let dot = plain.firstIndex(of: ".") else { return plain + ".00" }
+            return plain.distance(from: dot, to: plain.endIndex) == 2 ? plain + "0" : plain
+        }
+        let values: [Double] = [0, -0.0, 1, 200, 201.35, 1.1, 1.0999, 4.5, -3.25, 0.1, 1e-05, 1.5e-7, 123456789.5, 1e15, 1e16,
+                                2.5e20, -1e300, .greatestFiniteMagnitude, .leastNonzeroMagnitude, 99.999999999, 1.08505, .infinity, .nan]
+        for value in values {
+            #expect(value.formattedPrice == reference(value), "\(value)")
+            var text = "S "
+            value.appendPrice(to: &text)
+            #expect(text == "S " + reference(value))
+        }
+        let levels: [(Condition, String)] = [(.above(200), "is at or above"), (.below(0.5), "is at or below"),
+                                             (.crossesAbove(1e-05), "crossed above"), (.crossesBelow(101.25), "crossed below")]
+        for (condition, words) in levels {
+            for symbol in ["AAPL", "EUR/USD", "A-VERY-LONG-SYMBOL.NAME", "ünï"] {
+                for price in [1.0, 101.237, 0.5, 2.5e20] {
+                    let level = condition.value ?? 0
+                    #expect(AlertMachine.message(condition, symbol: symbol, price: price, reference: nil)
+                        == "\(symbol) \(words) \(reference(level)) at \(reference(price))")
+                }
+            }
+        }
+    }
+
     /// The running peak is the alert's state: it moves only with a higher price, and starts
     /// again from the price that re-arms it.
     @Test func aTrailingRulesPeakIsKeptAndRestartsWhenReArmed() {
