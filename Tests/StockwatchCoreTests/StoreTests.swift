@@ -96,6 +96,32 @@ import Testing
         #expect(state.freedOnOwner == false)
     }
 
+    /// The notifications' insert returns its rows in the order of each batch, less the
+    /// pairs already notified; each firing gets its own row's id in any order.
+    @Test func eachFiringGetsItsOwnNotificationIdInAnyOrder() {
+        let firings = (0..<10).map { i in
+            Evaluation.Firing(alert: .init(id: Int64(100 + i % 5), userId: 1, symbol: "S", channels: "[]"), price: 1, time: Int64(i / 5), message: "")
+        }
+        func ids(_ batches: [(bound: Int, rows: [Int])]) -> [Int64?] {
+            var found = Evaluation.FiringIDs(count: firings.count)
+            for (bound, rows) in batches {
+                found.bound = bound
+                for index in rows {
+                    found.returned(Int64(1000 + index), alert: firings[index].alert.id, time: firings[index].time, of: firings)
+                }
+            }
+            found.resolve(firings)
+            return found.ids
+        }
+        let all = (0..<10).map { Optional(Int64(1000 + $0)) }
+        #expect(ids([(5, [0, 1, 2, 3, 4]), (10, [5, 6, 7, 8, 9])]) == all)
+        #expect(ids([(5, [4, 3, 2, 1, 0]), (10, [9, 5, 8, 6, 7])]) == all)
+        var skipped = all
+        for index in [0, 3, 9] { skipped[index] = nil }
+        #expect(ids([(5, [1, 2, 4]), (10, [5, 6, 7, 8])]) == skipped)
+        #expect(ids([(5, [4, 2, 1]), (10, [8, 7, 6, 5])]) == skipped)
+    }
+
     /// v13 and v14: no CHECK of a table evaluate or notify writes tests an IN list of more
     /// than two constants (an ephemeral table per row), and the sets still hold.
     @Test func checksNameTheirSetsAsComparisonsAndStillRefuse() throws {

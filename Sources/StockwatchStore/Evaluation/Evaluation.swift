@@ -45,6 +45,41 @@ struct Evaluation {
         let time: Int64
     }
 
+    /// Each firing's notification id, by the firing's index, from the rows its insert
+    /// returns (nil: the pair was already notified). The rows come back in the order of
+    /// their batch, less the pairs skipped, so each is found by stepping on through the
+    /// batch, where a dictionary by key was 2% of the near tick; a row out of that order
+    /// is looked up by its key at the end. A firing's key is unique in a run.
+    struct FiringIDs {
+        private(set) var ids: [Int64?]
+        /// The firings bound so far: a row returned is one of those.
+        var bound = 0
+        private var next = 0
+        private var outOfOrder: [FiringKey: Int64] = [:]
+
+        init(count: Int) {
+            ids = Array(repeating: nil, count: count)
+        }
+
+        mutating func returned(_ id: Int64, alert: Int64, time: Int64, of firings: [Firing]) {
+            var index = next
+            while index < bound, firings[index].alert.id != alert || firings[index].time != time { index += 1 }
+            if index < bound {
+                ids[index] = id
+                next = index + 1
+            } else {
+                outOfOrder[FiringKey(alert: alert, time: time)] = id
+            }
+        }
+
+        mutating func resolve(_ firings: [Firing]) {
+            guard !outOfOrder.isEmpty else { return }
+            for index in firings.indices where ids[index] == nil {
+                ids[index] = outOfOrder[FiringKey(alert: firings[index].alert.id, time: firings[index].time)]
+            }
+        }
+    }
+
     struct Firing {
         let alert: FiredAlert
         let price: Double

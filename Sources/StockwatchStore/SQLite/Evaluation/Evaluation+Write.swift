@@ -84,8 +84,7 @@ extension Evaluation {
 
         guard !firings.isEmpty else { return }
         // Ids are drawn in the firings' order; a pair already notified is skipped, never twice.
-        var ids: [FiringKey: Int64] = [:]
-        ids.reserveCapacity(firings.count)
+        var ids = FiringIDs(count: firings.count)
         try RowBatches(
             head: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at)",
             row: "(?, ?, ?, ?, ?, ?, ?)", parameters: 7,
@@ -99,15 +98,17 @@ extension Evaluation {
             statement.bind(offset + 5, firing.time)
             statement.bind(offset + 6, firing.message)
             statement.bind(offset + 7, now)
+            ids.bound = index + 1
         } read: { row in
-            ids[FiringKey(alert: row.int64(1), time: row.int64(2))] = row.int64(0)
+            ids.returned(row.int64(0), alert: row.int64(1), time: row.int64(2), of: firings)
         }
+        ids.resolve(firings)
         let names = detailed ? try AppDatabase.userNames(db) : [:]
         var deliveries: [(notification: Int64, channel: String)] = []
-        deliveries.reserveCapacity(ids.count)
-        for firing in firings {
+        deliveries.reserveCapacity(firings.count)
+        for (index, firing) in firings.enumerated() {
             let alert = firing.alert
-            guard let notificationID = ids[FiringKey(alert: alert.id, time: firing.time)] else { continue }
+            guard let notificationID = ids.ids[index] else { continue }
             let channels = try channelList(alert.channels)
             for channel in channels { deliveries.append((notificationID, channel)) }
             guard detailed else { continue }
