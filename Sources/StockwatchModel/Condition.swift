@@ -178,6 +178,6 @@ extension Double {
     /// Shortest exact decimal form without a trailing ".0".
     public var formattedNumber: String {
         if self == rounded(), abs(self) < 1e15 { return String(Int64(self)) }
-        return "\(self)"
+        return description  // what interpolation writes, without its buffer
     }
 }

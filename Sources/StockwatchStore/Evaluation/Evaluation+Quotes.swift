@@ -19,6 +19,12 @@ extension Evaluation {
 
         /// One more quote, newer than the others (both arrays in step).
         mutating func append(_ price: Double, at time: Int64) {
+            // Room for a tick's few quotes at once: growing both arrays from empty, for
+            // 50,000 symbols, was a seventh of loading the near tick's quotes.
+            if prices.capacity == 0 {
+                prices.reserveCapacity(4)
+                times.reserveCapacity(4)
+            }
             prices.append(price)
             times.append(time)
         }
