@@ -111,8 +111,9 @@ extension Evaluation {
 
     /// The same, with each symbol's bounds for the level seeks (`levelBounds`), in one
     /// pass over the symbols (none looked up by name: 50,000 at the near shape).
-    mutating func freshRanges() -> [(symbol: String, range: Range, bounds: [Double])] {
-        var ranges: [(symbol: String, range: Range, bounds: [Double])] = []
+    mutating func freshRanges() -> [(symbol: String, range: Range, bounds: LevelBounds)] {
+        var ranges: [(symbol: String, range: Range, bounds: LevelBounds)] = []
+        ranges.reserveCapacity(symbols.count)
         for (symbol, quotes) in symbols {
             var range = Range()
             for i in quotes.freshIndexes(staleBefore: staleBefore) { range.add(quotes.prices[i]) }

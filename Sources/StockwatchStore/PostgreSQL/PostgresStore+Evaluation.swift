@@ -299,7 +299,7 @@ extension Evaluation {
         let levelBounds = batch.map { symbol, range in
             Self.levelBounds(range, judged: symbols[symbol]?.judged, previous: symbols[symbol]?.previousPrices() ?? Range())
         }
-        for bound in 0..<4 { binds.append(levelBounds.map { $0[bound] }) }
+        for column in LevelBounds.columns { binds.append(levelBounds.map { $0[keyPath: column] }) }
         if let buckets { binds.append(buckets) }
         let rows = try await db.query(PostgresQuery(unsafeSQL: ranges + "\n" + parts.joined(separator: "\nUNION ALL\n"), binds: binds), logger: PostgresStore.logger)
         for try await row in rows {

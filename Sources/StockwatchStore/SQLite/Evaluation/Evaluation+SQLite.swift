@@ -215,7 +215,7 @@ extension Evaluation {
             DELETE FROM evaluate_start_references;
             """)
         // 100 rows to a statement (`RowBatches`): one per symbol, 50,000 at the near shape.
-        func insertRanges(into table: String, _ rows: [(symbol: String, range: Range, bounds: [Double])]) throws {
+        func insertRanges(into table: String, _ rows: [(symbol: String, range: Range, bounds: LevelBounds)]) throws {
             try RowBatches(
                 head: "INSERT INTO \(table) (symbol, low, high, rising_from, rising_to, falling_from, falling_to)",
                 row: "(?, ?, ?, ?, ?, ?, ?)", parameters: 7
@@ -224,7 +224,10 @@ extension Evaluation {
                 statement.bind(offset + 1, symbol)
                 statement.bind(offset + 2, range.low)
                 statement.bind(offset + 3, range.high)
-                for (column, bound) in bounds.enumerated() { statement.bind(offset + 4 + Int32(column), bound) }
+                statement.bind(offset + 4, bounds.risingFrom)
+                statement.bind(offset + 5, bounds.risingTo)
+                statement.bind(offset + 6, bounds.fallingFrom)
+                statement.bind(offset + 7, bounds.fallingTo)
             }
         }
         // In the table's order (for ASCII symbols Swift's order is SQLite's, by bytes):
@@ -233,7 +236,7 @@ extension Evaluation {
         try insertRanges(into: "evaluate_batch", fresh)
         // New and resumed alerts: the same per symbol, over the quotes from their earliest
         // start, for the seeks that find those of them that may change.
-        let starting: [(symbol: String, range: Range, bounds: [Double])] = starterSpans.keys.compactMap { symbol in
+        let starting: [(symbol: String, range: Range, bounds: LevelBounds)] = starterSpans.keys.compactMap { symbol in
             var range = Range()
             for i in starterIndexes(symbol) { range.add(symbols[symbol]!.prices[i]) }
             return range.isEmpty ? nil : (symbol, range, Self.levelBounds(range, judged: nil))
