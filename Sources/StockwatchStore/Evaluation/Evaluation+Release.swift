@@ -10,6 +10,12 @@ extension Evaluation {
         // The lookups hold the backend's connection: let go of it here, on its thread.
         lookupReference = { _, _ in nil }
         lookupDaily = { _ in nil }
+        // And Foundation's time zones and calendars (the market days, a scheduled alert's
+        // zone): ICU lies under them, whose teardown at exit must not race a free. What
+        // goes to the other thread is Swift's own arrays, strings and dictionaries.
+        marketDays = [:]
+        marketZones = [:]
+        candidates = []
         let empty = Evaluation(now: now, staleBefore: staleBefore, prefilter: prefilter)
         HeldForRelease(taking: &self, leaving: empty).releaseOnAnotherThread()
     }
