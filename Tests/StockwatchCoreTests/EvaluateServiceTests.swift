@@ -463,11 +463,12 @@ import Testing
 
     @Test(arguments: [1, 2, 3] as [UInt64])
     func prefilteredAndFullEvaluationAgree(seed: UInt64) throws {
-        // The third judges its candidates five at a time, as evaluate does 20,000 at a time.
+        // The third judges its candidates five at a time, as evaluate does 20,000 at a time,
+        // and seeks them a symbol at a time (`seekRun`), as evaluate does 1,000 at a time.
         // The fourth writes every state, as before migration v19 (`derivesLevels` off): the
         // states it stores are what the others derive. The fifth reads its candidates with
         // one descent a symbol (`readsEachSymbolOnce`), as evaluate does where symbols have
-        // few alerts each.
+        // few alerts each, two symbols at a time.
         let stores = try (0..<5).map { _ in try TemporaryStore() }
         var config = Config()
         config.maxAgeSeconds = 600
@@ -558,14 +559,16 @@ import Testing
                 }
                 let report = index < 2 || index == 4
                     ? try Evaluation.$readsEachSymbolOnce.withValue(index == 4 ? true : nil) {
-                        try EvaluateService(database: store.database, config: config).run(now: now, prefilter: index != 1)
+                        try Evaluation.$seekRun.withValue(index == 4 ? 2 : Evaluation.seekRun) {
+                            try EvaluateService(database: store.database, config: config).run(now: now, prefilter: index != 1)
+                        }
                     }
-                    : try store.database.write { db in
+                    : try Evaluation.$seekRun.withValue(index == 2 ? 1 : Evaluation.seekRun) { try store.database.write { db in
                         var evaluation = Evaluation(now: now.milliseconds, staleBefore: now.milliseconds - 600_000, prefilter: true)
                         evaluation.chunk = index == 2 ? 5 : evaluation.chunk
                         evaluation.derivesLevels = index == 2
                         return try evaluation.run(db)
-                    }
+                    } }
                 results[index].append(contentsOf: report.notifications.map { "\($0.alertId) \($0.observedAt) \($0.message)" })
                 if index == 0 { notified += report.notifications.count }
                 results[index].append("insufficient \(report.insufficientHistory)")

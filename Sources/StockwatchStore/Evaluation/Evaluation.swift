@@ -174,6 +174,10 @@ struct Evaluation {
     var detailed = true
     /// Symbols with fresh quotes after their watermark.
     var batched = Set<String>()
+    /// The batch's symbols (`evaluate_batch`'s keys) and the starters' (`evaluate_starts`'),
+    /// in key order and in runs of `seekRun`, as each run's first and last (SQLite).
+    var batchRuns: [(first: String, last: String)] = []
+    var startRuns: [(first: String, last: String)] = []
     /// The reference bases (`Basis.name`) of the alerts that follow their symbol's
     /// watermark and of the new and resumed ones, when the backend seeks only those
     /// (SQLite; `Seek.basis`).

@@ -85,7 +85,9 @@ extension Evaluation {
                 if seek.source == .trailing, start == "NULL", let kind = seek.kind, let move = Self.trailMoves[kind] {
                     moved = "CASE WHEN \(move.condition) THEN \(move.trail) END"
                 }
-                return "SELECT \(Self.columns(trail: trail, start: start)), \(moved) FROM \(sources[seek.source]!) WHERE \(condition) AND \(filter)"
+                let symbol = seek.source == .changes || seek.source == .sinceClose ? "r.symbol" : "b.symbol"
+                return "SELECT \(Self.columns(trail: trail, start: start)), \(moved) FROM \(sources[seek.source]!) "
+                    + "WHERE \(symbol) BETWEEN ?3 AND ?4 AND \(condition) AND \(filter)"
             }
                 .joined(separator: "\nUNION ALL\n")
         }
@@ -95,13 +97,13 @@ extension Evaluation {
             try readAlerts(db, seeks(
                 batch: "evaluate_batch", references: "evaluate_references", bases: referenceBases.following, start: "NULL",
                 rounds: "a.id <= ?2 AND a.start_round <= ?1 AND NOT \(AlertRecord.endedAside("a"))", eachSymbolOnce: try eachSymbolOnce(batched.count)),
-                rounds: rounds, movedTrails: true)
+                rounds: rounds, symbolRuns: batchRuns, movedTrails: true)
         }
         if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM temp.evaluate_starts)") == true {
             try readAlerts(db, seeks(
                 batch: "evaluate_starts", references: "evaluate_start_references", bases: referenceBases.starting, start: "a.start_at",
                 rounds: "a.start_round > ?1 AND NOT \(AlertRecord.endedAside("a"))", eachSymbolOnce: try eachSymbolOnce(starterSpans.count)),
-                rounds: rounds, following: false)
+                rounds: rounds, symbolRuns: startRuns, following: false)
         }
         try settleStarters(db, rounds: rounds)
     }
@@ -122,6 +124,24 @@ extension Evaluation {
     /// and a small database reads as it always has.
     static let manySymbols = 1_000
 
+    /// The seeks run over this many of the batch's symbols at a time (`?3` to `?4`, see
+    /// `runs(of:)`), every seek for them before the next run's. Over the whole batch at
+    /// once each seek passed the alerts' table anew, and 48 MiB of page cache did not
+    /// hold it from one seek to the next: at 1,000,000 alerts near the price a tick read
+    /// 66,396 pages for 18,286 distinct ones (docs/benchmarks.md, thirty-fifth session).
+    /// Tests set it to a symbol or two.
+    @TaskLocal static var seekRun = 1_000
+
+    /// Sorted keys as runs of `seekRun`, each its first and last key: the seeks' `BETWEEN`
+    /// bounds. The reference tables hold only keys of their batch, so runs of the batch's
+    /// keys cover them too.
+    static func runs(of sortedKeys: [String]) -> [(first: String, last: String)] {
+        let run = seekRun
+        return stride(from: 0, to: sortedKeys.count, by: run).map { start in
+            (sortedKeys[start], sortedKeys[min(start + run, sortedKeys.count) - 1])
+        }
+    }
+
     /// The seeks as one statement: every alert of a symbol read through `alerts_symbol`,
     /// kept if it is in some seek's partial index (`kindIndexes`) and meets that seek's
     /// condition, which is the same text; a reference range is tested where it is, and a
@@ -141,7 +161,7 @@ extension Evaluation {
         }
         return """
             SELECT \(columns(start: start)), NULL FROM temp.\(batch) b CROSS JOIN alerts a INDEXED BY alerts_symbol ON a.symbol = b.symbol
-            WHERE (\(tests.joined(separator: "\n OR "))) AND \(filter)
+            WHERE b.symbol BETWEEN ?3 AND ?4 AND (\(tests.joined(separator: "\n OR "))) AND \(filter)
             """
     }
 
@@ -225,16 +245,29 @@ extension Evaluation {
 
     /// `?1` in `sql`: the round evaluate has judged through; `?2` (`following`): the
     /// highest alert id that may follow its symbol's watermark. Tested first, in the
-    /// index, it spares reading the row of each new alert the seeks pass. `movedTrails`:
-    /// the seeks' last column, a trail that merely moves (`trailMoves`), written without
-    /// judging its rule.
+    /// index, it spares reading the row of each new alert the seeks pass. `?3` and `?4`:
+    /// the first and last symbol of each of `symbolRuns` in turn (nil: no such bounds).
+    /// `movedTrails`: the seeks' last column, a trail that merely moves (`trailMoves`),
+    /// written without judging its rule.
     mutating func readAlerts(
-        _ db: Database, _ sql: String, rounds: StartRounds, following: Bool = true, firingAside: Bool = false, movedTrails: Bool = false
+        _ db: Database, _ sql: String, rounds: StartRounds, symbolRuns: [(first: String, last: String)]? = nil, following: Bool = true,
+        firingAside: Bool = false, movedTrails: Bool = false
     ) throws {
         guard !sql.isEmpty else { return }  // no seek to run
         let rows = try RawStatement(db, sql)
         rows.bind(1, rounds.judgedThrough)
         if following { rows.bind(2, rounds.lastAlertID) }
+        guard let symbolRuns else { return try readAlerts(rows, firingAside: firingAside, movedTrails: movedTrails) }
+        for run in symbolRuns {
+            rows.bind(3, run.first)
+            rows.bind(4, run.last)
+            try readAlerts(rows, firingAside: firingAside, movedTrails: movedTrails)
+            rows.reset()
+        }
+    }
+
+    /// The candidates of one run of `rows`, bound.
+    private mutating func readAlerts(_ rows: RawStatement, firingAside: Bool, movedTrails: Bool) throws {
         // Rows of one symbol come together and most alerts share a channel list: the
         // previous row's text is kept when the bytes are the same.
         var symbol = ""

@@ -234,6 +234,7 @@ extension Evaluation {
         // each row lands after the last instead of somewhere in the b-tree.
         let fresh = freshRanges().sorted { $0.symbol < $1.symbol }
         try insertRanges(into: "evaluate_batch", fresh)
+        batchRuns = Self.runs(of: fresh.map(\.symbol))
         // New and resumed alerts: the same per symbol, over the quotes from their earliest
         // start, for the seeks that find those of them that may change.
         let starting: [(symbol: String, range: Range, bounds: LevelBounds)] = starterSpans.keys.compactMap { symbol in
@@ -242,6 +243,7 @@ extension Evaluation {
             return range.isEmpty ? nil : (symbol, range, Self.levelBounds(range, judged: nil))
         }
         try insertRanges(into: "evaluate_starts", starting)
+        startRuns = Self.runs(of: starting.map(\.symbol).sorted())
         // A quiet run (no fresh quote, no new alert) seeks nothing: no index to pass.
         guard !batched.isEmpty || !starterSpans.isEmpty else { return }
         // Every (symbol, basis) some alert has, from the two indexes that hold them, grouped
