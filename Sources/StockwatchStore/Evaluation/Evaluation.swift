@@ -61,7 +61,7 @@ struct Evaluation {
             ids = Array(repeating: nil, count: count)
         }
 
-        mutating func returned(_ id: Int64, alert: Int64, time: Int64, of firings: [Firing]) {
+        mutating func returned<Firings: RandomAccessCollection<Firing>>(_ id: Int64, alert: Int64, time: Int64, of firings: Firings) where Firings.Index == Int {
             var index = next
             while index < bound, firings[index].alert.id != alert || firings[index].time != time { index += 1 }
             if index < bound {

@@ -85,22 +85,25 @@ extension Evaluation {
         guard !firings.isEmpty else { return }
         // Ids are drawn in the firings' order; a pair already notified is skipped, never twice.
         var ids = FiringIDs(count: firings.count)
-        try RowBatches(
-            head: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at)",
-            row: "(?, ?, ?, ?, ?, ?, ?)", parameters: 7,
-            tail: "ON CONFLICT (alert_id, observed_at) DO NOTHING RETURNING id, alert_id, observed_at"
-        ).run(db, count: firings.count) { statement, offset, index in
-            let firing = firings[index]
-            statement.bind(offset + 1, firing.alert.id)
-            statement.bind(offset + 2, firing.alert.userId)
-            statement.bind(offset + 3, firing.alert.symbol)
-            statement.bind(offset + 4, firing.price)
-            statement.bind(offset + 5, firing.time)
-            statement.bind(offset + 6, firing.message)
-            statement.bind(offset + 7, now)
-            ids.bound = index + 1
-        } read: { row in
-            ids.returned(row.int64(0), alert: row.int64(1), time: row.int64(2), of: firings)
+        // Each firing bound in place: a copy of it (`firings[index]`) retained and released
+        // its strings, 5% of these writes at the near shape.
+        try firings.withUnsafeBufferPointer { firings in
+            try RowBatches(
+                head: "INSERT INTO notifications (alert_id, user_id, symbol, price, observed_at, message, created_at)",
+                row: "(?, ?, ?, ?, ?, ?, ?)", parameters: 7,
+                tail: "ON CONFLICT (alert_id, observed_at) DO NOTHING RETURNING id, alert_id, observed_at"
+            ).run(db, count: firings.count) { statement, offset, index in
+                statement.bind(offset + 1, firings[index].alert.id)
+                statement.bind(offset + 2, firings[index].alert.userId)
+                statement.bind(offset + 3, firings[index].alert.symbol)
+                statement.bind(offset + 4, firings[index].price)
+                statement.bind(offset + 5, firings[index].time)
+                statement.bind(offset + 6, firings[index].message)
+                statement.bind(offset + 7, now)
+                ids.bound = index + 1
+            } read: { row in
+                ids.returned(row.int64(0), alert: row.int64(1), time: row.int64(2), of: firings)
+            }
         }
         ids.resolve(firings)
         let names = detailed ? try AppDatabase.userNames(db) : [:]
