@@ -96,6 +96,28 @@ import Testing
         #expect(state.freedOnOwner == false)
     }
 
+    /// The seeks' runs of symbols are key ranges in SQLite's order: every key falls in
+    /// exactly one run, even where Swift's `<` orders text otherwise (canonically
+    /// equivalent forms, which it ranks as one).
+    @Test func theSeeksRunsCoverEveryKeyInSQLitesOrder() throws {
+        let keys = ["F", "E\u{301}X", "\u{C9}", "AAPL", "E", "MSFT", "BRK.B", "Z", "E\u{301}"]
+        #expect(keys.sorted() != keys.sorted(by: Evaluation.inKeyOrder), "the keys must tell the two orders apart")
+        let queue = try DatabaseQueue()
+        let sorted = try queue.write { db in
+            try db.execute(sql: "CREATE TABLE k (symbol TEXT PRIMARY KEY) WITHOUT ROWID")
+            for key in keys { try db.execute(sql: "INSERT INTO k VALUES (?)", arguments: [key]) }
+            return try String.fetchAll(db, sql: "SELECT symbol FROM k ORDER BY symbol")
+        }
+        #expect(keys.sorted(by: Evaluation.inKeyOrder) == sorted)
+        for size in 1...4 {
+            let runs = Evaluation.$seekRun.withValue(size) { Evaluation.runs(of: keys.sorted(by: Evaluation.inKeyOrder)) }
+            let covered = try queue.read { db in
+                try runs.map { try String.fetchAll(db, sql: "SELECT symbol FROM k WHERE symbol BETWEEN ? AND ?", arguments: [$0.first, $0.last]) }
+            }
+            #expect(covered.flatMap { $0 } == sorted, "runs of \(size)")
+        }
+    }
+
     /// The notifications' insert returns its rows in the order of each batch, less the
     /// pairs already notified; each firing gets its own row's id in any order.
     @Test func eachFiringGetsItsOwnNotificationIdInAnyOrder() {

@@ -132,9 +132,14 @@ extension Evaluation {
     /// Tests set it to a symbol or two.
     @TaskLocal static var seekRun = 1_000
 
-    /// Sorted keys as runs of `seekRun`, each its first and last key: the seeks' `BETWEEN`
-    /// bounds. The reference tables hold only keys of their batch, so runs of the batch's
-    /// keys cover them too.
+    /// SQLite's order of text keys (BINARY: by bytes). Swift's `<` is the same for ASCII,
+    /// as symbols are, but orders canonically equivalent text as one: a run bounded in
+    /// Swift's order could leave a key between two runs.
+    static func inKeyOrder(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+
+    /// Keys in `inKeyOrder` as runs of `seekRun`, each its first and last key: the seeks'
+    /// `BETWEEN` bounds. The reference tables hold only keys of their batch, so runs of
+    /// the batch's keys cover them too.
     static func runs(of sortedKeys: [String]) -> [(first: String, last: String)] {
         let run = seekRun
         return stride(from: 0, to: sortedKeys.count, by: run).map { start in
