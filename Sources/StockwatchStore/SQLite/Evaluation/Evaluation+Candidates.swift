@@ -128,8 +128,8 @@ extension Evaluation {
     /// `runs(of:)`), every seek for them before the next run's. Over the whole batch at
     /// once each seek passed the alerts' table anew, and 48 MiB of page cache did not
     /// hold it from one seek to the next: at 1,000,000 alerts near the price a tick read
-    /// 66,396 pages for 18,286 distinct ones (docs/benchmarks.md, thirty-fifth session).
-    /// Tests set it to a symbol or two.
+    /// 63,343 pages of the file for 15,234 distinct ones, 33,443 in runs (docs/benchmarks.md,
+    /// thirty-fifth session). Tests set it to a symbol or two.
     @TaskLocal static var seekRun = 1_000
 
     /// SQLite's order of text keys (BINARY: by bytes). Swift's `<` is the same for ASCII,
