@@ -132,12 +132,17 @@ extension Evaluation {
     /// thirty-fifth session). Tests set it to a symbol or two.
     @TaskLocal static var seekRun = 1_000
 
-    /// SQLite's order of text keys (BINARY: by bytes). Swift's `<` is the same for ASCII,
-    /// as symbols are, but orders canonically equivalent text as one: a run bounded in
-    /// Swift's order could leave a key between two runs.
-    static func inKeyOrder(_ a: String, _ b: String) -> Bool { a.utf8.lexicographicallyPrecedes(b.utf8) }
+    /// `items` in SQLite's order of their text keys (BINARY: by bytes). Swift's `<`
+    /// compares NFC text by its bytes too, and ASCII (every symbol) is NFC: sorted by `<`,
+    /// three times faster than byte by byte (9 against 30 ms for 50,000 symbols). Other
+    /// text by its bytes: `<` ranks canonically equivalent forms as one, and a run bounded
+    /// in that order could leave a key between two runs.
+    static func sortedInKeyOrder<Item>(_ items: [Item], by key: (Item) -> String) -> [Item] {
+        if items.allSatisfy({ key($0).utf8.allSatisfy { $0 < 0x80 } }) { return items.sorted { key($0) < key($1) } }
+        return items.sorted { key($0).utf8.lexicographicallyPrecedes(key($1).utf8) }
+    }
 
-    /// Keys in `inKeyOrder` as runs of `seekRun`, each its first and last key: the seeks'
+    /// Keys in `sortedInKeyOrder` as runs of `seekRun`, each its first and last key: the seeks'
     /// `BETWEEN` bounds. The reference tables hold only keys of their batch, so runs of
     /// the batch's keys cover them too.
     static func runs(of sortedKeys: [String]) -> [(first: String, last: String)] {

@@ -230,9 +230,9 @@ extension Evaluation {
                 statement.bind(offset + 7, bounds.fallingTo)
             }
         }
-        // In the table's order, SQLite's by bytes (`inKeyOrder`): each row lands after the
-        // last instead of somewhere in the b-tree, and the seeks' runs are key ranges.
-        let fresh = freshRanges().sorted { Self.inKeyOrder($0.symbol, $1.symbol) }
+        // In the table's order, SQLite's by bytes (`sortedInKeyOrder`): each row lands after
+        // the last instead of somewhere in the b-tree, and the seeks' runs are key ranges.
+        let fresh = Self.sortedInKeyOrder(freshRanges()) { $0.symbol }
         try insertRanges(into: "evaluate_batch", fresh)
         batchRuns = Self.runs(of: fresh.map(\.symbol))
         // New and resumed alerts: the same per symbol, over the quotes from their earliest
@@ -243,7 +243,7 @@ extension Evaluation {
             return range.isEmpty ? nil : (symbol, range, Self.levelBounds(range, judged: nil))
         }
         try insertRanges(into: "evaluate_starts", starting)
-        startRuns = Self.runs(of: starting.map(\.symbol).sorted(by: Self.inKeyOrder))
+        startRuns = Self.runs(of: Self.sortedInKeyOrder(starting.map(\.symbol)) { $0 })
         // A quiet run (no fresh quote, no new alert) seeks nothing: no index to pass.
         guard !batched.isEmpty || !starterSpans.isEmpty else { return }
         // Every (symbol, basis) some alert has, from the two indexes that hold them, grouped
