@@ -163,6 +163,12 @@ import Testing
         #expect(AlertMachine.message(.rise(percent: 5, windowSeconds: 3600), symbol: "AAPL", price: 210, reference: 200) == "AAPL rose 5.0% within 1h to 210.00")
         #expect(AlertMachine.message(.trailingFall(percent: 5), symbol: "TSLA", price: 247, reference: 260) == "TSLA fell 5.0% from its peak 260.00 to 247.00")
         #expect(AlertMachine.message(.trailingRise(percent: 3), symbol: "EUR/USD", price: 1.03, reference: 1) == "EUR/USD rose 3.0% from its low 1.00 to 1.03")
+        #expect(AlertMachine.message(.riseSinceClose(percent: 2), symbol: "SAP.DE", price: 102.5, reference: 100) == "SAP.DE rose 2.5% since the previous close 100.00 to 102.50")
+        #expect(AlertMachine.message(.fallSinceClose(percent: 2), symbol: "SAP.DE", price: 97, reference: 100) == "SAP.DE fell 3.0% since the previous close 100.00 to 97.00")
+        #expect(AlertMachine.message(.newHigh(windowSeconds: 52 * 604_800), symbol: "MSFT", price: 451.2, reference: 450) == "MSFT made a new 52w high at 451.20 (the highest close was 450.00)")
+        #expect(AlertMachine.message(.newLow(windowSeconds: 20 * 86_400), symbol: "MSFT", price: 380, reference: 381.5) == "MSFT made a new 20d low at 380.00 (the lowest close was 381.50)")
+        // No reference known: the change is from the price itself.
+        #expect(AlertMachine.message(.rise(percent: 5, windowSeconds: 5400), symbol: "AAPL", price: 210, reference: nil) == "AAPL rose 0.0% within 1h30m to 210.00")
     }
 
     /// Prices and level messages are built byte by byte now; the same text as the

@@ -65,6 +65,32 @@ import Testing
         }
     }
 
+    /// Row batches reuse one prepared statement for every full batch, binding it again
+    /// without clearing it: each row arrives with its own values, a NULL after a value in
+    /// the same place included, and the last, shorter batch too.
+    @Test func rowBatchesWriteEachRowsOwnValues() throws {
+        let store = try TemporaryStore()
+        let count = 250
+        let notes = (0..<count).map { $0 % 3 == 0 ? nil : "row \($0)" }
+        let prices = (0..<count).map { $0 % 2 == 0 ? Double($0) / 2 : nil }
+        let (returned, rows) = try store.database.write { db in
+            try db.execute(sql: "CREATE TEMP TABLE batched (n INTEGER NOT NULL, note TEXT, price REAL)")
+            var returned: [Int64] = []
+            try RowBatches(head: "INSERT INTO temp.batched (n, note, price)", row: "(?, ?, ?)", parameters: 3, tail: "RETURNING n", batch: 100)
+                .run(db, count: count) { statement, offset, index in
+                    statement.bind(offset + 1, Int64(index))
+                    statement.bind(offset + 2, notes[index])
+                    statement.bind(offset + 3, prices[index])
+                } read: { returned.append($0.int64(0)) }
+            let rows = try Row.fetchAll(db, sql: "SELECT n, note, price FROM temp.batched ORDER BY n")
+            return (returned, rows.map { ($0["n"] as Int64, $0["note"] as String?, $0["price"] as Double?) })
+        }
+        #expect(returned.sorted() == (0..<Int64(count)).map { $0 })
+        #expect(rows.map(\.0) == (0..<Int64(count)).map { $0 })
+        #expect(rows.map(\.1) == notes)
+        #expect(rows.map(\.2) == prices)
+    }
+
     /// An evaluate's working state is freed on another thread, all of it, and its lookups
     /// (which hold the connection) before it goes, on the connection's own thread.
     @Test func anEvaluationsStateIsFreedElsewhereAndItsLookupsHere() throws {

@@ -268,7 +268,11 @@ struct Evaluation {
         let fired = Set(firings.map(\.alert.id))
         report.insufficientHistory = insufficient.subtracting(fired).sorted()
         // Notification ids follow the quotes' time, then the alert: the order people read them in.
-        firings.sort { ($0.time, $0.alert.id) < ($1.time, $1.alert.id) }
+        // Sorted as keys, each firing moved once: sorting the firings themselves moved
+        // them about (1.6% of the near tick's instructions). Already in order: kept.
+        let keys = firings.indices.map { (time: firings[$0].time, alert: firings[$0].alert.id, index: $0) }
+        guard !zip(keys, keys.dropFirst()).allSatisfy({ ($0.time, $0.alert) < ($1.time, $1.alert) }) else { return }
+        firings = keys.sorted { ($0.time, $0.alert) < ($1.time, $1.alert) }.map { firings[$0.index] }
     }
 
     /// Walks one alert through its symbol's quotes in time order.

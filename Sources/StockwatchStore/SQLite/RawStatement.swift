@@ -126,18 +126,20 @@ struct RowBatches {
     var batch = 100
 
     /// Binds row `index` at `offset` (its first parameter is `offset + 1`) with `bind`, and
-    /// hands every returned row to `read`.
+    /// hands every returned row to `read`. `bind` sets every parameter of its row: a full
+    /// batch's statement is bound again without clearing the last batch's values.
     func run(
         _ db: Database, count: Int, bind: (RawStatement, _ offset: Int32, _ index: Int) -> Void,
         read: (RawStatement) -> Void = { _ in }
     ) throws {
-        // Built once: a full batch's text is kilobytes, and GRDB's cache finds the
-        // statement by it.
-        let full = count >= batch ? sql(rows: batch) : ""
+        // Prepared once for all the full batches: looking a statement of kilobytes up in
+        // GRDB's cache (hashing its text) and clearing its 700 bindings each batch were 2%
+        // of a steady evaluate's instructions at 100,000 alerts.
+        let full = count >= batch ? try RawStatement(db, sql(rows: batch)) : nil
         var start = 0
         while start < count {
             let rows = min(batch, count - start)
-            let statement = try RawStatement(db, rows == batch ? full : sql(rows: rows))
+            let statement = rows == batch ? full! : try RawStatement(db, sql(rows: rows))
             for i in 0..<rows { bind(statement, Int32(i) * parameters, start + i) }
             while try statement.step() { read(statement) }
             statement.reset()
