@@ -147,6 +147,33 @@ import Testing
         }
     }
 
+    /// Symbols with a watermark keep their place from the table's key order, and symbols
+    /// new to it are merged in by their text: the batch and the watermarks come out in
+    /// SQLite's order either way, so the seeks' runs still cover every key.
+    @Test func symbolsKeepTheirKeyOrderFromTheWatermarks() throws {
+        // Symbols are ASCII (Symbol.parse); text beyond it is merged by its bytes all the
+        // same. No two keys canonically equivalent: they would be one key of `symbols`.
+        let keys = ["F", "E\u{301}X", "\u{C9}", "AAPL", "E", "MSFT", "BRK.B", "Z", "A", "ZZ", "\u{C9}A"]
+        let queue = try DatabaseQueue()
+        let sorted = try queue.write { db in
+            try db.execute(sql: "CREATE TABLE k (symbol TEXT PRIMARY KEY) WITHOUT ROWID")
+            for key in keys { try db.execute(sql: "INSERT INTO k VALUES (?)", arguments: [key]) }
+            return try String.fetchAll(db, sql: "SELECT symbol FROM k ORDER BY symbol")
+        }
+        // Every split of the keys into ones with a watermark (ranked in SQLite's order) and
+        // new ones, each in a shuffled batch.
+        var generator = SystemRandomNumberGenerator()
+        for watermarked in [Set(keys), [], Set(keys.filter { $0.utf8.count == 1 }), Set(keys.filter { !$0.utf8.allSatisfy { $0 < 0x80 } }), Set(["A", "ZZ"])] {
+            var evaluation = Evaluation(now: 0, staleBefore: 0, prefilter: true)
+            for (rank, key) in sorted.filter(watermarked.contains).enumerated() { evaluation.addProgress(key, watermark: 0, judged: nil, keyRank: rank) }
+            evaluation.keyRanks = watermarked.count
+            for key in keys where !watermarked.contains(key) { evaluation.addStart(key, 0) }
+            #expect(evaluation.inKeyOrder(keys.shuffled(using: &generator)) { $0 } == sorted, "watermarked: \(watermarked.sorted())")
+            // A symbol twice keeps both, side by side.
+            #expect(evaluation.inKeyOrder((keys + ["F"]).shuffled(using: &generator)) { $0 } == Evaluation.sortedInKeyOrder(keys + ["F"]) { $0 })
+        }
+    }
+
     /// The notifications' insert returns its rows in the order of each batch, less the
     /// pairs already notified; each firing gets its own row's id in any order.
     @Test func eachFiringGetsItsOwnNotificationIdInAnyOrder() {

@@ -16,6 +16,9 @@ extension Evaluation {
         var judgedNow: Double?
         /// Where its quotes load from (`addProgress`, `addStart`).
         var from = Int64.max
+        /// Its place among the symbols with a watermark in their table's key order, when
+        /// the store read them in that order (`inKeyOrder`; nil: not known).
+        var keyRank: Int?
 
         /// One more quote, newer than the others (both arrays in step).
         mutating func append(_ price: Double, at time: Int64) {
@@ -58,8 +61,8 @@ extension Evaluation {
 
     /// A symbol with a watermark: its quotes load from there (followers need the quote at
     /// the watermark as their previous price), unless its new alerts start earlier.
-    mutating func addProgress(_ symbol: String, watermark: Int64, judged: Double?) {
-        symbols[symbol] = SymbolQuotes(watermark: watermark, judged: judged, from: watermark)
+    mutating func addProgress(_ symbol: String, watermark: Int64, judged: Double?, keyRank: Int? = nil) {
+        symbols[symbol] = SymbolQuotes(watermark: watermark, judged: judged, from: watermark, keyRank: keyRank)
     }
 
     /// The earliest start of a symbol's new and resumed alerts (a `start_at` of 0, no

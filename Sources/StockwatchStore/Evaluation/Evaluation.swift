@@ -178,6 +178,8 @@ struct Evaluation {
     /// in key order and in runs of `seekRun`, as each run's first and last (SQLite).
     var batchRuns: [(first: String, last: String)] = []
     var startRuns: [(first: String, last: String)] = []
+    /// How many symbols have a `keyRank` (0..<keyRanks).
+    var keyRanks = 0
     /// The reference bases (`Basis.name`) of the alerts that follow their symbol's
     /// watermark and of the new and resumed ones, when the backend seeks only those
     /// (SQLite; `Seek.basis`).

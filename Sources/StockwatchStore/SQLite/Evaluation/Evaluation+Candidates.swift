@@ -142,6 +142,42 @@ extension Evaluation {
         return items.sorted { key($0).utf8.lexicographicallyPrecedes(key($1).utf8) }
     }
 
+    /// Items keyed by a symbol of this run in SQLite's key order, as `sortedInKeyOrder`:
+    /// those whose symbol has a `keyRank` by it, the others (new to the watermarks) sorted
+    /// by their text and merged in. Sorting 50,000 symbols by their text was 2.5% of the
+    /// near tick's instructions (the batch, then the watermarks).
+    func inKeyOrder<Item>(_ items: [Item], symbol: (Item) -> String) -> [Item] {
+        // Each ranked item's index in its rank's slot: no comparison, and each item
+        // moved once (sorting the items themselves by rank moved them about).
+        var slots = [Int](repeating: -1, count: keyRanks)
+        var others: [Int] = []
+        for index in items.indices {
+            if let rank = symbols[symbol(items[index])]?.keyRank, rank < keyRanks, slots[rank] < 0 { slots[rank] = index } else { others.append(index) }
+        }
+        var ordered: [Item] = []
+        ordered.reserveCapacity(items.count)
+        guard !others.isEmpty else {
+            for index in slots where index >= 0 { ordered.append(items[index]) }
+            return ordered
+        }
+        others = Self.sortedInKeyOrder(others) { symbol(items[$0]) }
+        var next = others.startIndex
+        for index in slots where index >= 0 {
+            while next < others.endIndex, Self.precedesInKeyOrder(symbol(items[others[next]]), symbol(items[index])) {
+                ordered.append(items[others[next]])
+                next += 1
+            }
+            ordered.append(items[index])
+        }
+        for index in others[next...] { ordered.append(items[index]) }
+        return ordered
+    }
+
+    /// Whether `a` comes before `b` in SQLite's BINARY order (see `sortedInKeyOrder`).
+    static func precedesInKeyOrder(_ a: String, _ b: String) -> Bool {
+        a.utf8.allSatisfy { $0 < 0x80 } && b.utf8.allSatisfy { $0 < 0x80 } ? a < b : a.utf8.lexicographicallyPrecedes(b.utf8)
+    }
+
     /// Keys in `sortedInKeyOrder` as runs of `seekRun`, each its first and last key: the seeks'
     /// `BETWEEN` bounds. The reference tables hold only keys of their batch, so runs of
     /// the batch's keys cover them too.

@@ -125,10 +125,15 @@ extension Evaluation {
         // Sized first: growing to 50,000 symbols rehashed every key on the way, 87% of
         // this loop's time at the near shape.
         symbols.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM evaluation_progress") ?? 0)
-        let progress = try RawStatement(db, "SELECT symbol, observed_at, judged_price FROM evaluation_progress")
+        // In key order (the table's own, no sort): each symbol keeps its place, and the
+        // batch and the watermarks go out in that order without comparing their text.
+        let progress = try RawStatement(db, "SELECT symbol, observed_at, judged_price FROM evaluation_progress ORDER BY symbol")
+        var rank = 0
         while try progress.step() {
-            addProgress(progress.string(0), watermark: progress.int64(1), judged: progress.optionalDouble(2))
+            addProgress(progress.string(0), watermark: progress.int64(1), judged: progress.optionalDouble(2), keyRank: rank)
+            rank += 1
         }
+        keyRanks = rank
         if rounds.anyNew {
             // From the index alone, in Swift: grouped by SQLite, 1,000,000 new alerts took
             // 0.61 s, most of it sorting. A paused one's start only loads a few quotes more.
@@ -232,7 +237,7 @@ extension Evaluation {
         }
         // In the table's order, SQLite's by bytes (`sortedInKeyOrder`): each row lands after
         // the last instead of somewhere in the b-tree, and the seeks' runs are key ranges.
-        let fresh = Self.sortedInKeyOrder(freshRanges()) { $0.symbol }
+        let fresh = inKeyOrder(freshRanges()) { $0.symbol }
         try insertRanges(into: "evaluate_batch", fresh)
         batchRuns = Self.runs(of: fresh.map(\.symbol))
         // New and resumed alerts: the same per symbol, over the quotes from their earliest

@@ -72,7 +72,7 @@ extension Evaluation {
 
         // With the last price judged as current: the derived levels' state (migration v19).
         // In key order, as the batch's ranges: the upserts walk the table's pages in turn.
-        let marks = watermarks().sorted { $0.symbol < $1.symbol }
+        let marks = inKeyOrder(watermarks()) { $0.symbol }
         try RowBatches(
             head: "INSERT INTO evaluation_progress (symbol, observed_at, judged_price)", row: "(?, ?, ?)", parameters: 3,
             tail: "ON CONFLICT (symbol) DO UPDATE SET observed_at = excluded.observed_at, judged_price = excluded.judged_price"
