@@ -55,6 +55,31 @@ import Testing
         #expect(0.25.formattedOneDecimal == "0.2" && 1.0.formattedOneDecimal == "1.0")
     }
 
+    /// A change rounded to tenths without printf is printf's `%.1f`, ties included: the
+    /// exact ties of the binary values (odd quarters), the decimal ties that are not
+    /// exact (0.35 is a little below, 0.45 a little above), their neighbours by one ulp,
+    /// tiny and large values, random ones; and what it does not round, printf does.
+    @Test func changesRoundToTenthsAsPrintfDoes() {
+        var values: [Double] = [0, .leastNonzeroMagnitude, 1e-300, 0.05, 0.95, 9.95, 99.95, 1e13 + 0.25, 9.99999e13, 12_345_678.95]
+        for k in 0..<20_000 {
+            let quarter = Double(2 * k + 1) / 4, decimal = Double(2 * k + 1) / 20
+            values += [quarter, quarter.nextUp, quarter.nextDown, decimal, decimal.nextUp, decimal.nextDown]
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<100_000 {
+            values.append(Double.random(in: 0..<1_000, using: &generator))
+            values.append(Double.random(in: 0..<1, using: &generator) * pow(10, Double(Int.random(in: -8...13, using: &generator))))
+        }
+        var mismatches: [Double] = []
+        for value in values where value.formattedOneDecimal != String(format: "%.1f", value) { mismatches.append(value) }
+        #expect(mismatches.isEmpty, "first: \(mismatches.prefix(5))")
+        #expect(values.allSatisfy { $0.tenthsRoundedAsPrintf != nil })
+        for other in [-0.0, -0.25, -1.35, 1e14, 3e20, .infinity, .nan] {
+            #expect(other.tenthsRoundedAsPrintf == nil)
+            #expect(other.formattedOneDecimal == String(format: "%.1f", other))
+        }
+    }
+
     @Test(arguments: ["", "0s", "10", "h", "1x", "-5m", "1.5h", "5 m", "１h", "99999999999w"])
     func badDurations(text: String) {
         let error = expectError { _ = try ValueParser.duration(text, option: "--within") }
