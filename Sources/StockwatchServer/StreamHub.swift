@@ -80,6 +80,10 @@ actor StreamHub: Service {
                 do {
                     more = try await self.poll()
                 } catch {
+                    // Shut down between the loop's check and the poll's read (the database
+                    // threads refuse work for a cancelled task): nothing failed, and serve's
+                    // stderr stays quiet (the reliability script's hostile section saw it once).
+                    if error is CancellationError || Task.isCancelled { break }
                     self.logger.warning("stream poll failed", metadata: ["error": "\(error)"])
                 }
                 if more { continue }
