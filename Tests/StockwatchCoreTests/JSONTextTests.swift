@@ -53,6 +53,20 @@ import Testing
         }
     }
 
+    /// Strings are copied in runs between the bytes that need escaping: runs at the start,
+    /// middle and end, escapes side by side, and long runs of multi-byte text.
+    @Test func runsBetweenEscapesAreCopiedWhole() throws {
+        let pieces = ["plain text ", "\"", "\\", "\n", "\u{1}", "\u{1F}", "é€🙂", "/", String(repeating: "x", count: 300), ""]
+        var random = SystemRandomNumberGenerator()
+        var texts = ["\"start", "end\n", "mid\u{1}dle", "\\\\\\", "\n\n", String(repeating: "ü", count: 1000) + "\t"]
+        for _ in 0..<500 {
+            texts.append((0..<Int.random(in: 0...8, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined())
+        }
+        for text in texts {
+            #expect(JSONText.quoted(text) == String(decoding: try JSONOutput.encoder().encode(text), as: UTF8.self), "text \(text.debugDescription)")
+        }
+    }
+
     @Test func integersAreTheSameArray() throws {
         for values: [Int64] in [[], [7], [1, -2, Int64.max, Int64.min, 0]] {
             #expect(JSONText.integers(values) == String(decoding: try JSONOutput.encoder().encode(values), as: UTF8.self))
