@@ -87,10 +87,21 @@ public final class HTTPTransport: Sendable {
     /// A POST of `body` on a kept connection (`KeptConnections`); its deadline covers the
     /// whole exchange. `tls`: the trust of a channel with a `ca_file` (nil: the system's).
     func post(_ url: String, headers: [(String, String)], body: Data, timeoutSeconds: Int64, maxBody: Int = 1 << 20, tls: TLSConfiguration? = nil) async -> Result<Response, Failure> {
-        // Only channels post, and only channels have a ca_file.
-        await kept.post(url, headers: headers, body: body, timeoutSeconds: timeoutSeconds, maxBody: maxBody, tls: tls,
-                        tlsHint: "if the server's certificate is from a private CA, set the channel's ca_file")
+        await kept.post(url, headers: headers, body: body, timeoutSeconds: timeoutSeconds, maxBody: maxBody, tls: tls, tlsHint: Self.tlsHint)
     }
+
+    /// A URL a sender posts to on every send, taken apart (and its trust made) once.
+    func endpoint(_ url: String, tls: TLSConfiguration? = nil) -> Result<KeptConnections.Endpoint, Failure> {
+        kept.endpoint(url, tls: tls)
+    }
+
+    /// `post` to an endpoint found once: no URL looked up, no trust compared, per send.
+    func post(_ endpoint: KeptConnections.Endpoint, headers: [(String, String)], body: Data, timeoutSeconds: Int64, maxBody: Int = 1 << 20) async -> Result<Response, Failure> {
+        await kept.post(endpoint, headers: headers, body: body, timeoutSeconds: timeoutSeconds, maxBody: maxBody, tlsHint: Self.tlsHint)
+    }
+
+    // Only channels post, and only channels have a ca_file.
+    private static let tlsHint = "if the server's certificate is from a private CA, set the channel's ca_file"
 
     /// Transport errors in a few words, without the URL.
     static func failure(_ error: any Error, timeoutSeconds: Int64, tlsHint: String? = nil) -> Failure {

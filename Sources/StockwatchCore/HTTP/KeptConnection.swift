@@ -10,9 +10,8 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
-    let origin: KeptConnections.Origin
     let eventLoop: any EventLoop
-    private let pool: KeptConnections
+    private let pool: KeptConnections.OriginPool
     private var context: ChannelHandlerContext?
     private var exchange: KeptConnections.Exchange?
     private var answer: HTTPResponseHead?
@@ -23,9 +22,8 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
     /// Whether the pool was told this connection is gone.
     private var gone = false
 
-    init(pool: KeptConnections, origin: KeptConnections.Origin, eventLoop: any EventLoop) {
+    init(pool: KeptConnections.OriginPool, eventLoop: any EventLoop) {
         self.pool = pool
-        self.origin = origin
         self.eventLoop = eventLoop
     }
 
@@ -56,7 +54,7 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
     private func begin(_ exchange: KeptConnections.Exchange, reused: Bool) {
         guard let context, !gone, context.channel.isActive else {
             if reused {
-                pool.dispatch(exchange, to: origin)
+                pool.dispatch(exchange)
             } else {
                 exchange.done(.failure(.closedByServer))
             }
@@ -124,7 +122,7 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
         end(.failure(.closedByServer))
         if !gone {
             gone = true
-            pool.lost(self, origin: origin)
+            pool.lost(self)
         }
         context.fireChannelInactive()
     }

@@ -81,7 +81,9 @@ extension AppDatabase: OutboxStore {
                 while try devices.step() { devicesOf[devices.int64(0), default: []].append(devices.int64(1)) }
                 devices.reset()
             }
-            var batch = "["
+            // Written as bytes: built by String concatenation, it was a tenth of the claim.
+            var batch = JSONText(capacity: picked.count * 32 + 2)
+            batch.raw("[")
             var otherDevices: [Int64: ArraySlice<Int64>] = [:]
             var noDevice: Set<Int64> = []
             for (index, row) in picked.enumerated() {
@@ -93,12 +95,17 @@ extension AppDatabase: OutboxStore {
                     if devices.count > 1 { otherDevices[row.id] = devices.dropFirst() }
                 }
                 // [id] or [id, first device, its target]
-                batch += index == 0 ? "[" : ",["
-                batch += String(row.id)
-                if let first { batch += "," + String(first) + ",\"" + DeliveryRecord.deviceTarget(first) + "\"" }
-                batch += "]"
+                batch.raw(index == 0 ? "[" : ",[")
+                batch.integer(row.id)
+                if let first {
+                    batch.raw(",")
+                    batch.integer(first)
+                    batch.raw(",")
+                    batch.string(DeliveryRecord.deviceTarget(first))
+                }
+                batch.raw("]")
             }
-            batch += "]"
+            batch.raw("]")
 
             let claim = try RawStatement(db, """
                 UPDATE deliveries SET status = 'sending', attempts = attempts + 1, lease_until = ?1, updated_at = ?2,
@@ -109,7 +116,7 @@ extension AppDatabase: OutboxStore {
                 """)
             claim.bind(1, lease)
             claim.bind(2, now.milliseconds)
-            claim.bind(3, batch)
+            claim.bind(3, String(decoding: batch.bytes, as: UTF8.self))
             var claimed: [(id: Int64, notificationID: Int64, channel: String, target: String?, attempt: Int)] = []
             while try claim.step() {
                 claimed.append((claim.int64(0), claim.int64(1), claim.string(2), claim.optionalString(3), Int(claim.int64(4))))

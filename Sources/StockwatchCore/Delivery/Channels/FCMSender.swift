@@ -13,6 +13,8 @@ struct FCMSender: ChannelSender {
     /// The channel's `ca_file`, if any, for the messages and the token requests.
     let tls: TLSConfiguration?
     let sendURL: String
+    /// `sendURL` taken apart once (or why it cannot be posted to).
+    let sendEndpoint: Result<KeptConnections.Endpoint, HTTPTransport.Failure>
 
     init(channel: ChannelConfig, account: ServiceAccount, database: any AccessTokenStore, http: HTTPTransport, tls: TLSConfiguration? = nil) {
         self.channel = channel
@@ -21,6 +23,7 @@ struct FCMSender: ChannelSender {
         self.tls = tls
         let base = channel.apiBaseURL ?? ChannelConfig.defaultFCMBaseURL
         sendURL = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/projects/\(account.projectID)/messages:send"
+        sendEndpoint = http.endpoint(sendURL, tls: tls)
         tokens = AccessTokenSource(account: account, database: database, http: http, tls: tls, timeoutSeconds: channel.effectiveTimeoutSeconds)
     }
 
@@ -57,9 +60,14 @@ struct FCMSender: ChannelSender {
     }
 
     private func post(_ body: Data, token: String, device: DeliveryJob.Device) async -> (outcome: SendResult, refreshToken: Bool) {
-        let response = await http.post(
-            sendURL, headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: body,
-            timeoutSeconds: channel.effectiveTimeoutSeconds, tls: tls)
+        let response: Result<HTTPTransport.Response, HTTPTransport.Failure>
+        switch sendEndpoint {
+        case let .success(endpoint):
+            response = await http.post(
+                endpoint, headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: body,
+                timeoutSeconds: channel.effectiveTimeoutSeconds)
+        case let .failure(error): response = .failure(error)
+        }
         switch response {
         case let .failure(error): return (.retry("FCM: \(error.message)"), false)
         case let .success(answer):
