@@ -14,6 +14,8 @@ struct WebhookSender: ChannelSender {
     let http: HTTPTransport
     /// The channel's `ca_file`, if any.
     let tls: TLSConfiguration?
+    /// `url` taken apart once (or why it cannot be posted to).
+    let endpoint: Result<KeptConnections.Endpoint, HTTPTransport.Failure>
 
     init(channel: ChannelConfig, url: String, keyBytes: Data, http: HTTPTransport, tls: TLSConfiguration? = nil) {
         self.channel = channel
@@ -21,6 +23,7 @@ struct WebhookSender: ChannelSender {
         self.keyBytes = keyBytes
         self.http = http
         self.tls = tls
+        endpoint = http.endpoint(url, tls: tls)
     }
 
     /// Reads the channel's `whsec_<base64>` secret; a malformed one is a config error
@@ -55,14 +58,19 @@ struct WebhookSender: ChannelSender {
         let body = job.notification.json
         let id = String(job.notification.id)
         let timestamp = Int64(Date().timeIntervalSince1970)
+        let found: KeptConnections.Endpoint
+        switch endpoint {
+        case let .success(endpoint): found = endpoint
+        case let .failure(error): return .retry("webhook: \(error.message)")
+        }
         let response = await http.post(
-            url,
+            found,
             headers: [
                 ("Content-Type", "application/json"),
                 ("webhook-id", id),
                 ("webhook-timestamp", String(timestamp)),
                 ("webhook-signature", Self.signature(id: id, timestamp: timestamp, body: body, key: SymmetricKey(data: keyBytes))),
-            ], body: body, timeoutSeconds: channel.effectiveTimeoutSeconds, tls: tls)
+            ], body: body, timeoutSeconds: channel.effectiveTimeoutSeconds)
         switch response {
         case let .failure(error):
             return .retry("webhook: \(error.message)")
