@@ -10,19 +10,16 @@ struct FCMSender: ChannelSender {
     let account: ServiceAccount
     let tokens: AccessTokenSource
     let http: HTTPTransport
-    /// The channel's `ca_file`, if any, for the messages and the token requests.
-    let tls: TLSConfiguration?
-    let sendURL: String
-    /// `sendURL` taken apart once (or why it cannot be posted to).
+    /// The messages' URL, with the channel's `ca_file` if any, taken apart once (or why it
+    /// cannot be posted to).
     let sendEndpoint: Result<KeptConnections.Endpoint, HTTPTransport.Failure>
 
     init(channel: ChannelConfig, account: ServiceAccount, database: any AccessTokenStore, http: HTTPTransport, tls: TLSConfiguration? = nil) {
         self.channel = channel
         self.account = account
         self.http = http
-        self.tls = tls
         let base = channel.apiBaseURL ?? ChannelConfig.defaultFCMBaseURL
-        sendURL = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/projects/\(account.projectID)/messages:send"
+        let sendURL = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/projects/\(account.projectID)/messages:send"
         sendEndpoint = http.endpoint(sendURL, tls: tls)
         tokens = AccessTokenSource(account: account, database: database, http: http, tls: tls, timeoutSeconds: channel.effectiveTimeoutSeconds)
     }

@@ -8,21 +8,17 @@ import StockwatchModel
 /// `webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">`.
 struct WebhookSender: ChannelSender {
     let channel: ChannelConfig
-    let url: String
     /// The HMAC key's bytes (SymmetricKey is not Sendable).
     let keyBytes: Data
     let http: HTTPTransport
-    /// The channel's `ca_file`, if any.
-    let tls: TLSConfiguration?
-    /// `url` taken apart once (or why it cannot be posted to).
+    /// The channel's url, with its `ca_file` if any, taken apart once (or why it cannot
+    /// be posted to).
     let endpoint: Result<KeptConnections.Endpoint, HTTPTransport.Failure>
 
     init(channel: ChannelConfig, url: String, keyBytes: Data, http: HTTPTransport, tls: TLSConfiguration? = nil) {
         self.channel = channel
-        self.url = url
         self.keyBytes = keyBytes
         self.http = http
-        self.tls = tls
         endpoint = http.endpoint(url, tls: tls)
     }
 
