@@ -57,7 +57,7 @@ enum Failure {
         var line = Output.errorText(message)
         // The JSON message is the text line's message, escaped and capped the same way.
         if json { line += JSONOutput.errorDocument(code: code, message: message.printableLine, exitStatus: status) + "\n" }
-        FileHandle.standardError.write(Data(line.utf8))
+        FileHandle.standardError.write(utf8: line)
         return status
     }
 }

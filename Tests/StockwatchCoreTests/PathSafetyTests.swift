@@ -98,4 +98,14 @@ import Testing
         let owned = expectError { try SecretReader.checkPrivate(self.store.write("theirs/key", "s3cret")) }
         #expect(owned?.message.contains("which user 4321 owns") == true, "\(owned?.message ?? "no error")")
     }
+
+    /// The folder the disk-full and read-only messages name, as Foundation's URL gave it.
+    @Test func aFilesFolderIsTheOneURLNames() {
+        let cwd = FileManager.default.currentDirectoryPath
+        for path in ["/var/lib/stockwatch/stockwatch.db", "/stockwatch.db", "stockwatch.db", "state/stockwatch.db", "/a b/ü.db"] {
+            #expect(PathSafety.folder(of: path) == URL(fileURLWithPath: path).deletingLastPathComponent().path, "\(path)")
+        }
+        #expect(PathSafety.folder(of: "x.db") == cwd)
+        #expect(PathSafety.folder(of: "/x.db") == "/")
+    }
 }

@@ -19,8 +19,8 @@ public struct NotifyService: Sendable {
         self.writeLine = writeLine
     }
 
-    public static let standardOutput: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }
-    public static let standardError: @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }
+    public static let standardOutput: @Sendable (String) -> Void = { FileHandle.standardOutput.write(utf8: $0) }
+    public static let standardError: @Sendable (String) -> Void = { FileHandle.standardError.write(utf8: $0) }
 
     public func run(now: Date = Date()) async throws(StockwatchError) -> NotifyReport {
         var report = NotifyReport()

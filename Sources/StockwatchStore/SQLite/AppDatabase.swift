@@ -188,7 +188,7 @@ public final class AppDatabase: Sendable {
     /// read-only one, such as squashfs, reports no space left: that is not "full").
     static func folderIsFull(_ path: String) -> Bool {
         var fs = statvfs()
-        guard statvfs(URL(fileURLWithPath: path).deletingLastPathComponent().path, &fs) == 0 else { return false }
+        guard statvfs(PathSafety.folder(of: path), &fs) == 0 else { return false }
         guard fs.f_flag & UInt(ST_RDONLY) == 0 else { return false }
         return UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20
     }
@@ -196,7 +196,7 @@ public final class AppDatabase: Sendable {
     /// Why the database cannot be written, when the file system says so: every command,
     /// reads included, needs to write `DB-wal` and `DB-shm` beside the file.
     static func whyNotWritable(_ path: String) -> String? {
-        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let folder = PathSafety.folder(of: path)
         var fs = statvfs()
         if statvfs(folder, &fs) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 {
             return "\(folder) is on a read-only file system"

@@ -29,7 +29,7 @@ struct ServeCommand: AsyncParsableCommand {
         try await APIServer(database: database, config: config, verbose: global.verbose).run(listen: address) { bound in
             // Written at once (not buffered): scripts and tests wait for this line.
             let line = (json ? JSONOutput.encode(["listening": bound.description]) : "listening on \(bound)") + "\n"
-            FileHandle.standardOutput.write(Data(line.utf8))
+            FileHandle.standardOutput.write(utf8: line)
         }
     }
 }

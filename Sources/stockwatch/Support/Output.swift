@@ -42,24 +42,24 @@ enum Output {
         }
 
         func finish() {
-            FileHandle.standardOutput.write(Data((opened ? "]\n" : "[]\n").utf8))
+            FileHandle.standardOutput.write(utf8: opened ? "]\n" : "[]\n")
         }
     }
 
     /// Every error line on stderr: one line, control characters escaped, length capped.
     static func errorText(_ message: String) -> String { "stockwatch: error: \(message.printableLine)\n" }
 
-    static func errorLine(_ message: String) { FileHandle.standardError.write(Data(errorText(message).utf8)) }
+    static func errorLine(_ message: String) { FileHandle.standardError.write(utf8: errorText(message)) }
 
     /// A rule that needs daily history its symbols lack: one line on stderr (exit 0), and
     /// with `--json` also `{"warning":{"code":"no_history","symbols":[...],"message":...}}`.
     static func noHistoryWarning(symbols: [String], json: Bool) {
         let message = "no daily history for \(symbols.joined(separator: ", ")) yet: the alert judges nothing until "
             + "`stockwatch fetch --history \(symbols.joined(separator: " "))` (or tick, with [providers.stooq]) stores some"
-        FileHandle.standardError.write(Data("stockwatch: warning: \(message.printableLine)\n".utf8))
+        FileHandle.standardError.write(utf8: "stockwatch: warning: \(message.printableLine)\n")
         guard json else { return }
         struct Warning: Encodable { let code: String; let symbols: [String]; let message: String }
-        FileHandle.standardError.write(Data((JSONOutput.encode(["warning": Warning(code: "no_history", symbols: symbols, message: message)]) + "\n").utf8))
+        FileHandle.standardError.write(utf8: JSONOutput.encode(["warning": Warning(code: "no_history", symbols: symbols, message: message)]) + "\n")
     }
 
     /// Columns padded to their widest cell; a column named in `rightAligned` is right-aligned.
@@ -117,7 +117,7 @@ enum Output {
         guard isatty(STDIN_FILENO) == 1 else {
             throw .usage("\(question.lowercased()) needs --yes when stdin is not a terminal")
         }
-        FileHandle.standardError.write(Data("\(question)? [y/N] ".utf8))
+        FileHandle.standardError.write(utf8: "\(question)? [y/N] ")
         guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
             throw .usage("not confirmed; nothing was removed")
         }
@@ -159,7 +159,7 @@ extension Output {
         for line in lines { errorLine(line) }
         if json {
             let document = JSONOutput.errorDocument(code: status.code, message: lines[0].printableLine, exitStatus: status.rawValue)
-            FileHandle.standardError.write(Data((document + "\n").utf8))
+            FileHandle.standardError.write(utf8: document + "\n")
         }
         throw ExitCode(status.rawValue)
     }
