@@ -33,6 +33,8 @@ let package = Package(
     targets: [
         // Pure values: symbols, conditions, errors and exit statuses, times, notifications.
         .target(name: "StockwatchModel"),
+        // sqlite3_config, which is variadic, for the store (a C header Swift can call).
+        .target(name: "CSQLiteSettings"),
         // Storage: the protocols the services use (Protocols), their SQLite implementation
         // with the schema, migrations, records and every SQL statement (SQLite), the
         // PostgreSQL backend (PostgreSQL: connections, its own migrations), and where the
@@ -41,6 +43,7 @@ let package = Package(
             name: "StockwatchStore",
             dependencies: [
                 "StockwatchModel",
+                "CSQLiteSettings",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 // The C API, for evaluate's hot loops (see RawStatement).
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
@@ -156,6 +159,7 @@ let package = Package(
             dependencies: [
                 "StockwatchModel", "StockwatchStore", "StockwatchCore", "StockwatchServer", "TestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 // Creates a database per test for the PostgreSQL backend.
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 // KeptConnectionTests' scripted server.

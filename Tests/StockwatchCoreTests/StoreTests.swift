@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import Testing
 @testable import StockwatchCore
 @testable import StockwatchModel
@@ -479,5 +480,17 @@ import Testing
         guard (try? process.run()) != nil else { return false }
         process.waitUntilExit()
         return process.terminationStatus == 0
+    }
+
+    /// SQLite counts no memory in a process whose first connection `AppDatabase` opened
+    /// (the statistics cost every allocation a process-wide mutex). A test that opened a
+    /// connection of its own first leaves SQLite's defaults: then nothing is asserted.
+    @Test func sqliteKeepsNoMemoryStatistics() throws {
+        _ = try TemporaryStore()
+        guard AppDatabase.sqliteSettings == SQLITE_OK else {
+            #expect(AppDatabase.sqliteSettings == SQLITE_MISUSE)
+            return
+        }
+        #expect(sqlite3_memory_used() == 0 && sqlite3_memory_highwater(0) == 0)
     }
 }

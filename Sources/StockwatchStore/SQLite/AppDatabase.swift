@@ -1,3 +1,4 @@
+import CSQLiteSettings
 import Foundation
 import GRDB
 import StockwatchModel
@@ -9,6 +10,11 @@ public final class AppDatabase: Sendable {
     public let writer: any DatabaseWriter
     public let path: String
 
+    /// Process-wide SQLite settings, once, before this process's first connection opens:
+    /// SQLITE_OK, or SQLITE_MISUSE when a connection opened without `AppDatabase` first
+    /// (a test's), which leaves SQLite's defaults.
+    static let sqliteSettings: Int32 = stockwatch_sqlite_memory_statistics_off()
+
     /// How long a process waits for another's write lock before giving up.
     public static let busyTimeout: TimeInterval = 10
     /// The page size of a database this binary creates (see `configuration`).
@@ -19,6 +25,7 @@ public final class AppDatabase: Sendable {
     /// nothing: no WAL set-up transaction and no checkpoint at close, about 6 ms of a
     /// cold start. Otherwise it opens as a writer would, creating and migrating.
     public init(path: String, readOnly: Bool = false) throws(StockwatchError) {
+        _ = Self.sqliteSettings
         self.path = path
         if readOnly, let queue = Self.openReadOnly(path) {
             writer = queue
