@@ -56,9 +56,8 @@ struct GlobalOptions: ParsableArguments {
 /// A reading command's SQLite store, closed by the process's exit instead of GRDB's
 /// deinit: that deinit asks Foundation's NotificationCenter to forget the queue, and
 /// bridging the queue to an object there costs two scans of the static binary's ~12,000
-/// conformance records (1.4M instructions, a tenth of a cold `alert list --json` beyond
-/// process start). A read-only connection has nothing to write back; PostgreSQL sessions
-/// still end politely.
+/// conformance records (1.4M instructions, about 4% of a cold `alert list --json`). A
+/// read-only connection has nothing to write back; PostgreSQL sessions still end politely.
 private enum OpenUntilExit {
     nonisolated(unsafe) static var stores: [any DataStore] = []
 }

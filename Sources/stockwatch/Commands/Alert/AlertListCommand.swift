@@ -32,7 +32,7 @@ struct AlertListCommand: ParsableCommand {
 
 /// Spelled out: ArgumentParser's defaults for a `CaseIterable` raw enum build a key path
 /// (`\.rawValue.defaultValueDescription`) at run time on every parse, which resolves its
-/// types by name: 2M instructions of a cold `alert list`, a fifth of its own work.
+/// types by name: 2M instructions of a cold `alert list`.
 extension AlertState: ExpressibleByArgument {
     public init?(argument: String) { self.init(rawValue: argument) }
     public var defaultValueDescription: String { rawValue }
