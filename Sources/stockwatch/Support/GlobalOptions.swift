@@ -46,18 +46,18 @@ struct GlobalOptions: ParsableArguments {
     /// the command only reads, and an SQLite store is opened without writing.
     func open(readOnly: Bool = false) throws(StockwatchError) -> (any DataStore, Config) {
         let config = try loadConfig()
-        let location = try location(config: config)
-        let store = try openDataStore(at: location, readOnly: readOnly)
-        if readOnly, case .sqlite = location { OpenUntilExit.stores.append(store) }
+        let store = try openDataStore(at: location(config: config), readOnly: readOnly)
+        if let sqlite = store as? AppDatabase, sqlite.isReadOnly { OpenUntilExit.stores.append(sqlite) }
         return (store, config)
     }
 }
 
-/// A reading command's SQLite store, closed by the process's exit instead of GRDB's
-/// deinit: that deinit asks Foundation's NotificationCenter to forget the queue, and
-/// bridging the queue to an object there costs two scans of the static binary's ~12,000
-/// conformance records (1.4M instructions, about 4% of a cold `alert list --json`). A
-/// read-only connection has nothing to write back; PostgreSQL sessions still end politely.
+/// A reading command's read-only SQLite connection, closed by the process's exit instead
+/// of GRDB's deinit: that deinit asks Foundation's NotificationCenter to forget the queue,
+/// and bridging the queue to an object there costs two scans of the static binary's
+/// ~12,000 conformance records (1.4M instructions, about 4% of a cold `alert list
+/// --json`). A read-only connection has nothing to write back; a writer's (a new file's)
+/// still closes and checkpoints, and PostgreSQL sessions still end politely.
 private enum OpenUntilExit {
-    nonisolated(unsafe) static var stores: [any DataStore] = []
+    nonisolated(unsafe) static var stores: [AppDatabase] = []
 }
