@@ -1,5 +1,7 @@
 import Foundation
 import NIOCore
+import NIOEmbedded
+import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import Testing
@@ -139,6 +141,29 @@ import TestSupport
         #expect(untrusted.hasPrefix("TLS failed") && untrusted.contains("set the channel's ca_file"), "\(untrusted)")
         #expect(server.requests.count == 1)
         await http.shutdown(); await server.stop()
+    }
+
+    /// A local peer can refuse the handshake before the connect's callback hands the new
+    /// connection its first exchange: the exchange reports the TLS failure that closed it,
+    /// not a bare close (tlsTrustsOnlyTheGivenRoots saw that once in four full runs).
+    @Test func aHandshakeRefusedBeforeTheFirstExchangeIsReportedAsTLS() throws {
+        let pool = KeptConnections.OriginPool(
+            origin: .init(secure: true, host: "127.0.0.1", port: 443, trust: 0), context: nil, limit: 1, connectTimeout: .seconds(1))
+        let channel = EmbeddedChannel()
+        let connection = KeptConnection(pool: pool, eventLoop: channel.eventLoop)
+        try channel.pipeline.syncOperations.addHandler(connection)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
+        channel.pipeline.fireErrorCaught(NIOSSLError.handshakeFailed(.sslError([])))
+        #expect(!channel.isActive)
+        // EmbeddedChannel runs everything on this thread.
+        final class Box: @unchecked Sendable { var outcome: KeptConnections.Outcome? }
+        let box = Box()
+        let exchange = KeptConnections.Exchange(
+            head: HTTPRequestHead(version: .http1_1, method: .POST, uri: "/"), body: ByteBuffer(), deadline: .now() + .seconds(5),
+            timeoutSeconds: 5, maxBody: 1024, tlsHint: "set the channel's ca_file", done: { box.outcome = $0 })
+        connection.start(exchange, reused: false)
+        guard case let .failure(failure) = box.outcome else { Issue.record("no failure"); return }
+        #expect(failure.message.hasPrefix("TLS failed") && failure.message.contains("set the channel's ca_file"), "\(failure.message)")
     }
 
     /// A certificate the given roots trust, but issued for another name than the host's.

@@ -21,6 +21,10 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
     private var deadline: Scheduled<Void>?
     /// Whether the pool was told this connection is gone.
     private var gone = false
+    /// What closed a new connection before its first exchange began (a TLS handshake that
+    /// refused the peer's certificate, on a local peer quick enough to answer before the
+    /// connect's callback ran): that exchange reports it rather than a bare close.
+    private var closedBy: (any Error)?
 
     init(pool: KeptConnections.OriginPool, eventLoop: any EventLoop) {
         self.pool = pool
@@ -56,7 +60,8 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
             if reused {
                 pool.dispatch(exchange)
             } else {
-                exchange.done(.failure(.closedByServer))
+                let failure = closedBy.map { HTTPTransport.failure($0, timeoutSeconds: exchange.timeoutSeconds, tlsHint: exchange.tlsHint) }
+                exchange.done(.failure(failure ?? .closedByServer))
             }
             return
         }
@@ -114,6 +119,8 @@ final class KeptConnection: ChannelInboundHandler, @unchecked Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let exchange {
             end(.failure(HTTPTransport.failure(error, timeoutSeconds: exchange.timeoutSeconds, tlsHint: exchange.tlsHint)))
+        } else if closedBy == nil {
+            closedBy = error
         }
         context.close(promise: nil)
     }
