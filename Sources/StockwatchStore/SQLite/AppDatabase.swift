@@ -20,14 +20,14 @@ public final class AppDatabase: Sendable {
     /// The page size of a database this binary creates (see `configuration`).
     public static let pageSize = 8192
 
-    /// `readOnly`: for a command that only reads (a listing, history, status). When the file
-    /// exists with every migration applied it opens one read-only connection, which writes
-    /// nothing: no WAL set-up transaction and no checkpoint at close, about 6 ms of a
-    /// cold start. Otherwise it opens as a writer would, creating and migrating.
     /// Whether this is the one read-only connection `readOnly` asked for (not a writer's,
     /// as for a file that did not exist or was not migrated yet).
     public var isReadOnly: Bool { writer.configuration.readonly }
 
+    /// `readOnly`: for a command that only reads (a listing, history, status). When the file
+    /// exists with every migration applied it opens one read-only connection, which writes
+    /// nothing: no WAL set-up transaction and no checkpoint at close, about 6 ms of a
+    /// cold start. Otherwise it opens as a writer would, creating and migrating.
     public init(path: String, readOnly: Bool = false) throws(StockwatchError) {
         _ = Self.sqliteSettings
         self.path = path
