@@ -107,5 +107,9 @@ import Testing
         }
         #expect(PathSafety.folder(of: "x.db") == cwd)
         #expect(PathSafety.folder(of: "/x.db") == "/")
+        // The joinable form the path walk and the database's creation use: "" is the root.
+        #expect(PathSafety.parent(ofAbsolute: "/x.db") == "")
+        #expect(PathSafety.parent(ofAbsolute: "/a b/ü.db") == "/a b")
+        #expect(PathSafety.parent(ofAbsolute: "/a/b/") == "/a/b")
     }
 }

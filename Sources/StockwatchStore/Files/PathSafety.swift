@@ -15,7 +15,7 @@ public enum PathSafety {
             let part = queue.removeFirst()
             if part == "." { continue }
             if part == ".." {
-                current = current.lastIndex(of: "/").map { String(current[..<$0]) } ?? ""
+                current = parent(ofAbsolute: current)
                 continue
             }
             let entry = current + "/" + part
@@ -44,8 +44,7 @@ public enum PathSafety {
             if target.hasPrefix("/") {
                 current = target
             } else {
-                let folder = current.lastIndex(of: "/").map { String(current[..<$0]) } ?? ""
-                current = folder + "/" + target
+                current = parent(ofAbsolute: current) + "/" + target
             }
         }
         return current
@@ -54,9 +53,15 @@ public enum PathSafety {
     /// The folder that holds `path`, absolute ("/" for a file at the root). Not Foundation's
     /// URL, whose first use costs a cold reading command about 0.7M instructions.
     public static func folder(of path: String) -> String {
-        let full = absolute(path)
-        guard let slash = full.lastIndex(of: "/"), slash != full.startIndex else { return "/" }
-        return String(full[..<slash])
+        let parent = parent(ofAbsolute: absolute(path))
+        return parent.isEmpty ? "/" : parent
+    }
+
+    /// An absolute path without its last component, "" for one at the root: the form that
+    /// `+ "/" + name` extends. Not NSString.deletingLastPathComponent, which traps on a
+    /// one-character path.
+    static func parent(ofAbsolute path: String) -> String {
+        path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
     }
 
     private static func absolute(_ path: String) -> String {

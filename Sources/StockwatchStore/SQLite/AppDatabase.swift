@@ -105,8 +105,7 @@ public final class AppDatabase: Sendable {
         let path = PathSafety.resolved(given)
         let fm = FileManager.default
         if fm.fileExists(atPath: path) { return }
-        // Not NSString.deletingLastPathComponent: it traps on a one-character path.
-        let parent = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? ""
+        let parent = PathSafety.parent(ofAbsolute: path)
         if !parent.isEmpty {
             do {
                 try fm.createDirectory(atPath: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
