@@ -1,5 +1,37 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
+
+/// SQLite, zlib and the C++ runtime linked into the executable from their static archives
+/// (Debian's libsqlite3-dev, zlib1g-dev and libstdc++-N-dev), when all three are here: the
+/// binary then needs only glibc, and a cold start no longer loads and binds four shared
+/// libraries, 1.7 ms of its 9.5 (issue 19, docs/benchmarks.md). The archives go in as
+/// inputs, ahead of the -lsqlite3, -lz and -lstdc++ that GRDB and the toolchain add;
+/// Link/as-needed.cfg then drops those shared libraries. Without the archives (another
+/// distribution), the link is the usual dynamic one.
+let staticLibraryFlags: [String] = {
+    #if os(Linux) && (arch(x86_64) || arch(arm64))
+    #if arch(x86_64)
+    let multiarch = "x86_64-linux-gnu"
+    #else
+    let multiarch = "aarch64-linux-gnu"
+    #endif
+    let files = FileManager.default
+    // The newest GCC's libstdc++, as clang picks the newest GCC installation.
+    let gcc = "/usr/lib/gcc/\(multiarch)"
+    let gccVersions = ((try? files.contentsOfDirectory(atPath: gcc)) ?? []).compactMap(Int.init).sorted(by: >)
+    let archives = [
+        "/usr/lib/\(multiarch)/libsqlite3.a",
+        "/usr/lib/\(multiarch)/libz.a",
+        gccVersions.map { "\(gcc)/\($0)/libstdc++.a" }.first(where: files.fileExists) ?? "",
+    ]
+    guard archives.allSatisfy(files.fileExists) else { return [] }
+    let root = String(#filePath.dropLast("/Package.swift".count))
+    return ["-Xclang-linker", "--config=\(root)/Sources/stockwatch/Link/as-needed.cfg"] + archives
+    #else
+    return []
+    #endif
+}()
 
 let package = Package(
     name: "stockwatch",
@@ -104,12 +136,13 @@ let package = Package(
                 "StockwatchServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            exclude: ["Link"],
             linkerSettings: [
                 // Nothing loads this program as a library, yet the Swift driver exports every
                 // symbol of an executable (about 56,000 here), which the loader then resolves
                 // against and dladdr walks at each start: 2 ms of an 11 ms cold start (issue 19).
                 // It stays position-independent (ASLR); docs/benchmarks.md has the figures.
-                .unsafeFlags(["-Xlinker", "--no-export-dynamic"], .when(platforms: [.linux])),
+                .unsafeFlags(["-Xlinker", "--no-export-dynamic"] + staticLibraryFlags, .when(platforms: [.linux])),
             ]
         ),
         // Fakes of the outside world (providers, later FCM and webhooks) shared by the test targets.
